@@ -1,0 +1,130 @@
+"""create_app(): routers, error handlers, middleware, stable operationIds."""
+
+from __future__ import annotations
+
+import logging
+import re
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.routing import APIRoute
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from service import __version__
+from service.auth.router import router as auth_router
+from service.config import Settings, get_settings
+from service.context import ServiceContext
+from service.errors import install_error_handlers, problem_response
+from service.health import router as health_router
+from service.logs import configure_logging
+from service.referrals.router import router as referrals_router
+from service.requestctx import request_id
+from service.taxonomy.router import router as taxonomy_router
+
+log = logging.getLogger("rujukan.http")
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+MAX_BODY_BYTES = 1024 * 1024
+
+
+def _operation_id(route: APIRoute) -> str:
+    # The endpoint function's name is the operationId: readable and stable.
+    return route.name
+
+
+class RequestContextMiddleware:
+    """Request ids (X-Request-ID accepted and echoed), body size limit, security headers."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope.get("headers") or [])
+        given = headers.get(b"x-request-id", b"").decode("latin-1")
+        rid = given if _REQUEST_ID.match(given) else uuid.uuid4().hex
+        token = request_id.set(rid)
+        length = headers.get(b"content-length")
+        try:
+            if length is not None and (not length.isdigit() or int(length) > MAX_BODY_BYTES):
+                response = problem_response(
+                    413, detail=f"Request bodies are limited to {MAX_BODY_BYTES} bytes."
+                )
+                response.headers["X-Request-ID"] = rid
+                await response(scope, receive, send)
+                return
+
+            received = 0
+
+            async def limited_receive() -> Message:
+                nonlocal received
+                message = await receive()
+                if message["type"] == "http.request":
+                    received += len(message.get("body", b""))
+                    if received > MAX_BODY_BYTES:
+                        # An HTTPException passes through FastAPI's body parsing untouched
+                        # and becomes a 413 problem document in the error handler.
+                        raise StarletteHTTPException(
+                            413, f"Request bodies are limited to {MAX_BODY_BYTES} bytes."
+                        )
+                return message
+
+            async def send_with_headers(message: Message) -> None:
+                if message["type"] == "http.response.start":
+                    extra = [
+                        (b"x-request-id", rid.encode()),
+                        (b"x-content-type-options", b"nosniff"),
+                        (b"referrer-policy", b"no-referrer"),
+                    ]
+                    message["headers"] = list(message.get("headers", [])) + extra
+                await send(message)
+
+            await self.app(scope, limited_receive, send_with_headers)
+        finally:
+            request_id.reset(token)
+
+
+def create_app(settings: Settings | None = None, ctx: ServiceContext | None = None) -> FastAPI:
+    """Build the ASGI application."""
+    settings = settings or (ctx.settings if ctx else get_settings())
+    configure_logging(settings.log_level)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if getattr(app.state, "ctx", None) is None:
+            app.state.ctx = ServiceContext.build(settings)
+        yield
+        app.state.ctx.db.dispose()
+
+    app = FastAPI(
+        title="Rujukan",
+        version=__version__,
+        summary="Referrals of vulnerable people between Kemensos, LPSK and KemenHAM.",
+        description=(
+            "Carries referral tickets (`referred -> assessed -> served -> closed`) between the "
+            "Ministry of Social Affairs (Kemensos), the Witness and Victim Protection Agency "
+            "(LPSK) and the Ministry of Human Rights (KemenHAM). Every `/v1` operation needs an "
+            "OAuth 2.0 bearer token from `POST /oauth/token`. Errors are RFC 9457 problem "
+            "documents (`application/problem+json`)."
+        ),
+        generate_unique_id_function=_operation_id,
+        lifespan=lifespan,
+    )
+    app.state.ctx = ctx
+    install_error_handlers(app)
+    app.add_middleware(RequestContextMiddleware)
+    app.include_router(auth_router)
+    app.include_router(referrals_router)
+    app.include_router(taxonomy_router)
+    app.include_router(health_router)
+    return app
+
+
+def openapi_spec(app: FastAPI | None = None) -> dict[str, Any]:
+    """The OpenAPI document, as served at /openapi.json."""
+    return (app or create_app(Settings(env="dev"))).openapi()

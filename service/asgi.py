@@ -1,0 +1,5 @@
+"""The ASGI entry point for uvicorn: `service.asgi:app`."""
+
+from service.app import create_app
+
+app = create_app()

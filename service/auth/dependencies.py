@@ -1,0 +1,69 @@
+"""FastAPI dependencies that turn a bearer token into a Principal and check scopes."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from service import errors
+from service.auth import tokens
+from service.auth.principal import Principal
+from service.context import ServiceContext
+
+_bearer = HTTPBearer(auto_error=False, description="Access token from POST /oauth/token")
+
+
+def get_context(request: Request) -> ServiceContext:
+    """The process's ServiceContext."""
+    return request.app.state.ctx  # type: ignore[no-any-return]
+
+
+Context = Annotated[ServiceContext, Depends(get_context)]
+
+
+def authenticate(
+    ctx: Context,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Principal:
+    """Verify the bearer token; 401 with WWW-Authenticate when missing or bad."""
+    if credentials is None or credentials.scheme.lower() != "bearer":
+        raise errors.Unauthorized("A bearer access token is required.", error="invalid_request")
+    settings = ctx.settings
+    try:
+        claims = tokens.verify(
+            credentials.credentials,
+            ctx.keyset.verification_keys(),
+            issuer=settings.issuer,
+            audience=settings.audience,
+        )
+    except tokens.TokenInvalid as exc:
+        raise errors.Unauthorized(f"The access token is not valid: {exc}.") from exc
+    agency = claims.get("agency")
+    scope = claims.get("scope", "")
+    if not isinstance(agency, str) or not agency or not isinstance(scope, str):
+        raise errors.Unauthorized("The access token is not valid: claims are incomplete.")
+    return Principal(
+        client_id=claims["sub"],
+        agency=agency,
+        scopes=frozenset(scope.split()),
+        token_id=str(claims.get("jti", "")),
+        issuer=str(claims.get("iss", "")),
+    )
+
+
+def require(scope: str) -> Callable[[Principal], Principal]:
+    """A dependency that demands one scope (403 without it)."""
+
+    def check(principal: Annotated[Principal, Depends(authenticate)]) -> Principal:
+        if scope not in principal.scopes:
+            raise errors.InsufficientScope(scope)
+        return principal
+
+    check.__name__ = f"require_{scope.replace(':', '_')}"
+    return check
+
+
+CurrentPrincipal = Annotated[Principal, Depends(authenticate)]

@@ -1,0 +1,139 @@
+"""POST /oauth/token (client credentials) and the public JWKS."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from typing import Annotated
+from urllib.parse import unquote_plus
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+
+from service.auth import clients, tokens
+from service.auth.dependencies import Context
+from service.auth.scopes import parse_scopes
+from service.errors import OAuthError, Problem
+
+router = APIRouter(tags=["auth"])
+
+_OAUTH_ERRORS = {
+    400: {"model": Problem, "description": "invalid_request, invalid_scope, unsupported_grant_type"},
+    401: {"model": Problem, "description": "invalid_client"},
+}
+
+
+class TokenResponse(BaseModel):
+    """An access token (RFC 6749 §5.1)."""
+
+    access_token: str
+    token_type: str = Field(examples=["Bearer"])
+    expires_in: int = Field(examples=[900])
+    scope: str = Field(examples=["referrals:read referrals:write"])
+
+
+class JWK(BaseModel):
+    kty: str
+    kid: str
+    alg: str
+    use: str
+    crv: str | None = None
+    x: str | None = None
+    y: str | None = None
+    n: str | None = None
+    e: str | None = None
+
+
+class JWKS(BaseModel):
+    keys: list[JWK]
+
+
+def _basic_credentials(request: Request) -> tuple[str, str] | None:
+    header = request.headers.get("authorization")
+    if not header:
+        return None
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() != "basic":
+        raise OAuthError("invalid_client", "Use HTTP Basic or form fields for client credentials.", 401)
+    try:
+        decoded = base64.b64decode(value.strip(), validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError) as exc:
+        raise OAuthError("invalid_client", "Malformed Basic credentials.", 401) from exc
+    user, sep, password = decoded.partition(":")
+    if not sep:
+        raise OAuthError("invalid_client", "Malformed Basic credentials.", 401)
+    # RFC 6749 §2.3.1: both parts are form-urlencoded before Basic encoding.
+    return unquote_plus(user), unquote_plus(password)
+
+
+@router.post(
+    "/oauth/token",
+    response_model=TokenResponse,
+    summary="Get an access token",
+    description=(
+        "OAuth 2.0 client-credentials grant (RFC 6749 §4.4). Send `client_id` and "
+        "`client_secret` as form fields or with HTTP Basic, not both. The token's agency "
+        "comes from the client's registration, never from the request."
+    ),
+    responses=_OAUTH_ERRORS,  # type: ignore[arg-type]
+)
+def issue_token(
+    request: Request,
+    ctx: Context,
+    grant_type: Annotated[str | None, Form()] = None,
+    client_id: Annotated[str | None, Form(max_length=200)] = None,
+    client_secret: Annotated[str | None, Form(max_length=500)] = None,
+    scope: Annotated[str | None, Form(max_length=1000)] = None,
+) -> JSONResponse:
+    """Exchange client credentials for a signed JWT."""
+    basic = _basic_credentials(request)
+    if basic and (client_id or client_secret):
+        raise OAuthError("invalid_request", "Send client credentials one way only.")
+    if grant_type is None:
+        raise OAuthError("invalid_request", "grant_type is required.")
+    if grant_type != "client_credentials":
+        raise OAuthError("unsupported_grant_type", "Only client_credentials is supported.")
+    cid, secret = basic or (client_id, client_secret)
+    if not cid or not secret:
+        raise OAuthError("invalid_client", "Client authentication failed.", 401)
+    with ctx.db.reader() as session:
+        client = clients.authenticate(session, cid, secret)
+    if client is None:
+        raise OAuthError("invalid_client", "Client authentication failed.", 401)
+    allowed = parse_scopes(client.scopes)
+    requested = parse_scopes(scope) if scope is not None else allowed
+    if not requested or any(s not in allowed for s in requested):
+        raise OAuthError("invalid_scope", "The requested scope is not granted to this client.")
+    settings = ctx.settings
+    token, _ = tokens.issue(
+        ctx.keyset.current,
+        issuer=settings.issuer,
+        audience=settings.audience,
+        subject=client.client_id,
+        agency=client.agency,
+        scopes=requested,
+        ttl_seconds=settings.token_ttl_seconds,
+    )
+    body = TokenResponse(
+        access_token=token,
+        token_type="Bearer",
+        expires_in=settings.token_ttl_seconds,
+        scope=" ".join(requested),
+    )
+    return JSONResponse(
+        body.model_dump(), headers={"Cache-Control": "no-store", "Pragma": "no-cache"}
+    )
+
+
+@router.get(
+    "/.well-known/jwks.json",
+    response_model=JWKS,
+    response_model_exclude_none=True,
+    summary="Public signing keys",
+    description="The public keys that verify Rujukan's access tokens, old keys included "
+    "until the last token they signed has expired.",
+)
+def get_jwks(ctx: Context) -> JSONResponse:
+    """The JSON Web Key Set."""
+    return JSONResponse(ctx.keyset.jwks(), headers={"Cache-Control": "public, max-age=300"})

@@ -1,0 +1,109 @@
+"""Issuing and verifying JWTs. The only module that imports python-jose."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from jose import jwt
+from jose.exceptions import ExpiredSignatureError, JWTClaimsError, JWTError
+
+from service.auth.keys import SigningKey
+from service.dbtypes import utcnow
+
+MAX_TOKEN_BYTES = 8192
+ALLOWED_ALGORITHMS = frozenset({"ES256", "RS256"})
+REQUIRED_CLAIMS = ("iss", "aud", "sub", "iat", "nbf", "exp", "jti")
+LEEWAY_SECONDS = 30
+
+
+class TokenInvalid(Exception):
+    """The token cannot be trusted; the message is safe to show to its bearer."""
+
+
+def issue(
+    key: SigningKey,
+    *,
+    issuer: str,
+    audience: str,
+    subject: str,
+    agency: str,
+    scopes: list[str],
+    ttl_seconds: int,
+) -> tuple[str, dict[str, Any]]:
+    """Sign an access token and return it with its claims."""
+    now = int(utcnow().timestamp())
+    claims = {
+        "iss": issuer,
+        "aud": audience,
+        "sub": subject,
+        "iat": now,
+        "nbf": now,
+        "exp": now + ttl_seconds,
+        "jti": str(uuid.uuid4()),
+        "scope": " ".join(scopes),
+        "agency": agency,
+    }
+    token = jwt.encode(claims, key.private_pem, algorithm=key.alg, headers={"kid": key.kid})
+    return token, claims
+
+
+def unverified_header(token: str) -> dict[str, Any]:
+    """The JOSE header, after the structural checks every token must pass first."""
+    if len(token) > MAX_TOKEN_BYTES:
+        raise TokenInvalid("token is too large")
+    if token.count(".") != 2:
+        raise TokenInvalid("token is not a signed JWT")
+    try:
+        header = jwt.get_unverified_header(token)
+    except JWTError as exc:
+        raise TokenInvalid("token is malformed") from exc
+    if not isinstance(header, dict):
+        raise TokenInvalid("token is malformed")
+    return header
+
+
+def unverified_issuer(token: str) -> str | None:
+    """The `iss` claim before verification, only to pick which issuer's keys to use."""
+    try:
+        claims = jwt.get_unverified_claims(token)
+    except JWTError as exc:
+        raise TokenInvalid("token is malformed") from exc
+    iss = claims.get("iss") if isinstance(claims, dict) else None
+    return iss if isinstance(iss, str) else None
+
+
+def verify(
+    token: str,
+    keys: dict[str, tuple[dict[str, Any], str]],
+    *,
+    issuer: str,
+    audience: str,
+) -> dict[str, Any]:
+    """Verify signature and claims; `keys` maps kid to (public JWK, its one algorithm)."""
+    header = unverified_header(token)
+    kid = header.get("kid")
+    if not isinstance(kid, str) or kid not in keys:
+        raise TokenInvalid("token is signed by an unknown key")
+    jwk, alg = keys[kid]
+    if alg not in ALLOWED_ALGORITHMS or header.get("alg") != alg:
+        raise TokenInvalid("token uses an algorithm not allowed for its key")
+    options = {f"require_{claim}": True for claim in REQUIRED_CLAIMS}
+    options.update(
+        {"verify_signature": True, "verify_aud": True, "verify_iss": True, "verify_exp": True,
+         "verify_nbf": True, "verify_iat": True, "verify_at_hash": False,
+         "leeway": LEEWAY_SECONDS}
+    )
+    try:
+        claims = jwt.decode(
+            token, jwk, algorithms=[alg], audience=audience, issuer=issuer, options=options
+        )
+    except ExpiredSignatureError as exc:
+        raise TokenInvalid("token has expired") from exc
+    except JWTClaimsError as exc:
+        raise TokenInvalid("token claims are not acceptable") from exc
+    except JWTError as exc:
+        raise TokenInvalid("token signature or claims are invalid") from exc
+    if not isinstance(claims.get("sub"), str):
+        raise TokenInvalid("token claims are not acceptable")
+    return claims

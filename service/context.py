@@ -1,0 +1,61 @@
+"""What a running service holds: settings, database, keys. Built once per app or command."""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+
+from service.auth.keys import KeySet, load_keyset, load_or_create_keyset
+from service.config import Settings
+from service.crypto import DataKeyring, KeyFileError
+from service.db import Database
+
+KEY_RELOAD_SECONDS = 2.0
+
+
+@dataclass
+class ServiceContext:
+    """Shared, thread-safe state of one process."""
+
+    settings: Settings
+    db: Database
+    keyring: DataKeyring
+    _keyset: KeySet
+    _keyset_mtime: float = 0.0
+    _keyset_checked: float = 0.0
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @classmethod
+    def build(cls, settings: Settings) -> ServiceContext:
+        """Load (in dev, create) the keys and connect the database."""
+        allow_generate = settings.is_dev
+        keyset = load_or_create_keyset(settings.signing_key_path, allow_generate=allow_generate)
+        keyring = DataKeyring.load_or_create(settings.data_key_path, allow_generate=allow_generate)
+        if not settings.is_dev and (keyset.generated or keyring.generated):
+            raise KeyFileError("prod refuses keys that were generated for development")
+        ctx = cls(settings=settings, db=Database(settings.database_url), keyring=keyring,
+                  _keyset=keyset)
+        ctx._keyset_mtime = settings.signing_key_path.stat().st_mtime
+        ctx._keyset_checked = time.monotonic()
+        return ctx
+
+    @property
+    def keyset(self) -> KeySet:
+        """The signing keys, re-read shortly after `rujukan keys rotate` changes the file."""
+        now = time.monotonic()
+        if now - self._keyset_checked < KEY_RELOAD_SECONDS:
+            return self._keyset
+        with self._lock:
+            self._keyset_checked = now
+            path = self.settings.signing_key_path
+            try:
+                mtime = path.stat().st_mtime
+                if mtime != self._keyset_mtime:
+                    self._keyset = load_keyset(path)
+                    self._keyset_mtime = mtime
+            except (OSError, KeyFileError):
+                # A half-written or missing file must not take the service down:
+                # keep serving with the keys already loaded.
+                pass
+        return self._keyset

@@ -1,0 +1,111 @@
+"""Sealing of personal data at rest (AES-256-GCM) and the keyed NIK search index."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import os
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+GENERATED_MARKER = "generated-for-dev"
+
+
+class KeyFileError(RuntimeError):
+    """A key file is missing, unreadable or not acceptable in this environment."""
+
+
+def _b64e(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
+
+
+def _b64d(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def write_private_file(path: Path, content: str) -> None:
+    """Write a secret file atomically, readable by its owner only."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(content)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)
+
+
+@dataclass(frozen=True)
+class DataKeyring:
+    """Data keys by id (the active one seals), plus the HMAC key of the NIK index."""
+
+    active: str
+    keys: dict[str, bytes]
+    index_key: bytes
+    generated: bool = False
+
+    @classmethod
+    def load(cls, path: Path) -> DataKeyring:
+        """Read a key file."""
+        try:
+            doc = json.loads(path.read_text(encoding="utf-8"))
+            keys = {kid: _b64d(value) for kid, value in doc["keys"].items()}
+            ring = cls(
+                active=doc["active"],
+                keys=keys,
+                index_key=_b64d(doc["index_key"]),
+                generated=doc.get("origin") == GENERATED_MARKER,
+            )
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise KeyFileError(f"cannot read data key file {path}: {type(exc).__name__}") from exc
+        if ring.active not in ring.keys or any(len(k) != 32 for k in ring.keys.values()):
+            raise KeyFileError(f"data key file {path} needs 256-bit keys and a valid active id")
+        if len(ring.index_key) < 32:
+            raise KeyFileError(f"data key file {path} needs a 256-bit index key")
+        return ring
+
+    @classmethod
+    def load_or_create(cls, path: Path, *, allow_generate: bool) -> DataKeyring:
+        """Read the key file, generating one first where that is allowed (dev)."""
+        if not path.exists():
+            if not allow_generate:
+                raise KeyFileError(f"data key file {path} does not exist")
+            kid = "d" + secrets.token_hex(4)
+            doc = {
+                "origin": GENERATED_MARKER,
+                "active": kid,
+                "keys": {kid: _b64e(AESGCM.generate_key(bit_length=256))},
+                "index_key": _b64e(secrets.token_bytes(32)),
+            }
+            write_private_file(path, json.dumps(doc, indent=2) + "\n")
+        return cls.load(path)
+
+    def seal(self, plaintext: str, context: str) -> str:
+        """Encrypt text; `context` (e.g. 'referral:<id>:subject') binds it to its place."""
+        nonce = secrets.token_bytes(12)
+        ct = AESGCM(self.keys[self.active]).encrypt(
+            nonce, plaintext.encode("utf-8"), context.encode("utf-8")
+        )
+        return f"{self.active}.{_b64e(nonce + ct)}"
+
+    def open(self, sealed: str, context: str) -> str:
+        """Decrypt a value sealed by `seal` under any known key."""
+        kid, _, body = sealed.partition(".")
+        key = self.keys.get(kid)
+        if key is None:
+            raise KeyFileError(f"data key {kid!r} is not in the key file")
+        raw = _b64d(body)
+        try:
+            return AESGCM(key).decrypt(raw[:12], raw[12:], context.encode("utf-8")).decode("utf-8")
+        except InvalidTag as exc:
+            raise KeyFileError("sealed value failed authentication") from exc
+
+    def nik_index(self, nik: str) -> str:
+        """Keyed hash of a NIK: searchable, but useless without the key."""
+        return hmac.new(self.index_key, nik.encode("ascii"), hashlib.sha256).hexdigest()

@@ -1,0 +1,132 @@
+"""Engines and sessions for SQLite (embedded default) and PostgreSQL."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from alembic.config import Config as AlembicConfig
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import make_url
+from sqlalchemy.pool import StaticPool
+from sqlmodel import Session
+
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+
+
+def is_sqlite(engine_or_url: Engine | str) -> bool:
+    """True when the URL or engine talks to SQLite."""
+    url = engine_or_url.url if isinstance(engine_or_url, Engine) else make_url(engine_or_url)
+    return url.get_backend_name() == "sqlite"
+
+
+def _prepare_sqlite_file(url: str) -> None:
+    database = make_url(url).database
+    if database and database != ":memory:":
+        Path(database).parent.mkdir(parents=True, exist_ok=True)
+
+
+def make_engine(url: str, **kwargs: Any) -> Engine:
+    """Create an engine with this service's connection policy for the URL's database."""
+    # Statement parameters are people's data: never let them reach an exception text.
+    kwargs.setdefault("hide_parameters", True)
+    if not is_sqlite(url):
+        kwargs.setdefault("pool_pre_ping", True)
+        kwargs.setdefault("pool_size", 10)
+        kwargs.setdefault("max_overflow", 10)
+        return create_engine(url, **kwargs)
+
+    _prepare_sqlite_file(url)
+    connect_args = {"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}
+    if make_url(url).database in (None, "", ":memory:"):
+        kwargs.setdefault("poolclass", StaticPool)
+    engine = create_engine(url, connect_args=connect_args, **kwargs)
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _: Any) -> None:
+        # Let SQLAlchemy's "begin" event below issue BEGIN itself, so writers can
+        # take the write lock up front instead of failing on a lock upgrade.
+        dbapi_conn.isolation_level = None
+        cursor = dbapi_conn.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=FULL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Any) -> None:
+        mode = conn.get_execution_options().get("sqlite_begin", "DEFERRED")
+        conn.exec_driver_sql(f"BEGIN {mode}")
+
+    return engine
+
+
+class Database:
+    """The engine plus the two kinds of session the service uses."""
+
+    def __init__(self, url: str, **kwargs: Any) -> None:
+        self.url = url
+        self.engine = make_engine(url, **kwargs)
+        self.sqlite = is_sqlite(url)
+        self._writer = (
+            self.engine.execution_options(sqlite_begin="IMMEDIATE") if self.sqlite else self.engine
+        )
+
+    @contextmanager
+    def reader(self) -> Iterator[Session]:
+        """A session for queries only."""
+        with Session(self.engine, expire_on_commit=False) as session:
+            yield session
+
+    @contextmanager
+    def writer(self) -> Iterator[Session]:
+        """A session whose transaction holds the write lock from its first statement (SQLite)."""
+        with Session(self._writer, expire_on_commit=False) as session:
+            yield session
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+def migrations_dir() -> Path:
+    """Where the Alembic scripts live: env override, the source tree, or the working dir."""
+    override = os.environ.get("RUJUKAN_MIGRATIONS_DIR")
+    if override:
+        return Path(override)
+    beside_package = Path(__file__).resolve().parent.parent / "migrations"
+    if beside_package.is_dir():
+        return beside_package
+    return Path.cwd() / "migrations"
+
+
+def alembic_config(url: str) -> AlembicConfig:
+    """An Alembic configuration for this URL, independent of the working directory."""
+    cfg = AlembicConfig()
+    cfg.set_main_option("script_location", str(migrations_dir()))
+    cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    cfg.attributes["rujukan_url"] = url
+    return cfg
+
+
+def upgrade_to_head(url: str) -> None:
+    """Apply every migration."""
+    from alembic import command
+
+    if is_sqlite(url):
+        _prepare_sqlite_file(url)
+    command.upgrade(alembic_config(url), "head")
+
+
+def migration_state(engine: Engine) -> tuple[str | None, str | None]:
+    """(current revision in the database, head revision of the scripts)."""
+    from alembic.runtime.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+
+    head = ScriptDirectory.from_config(alembic_config(str(engine.url))).get_current_head()
+    with engine.connect() as conn:
+        current = MigrationContext.configure(conn).get_current_revision()
+    return current, head

@@ -1,0 +1,220 @@
+"""Domain errors and their one translation into RFC 9457 problem documents."""
+
+from __future__ import annotations
+
+import logging
+from http import HTTPStatus
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+log = logging.getLogger("rujukan.errors")
+
+PROBLEM_MEDIA_TYPE = "application/problem+json"
+PROBLEM_TYPE_BASE = "urn:rujukan:problem:"
+
+
+class FieldError(BaseModel):
+    """One invalid field of a request."""
+
+    loc: list[str | int]
+    msg: str
+    type: str
+
+
+class Problem(BaseModel):
+    """An RFC 9457 problem document."""
+
+    type: str = Field(examples=["urn:rujukan:problem:not-found"])
+    title: str
+    status: int
+    detail: str | None = None
+    instance: str | None = None
+    errors: list[FieldError] | None = None
+    current_status: str | None = None
+    existing_referral_id: str | None = None
+
+
+class DomainError(Exception):
+    """Base of every error a service raises on purpose."""
+
+    status: int = 400
+    slug: str = "bad-request"
+    title: str = "Bad request"
+
+    def __init__(self, detail: str | None = None, **extra: Any) -> None:
+        super().__init__(detail or self.title)
+        self.detail = detail or self.title
+        self.extra = extra
+        self.headers: dict[str, str] = {}
+
+
+class Unauthorized(DomainError):
+    status, slug, title = 401, "unauthorized", "Authentication required"
+
+    def __init__(self, detail: str | None = None, error: str = "invalid_token") -> None:
+        super().__init__(detail)
+        description = (detail or "").replace('"', "'")
+        self.headers = {
+            "WWW-Authenticate": (
+                f'Bearer realm="rujukan", error="{error}", error_description="{description}"'
+                if detail
+                else 'Bearer realm="rujukan"'
+            )
+        }
+
+
+class Forbidden(DomainError):
+    status, slug, title = 403, "forbidden", "Not allowed"
+
+
+class InsufficientScope(Forbidden):
+    slug, title = "insufficient-scope", "Token lacks the required scope"
+
+    def __init__(self, scope: str) -> None:
+        super().__init__(f"This operation needs the scope '{scope}'.")
+        self.headers = {
+            "WWW-Authenticate": f'Bearer realm="rujukan", error="insufficient_scope", '
+            f'scope="{scope}"'
+        }
+
+
+class NotFound(DomainError):
+    status, slug, title = 404, "not-found", "Not found"
+
+
+class Conflict(DomainError):
+    status, slug, title = 409, "conflict", "Conflict"
+
+
+class InvalidTransition(Conflict):
+    slug, title = "invalid-transition", "Action not allowed in the current state"
+
+    def __init__(self, detail: str, current_status: str) -> None:
+        super().__init__(detail, current_status=current_status)
+
+
+class DuplicateReferral(Conflict):
+    slug, title = "duplicate-referral", "An open referral of this person already exists"
+
+    def __init__(self, existing_id: str, reference: str) -> None:
+        super().__init__(
+            f"Referral {reference} of the same person to the same agency is still open.",
+            existing_referral_id=existing_id,
+        )
+
+
+class PreconditionFailed(DomainError):
+    status, slug, title = 412, "precondition-failed", "The referral has changed"
+
+
+class PreconditionRequired(DomainError):
+    status, slug, title = 428, "precondition-required", "If-Match header required"
+
+
+class ValidationFailed(DomainError):
+    status, slug, title = 422, "validation-failed", "The request is not valid"
+
+    def __init__(self, detail: str, errors: list[dict[str, Any]] | None = None) -> None:
+        super().__init__(detail, errors=errors or [])
+
+
+class IdempotencyMismatch(DomainError):
+    status, slug, title = 422, "idempotency-key-reused", "Idempotency-Key reused with another body"
+
+
+class OAuthError(DomainError):
+    """RFC 6749 §5.2 error, carried in a problem document with `error` members."""
+
+    def __init__(self, error: str, description: str, status: int = 400) -> None:
+        super().__init__(description, error=error, error_description=description)
+        self.status = status
+        self.slug = "oauth-" + error.replace("_", "-")
+        self.title = error
+        if status == 401:
+            self.headers = {"WWW-Authenticate": 'Basic realm="rujukan"'}
+
+
+def problem_response(
+    status: int,
+    *,
+    slug: str | None = None,
+    title: str | None = None,
+    detail: str | None = None,
+    headers: dict[str, str] | None = None,
+    **extra: Any,
+) -> JSONResponse:
+    """Build a problem+json response."""
+    phrase = HTTPStatus(status).phrase if status in HTTPStatus._value2member_map_ else "Error"
+    body: dict[str, Any] = {
+        "type": PROBLEM_TYPE_BASE + slug if slug else "about:blank",
+        "title": title or phrase,
+        "status": status,
+    }
+    if detail:
+        body["detail"] = detail
+    body.update({k: v for k, v in extra.items() if v is not None})
+    all_headers = {"Cache-Control": "no-store"}
+    all_headers.update(headers or {})
+    return JSONResponse(body, status_code=status, headers=all_headers, media_type=PROBLEM_MEDIA_TYPE)
+
+
+def _clean_validation_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
+    # The raw errors echo the submitted values (`input`, `ctx`); those can be a
+    # protected person's name or NIK, so only location, message and type leave.
+    cleaned = []
+    for err in exc.errors():
+        msg = str(err.get("msg", "invalid"))
+        if err.get("type") == "value_error":
+            msg = msg.removeprefix("Value error, ")
+        cleaned.append(
+            {"loc": [p for p in err.get("loc", ())], "msg": msg, "type": err.get("type", "")}
+        )
+    return cleaned
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Turn every error, expected or not, into a problem document."""
+
+    @app.exception_handler(DomainError)
+    async def _domain(_: Request, exc: DomainError) -> JSONResponse:
+        return problem_response(
+            exc.status,
+            slug=exc.slug,
+            title=exc.title,
+            detail=exc.detail,
+            headers=exc.headers,
+            **exc.extra,
+        )
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
+        return problem_response(
+            422,
+            slug="validation-failed",
+            title="The request is not valid",
+            detail="One or more fields are invalid.",
+            errors=_clean_validation_errors(exc),
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        detail = exc.detail if isinstance(exc.detail, str) else None
+        if detail == HTTPStatus(exc.status_code).phrase:
+            detail = None
+        return problem_response(exc.status_code, detail=detail, headers=exc.headers)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.error(
+            "unhandled error",
+            extra={"error_type": type(exc).__name__, "path": request.url.path},
+            exc_info=exc,
+        )
+        return problem_response(
+            500, detail="The service failed to handle this request; it has been logged."
+        )

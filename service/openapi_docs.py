@@ -1,0 +1,31 @@
+"""Shared OpenAPI fragments: problem responses and header parameters."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from service.errors import Problem
+
+_DESCRIPTIONS = {
+    400: "Bad request",
+    401: "Missing or invalid access token",
+    403: "The token lacks the scope, or the caller is the wrong party for this action",
+    404: "No such referral visible to the caller's agency",
+    409: "Not allowed in the referral's current state, or a duplicate open referral",
+    412: "If-Match does not match the referral's current ETag",
+    413: "Request body too large",
+    422: "Invalid request",
+    428: "If-Match header missing",
+}
+
+
+def problems(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """Response documentation for these error statuses, each a problem document."""
+    return {
+        code: {
+            "model": Problem,
+            "description": _DESCRIPTIONS[code],
+            "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}},
+        }
+        for code in codes
+    }

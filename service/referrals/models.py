@@ -1,0 +1,202 @@
+"""Tables of the referral domain. Personal data lives only in the `*_sealed` columns."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    CheckConstraint,
+    Column,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    Uuid,
+    text,
+)
+from sqlmodel import Field, SQLModel
+
+from service.dbtypes import UTCDateTime, new_id, utcnow
+
+STATUSES = ("referred", "assessed", "served", "closed")
+URGENCIES = ("emergency", "urgent", "routine")
+
+
+def _status_check(column: str, name: str) -> CheckConstraint:
+    allowed = ", ".join(f"'{s}'" for s in STATUSES)
+    return CheckConstraint(f"{column} IN ({allowed})", name=name)
+
+
+class Referral(SQLModel, table=True):
+    """A referral ticket of one person from one agency to another."""
+
+    __tablename__ = "referral"
+    __table_args__ = (
+        _status_check("status", "ck_referral_status"),
+        CheckConstraint(
+            "urgency IN ('emergency', 'urgent', 'routine')", name="ck_referral_urgency"
+        ),
+        CheckConstraint("from_agency <> to_agency", name="ck_referral_not_to_self"),
+        CheckConstraint("version >= 1", name="ck_referral_version"),
+        Index("ix_referral_to_agency_created", "to_agency", "created_at", "id"),
+        Index("ix_referral_from_agency_created", "from_agency", "created_at", "id"),
+        Index("ix_referral_updated_at", "updated_at"),
+        Index("ix_referral_nik_hash", "nik_hash"),
+        # One open referral per person and receiving agency, enforced by the database
+        # so that two concurrent creates cannot both pass.
+        Index(
+            "uq_referral_open_nik_per_receiver",
+            "to_agency",
+            "nik_hash",
+            unique=True,
+            sqlite_where=text("status <> 'closed' AND nik_hash IS NOT NULL"),
+            postgresql_where=text("status <> 'closed' AND nik_hash IS NOT NULL"),
+        ),
+    )
+
+    id: uuid.UUID = Field(default_factory=new_id, sa_column=Column(Uuid(), primary_key=True))
+    reference: str = Field(sa_column=Column(String(32), nullable=False, unique=True))
+    status: str = Field(sa_column=Column(String(16), nullable=False))
+    from_agency: str = Field(
+        sa_column=Column(String(32), ForeignKey("agency.code"), nullable=False)
+    )
+    to_agency: str = Field(sa_column=Column(String(32), ForeignKey("agency.code"), nullable=False))
+    protected_identity: bool = Field(default=False, nullable=False)
+    subject_sealed: str = Field(sa_column=Column(Text(), nullable=False))
+    nik_hash: str | None = Field(default=None, sa_column=Column(String(64)))
+    groups: list[str] = Field(default_factory=list, sa_column=Column(JSON(), nullable=False))
+    kemenham_groups: list[str] = Field(
+        default_factory=list, sa_column=Column(JSON(), nullable=False)
+    )
+    case_types: list[str] = Field(default_factory=list, sa_column=Column(JSON(), nullable=False))
+    urgency: str = Field(sa_column=Column(String(16), nullable=False))
+    summary_sealed: str = Field(sa_column=Column(Text(), nullable=False))
+    consent: dict[str, Any] = Field(sa_column=Column(JSON(), nullable=False))
+    external_ref: str | None = Field(default=None, sa_column=Column(String(100)))
+    assessment: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON()))
+    assessment_notes_sealed: str | None = Field(default=None, sa_column=Column(Text()))
+    closure_outcome: str | None = Field(default=None, sa_column=Column(String(32)))
+    closure_reason: str | None = Field(default=None, sa_column=Column(String(64)))
+    closure_notes_sealed: str | None = Field(default=None, sa_column=Column(Text()))
+    onward_agency: str | None = Field(
+        default=None, sa_column=Column(String(32), ForeignKey("agency.code"))
+    )
+    onward_referral_id: uuid.UUID | None = Field(default=None, sa_column=Column(Uuid()))
+    closed_at: dt.datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
+    parent_id: uuid.UUID | None = Field(
+        default=None, sa_column=Column(Uuid(), ForeignKey("referral.id"), index=True)
+    )
+    due_at: dt.datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
+    created_by_client: str = Field(sa_column=Column(String(64), nullable=False))
+    created_at: dt.datetime = Field(
+        default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False)
+    )
+    updated_at: dt.datetime = Field(
+        default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False)
+    )
+    version: int = Field(default=1, sa_column=Column(Integer(), nullable=False))
+
+
+class ReferralGroup(SQLModel, table=True):
+    """Index of a referral's 12-PAS and KemenHAM group codes, for filtering by group."""
+
+    __tablename__ = "referral_group"
+    __table_args__ = (Index("ix_referral_group_code", "code", "referral_id"),)
+
+    referral_id: uuid.UUID = Field(
+        sa_column=Column(
+            Uuid(), ForeignKey("referral.id", ondelete="CASCADE"), primary_key=True
+        )
+    )
+    code: str = Field(sa_column=Column(String(64), primary_key=True))
+
+
+class ReferralService(SQLModel, table=True):
+    """One service delivered to the referred person."""
+
+    __tablename__ = "referral_service"
+
+    id: uuid.UUID = Field(default_factory=new_id, sa_column=Column(Uuid(), primary_key=True))
+    referral_id: uuid.UUID = Field(
+        sa_column=Column(Uuid(), ForeignKey("referral.id"), nullable=False, index=True)
+    )
+    service_type: str = Field(sa_column=Column(String(64), nullable=False))
+    service_unit: str = Field(sa_column=Column(String(64), nullable=False))
+    phase: str = Field(sa_column=Column(String(16), nullable=False))
+    started_at: dt.datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    notes_sealed: str | None = Field(default=None, sa_column=Column(Text()))
+    recorded_by_client: str = Field(sa_column=Column(String(64), nullable=False))
+    recorded_at: dt.datetime = Field(
+        default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False)
+    )
+
+
+class ReferralNote(SQLModel, table=True):
+    """A free-text note either party adds to a referral."""
+
+    __tablename__ = "referral_note"
+
+    id: uuid.UUID = Field(default_factory=new_id, sa_column=Column(Uuid(), primary_key=True))
+    referral_id: uuid.UUID = Field(
+        sa_column=Column(Uuid(), ForeignKey("referral.id"), nullable=False, index=True)
+    )
+    author_agency: str = Field(
+        sa_column=Column(String(32), ForeignKey("agency.code"), nullable=False)
+    )
+    author_client: str = Field(sa_column=Column(String(64), nullable=False))
+    text_sealed: str = Field(sa_column=Column(Text(), nullable=False))
+    created_at: dt.datetime = Field(
+        default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False)
+    )
+
+
+class ReferralHistory(SQLModel, table=True):
+    """Append-only row for each successful action on a referral."""
+
+    __tablename__ = "referral_history"
+    __table_args__ = (Index("ix_referral_history_referral", "referral_id", "id"),)
+
+    id: int | None = Field(default=None, sa_column=Column(Integer(), primary_key=True))
+    referral_id: uuid.UUID = Field(
+        sa_column=Column(Uuid(), ForeignKey("referral.id"), nullable=False)
+    )
+    action: str = Field(sa_column=Column(String(32), nullable=False))
+    from_status: str | None = Field(default=None, sa_column=Column(String(16)))
+    to_status: str = Field(sa_column=Column(String(16), nullable=False))
+    actor_agency: str = Field(sa_column=Column(String(32), nullable=False))
+    actor_client: str = Field(sa_column=Column(String(64), nullable=False))
+    detail: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON(), nullable=False))
+    occurred_at: dt.datetime = Field(
+        default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False)
+    )
+
+
+class IdempotencyRecord(SQLModel, table=True):
+    """The first answer to a create carrying an Idempotency-Key, kept to replay it."""
+
+    __tablename__ = "idempotency_record"
+
+    agency: str = Field(sa_column=Column(String(32), primary_key=True))
+    key: str = Field(sa_column=Column(String(255), primary_key=True))
+    request_hash: str = Field(sa_column=Column(String(64), nullable=False))
+    referral_id: uuid.UUID = Field(
+        sa_column=Column(Uuid(), ForeignKey("referral.id"), nullable=False)
+    )
+    response_status: int = Field(sa_column=Column(Integer(), nullable=False))
+    response_sealed: str = Field(sa_column=Column(Text(), nullable=False))
+    created_at: dt.datetime = Field(
+        default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False)
+    )
+
+
+class ReferenceCounter(SQLModel, table=True):
+    """Last number handed out for human-readable references, per year."""
+
+    __tablename__ = "reference_counter"
+
+    year: int = Field(sa_column=Column(Integer(), primary_key=True, autoincrement=False))
+    last: int = Field(default=0, sa_column=Column(Integer(), nullable=False))

@@ -1,0 +1,225 @@
+"""Every query of the referral domain."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import and_, exists, func, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlmodel import Session
+
+from service.referrals.models import (
+    IdempotencyRecord,
+    ReferenceCounter,
+    Referral,
+    ReferralGroup,
+    ReferralHistory,
+    ReferralNote,
+    ReferralService,
+)
+from service.taxonomy.models import Agency, TaxonomyTerm
+
+
+def visible_to(agency: str) -> Any:
+    """The one predicate that scopes referrals to a party."""
+    return or_(Referral.from_agency == agency, Referral.to_agency == agency)
+
+
+def get_visible(session: Session, referral_id: uuid.UUID, agency: str) -> Referral | None:
+    """A referral, only if the agency is one of its two parties."""
+    stmt = select(Referral).where(Referral.id == referral_id, visible_to(agency))
+    return session.execute(stmt).scalars().first()
+
+
+def find_open_by_nik(session: Session, to_agency: str, nik_hash: str) -> Referral | None:
+    """The open referral of this person to this agency, if any."""
+    stmt = select(Referral).where(
+        Referral.to_agency == to_agency,
+        Referral.nik_hash == nik_hash,
+        Referral.status != "closed",
+    )
+    return session.execute(stmt).scalars().first()
+
+
+def next_reference_number(session: Session, year: int) -> int:
+    """Take the next number of the year's sequence (row-locked until commit)."""
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    session.execute(
+        insert(ReferenceCounter).values(year=year, last=0).on_conflict_do_nothing()
+    )
+    stmt = (
+        update(ReferenceCounter)
+        .where(ReferenceCounter.year == year)
+        .values(last=ReferenceCounter.last + 1)
+        .returning(ReferenceCounter.last)
+    )
+    return int(session.execute(stmt).scalar_one())
+
+
+def add_referral(session: Session, referral: Referral) -> None:
+    """Insert a referral with its group index rows."""
+    session.add(referral)
+    for code in {*referral.groups, *referral.kemenham_groups}:
+        session.add(ReferralGroup(referral_id=referral.id, code=code))
+    session.flush()
+
+
+def update_if_version(
+    session: Session, referral_id: uuid.UUID, expected_version: int, changes: dict[str, Any]
+) -> bool:
+    """Apply changes only if nobody changed the referral since `expected_version`."""
+    stmt = (
+        update(Referral)
+        .where(Referral.id == referral_id, Referral.version == expected_version)
+        .values(**changes, version=expected_version + 1)
+        .execution_options(synchronize_session=False)
+    )
+    result = session.execute(stmt)
+    return result.rowcount == 1  # type: ignore[attr-defined]
+
+
+def add_history(session: Session, entry: ReferralHistory) -> None:
+    session.add(entry)
+
+
+def history(session: Session, referral_id: uuid.UUID) -> Sequence[ReferralHistory]:
+    stmt = (
+        select(ReferralHistory)
+        .where(ReferralHistory.referral_id == referral_id)
+        .order_by(ReferralHistory.id)
+    )
+    return session.execute(stmt).scalars().all()
+
+
+def services_of(session: Session, referral_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, list]:
+    """Services of several referrals, each list in the order they were recorded."""
+    if not referral_ids:
+        return {}
+    stmt = (
+        select(ReferralService)
+        .where(ReferralService.referral_id.in_(referral_ids))  # type: ignore[attr-defined]
+        .order_by(ReferralService.recorded_at, ReferralService.id)
+    )
+    grouped: dict[uuid.UUID, list] = {rid: [] for rid in referral_ids}
+    for row in session.execute(stmt).scalars():
+        grouped[row.referral_id].append(row)
+    return grouped
+
+
+def add_service(session: Session, service: ReferralService) -> None:
+    session.add(service)
+
+
+def add_note(session: Session, note: ReferralNote) -> None:
+    session.add(note)
+
+
+def notes(session: Session, referral_id: uuid.UUID) -> Sequence[ReferralNote]:
+    stmt = (
+        select(ReferralNote)
+        .where(ReferralNote.referral_id == referral_id)
+        .order_by(ReferralNote.created_at, ReferralNote.id)
+    )
+    return session.execute(stmt).scalars().all()
+
+
+@dataclass(frozen=True)
+class ListFilter:
+    """The filters of GET /v1/referrals."""
+
+    agency: str
+    status: str | None = None
+    direction: str | None = None
+    to_agency: str | None = None
+    from_agency: str | None = None
+    group: str | None = None
+    urgency: str | None = None
+    nik_hash: str | None = None
+    overdue: bool | None = None
+    updated_since: dt.datetime | None = None
+
+
+def list_page(
+    session: Session,
+    filters: ListFilter,
+    *,
+    limit: int,
+    after: tuple[dt.datetime, uuid.UUID] | None,
+    now: dt.datetime,
+) -> list[Referral]:
+    """Newest first, keyset-paginated on (created_at, id); returns up to limit + 1 rows."""
+    me = filters.agency
+    if filters.direction == "incoming":
+        conditions: list[Any] = [Referral.to_agency == me]
+    elif filters.direction == "outgoing":
+        conditions = [Referral.from_agency == me]
+    else:
+        conditions = [visible_to(me)]
+    if filters.status:
+        conditions.append(Referral.status == filters.status)
+    if filters.to_agency:
+        conditions.append(Referral.to_agency == filters.to_agency)
+    if filters.from_agency:
+        conditions.append(Referral.from_agency == filters.from_agency)
+    if filters.urgency:
+        conditions.append(Referral.urgency == filters.urgency)
+    if filters.nik_hash:
+        conditions.append(Referral.nik_hash == filters.nik_hash)
+    if filters.group:
+        conditions.append(
+            exists().where(
+                ReferralGroup.referral_id == Referral.id, ReferralGroup.code == filters.group
+            )
+        )
+    if filters.overdue is not None:
+        late = and_(
+            Referral.status != "closed",
+            Referral.due_at.is_not(None),  # type: ignore[union-attr]
+            Referral.due_at < now,  # type: ignore[operator]
+        )
+        conditions.append(late if filters.overdue else ~late)
+    if filters.updated_since:
+        conditions.append(Referral.updated_at >= filters.updated_since)
+    if after is not None:
+        created, rid = after
+        conditions.append(
+            or_(
+                Referral.created_at < created,
+                and_(Referral.created_at == created, Referral.id < rid),
+            )
+        )
+    stmt = (
+        select(Referral)
+        .where(*conditions)
+        .order_by(Referral.created_at.desc(), Referral.id.desc())  # type: ignore[attr-defined]
+        .limit(limit + 1)
+    )
+    return list(session.execute(stmt).scalars())
+
+
+def get_idempotency(session: Session, agency: str, key: str) -> IdempotencyRecord | None:
+    return session.get(IdempotencyRecord, (agency, key))
+
+
+def add_idempotency(session: Session, record: IdempotencyRecord) -> None:
+    session.add(record)
+    session.flush()
+
+
+def active_codes(session: Session, kind: str) -> dict[str, TaxonomyTerm]:
+    """Active taxonomy terms of one kind, by code."""
+    stmt = select(TaxonomyTerm).where(TaxonomyTerm.kind == kind, TaxonomyTerm.active.is_(True))  # type: ignore[attr-defined]
+    return {t.code: t for t in session.execute(stmt).scalars()}
+
+
+def agency_codes(session: Session) -> set[str]:
+    return set(session.execute(select(Agency.code)).scalars())
+
+
+def count_referrals(session: Session) -> int:
+    return int(session.execute(select(func.count()).select_from(Referral)).scalar_one())

@@ -1,0 +1,311 @@
+"""HTTP surface of the referral lifecycle: parse, call one service function, shape the answer."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Depends, Header, Query, Response, status
+from fastapi.responses import JSONResponse
+from pydantic import AwareDatetime
+
+from service import errors
+from service.auth import scopes
+from service.auth.dependencies import Context, CurrentPrincipal, require
+from service.auth.principal import Principal
+from service.openapi_docs import problems
+from service.referrals import service
+from service.referrals.schemas import (
+    AssessIn,
+    CloseIn,
+    HistoryEntry,
+    NoteIn,
+    NoteRead,
+    ReferralCreate,
+    ReferralPage,
+    ReferralRead,
+    ServiceIn,
+    Status,
+    Urgency,
+)
+
+router = APIRouter(prefix="/v1/referrals", tags=["referrals"])
+
+Reader = Annotated[Principal, Depends(require(scopes.READ))]
+Writer = Annotated[Principal, Depends(require(scopes.WRITE))]
+IfMatch = Annotated[
+    str | None,
+    Header(
+        alias="If-Match",
+        max_length=200,
+        description="ETag of the referral version the action is based on (required)",
+    ),
+]
+ReferralId = Annotated[uuid.UUID, "referral id"]
+AgencyFilter = Annotated[str | None, Query(max_length=32, pattern=r"^[A-Z0-9_]+$")]
+
+_READ_ERRORS = problems(401, 403, 404, 422)
+_ACTION_ERRORS = problems(401, 403, 404, 409, 412, 422, 428)
+_ETAG_HEADER = {"ETag": {"description": "Version of the referral", "schema": {"type": "string"}}}
+
+
+def _with_etag(referral: ReferralRead, response: Response) -> ReferralRead:
+    response.headers["ETag"] = service.etag(referral)
+    response.headers["Cache-Control"] = "no-store"
+    return referral
+
+
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    response_model=ReferralRead,
+    summary="Refer a person to another agency",
+    description=(
+        "Creates a referral from the caller's agency to `to_agency` in state `referred`. "
+        "Send `Idempotency-Key` to make retries safe: a repeat with the same key and body "
+        "returns the first response; the same key with another body is refused (422). "
+        "A second open referral of the same NIK to the same agency is refused (409) and the "
+        "problem names the existing referral."
+    ),
+    responses={
+        201: {"headers": {**_ETAG_HEADER, "Location": {"schema": {"type": "string"}}}},
+        **problems(401, 403, 409, 422),
+    },
+)
+def create_referral(
+    body: ReferralCreate,
+    ctx: Context,
+    principal: Writer,
+    idempotency_key: Annotated[
+        str | None,
+        Header(alias="Idempotency-Key", min_length=1, max_length=255, pattern=r"^[\x21-\x7e]+$"),
+    ] = None,
+) -> JSONResponse:
+    """Create a referral."""
+    created = service.create_referral(ctx, principal, body, idempotency_key)
+    headers = {
+        "ETag": f'"{created.body["version"]}"',
+        "Location": f"/v1/referrals/{created.body['id']}",
+        "Cache-Control": "no-store",
+    }
+    if created.replayed:
+        headers["Idempotent-Replayed"] = "true"
+    return JSONResponse(created.body, status_code=created.status, headers=headers)
+
+
+@router.get(
+    "",
+    response_model=ReferralPage,
+    summary="List referrals of the caller's agency",
+    description=(
+        "Referrals the caller's agency sent or received, newest first. Filters combine with "
+        "AND. `nik` matches exactly through a keyed hash index. Pages are keyset-based: pass "
+        "`next_cursor` back as `cursor`; pages stay complete and free of duplicates while "
+        "new referrals arrive. Identifying fields of protected persons are withheld."
+    ),
+    responses=problems(401, 403, 422),
+)
+def list_referrals(
+    ctx: Context,
+    principal: Reader,
+    response: Response,
+    status_: Annotated[Status | None, Query(alias="status")] = None,
+    direction: Literal["incoming", "outgoing"] | None = None,
+    to_agency: AgencyFilter = None,
+    from_agency: AgencyFilter = None,
+    group: Annotated[str | None, Query(max_length=64, pattern=r"^[A-Za-z0-9_]+$")] = None,
+    urgency: Urgency | None = None,
+    nik: Annotated[str | None, Query(pattern=r"^[0-9]{16}$")] = None,
+    overdue: bool | None = None,
+    updated_since: AwareDatetime | None = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    cursor: Annotated[str | None, Query(max_length=512)] = None,
+) -> ReferralPage:
+    """List referrals."""
+    response.headers["Cache-Control"] = "no-store"
+    return service.list_referrals(
+        ctx,
+        principal,
+        limit=limit,
+        cursor=cursor,
+        nik=nik,
+        status=status_,
+        direction=direction,
+        to_agency=to_agency,
+        from_agency=from_agency,
+        group=group,
+        urgency=urgency,
+        overdue=overdue,
+        updated_since=updated_since,
+    )
+
+
+@router.get(
+    "/{referral_id}",
+    response_model=ReferralRead,
+    summary="Read one referral",
+    description=(
+        "A referral, to its sending or receiving agency only (404 to anyone else). For a "
+        "protected person (`protected_identity`), identifying fields are withheld unless "
+        "`reveal=identity` is given together with an `X-Reveal-Reason`."
+    ),
+    responses={200: {"headers": _ETAG_HEADER}, **_READ_ERRORS},
+)
+def get_referral(
+    referral_id: uuid.UUID,
+    ctx: Context,
+    principal: Reader,
+    response: Response,
+    reveal: Literal["identity"] | None = None,
+    reveal_reason: Annotated[
+        str | None, Header(alias="X-Reveal-Reason", min_length=3, max_length=500)
+    ] = None,
+) -> ReferralRead:
+    """Get a referral."""
+    if reveal and not reveal_reason:
+        raise errors.ValidationFailed(
+            "Revealing a protected identity needs an X-Reveal-Reason header.",
+            [{"loc": ["header", "X-Reveal-Reason"], "msg": "required with reveal=identity",
+              "type": "missing"}],
+        )
+    referral = service.get_referral(ctx, principal, referral_id, reveal=bool(reveal),
+                                    reveal_reason=reveal_reason)
+    return _with_etag(referral, response)
+
+
+@router.post(
+    "/{referral_id}/assess",
+    response_model=ReferralRead,
+    summary="Assess the referred person",
+    description="Receiver only, from `referred` to `assessed`. Needs `If-Match`.",
+    responses={200: {"headers": _ETAG_HEADER}, **_ACTION_ERRORS},
+)
+def assess_referral(
+    referral_id: uuid.UUID,
+    body: AssessIn,
+    ctx: Context,
+    principal: Annotated[Principal, Depends(require(scopes.ASSESS))],
+    response: Response,
+    if_match: IfMatch = None,
+) -> ReferralRead:
+    """Assess a referral."""
+    return _with_etag(service.assess_referral(ctx, principal, referral_id, body, if_match),
+                      response)
+
+
+@router.post(
+    "/{referral_id}/serve",
+    response_model=ReferralRead,
+    summary="Start serving the person",
+    description=(
+        "Receiver only, from `assessed` to `served`, recording the first service. Following "
+        "ATENSI, an empowerment service (school, training) cannot start before the assessed "
+        "rehabilitation. Needs `If-Match`."
+    ),
+    responses={200: {"headers": _ETAG_HEADER}, **_ACTION_ERRORS},
+)
+def serve_referral(
+    referral_id: uuid.UUID,
+    body: ServiceIn,
+    ctx: Context,
+    principal: Annotated[Principal, Depends(require(scopes.SERVE))],
+    response: Response,
+    if_match: IfMatch = None,
+) -> ReferralRead:
+    """Serve a referral."""
+    return _with_etag(service.serve_referral(ctx, principal, referral_id, body, if_match),
+                      response)
+
+
+@router.post(
+    "/{referral_id}/services",
+    response_model=ReferralRead,
+    summary="Record a further service",
+    description="Receiver only, on a `served` referral (it stays `served`). Needs `If-Match`.",
+    responses={200: {"headers": _ETAG_HEADER}, **_ACTION_ERRORS},
+)
+def record_service(
+    referral_id: uuid.UUID,
+    body: ServiceIn,
+    ctx: Context,
+    principal: Annotated[Principal, Depends(require(scopes.SERVE))],
+    response: Response,
+    if_match: IfMatch = None,
+) -> ReferralRead:
+    """Record a further service."""
+    return _with_etag(service.record_service(ctx, principal, referral_id, body, if_match),
+                      response)
+
+
+@router.post(
+    "/{referral_id}/close",
+    response_model=ReferralRead,
+    summary="Close the referral",
+    description=(
+        "Outcomes: `completed` (receiver, from served); `declined` (receiver, from referred or "
+        "assessed, with a decline `reason` code); `withdrawn` (sender, from referred or "
+        "assessed; scope referrals:write); `unreachable`, `deceased` (receiver, any open "
+        "state); `referred_onward` (receiver, from assessed or served, with `onward_agency`: "
+        "creates the linked child referral in the same transaction). Needs `If-Match`."
+    ),
+    responses={200: {"headers": _ETAG_HEADER}, **_ACTION_ERRORS},
+)
+def close_referral(
+    referral_id: uuid.UUID,
+    body: CloseIn,
+    ctx: Context,
+    principal: CurrentPrincipal,
+    response: Response,
+    if_match: IfMatch = None,
+) -> ReferralRead:
+    """Close a referral."""
+    return _with_etag(service.close_referral(ctx, principal, referral_id, body, if_match),
+                      response)
+
+
+@router.post(
+    "/{referral_id}/notes",
+    status_code=status.HTTP_201_CREATED,
+    response_model=NoteRead,
+    summary="Add a note",
+    description=(
+        "Either party, in any state. Notes only append, so `If-Match` is optional; when "
+        "given it must match (412 otherwise)."
+    ),
+    responses=problems(401, 403, 404, 412, 422),
+)
+def add_note(
+    referral_id: uuid.UUID,
+    body: NoteIn,
+    ctx: Context,
+    principal: Writer,
+    if_match: Annotated[str | None, Header(alias="If-Match", max_length=200)] = None,
+) -> NoteRead:
+    """Add a note to a referral."""
+    return service.add_note(ctx, principal, referral_id, body, if_match)
+
+
+@router.get(
+    "/{referral_id}/notes",
+    response_model=list[NoteRead],
+    summary="List notes",
+    description="The notes on a referral, oldest first.",
+    responses=_READ_ERRORS,
+)
+def list_notes(referral_id: uuid.UUID, ctx: Context, principal: Reader) -> list[NoteRead]:
+    """List notes of a referral."""
+    return service.list_notes(ctx, principal, referral_id)
+
+
+@router.get(
+    "/{referral_id}/history",
+    response_model=list[HistoryEntry],
+    summary="Read the history",
+    description="Every successful action on the referral, oldest first.",
+    responses=_READ_ERRORS,
+)
+def get_history(referral_id: uuid.UUID, ctx: Context, principal: Reader) -> list[HistoryEntry]:
+    """History of a referral."""
+    return service.get_history(ctx, principal, referral_id)
+
+

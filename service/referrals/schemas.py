@@ -1,0 +1,313 @@
+"""Request and response shapes of the referral API (never bound straight onto table rows)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import Annotated, Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, model_validator
+
+from service.referrals.nik import nik_problems
+
+Code = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_]+$")]
+AgencyCode = Annotated[str, StringConstraints(min_length=1, max_length=32, pattern=r"^[A-Z0-9_]+$")]
+ShortText = Annotated[str, StringConstraints(min_length=1, max_length=200, strip_whitespace=True)]
+LongText = Annotated[str, StringConstraints(min_length=1, max_length=4000, strip_whitespace=True)]
+
+Urgency = Literal["emergency", "urgent", "routine"]
+Approach = Literal["residential", "family", "community"]
+Status = Literal["referred", "assessed", "served", "closed"]
+Outcome = Literal["completed", "declined", "withdrawn", "unreachable", "deceased", "referred_onward"]
+NikAbsentReason = Literal[
+    "not_registered", "unknown", "foreign_national", "refused", "undocumented_child"
+]
+
+
+class _Input(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+def _not_future(value: dt.datetime | None, name: str) -> None:
+    if value is not None and value > dt.datetime.now(dt.UTC) + dt.timedelta(minutes=5):
+        raise ValueError(f"{name} cannot be in the future")
+
+
+class SubjectIn(_Input):
+    """The referred person."""
+
+    full_name: ShortText
+    nik: str | None = Field(default=None, description="16-digit NIK; absent only with a reason")
+    nik_absent_reason: NikAbsentReason | None = None
+    birth_date: dt.date | None = None
+    sex: Literal["male", "female"] | None = None
+    address: Annotated[str, StringConstraints(max_length=500, strip_whitespace=True)] | None = None
+    region_code: (
+        Annotated[str, StringConstraints(pattern=r"^\d{2}(\.\d{2}(\.\d{2}(\.\d{4})?)?)?$")] | None
+    ) = Field(default=None, description="Kemendagri region code, e.g. 31.71.01.1001")
+    phone: Annotated[str, StringConstraints(pattern=r"^\+?[0-9][0-9 -]{5,19}$")] | None = None
+
+    @model_validator(mode="after")
+    def _check_identity(self) -> SubjectIn:
+        if self.nik is None and self.nik_absent_reason is None:
+            raise ValueError("nik is required unless nik_absent_reason is given")
+        if self.nik is not None and self.nik_absent_reason is not None:
+            raise ValueError("give either nik or nik_absent_reason, not both")
+        if self.birth_date is not None and self.birth_date > dt.date.today():
+            raise ValueError("birth_date cannot be in the future")
+        if self.nik is not None:
+            problems = nik_problems(self.nik, self.birth_date, self.sex)
+            if problems:
+                raise ValueError("; ".join(problems))
+        return self
+
+
+class ConsentIn(_Input):
+    """Consent of the person (or guardian) to be referred."""
+
+    given: bool = Field(description="Must be true: no referral without consent")
+    obtained_at: AwareDatetime
+    method: Literal["written", "verbal", "electronic"]
+    obtained_by: ShortText = Field(description="Officer who obtained the consent")
+
+    @model_validator(mode="after")
+    def _check(self) -> ConsentIn:
+        if self.given is not True:
+            raise ValueError("consent must be given before a person is referred")
+        _not_future(self.obtained_at, "obtained_at")
+        return self
+
+
+class ReferralCreate(_Input):
+    """A new referral, sent by the caller's agency."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "to_agency": "KEMENSOS",
+                    "subject": {
+                        "full_name": "Siti Rahayu",
+                        "nik": "3171014508900003",
+                        "birth_date": "1990-08-05",
+                        "sex": "female",
+                        "address": "Jl. Melati No. 5, Jakarta Pusat",
+                        "region_code": "31.71.01",
+                        "phone": "+62 812 0000 0000",
+                    },
+                    "protected_identity": True,
+                    "groups": ["KORBAN_KEKERASAN"],
+                    "kemenham_groups": [],
+                    "case_types": ["TPPO"],
+                    "urgency": "urgent",
+                    "summary": "Survivor of trafficking; needs social rehabilitation.",
+                    "consent": {
+                        "given": True,
+                        "obtained_at": "2026-11-20T09:00:00+07:00",
+                        "method": "written",
+                        "obtained_by": "Petugas LPSK",
+                    },
+                    "external_ref": "LPSK-2026-0042",
+                }
+            ]
+        },
+    )
+
+    to_agency: AgencyCode
+    subject: SubjectIn
+    protected_identity: bool = False
+    groups: list[Code] = Field(default_factory=list, max_length=12)
+    kemenham_groups: list[Code] = Field(default_factory=list, max_length=20)
+    case_types: list[Code] = Field(default_factory=list, max_length=20)
+    urgency: Urgency
+    summary: LongText
+    consent: ConsentIn
+    external_ref: Annotated[str, StringConstraints(min_length=1, max_length=100)] | None = None
+
+    @model_validator(mode="after")
+    def _check(self) -> ReferralCreate:
+        if not self.groups and not self.kemenham_groups:
+            raise ValueError("give at least one of groups or kemenham_groups")
+        for name in ("groups", "kemenham_groups", "case_types"):
+            values = getattr(self, name)
+            if len(set(values)) != len(values):
+                raise ValueError(f"{name} has repeated codes")
+        return self
+
+
+class AssessIn(_Input):
+    """The receiving agency's assessment of the person's needs."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "needs": ["REHABILITASI_SOSIAL", "DUKUNGAN_PSIKOSOSIAL"],
+                    "approach": "residential",
+                    "service_unit": "SENTRA_HANDAYANI",
+                    "notes": "Needs a safe residential placement first.",
+                }
+            ]
+        },
+    )
+
+    needs: list[Code] = Field(min_length=1, max_length=20)
+    approach: Approach
+    service_unit: Code
+    notes: LongText | None = None
+
+
+class ServiceIn(_Input):
+    """A service the receiving agency starts for the person."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "service_type": "REHABILITASI_SOSIAL",
+                    "service_unit": "SENTRA_HANDAYANI",
+                    "started_at": "2026-11-22T08:00:00+07:00",
+                    "notes": "Admitted.",
+                }
+            ]
+        },
+    )
+
+    service_type: Code
+    service_unit: Code
+    started_at: AwareDatetime
+    notes: LongText | None = None
+
+
+class CloseIn(_Input):
+    """How a referral ends."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"outcome": "completed", "notes": "Reintegrated."}]},
+    )
+
+    outcome: Outcome
+    reason: Code | None = Field(default=None, description="Decline reason code; for declined")
+    notes: LongText | None = None
+    onward_agency: AgencyCode | None = Field(
+        default=None, description="Next agency; required for referred_onward"
+    )
+
+
+class NoteIn(_Input):
+    """A note for the other party."""
+
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"text": "Family visit planned."}]}
+    )
+
+    text: LongText
+
+
+# ---- responses -------------------------------------------------------------------------------
+
+
+class SubjectOut(BaseModel):
+    """The person; identifying fields are null when sealed (protected identity)."""
+
+    full_name: str | None = None
+    nik: str | None = None
+    nik_absent_reason: str | None = None
+    birth_date: dt.date | None = None
+    sex: str | None = None
+    address: str | None = None
+    region_code: str | None = None
+    phone: str | None = None
+    sealed: bool = Field(
+        default=False, description="True when identifying fields are withheld (LPSK-protected)"
+    )
+
+
+class ConsentOut(BaseModel):
+    given: bool
+    obtained_at: dt.datetime
+    method: str
+    obtained_by: str
+
+
+class AssessmentOut(BaseModel):
+    needs: list[str]
+    approach: str
+    service_unit: str
+    notes: str | None = None
+    assessed_at: dt.datetime
+
+
+class ServiceOut(BaseModel):
+    id: uuid.UUID
+    service_type: str
+    service_unit: str
+    phase: str
+    started_at: dt.datetime
+    notes: str | None = None
+    recorded_at: dt.datetime
+
+
+class ClosureOut(BaseModel):
+    outcome: str
+    reason: str | None = None
+    notes: str | None = None
+    onward_agency: str | None = None
+    onward_referral_id: uuid.UUID | None = None
+    closed_at: dt.datetime
+
+
+class ReferralRead(BaseModel):
+    """A referral as either party sees it."""
+
+    id: uuid.UUID
+    reference: str = Field(examples=["RJK-2026-000123"])
+    status: Status
+    from_agency: str
+    to_agency: str
+    subject: SubjectOut
+    protected_identity: bool
+    groups: list[str]
+    kemenham_groups: list[str]
+    case_types: list[str]
+    urgency: Urgency
+    summary: str
+    consent: ConsentOut
+    external_ref: str | None = None
+    assessment: AssessmentOut | None = None
+    services: list[ServiceOut] = Field(default_factory=list)
+    closure: ClosureOut | None = None
+    parent_id: uuid.UUID | None = None
+    due_at: dt.datetime | None = None
+    is_overdue: bool = False
+    created_at: dt.datetime
+    updated_at: dt.datetime
+    version: int
+
+
+class ReferralPage(BaseModel):
+    """One page of referrals; pass `next_cursor` back as `cursor` for the next."""
+
+    items: list[ReferralRead]
+    next_cursor: str | None = None
+
+
+class NoteRead(BaseModel):
+    id: uuid.UUID
+    text: str
+    author_agency: str
+    created_at: dt.datetime
+
+
+class HistoryEntry(BaseModel):
+    id: int
+    action: str
+    from_status: str | None = None
+    to_status: str
+    actor_agency: str
+    occurred_at: dt.datetime
+    detail: dict[str, str | int | bool | None] = Field(default_factory=dict)

@@ -1,0 +1,825 @@
+"""The referral actions: one transaction each, rules from the workflow table, no FastAPI."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import datetime as dt
+import hashlib
+import hmac
+import json
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session
+
+from service import errors
+from service.audit import trail
+from service.auth.principal import Principal
+from service.context import ServiceContext
+from service.dbtypes import utcnow
+from service.referrals import repository as repo
+from service.referrals import workflow
+from service.referrals.models import (
+    IdempotencyRecord,
+    Referral,
+    ReferralHistory,
+    ReferralNote,
+    ReferralService,
+)
+from service.referrals.schemas import (
+    AssessIn,
+    AssessmentOut,
+    CloseIn,
+    ClosureOut,
+    ConsentOut,
+    HistoryEntry,
+    NoteIn,
+    NoteRead,
+    ReferralCreate,
+    ReferralPage,
+    ReferralRead,
+    ServiceIn,
+    ServiceOut,
+    SubjectOut,
+)
+
+IDENTIFYING_FIELDS = ("full_name", "nik", "birth_date", "address", "phone")
+
+
+@dataclass(frozen=True)
+class Created:
+    """Result of a create: the body to send, its status, and whether it is a replay."""
+
+    body: dict[str, Any]
+    status: int
+    replayed: bool
+
+
+# ---- sealing helpers ------------------------------------------------------------------------
+
+
+def _ctx(referral_id: uuid.UUID, field: str) -> str:
+    return f"referral:{referral_id}:{field}"
+
+
+def _seal(ctx: ServiceContext, referral_id: uuid.UUID, field: str, text: str | None) -> str | None:
+    return None if text is None else ctx.keyring.seal(text, _ctx(referral_id, field))
+
+
+def _open(ctx: ServiceContext, referral_id: uuid.UUID, field: str, sealed: str | None) -> str | None:
+    return None if sealed is None else ctx.keyring.open(sealed, _ctx(referral_id, field))
+
+
+# ---- rendering ------------------------------------------------------------------------------
+
+
+def etag(referral: Referral | ReferralRead) -> str:
+    """The ETag of a referral version."""
+    return f'"{referral.version}"'
+
+
+def render(
+    ctx: ServiceContext,
+    row: Referral,
+    services: list[ReferralService],
+    *,
+    reveal: bool = False,
+    now: dt.datetime | None = None,
+) -> ReferralRead:
+    """A referral as a party sees it; sealed identities stay sealed unless revealed."""
+    now = now or utcnow()
+    subject = json.loads(_open(ctx, row.id, "subject", row.subject_sealed) or "{}")
+    sealed = row.protected_identity and not reveal
+    if sealed:
+        subject = {k: v for k, v in subject.items() if k not in IDENTIFYING_FIELDS}
+    assessment = None
+    if row.assessment:
+        assessment = AssessmentOut(
+            **row.assessment,
+            notes=_open(ctx, row.id, "assessment_notes", row.assessment_notes_sealed),
+        )
+    closure = None
+    if row.closure_outcome and row.closed_at:
+        closure = ClosureOut(
+            outcome=row.closure_outcome,
+            reason=row.closure_reason,
+            notes=_open(ctx, row.id, "closure_notes", row.closure_notes_sealed),
+            onward_agency=row.onward_agency,
+            onward_referral_id=row.onward_referral_id,
+            closed_at=row.closed_at,
+        )
+    return ReferralRead(
+        id=row.id,
+        reference=row.reference,
+        status=row.status,  # type: ignore[arg-type]
+        from_agency=row.from_agency,
+        to_agency=row.to_agency,
+        subject=SubjectOut(**subject, sealed=sealed),
+        protected_identity=row.protected_identity,
+        groups=list(row.groups),
+        kemenham_groups=list(row.kemenham_groups),
+        case_types=list(row.case_types),
+        urgency=row.urgency,  # type: ignore[arg-type]
+        summary=_open(ctx, row.id, "summary", row.summary_sealed) or "",
+        consent=ConsentOut(**row.consent),
+        external_ref=row.external_ref,
+        assessment=assessment,
+        services=[
+            ServiceOut(
+                id=s.id,
+                service_type=s.service_type,
+                service_unit=s.service_unit,
+                phase=s.phase,
+                started_at=s.started_at,
+                notes=_open(ctx, row.id, f"service:{s.id}", s.notes_sealed),
+                recorded_at=s.recorded_at,
+            )
+            for s in services
+        ],
+        closure=closure,
+        parent_id=row.parent_id,
+        due_at=row.due_at,
+        is_overdue=bool(row.status != "closed" and row.due_at and row.due_at < now),
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+        version=row.version,
+    )
+
+
+# ---- validation against reference data ------------------------------------------------------
+
+
+def _invalid(problems: list[tuple[list[str | int], str]]) -> errors.ValidationFailed:
+    return errors.ValidationFailed(
+        "; ".join(f"{'.'.join(map(str, loc))}: {msg}" for loc, msg in problems),
+        [{"loc": loc, "msg": msg, "type": "value_error"} for loc, msg in problems],
+    )
+
+
+def _check_codes(
+    session: Session, kind: str, field: str, values: list[str], problems: list
+) -> dict:
+    known = repo.active_codes(session, kind)
+    for index, value in enumerate(values):
+        if value not in known:
+            problems.append((["body", field, index], f"unknown {kind.replace('_', ' ')} code"))
+    return known
+
+
+def _check_unit(
+    session: Session, code: str, receiver: str, problems: list, field: str = "service_unit"
+) -> None:
+    units = repo.active_codes(session, "service_unit")
+    unit = units.get(code)
+    if unit is None:
+        problems.append((["body", field], "unknown service unit code"))
+    elif unit.agency != receiver:
+        problems.append((["body", field], f"service unit does not belong to {receiver}"))
+
+
+def _validate_create(session: Session, principal: Principal, body: ReferralCreate) -> None:
+    problems: list[tuple[list[str | int], str]] = []
+    if body.to_agency == principal.agency:
+        problems.append((["body", "to_agency"], "an agency cannot refer to itself"))
+    elif body.to_agency not in repo.agency_codes(session):
+        problems.append((["body", "to_agency"], "unknown agency code"))
+    _check_codes(session, "group", "groups", body.groups, problems)
+    _check_codes(session, "kemenham_group", "kemenham_groups", body.kemenham_groups, problems)
+    _check_codes(session, "case_type", "case_types", body.case_types, problems)
+    if problems:
+        raise _invalid(problems)
+
+
+# ---- create ---------------------------------------------------------------------------------
+
+
+def _request_fingerprint(ctx: ServiceContext, body: ReferralCreate) -> str:
+    canonical = json.dumps(body.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+    return hmac.new(ctx.keyring.index_key, canonical.encode(), hashlib.sha256).hexdigest()
+
+
+def _replay(ctx: ServiceContext, record: IdempotencyRecord, fingerprint: str) -> Created:
+    if not hmac.compare_digest(record.request_hash, fingerprint):
+        raise errors.IdempotencyMismatch(
+            "This Idempotency-Key was first used with a different request body."
+        )
+    body = json.loads(ctx.keyring.open(record.response_sealed, f"idempotency:{record.key}"))
+    return Created(body=body, status=record.response_status, replayed=True)
+
+
+def _due_at(ctx: ServiceContext, urgency: str, start: dt.datetime) -> dt.datetime:
+    return start + dt.timedelta(hours=ctx.settings.sla_hours(urgency))
+
+
+def _new_referral(
+    ctx: ServiceContext,
+    session: Session,
+    *,
+    from_agency: str,
+    to_agency: str,
+    subject: dict[str, Any],
+    protected_identity: bool,
+    groups: list[str],
+    kemenham_groups: list[str],
+    case_types: list[str],
+    urgency: str,
+    summary: str,
+    consent: dict[str, Any],
+    external_ref: str | None,
+    parent_id: uuid.UUID | None,
+    actor: Principal,
+    now: dt.datetime,
+) -> Referral:
+    nik_hash = ctx.keyring.nik_index(subject["nik"]) if subject.get("nik") else None
+    if nik_hash:
+        existing = repo.find_open_by_nik(session, to_agency, nik_hash)
+        if existing is not None:
+            raise errors.DuplicateReferral(str(existing.id), existing.reference)
+    number = repo.next_reference_number(session, now.year)
+    referral_id = uuid.uuid4()
+    row = Referral(
+        id=referral_id,
+        reference=f"RJK-{now.year}-{number:06d}",
+        status=workflow.REFERRED,
+        from_agency=from_agency,
+        to_agency=to_agency,
+        protected_identity=protected_identity,
+        subject_sealed=_seal(ctx, referral_id, "subject", json.dumps(subject)),
+        nik_hash=nik_hash,
+        groups=groups,
+        kemenham_groups=kemenham_groups,
+        case_types=case_types,
+        urgency=urgency,
+        summary_sealed=_seal(ctx, referral_id, "summary", summary),
+        consent=consent,
+        external_ref=external_ref,
+        parent_id=parent_id,
+        due_at=_due_at(ctx, urgency, now),
+        created_by_client=actor.client_id,
+        created_at=now,
+        updated_at=now,
+        version=1,
+    )
+    try:
+        with session.begin_nested():
+            repo.add_referral(session, row)
+    except IntegrityError as exc:
+        # Lost a race with a concurrent create of the same person: name the winner.
+        existing = repo.find_open_by_nik(session, to_agency, nik_hash) if nik_hash else None
+        if existing is not None:
+            raise errors.DuplicateReferral(str(existing.id), existing.reference) from exc
+        raise
+    repo.add_history(
+        session,
+        ReferralHistory(
+            referral_id=referral_id,
+            action="create",
+            from_status=None,
+            to_status=workflow.REFERRED,
+            actor_agency=actor.agency,
+            actor_client=actor.client_id,
+            detail={"parent_id": str(parent_id)} if parent_id else {},
+            occurred_at=now,
+        ),
+    )
+    trail.append(
+        session,
+        action="referral.create",
+        agency=actor.agency,
+        client_id=actor.client_id,
+        referral_id=referral_id,
+        detail={"to_agency": to_agency, "reference": row.reference},
+    )
+    return row
+
+
+def create_referral(
+    ctx: ServiceContext,
+    principal: Principal,
+    body: ReferralCreate,
+    idempotency_key: str | None,
+) -> Created:
+    """Create a referral from the caller's agency (replaying a repeated Idempotency-Key)."""
+    fingerprint = _request_fingerprint(ctx, body) if idempotency_key else ""
+    try:
+        with ctx.db.writer() as session:
+            if idempotency_key:
+                record = repo.get_idempotency(session, principal.agency, idempotency_key)
+                if record is not None:
+                    return _replay(ctx, record, fingerprint)
+            _validate_create(session, principal, body)
+            now = utcnow()
+            row = _new_referral(
+                ctx,
+                session,
+                from_agency=principal.agency,
+                to_agency=body.to_agency,
+                subject=body.subject.model_dump(mode="json", exclude_none=True),
+                protected_identity=body.protected_identity,
+                groups=body.groups,
+                kemenham_groups=body.kemenham_groups,
+                case_types=body.case_types,
+                urgency=body.urgency,
+                summary=body.summary,
+                consent=body.consent.model_dump(mode="json"),
+                external_ref=body.external_ref,
+                parent_id=None,
+                actor=principal,
+                now=now,
+            )
+            result = render(ctx, row, [], now=now).model_dump(mode="json")
+            if idempotency_key:
+                repo.add_idempotency(
+                    session,
+                    IdempotencyRecord(
+                        agency=principal.agency,
+                        key=idempotency_key,
+                        request_hash=fingerprint,
+                        referral_id=row.id,
+                        response_status=201,
+                        response_sealed=ctx.keyring.seal(
+                            json.dumps(result), f"idempotency:{idempotency_key}"
+                        ),
+                        created_at=now,
+                    ),
+                )
+            session.commit()
+            return Created(body=result, status=201, replayed=False)
+    except IntegrityError:
+        # A concurrent request with the same Idempotency-Key committed first.
+        if not idempotency_key:
+            raise
+        with ctx.db.reader() as session:
+            record = repo.get_idempotency(session, principal.agency, idempotency_key)
+            if record is None:
+                raise
+            return _replay(ctx, record, fingerprint)
+
+
+# ---- reads ----------------------------------------------------------------------------------
+
+
+def _load(session: Session, principal: Principal, referral_id: uuid.UUID) -> Referral:
+    row = repo.get_visible(session, referral_id, principal.agency)
+    if row is None:
+        raise errors.NotFound("No referral with this id is visible to your agency.")
+    return row
+
+
+def get_referral(
+    ctx: ServiceContext,
+    principal: Principal,
+    referral_id: uuid.UUID,
+    *,
+    reveal: bool = False,
+    reveal_reason: str | None = None,
+) -> ReferralRead:
+    """One referral, if the caller's agency is a party to it; a reveal is audited first."""
+    if not reveal:
+        with ctx.db.reader() as session:
+            row = _load(session, principal, referral_id)
+            services = repo.services_of(session, [row.id])[row.id]
+            return render(ctx, row, services)
+    if not reveal_reason:
+        raise errors.ValidationFailed("A reason is required to reveal an identity.")
+    with ctx.db.writer() as session:
+        row = _load(session, principal, referral_id)
+        if row.protected_identity:
+            trail.append(
+                session,
+                action="referral.reveal_identity",
+                agency=principal.agency,
+                client_id=principal.client_id,
+                referral_id=row.id,
+                detail={"reference": row.reference},
+                detail_sealed=ctx.keyring.seal(reveal_reason, f"audit:reveal:{row.id}"),
+            )
+            session.commit()
+        services = repo.services_of(session, [row.id])[row.id]
+        return render(ctx, row, services, reveal=True)
+
+
+def _encode_cursor(row: Referral) -> str:
+    raw = json.dumps([row.created_at.isoformat(), str(row.id)]).encode()
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+
+def _decode_cursor(cursor: str) -> tuple[dt.datetime, uuid.UUID]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        created, rid = json.loads(raw)
+        at = dt.datetime.fromisoformat(created)
+        if at.tzinfo is None:
+            raise ValueError("naive")
+        return at, uuid.UUID(rid)
+    except (ValueError, TypeError, binascii.Error, UnicodeDecodeError) as exc:
+        raise errors.ValidationFailed(
+            "cursor is not valid; pass back next_cursor exactly as received",
+            [{"loc": ["query", "cursor"], "msg": "invalid cursor", "type": "value_error"}],
+        ) from exc
+
+
+def list_referrals(
+    ctx: ServiceContext,
+    principal: Principal,
+    *,
+    limit: int,
+    cursor: str | None,
+    nik: str | None,
+    **filters: Any,
+) -> ReferralPage:
+    """A page of the caller's referrals, newest first."""
+    after = _decode_cursor(cursor) if cursor else None
+    nik_hash = ctx.keyring.nik_index(nik) if nik else None
+    spec = repo.ListFilter(agency=principal.agency, nik_hash=nik_hash, **filters)
+    now = utcnow()
+    with ctx.db.reader() as session:
+        rows = repo.list_page(session, spec, limit=limit, after=after, now=now)
+        page, more = rows[:limit], len(rows) > limit
+        services = repo.services_of(session, [r.id for r in page])
+        items = [render(ctx, r, services[r.id], now=now) for r in page]
+    return ReferralPage(items=items, next_cursor=_encode_cursor(page[-1]) if more else None)
+
+
+def get_history(
+    ctx: ServiceContext, principal: Principal, referral_id: uuid.UUID
+) -> list[HistoryEntry]:
+    """Every successful action on a referral, oldest first."""
+    with ctx.db.reader() as session:
+        _load(session, principal, referral_id)
+        return [
+            HistoryEntry(
+                id=h.id or 0,
+                action=h.action,
+                from_status=h.from_status,
+                to_status=h.to_status,
+                actor_agency=h.actor_agency,
+                occurred_at=h.occurred_at,
+                detail=h.detail,
+            )
+            for h in repo.history(session, referral_id)
+        ]
+
+
+def list_notes(ctx: ServiceContext, principal: Principal, referral_id: uuid.UUID) -> list[NoteRead]:
+    """The notes on a referral, oldest first."""
+    with ctx.db.reader() as session:
+        _load(session, principal, referral_id)
+        return [
+            NoteRead(
+                id=n.id,
+                text=_open(ctx, referral_id, f"note:{n.id}", n.text_sealed) or "",
+                author_agency=n.author_agency,
+                created_at=n.created_at,
+            )
+            for n in repo.notes(session, referral_id)
+        ]
+
+
+# ---- actions --------------------------------------------------------------------------------
+
+
+def _party(principal: Principal, row: Referral) -> workflow.Party:
+    return workflow.Party.SENDER if row.from_agency == principal.agency else workflow.Party.RECEIVER
+
+
+def _check_precondition(row: Referral, if_match: str | None) -> None:
+    if not if_match:
+        raise errors.PreconditionRequired(
+            "Send If-Match with the ETag of the referral version you acted on."
+        )
+    tags = [t.strip() for t in if_match.split(",")]
+    if etag(row) not in tags:
+        raise errors.PreconditionFailed(
+            f"The referral is now at version {row.version}; read it again and retry.",
+            current_version=row.version,
+            current_status=row.status,
+        )
+
+
+def _decide(
+    principal: Principal, row: Referral, action: str, request: dict[str, Any] | None = None
+) -> workflow.Transition:
+    try:
+        return workflow.decide(
+            row.status,
+            action,
+            party=_party(principal, row),
+            granted=principal.scopes,
+            request=request,
+        )
+    except workflow.Refusal as refusal:
+        if refusal.kind == "scope":
+            raise errors.InsufficientScope(refusal.detail) from refusal
+        if refusal.kind == "party":
+            raise errors.Forbidden(refusal.detail) from refusal
+        if refusal.kind == "state":
+            raise errors.InvalidTransition(refusal.detail, row.status) from refusal
+        raise errors.ValidationFailed(
+            refusal.detail,
+            [
+                {"loc": ["body", p.split(":", 1)[0]], "msg": p.split(": ", 1)[-1],
+                 "type": "value_error"}
+                for p in refusal.problems
+            ],
+        ) from refusal
+
+
+def _apply(
+    ctx: ServiceContext,
+    session: Session,
+    principal: Principal,
+    row: Referral,
+    action: str,
+    transition: workflow.Transition,
+    changes: dict[str, Any],
+    detail: dict[str, Any],
+    now: dt.datetime,
+) -> None:
+    changes = {**changes, "status": transition.to, "updated_at": now}
+    if not repo.update_if_version(session, row.id, row.version, changes):
+        session.rollback()
+        raise errors.PreconditionFailed(
+            "The referral changed while this request was handled; read it again and retry."
+        )
+    repo.add_history(
+        session,
+        ReferralHistory(
+            referral_id=row.id,
+            action=action,
+            from_status=row.status,
+            to_status=transition.to,
+            actor_agency=principal.agency,
+            actor_client=principal.client_id,
+            detail=detail,
+            occurred_at=now,
+        ),
+    )
+    trail.append(
+        session,
+        action=f"referral.{action.replace(':', '.')}",
+        agency=principal.agency,
+        client_id=principal.client_id,
+        referral_id=row.id,
+        detail={"from_status": row.status, "to_status": transition.to, **detail},
+    )
+
+
+def _finish(
+    ctx: ServiceContext, session: Session, principal: Principal, referral_id: uuid.UUID
+) -> ReferralRead:
+    session.commit()
+    row = _load(session, principal, referral_id)
+    session.refresh(row)
+    return render(ctx, row, repo.services_of(session, [row.id])[row.id])
+
+
+def _begin_action(
+    session: Session, principal: Principal, referral_id: uuid.UUID, if_match: str | None
+) -> Referral:
+    row = _load(session, principal, referral_id)
+    if not if_match:
+        _check_precondition(row, if_match)
+    return row
+
+
+def assess_referral(
+    ctx: ServiceContext,
+    principal: Principal,
+    referral_id: uuid.UUID,
+    body: AssessIn,
+    if_match: str | None,
+) -> ReferralRead:
+    """Record the receiver's assessment: referred -> assessed."""
+    with ctx.db.writer() as session:
+        row = _begin_action(session, principal, referral_id, if_match)
+        transition = _decide(principal, row, "assess")
+        _check_precondition(row, if_match)
+        problems: list = []
+        _check_codes(session, "service_type", "needs", body.needs, problems)
+        _check_unit(session, body.service_unit, row.to_agency, problems)
+        if problems:
+            raise _invalid(problems)
+        now = utcnow()
+        assessment = {
+            "needs": body.needs,
+            "approach": body.approach,
+            "service_unit": body.service_unit,
+            "assessed_at": now.isoformat(),
+        }
+        _apply(
+            ctx, session, principal, row, "assess", transition,
+            {
+                "assessment": assessment,
+                "assessment_notes_sealed": _seal(ctx, row.id, "assessment_notes", body.notes),
+                "due_at": None,
+            },
+            {"approach": body.approach, "service_unit": body.service_unit},
+            now,
+        )
+        return _finish(ctx, session, principal, row.id)
+
+
+def _record_service(
+    ctx: ServiceContext,
+    session: Session,
+    principal: Principal,
+    row: Referral,
+    body: ServiceIn,
+    action: str,
+    transition: workflow.Transition,
+) -> None:
+    problems: list = []
+    types = repo.active_codes(session, "service_type")
+    service_type = types.get(body.service_type)
+    if service_type is None:
+        problems.append((["body", "service_type"], "unknown service type code"))
+    _check_unit(session, body.service_unit, row.to_agency, problems)
+    if problems:
+        raise _invalid(problems)
+    assert service_type is not None
+    if service_type.phase == "empowerment":
+        # ATENSI: medical and social rehabilitation come before empowerment.
+        needs = (row.assessment or {}).get("needs", [])
+        needs_rehab = any(
+            types[n].phase == "rehabilitation" for n in needs if n in types
+        )
+        done = repo.services_of(session, [row.id])[row.id]
+        rehab_started = any(s.phase == "rehabilitation" for s in done)
+        if needs_rehab and not rehab_started:
+            raise _invalid(
+                [(["body", "service_type"],
+                  "the assessed rehabilitation must start before an empowerment service")]
+            )
+    now = utcnow()
+    service = ReferralService(
+        referral_id=row.id,
+        service_type=body.service_type,
+        service_unit=body.service_unit,
+        phase=service_type.phase or "rehabilitation",
+        started_at=body.started_at,
+        recorded_by_client=principal.client_id,
+        recorded_at=now,
+    )
+    service.notes_sealed = _seal(ctx, row.id, f"service:{service.id}", body.notes)
+    _apply(
+        ctx, session, principal, row, action, transition, {},
+        {"service_id": str(service.id), "service_type": body.service_type,
+         "service_unit": body.service_unit},
+        now,
+    )
+    repo.add_service(session, service)
+
+
+def serve_referral(
+    ctx: ServiceContext,
+    principal: Principal,
+    referral_id: uuid.UUID,
+    body: ServiceIn,
+    if_match: str | None,
+) -> ReferralRead:
+    """Start the first service: assessed -> served."""
+    with ctx.db.writer() as session:
+        row = _begin_action(session, principal, referral_id, if_match)
+        transition = _decide(principal, row, "serve")
+        _check_precondition(row, if_match)
+        _record_service(ctx, session, principal, row, body, "serve", transition)
+        return _finish(ctx, session, principal, row.id)
+
+
+def record_service(
+    ctx: ServiceContext,
+    principal: Principal,
+    referral_id: uuid.UUID,
+    body: ServiceIn,
+    if_match: str | None,
+) -> ReferralRead:
+    """Record a further service on a served referral."""
+    with ctx.db.writer() as session:
+        row = _begin_action(session, principal, referral_id, if_match)
+        transition = _decide(principal, row, "record_service")
+        _check_precondition(row, if_match)
+        _record_service(ctx, session, principal, row, body, "record_service", transition)
+        return _finish(ctx, session, principal, row.id)
+
+
+def close_referral(
+    ctx: ServiceContext,
+    principal: Principal,
+    referral_id: uuid.UUID,
+    body: CloseIn,
+    if_match: str | None,
+) -> ReferralRead:
+    """Close a referral with an outcome; referred_onward also creates the child referral."""
+    action = f"close:{body.outcome}"
+    with ctx.db.writer() as session:
+        row = _begin_action(session, principal, referral_id, if_match)
+        transition = _decide(principal, row, action, body.model_dump())
+        _check_precondition(row, if_match)
+        problems: list = []
+        if body.reason is not None:
+            _check_codes(session, "decline_reason", "reason", [body.reason], problems)
+            problems = [(["body", "reason"], msg) for _, msg in problems]
+        if body.onward_agency is not None:
+            if body.onward_agency == principal.agency:
+                problems.append((["body", "onward_agency"], "cannot refer onward to yourself"))
+            elif body.onward_agency not in repo.agency_codes(session):
+                problems.append((["body", "onward_agency"], "unknown agency code"))
+        if problems:
+            raise _invalid(problems)
+        now = utcnow()
+        child: Referral | None = None
+        if body.outcome == "referred_onward":
+            assert body.onward_agency is not None
+            child = _new_referral(
+                ctx,
+                session,
+                from_agency=principal.agency,
+                to_agency=body.onward_agency,
+                subject=json.loads(_open(ctx, row.id, "subject", row.subject_sealed) or "{}"),
+                protected_identity=row.protected_identity,
+                groups=list(row.groups),
+                kemenham_groups=list(row.kemenham_groups),
+                case_types=list(row.case_types),
+                urgency=row.urgency,
+                summary=_open(ctx, row.id, "summary", row.summary_sealed) or "",
+                consent=dict(row.consent),
+                external_ref=None,
+                parent_id=row.id,
+                actor=principal,
+                now=now,
+            )
+        detail: dict[str, Any] = {"outcome": body.outcome}
+        if body.reason:
+            detail["reason"] = body.reason
+        if child is not None:
+            detail["onward_agency"] = child.to_agency
+            detail["onward_referral_id"] = str(child.id)
+        _apply(
+            ctx, session, principal, row, action, transition,
+            {
+                "closure_outcome": body.outcome,
+                "closure_reason": body.reason,
+                "closure_notes_sealed": _seal(ctx, row.id, "closure_notes", body.notes),
+                "onward_agency": body.onward_agency,
+                "onward_referral_id": child.id if child else None,
+                "closed_at": now,
+                "due_at": None,
+            },
+            detail,
+            now,
+        )
+        return _finish(ctx, session, principal, row.id)
+
+
+def add_note(
+    ctx: ServiceContext,
+    principal: Principal,
+    referral_id: uuid.UUID,
+    body: NoteIn,
+    if_match: str | None,
+) -> NoteRead:
+    """Add a note; either party, any state. If-Match is optional (notes only append)."""
+    with ctx.db.writer() as session:
+        row = _load(session, principal, referral_id)
+        if workflow.NOTE_SCOPE not in principal.scopes:
+            raise errors.InsufficientScope(workflow.NOTE_SCOPE)
+        if if_match:
+            _check_precondition(row, if_match)
+        now = utcnow()
+        note = ReferralNote(
+            referral_id=row.id,
+            author_agency=principal.agency,
+            author_client=principal.client_id,
+            text_sealed="",
+            created_at=now,
+        )
+        note.text_sealed = _seal(ctx, row.id, f"note:{note.id}", body.text) or ""
+        repo.add_note(session, note)
+        repo.add_history(
+            session,
+            ReferralHistory(
+                referral_id=row.id,
+                action="add_note",
+                from_status=row.status,
+                to_status=row.status,
+                actor_agency=principal.agency,
+                actor_client=principal.client_id,
+                detail={"note_id": str(note.id)},
+                occurred_at=now,
+            ),
+        )
+        trail.append(
+            session,
+            action="referral.add_note",
+            agency=principal.agency,
+            client_id=principal.client_id,
+            referral_id=row.id,
+            detail={"note_id": str(note.id)},
+        )
+        session.commit()
+        return NoteRead(id=note.id, text=body.text, author_agency=note.author_agency,
+                        created_at=now)

@@ -1,0 +1,161 @@
+"""The referral state machine as data: (state, action) -> (next state, who may, scope, guard).
+
+Pure: no I/O. The service asks `decide()` before every change and never sets `status` itself.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+from service.auth import scopes
+
+REFERRED, ASSESSED, SERVED, CLOSED = "referred", "assessed", "served", "closed"
+OPEN_STATES = (REFERRED, ASSESSED, SERVED)
+
+
+class Party(StrEnum):
+    SENDER = "sender"
+    RECEIVER = "receiver"
+    EITHER = "either"
+
+
+Guard = Callable[[Mapping[str, Any]], list[str]]
+
+
+def _reason_required(request: Mapping[str, Any]) -> list[str]:
+    return [] if request.get("reason") else ["reason: a decline reason code is required"]
+
+
+def _onward_agency_required(request: Mapping[str, Any]) -> list[str]:
+    if not request.get("onward_agency"):
+        return ["onward_agency: the next agency is required for referred_onward"]
+    return []
+
+
+def _no_onward_agency(request: Mapping[str, Any]) -> list[str]:
+    if request.get("onward_agency"):
+        return ["onward_agency: only allowed with outcome referred_onward"]
+    return []
+
+
+def _no_reason(request: Mapping[str, Any]) -> list[str]:
+    if request.get("reason"):
+        return ["reason: a reason code is only taken with outcome declined"]
+    return []
+
+
+def _all(*guards: Guard) -> Guard:
+    def check(request: Mapping[str, Any]) -> list[str]:
+        return [problem for guard in guards for problem in guard(request)]
+
+    return check
+
+
+@dataclass(frozen=True)
+class Transition:
+    """What an action does from one state, who may do it, and what it must carry."""
+
+    to: str
+    party: Party
+    scope: str
+    guard: Guard | None = None
+    event: str = ""
+
+
+def _close(party: Party, scope: str, guard: Guard) -> Transition:
+    return Transition(CLOSED, party, scope, guard, "referral.closed")
+
+
+_PLAIN_CLOSE = _all(_no_reason, _no_onward_agency)
+
+TRANSITIONS: dict[tuple[str, str], Transition] = {
+    (REFERRED, "assess"): Transition(
+        ASSESSED, Party.RECEIVER, scopes.ASSESS, None, "referral.assessed"
+    ),
+    (ASSESSED, "serve"): Transition(SERVED, Party.RECEIVER, scopes.SERVE, None, "referral.served"),
+    (SERVED, "record_service"): Transition(
+        SERVED, Party.RECEIVER, scopes.SERVE, None, "referral.service_recorded"
+    ),
+    (SERVED, "close:completed"): _close(Party.RECEIVER, scopes.CLOSE, _PLAIN_CLOSE),
+    **{
+        (state, "close:declined"): _close(
+            Party.RECEIVER, scopes.CLOSE, _all(_reason_required, _no_onward_agency)
+        )
+        for state in (REFERRED, ASSESSED)
+    },
+    **{
+        (state, "close:withdrawn"): _close(Party.SENDER, scopes.WRITE, _PLAIN_CLOSE)
+        for state in (REFERRED, ASSESSED)
+    },
+    **{
+        (state, f"close:{outcome}"): _close(Party.RECEIVER, scopes.CLOSE, _PLAIN_CLOSE)
+        for state in OPEN_STATES
+        for outcome in ("unreachable", "deceased")
+    },
+    **{
+        (state, "close:referred_onward"): _close(
+            Party.RECEIVER, scopes.CLOSE, _all(_onward_agency_required, _no_reason)
+        )
+        for state in (ASSESSED, SERVED)
+    },
+}
+
+# Notes change no state: either party, in any state.
+NOTE_PARTY = Party.EITHER
+NOTE_SCOPE = scopes.WRITE
+
+ACTIONS = tuple(sorted({action for _, action in TRANSITIONS}))
+
+
+class Refusal(Exception):
+    """Why an action cannot happen: `kind` is 'party', 'scope', 'state' or 'guard'."""
+
+    def __init__(self, kind: str, detail: str, problems: list[str] | None = None) -> None:
+        super().__init__(detail)
+        self.kind = kind
+        self.detail = detail
+        self.problems = problems or []
+
+
+def _rules_for(action: str) -> list[Transition]:
+    return [t for (_, a), t in TRANSITIONS.items() if a == action]
+
+
+def decide(
+    state: str,
+    action: str,
+    *,
+    party: Party,
+    granted: frozenset[str],
+    request: Mapping[str, Any] | None = None,
+) -> Transition:
+    """The transition for `action` from `state` by `party`, or a Refusal saying why not."""
+    rules = _rules_for(action)
+    if not rules:
+        raise Refusal("state", f"unknown action {action}")
+    # Who may act does not depend on the state, so it is answered first.
+    allowed_party = rules[0].party
+    if allowed_party is not Party.EITHER and allowed_party is not party:
+        raise Refusal(
+            "party", f"only the {allowed_party.value} agency may {action.replace(':', ' as ')}"
+        )
+    if rules[0].scope not in granted:
+        raise Refusal("scope", rules[0].scope)
+    transition = TRANSITIONS.get((state, action))
+    if transition is None:
+        raise Refusal(
+            "state", f"cannot {action.replace(':', ' as ')} a referral that is {state}"
+        )
+    if transition.guard is not None:
+        problems = transition.guard(request or {})
+        if problems:
+            raise Refusal("guard", "; ".join(problems), problems)
+    return transition
+
+
+def allowed_from(action: str) -> tuple[str, ...]:
+    """States from which an action is legal (for documentation and tests)."""
+    return tuple(state for (state, a) in TRANSITIONS if a == action)

@@ -1,0 +1,112 @@
+"""GET /v1/agencies and GET /v1/taxonomy: reference data, read from the database."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends
+from pydantic import BaseModel
+from sqlalchemy import select
+
+from service.auth import scopes
+from service.auth.dependencies import Context, require
+from service.auth.principal import Principal
+from service.openapi_docs import problems
+from service.taxonomy.models import Agency, TaxonomyTerm
+
+router = APIRouter(prefix="/v1", tags=["reference data"])
+Reader = Annotated[Principal, Depends(require(scopes.READ))]
+
+
+class AgencyRead(BaseModel):
+    code: str
+    name: str
+
+
+class Term(BaseModel):
+    code: str
+    name: str
+    description: str | None = None
+
+
+class ServiceTypeTerm(Term):
+    phase: str
+
+
+class ServiceUnitTerm(Term):
+    agency: str
+    approach: str
+    region: str | None = None
+
+
+class Taxonomy(BaseModel):
+    """Every code a referral may carry."""
+
+    groups: list[Term]
+    kemenham_groups: list[Term]
+    case_types: list[Term]
+    service_types: list[ServiceTypeTerm]
+    service_units: list[ServiceUnitTerm]
+    outcomes: list[Term]
+    decline_reasons: list[Term]
+
+
+@router.get(
+    "/agencies",
+    response_model=list[AgencyRead],
+    summary="List agencies",
+    description="The agencies that send and receive referrals.",
+    responses=problems(401, 403),
+)
+def list_agencies(ctx: Context, principal: Reader) -> list[AgencyRead]:
+    """All agencies."""
+    with ctx.db.reader() as session:
+        rows = session.execute(select(Agency).order_by(Agency.code)).scalars()
+        return [AgencyRead(code=a.code, name=a.name) for a in rows]
+
+
+@router.get(
+    "/taxonomy",
+    response_model=Taxonomy,
+    response_model_exclude_none=True,
+    summary="Reference codes",
+    description=(
+        "12-PAS groups, KemenHAM's groups, case types, ATENSI service types with their phase "
+        "(rehabilitation before empowerment), service units (Sentra and others) with agency "
+        "and approach, close outcomes and decline reasons."
+    ),
+    responses=problems(401, 403),
+)
+def get_taxonomy(ctx: Context, principal: Reader) -> Taxonomy:
+    """The active reference codes."""
+    with ctx.db.reader() as session:
+        rows = session.execute(
+            select(TaxonomyTerm)
+            .where(TaxonomyTerm.active.is_(True))  # type: ignore[attr-defined]
+            .order_by(TaxonomyTerm.kind, TaxonomyTerm.code)
+        ).scalars()
+        by_kind: dict[str, list[TaxonomyTerm]] = {}
+        for row in rows:
+            by_kind.setdefault(row.kind, []).append(row)
+
+    def plain(kind: str) -> list[Term]:
+        return [Term(code=t.code, name=t.name, description=t.description)
+                for t in by_kind.get(kind, [])]
+
+    return Taxonomy(
+        groups=plain("group"),
+        kemenham_groups=plain("kemenham_group"),
+        case_types=plain("case_type"),
+        service_types=[
+            ServiceTypeTerm(code=t.code, name=t.name, description=t.description,
+                            phase=t.phase or "")
+            for t in by_kind.get("service_type", [])
+        ],
+        service_units=[
+            ServiceUnitTerm(code=t.code, name=t.name, description=t.description,
+                            agency=t.agency or "", approach=t.approach or "", region=t.region)
+            for t in by_kind.get("service_unit", [])
+        ],
+        outcomes=plain("outcome"),
+        decline_reasons=plain("decline_reason"),
+    )

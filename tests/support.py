@@ -1,0 +1,180 @@
+"""Helpers shared by the tests: registered parties, valid bodies, a small API wrapper."""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+import random
+from dataclasses import dataclass
+from typing import Any
+
+from fastapi.testclient import TestClient
+from httpx import Response
+
+from service.auth import clients
+from service.auth.scopes import ALL_SCOPES as _ALL
+from service.context import ServiceContext
+
+AGENCIES = ("KEMENSOS", "LPSK", "KEMENHAM")
+ALL_SCOPES = " ".join(_ALL)
+_serial = itertools.count(1)
+
+
+def make_nik(birth: dt.date | None = None, sex: str = "male", serial: int | None = None) -> str:
+    """A structurally valid NIK (DKI Jakarta, Jakarta Pusat, Gambir)."""
+    birth = birth or dt.date(1990, 1, 1) + dt.timedelta(days=random.randint(0, 9000))  # noqa: S311
+    day = birth.day + (40 if sex == "female" else 0)
+    number = serial if serial is not None else next(_serial) % 9999 + 1
+    return f"317101{day:02d}{birth.month:02d}{birth.year % 100:02d}{number:04d}"
+
+
+def referral_body(to_agency: str = "KEMENSOS", **overrides: Any) -> dict[str, Any]:
+    """A valid create body; each call gets a person of its own."""
+    birth = dt.date(1985, 1, 1) + dt.timedelta(days=random.randint(0, 12000))  # noqa: S311
+    body: dict[str, Any] = {
+        "to_agency": to_agency,
+        "subject": {
+            "full_name": "Dewi Lestari",
+            "nik": make_nik(birth, "female"),
+            "birth_date": birth.isoformat(),
+            "sex": "female",
+            "address": "Jl. Kenanga 7, Jakarta",
+            "region_code": "31.71.01",
+            "phone": "+62 811 000 000",
+        },
+        "protected_identity": False,
+        "groups": ["KORBAN_KEKERASAN"],
+        "kemenham_groups": [],
+        "case_types": ["TPPO"],
+        "urgency": "urgent",
+        "summary": "Survivor of trafficking; needs social rehabilitation.",
+        "consent": {
+            "given": True,
+            "obtained_at": "2026-01-10T09:00:00+07:00",
+            "method": "written",
+            "obtained_by": "Petugas",
+        },
+    }
+    body.update(overrides)
+    return body
+
+
+def unit_of(agency: str) -> str:
+    """A service unit that belongs to the agency (from the seeded taxonomy)."""
+    return {
+        "KEMENSOS": "SENTRA_HANDAYANI",
+        "LPSK": "LPSK_RUMAH_AMAN",
+        "KEMENHAM": "KEMENHAM_PELAYANAN_KOMUNIKASI_MASYARAKAT",
+    }[agency]
+
+
+def assess_body(agency: str = "KEMENSOS", **overrides: Any) -> dict[str, Any]:
+    body = {
+        "needs": ["REHABILITASI_SOSIAL"],
+        "approach": "residential",
+        "service_unit": unit_of(agency),
+        "notes": "Needs a residential placement.",
+    }
+    body.update(overrides)
+    return body
+
+
+def service_body(agency: str = "KEMENSOS", **overrides: Any) -> dict[str, Any]:
+    body = {
+        "service_type": "REHABILITASI_SOSIAL",
+        "service_unit": unit_of(agency),
+        "started_at": "2026-02-01T08:00:00+07:00",
+        "notes": "Admitted.",
+    }
+    body.update(overrides)
+    return body
+
+
+@dataclass
+class Party:
+    """A registered client of one agency, with a token."""
+
+    agency: str
+    client_id: str
+    secret: str
+    token: str
+
+    @classmethod
+    def register(
+        cls, ctx: ServiceContext, http: TestClient, agency: str, scope: str
+    ) -> Party:
+        with ctx.db.writer() as session:
+            client, secret = clients.create_client(
+                session, agency=agency, name=f"{agency} test system", scope=scope
+            )
+            session.commit()
+        response = http.post(
+            "/oauth/token",
+            data={"grant_type": "client_credentials", "client_id": client.client_id,
+                  "client_secret": secret},
+        )
+        assert response.status_code == 200, response.text
+        return cls(agency, client.client_id, secret, response.json()["access_token"])
+
+    def token_for(self, http: TestClient, scope: str) -> str:
+        """A token of this client limited to `scope`."""
+        response = http.post(
+            "/oauth/token",
+            data={"grant_type": "client_credentials", "client_id": self.client_id,
+                  "client_secret": self.secret, "scope": scope},
+        )
+        assert response.status_code == 200, response.text
+        return response.json()["access_token"]  # type: ignore[no-any-return]
+
+
+class Api:
+    """The referral API as one party calls it."""
+
+    def __init__(self, http: TestClient, party: Party, token: str | None = None) -> None:
+        self.http = http
+        self.party = party
+        self.agency = party.agency
+        self.token = token or party.token
+
+    def headers(self, **extra: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}", **extra}
+
+    def with_scope(self, scope: str) -> Api:
+        return Api(self.http, self.party, self.party.token_for(self.http, scope))
+
+    def create(self, body: dict[str, Any] | None = None, **headers: str) -> Response:
+        return self.http.post(
+            "/v1/referrals", json=body or referral_body(), headers=self.headers(**headers)
+        )
+
+    def create_ok(self, to_agency: str = "KEMENSOS", **overrides: Any) -> dict[str, Any]:
+        response = self.create(referral_body(to_agency, **overrides))
+        assert response.status_code == 201, response.text
+        return response.json()  # type: ignore[no-any-return]
+
+    def get(self, referral_id: str, **params: str) -> Response:
+        return self.http.get(
+            f"/v1/referrals/{referral_id}", params=params, headers=self.headers()
+        )
+
+    def list(self, **params: Any) -> Response:
+        return self.http.get("/v1/referrals", params=params, headers=self.headers())
+
+    def act(
+        self,
+        referral_id: str,
+        action: str,
+        body: dict[str, Any],
+        etag: str | None = "current",
+    ) -> Response:
+        """POST an action; etag 'current' reads the referral first, None sends no If-Match."""
+        headers = self.headers()
+        if etag == "current":
+            current = self.get(referral_id)
+            etag = current.headers.get("ETag")
+        if etag is not None:
+            headers["If-Match"] = etag
+        return self.http.post(f"/v1/referrals/{referral_id}/{action}", json=body, headers=headers)
+
+    def history(self, referral_id: str) -> Response:
+        return self.http.get(f"/v1/referrals/{referral_id}/history", headers=self.headers())
