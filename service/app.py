@@ -10,6 +10,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -21,6 +22,7 @@ from service.context import ServiceContext
 from service.errors import install_error_handlers, problem_response
 from service.health import router as health_router
 from service.logs import configure_logging
+from service.openapi_docs import add_problem_schemas
 from service.referrals.router import router as referrals_router
 from service.requestctx import request_id
 from service.taxonomy.router import router as taxonomy_router
@@ -122,6 +124,21 @@ def create_app(settings: Settings | None = None, ctx: ServiceContext | None = No
     app.include_router(referrals_router)
     app.include_router(taxonomy_router)
     app.include_router(health_router)
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = add_problem_schemas(
+                get_openapi(
+                    title=app.title,
+                    version=app.version,
+                    summary=app.summary,
+                    description=app.description,
+                    routes=app.routes,
+                )
+            )
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
     return app
 
 

@@ -23,9 +23,18 @@ def problems(*codes: int) -> dict[int | str, dict[str, Any]]:
     """Response documentation for these error statuses, each a problem document."""
     return {
         code: {
-            "model": Problem,
             "description": _DESCRIPTIONS[code],
             "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}},
         }
         for code in codes
     }
+
+
+def add_problem_schemas(spec: dict[str, Any]) -> dict[str, Any]:
+    """Register the Problem schema (and what it refers to) under components."""
+    schema = Problem.model_json_schema(ref_template="#/components/schemas/{model}")
+    defs = schema.pop("$defs", {})
+    components = spec.setdefault("components", {}).setdefault("schemas", {})
+    components.update(defs)
+    components["Problem"] = schema
+    return spec

@@ -14,13 +14,15 @@ from pydantic import BaseModel, Field
 from service.auth import clients, tokens
 from service.auth.dependencies import Context
 from service.auth.scopes import parse_scopes
-from service.errors import OAuthError, Problem
+from service.errors import OAuthError
+from service.openapi_docs import problems
 
 router = APIRouter(tags=["auth"])
 
 _OAUTH_ERRORS = {
-    400: {"model": Problem, "description": "invalid_request, invalid_scope, unsupported_grant_type"},
-    401: {"model": Problem, "description": "invalid_client"},
+    400: {**problems(400)[400], "description": "invalid_request, invalid_scope, unsupported_grant_type"},
+    401: {**problems(401)[401], "description": "invalid_client"},
+    422: problems(422)[422],
 }
 
 
