@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
+import time
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -76,8 +77,12 @@ class RequestContextMiddleware:
                         )
                 return message
 
+            status_code = 500
+
             async def send_with_headers(message: Message) -> None:
+                nonlocal status_code
                 if message["type"] == "http.response.start":
+                    status_code = message["status"]
                     extra = [
                         (b"x-request-id", rid.encode()),
                         (b"x-content-type-options", b"nosniff"),
@@ -86,7 +91,20 @@ class RequestContextMiddleware:
                     message["headers"] = list(message.get("headers", [])) + extra
                 await send(message)
 
-            await self.app(scope, limited_receive, send_with_headers)
+            started = time.perf_counter()
+            try:
+                await self.app(scope, limited_receive, send_with_headers)
+            finally:
+                # The path only: query strings can carry a NIK filter.
+                log.info(
+                    "request",
+                    extra={
+                        "method": scope.get("method"),
+                        "path": scope.get("path"),
+                        "status": status_code,
+                        "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+                    },
+                )
         finally:
             request_id.reset(token)
 

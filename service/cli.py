@@ -12,8 +12,12 @@ import typer
 from service.config import get_settings
 
 # No pretty tracebacks: they print local variables, and those can hold secrets.
-app = typer.Typer(help="Rujukan: referrals between Kemensos, LPSK and KemenHAM.",
-                  no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
+app = typer.Typer(
+    help="Rujukan: referrals between Kemensos, LPSK and KemenHAM.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
 client_app = typer.Typer(help="Manage API clients (agency systems).", no_args_is_help=True)
 keys_app = typer.Typer(help="Manage signing keys.", no_args_is_help=True)
 openapi_app = typer.Typer(help="The OpenAPI document.", no_args_is_help=True)
@@ -69,6 +73,9 @@ def serve(
         workers=workers,
         proxy_headers=False,
         server_header=False,
+        # Uvicorn's access log prints query strings, which can hold a NIK filter;
+        # the service writes its own access log without them.
+        access_log=False,
         log_level="info",
     )
 
@@ -103,14 +110,30 @@ def client_create(
     try:
         with ctx.db.writer() as session:
             client, secret = clients.create_client(session, agency=agency, name=name, scope=scope)
-            trail.append(session, action="client.create", agency=None, client_id=None,
-                         detail={"client": client.client_id, "client_agency": agency,
-                                 "scope": client.scopes})
+            trail.append(
+                session,
+                action="client.create",
+                agency=None,
+                client_id=None,
+                detail={
+                    "client": client.client_id,
+                    "client_agency": agency,
+                    "scope": client.scopes,
+                },
+            )
             session.commit()
     except clients.ClientError as exc:
         _fail(str(exc))
-    typer.echo(json.dumps({"client_id": client.client_id, "client_secret": secret,
-                           "agency": client.agency, "scope": client.scopes}))
+    typer.echo(
+        json.dumps(
+            {
+                "client_id": client.client_id,
+                "client_secret": secret,
+                "agency": client.agency,
+                "scope": client.scopes,
+            }
+        )
+    )
 
 
 @client_app.command("list")
@@ -120,8 +143,9 @@ def client_list() -> None:
 
     ctx = _context()
     with ctx.db.reader() as session:
-        typer.echo(json.dumps([clients.client_summary(c) for c in clients.list_clients(session)],
-                              indent=2))
+        typer.echo(
+            json.dumps([clients.client_summary(c) for c in clients.list_clients(session)], indent=2)
+        )
 
 
 @client_app.command("revoke")
@@ -134,8 +158,13 @@ def client_revoke(client_id: Annotated[str, typer.Argument(help="The client's id
     try:
         with ctx.db.writer() as session:
             clients.revoke_client(session, client_id)
-            trail.append(session, action="client.revoke", agency=None, client_id=None,
-                         detail={"client": client_id})
+            trail.append(
+                session,
+                action="client.revoke",
+                agency=None,
+                client_id=None,
+                detail={"client": client_id},
+            )
             session.commit()
     except clients.ClientError as exc:
         _fail(str(exc))
@@ -152,8 +181,13 @@ def client_rotate_secret(client_id: Annotated[str, typer.Argument(help="The clie
     try:
         with ctx.db.writer() as session:
             client, secret = clients.rotate_secret(session, client_id)
-            trail.append(session, action="client.rotate_secret", agency=None, client_id=None,
-                         detail={"client": client_id})
+            trail.append(
+                session,
+                action="client.rotate_secret",
+                agency=None,
+                client_id=None,
+                detail={"client": client_id},
+            )
             session.commit()
     except clients.ClientError as exc:
         _fail(str(exc))
@@ -172,8 +206,13 @@ def keys_rotate() -> None:
         settings.signing_key_path, dt.timedelta(seconds=settings.token_ttl_seconds)
     )
     with ctx.db.writer() as session:
-        trail.append(session, action="keys.rotate", agency=None, client_id=None,
-                     detail={"added": added.kid, "retired": retired})
+        trail.append(
+            session,
+            action="keys.rotate",
+            agency=None,
+            client_id=None,
+            detail={"added": added.kid, "retired": retired},
+        )
         session.commit()
     typer.echo(json.dumps({"added": added.kid, "retired": retired}))
 

@@ -34,8 +34,9 @@ class ServiceContext:
         keyring = DataKeyring.load_or_create(settings.data_key_path, allow_generate=allow_generate)
         if not settings.is_dev and (keyset.generated or keyring.generated):
             raise KeyFileError("prod refuses keys that were generated for development")
-        ctx = cls(settings=settings, db=Database(settings.database_url), keyring=keyring,
-                  _keyset=keyset)
+        ctx = cls(
+            settings=settings, db=Database(settings.database_url), keyring=keyring, _keyset=keyset
+        )
         ctx._keyset_mtime = settings.signing_key_path.stat().st_mtime
         ctx._keyset_checked = time.monotonic()
         return ctx

@@ -160,7 +160,9 @@ def problem_response(
     body.update({k: v for k, v in extra.items() if v is not None})
     all_headers = {"Cache-Control": "no-store"}
     all_headers.update(headers or {})
-    return JSONResponse(body, status_code=status, headers=all_headers, media_type=PROBLEM_MEDIA_TYPE)
+    return JSONResponse(
+        body, status_code=status, headers=all_headers, media_type=PROBLEM_MEDIA_TYPE
+    )
 
 
 def _clean_validation_errors(exc: RequestValidationError) -> list[dict[str, Any]]:

@@ -17,8 +17,12 @@ class Health(BaseModel):
     status: str
 
 
-@router.get("/healthz", response_model=Health, summary="Process is up",
-            description="Answers as long as the process serves HTTP.")
+@router.get(
+    "/healthz",
+    response_model=Health,
+    summary="Process is up",
+    description="Answers as long as the process serves HTTP.",
+)
 def healthz() -> Health:
     """Liveness."""
     return Health(status="ok")

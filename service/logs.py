@@ -22,7 +22,7 @@ class JsonFormatter(logging.Formatter):
             "msg": record.getMessage(),
             "request_id": request_id.get(),
         }
-        for key in ("error_type", "path"):
+        for key in ("error_type", "method", "path", "status", "duration_ms"):
             if hasattr(record, key):
                 entry[key] = getattr(record, key)
         if record.exc_info and record.exc_info[0] is not None:

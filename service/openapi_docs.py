@@ -24,7 +24,9 @@ def problems(*codes: int) -> dict[int | str, dict[str, Any]]:
     return {
         code: {
             "description": _DESCRIPTIONS[code],
-            "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}},
+            "content": {
+                "application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}
+            },
         }
         for code in codes
     }

@@ -83,7 +83,10 @@ def iter_entries(session: Session, batch: int = 1000) -> Iterator[AuditEntry]:
     while True:
         rows = list(
             session.execute(
-                select(AuditEntry).where(AuditEntry.id > last_id).order_by(AuditEntry.id).limit(batch)  # type: ignore[arg-type, operator]
+                select(AuditEntry)
+                .where(AuditEntry.id > last_id)
+                .order_by(AuditEntry.id)
+                .limit(batch)  # type: ignore[arg-type, operator]
             ).scalars()
         )
         if not rows:

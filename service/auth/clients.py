@@ -56,9 +56,9 @@ def create_client(session: Session, *, agency: str, name: str, scope: str) -> tu
 
 def authenticate(session: Session, client_id: str, secret: str) -> ApiClient | None:
     """The active client with this id and secret, or None."""
-    client = session.execute(
-        select(ApiClient).where(ApiClient.client_id == client_id)
-    ).scalars().first()
+    client = (
+        session.execute(select(ApiClient).where(ApiClient.client_id == client_id)).scalars().first()
+    )
     target = client.secret_hash if client is not None else _DUMMY_HASH
     try:
         _hasher.verify(target, secret)
@@ -74,9 +74,9 @@ def list_clients(session: Session) -> Sequence[ApiClient]:
 
 
 def _find(session: Session, client_id: str) -> ApiClient:
-    client = session.execute(
-        select(ApiClient).where(ApiClient.client_id == client_id)
-    ).scalars().first()
+    client = (
+        session.execute(select(ApiClient).where(ApiClient.client_id == client_id)).scalars().first()
+    )
     if client is None:
         raise ClientError(f"no client {client_id!r}")
     return client

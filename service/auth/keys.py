@@ -19,7 +19,8 @@ from service.dbtypes import utcnow
 
 _BLOCK = re.compile(
     r"(?P<headers>(?:^[A-Za-z-]+: [^\n]*\n)*)"
-    r"(?P<pem>-----BEGIN (?:EC |RSA )?PRIVATE KEY-----\n.*?\n-----END (?:EC |RSA )?PRIVATE KEY-----)",
+    r"(?P<pem>-----BEGIN (?:EC |RSA )?PRIVATE KEY-----\n"
+    r".*?\n-----END (?:EC |RSA )?PRIVATE KEY-----)",
     re.S | re.M,
 )
 # Kept after a newer key takes over, for tokens signed just before the switch.

@@ -20,7 +20,10 @@ from service.openapi_docs import problems
 router = APIRouter(tags=["auth"])
 
 _OAUTH_ERRORS = {
-    400: {**problems(400)[400], "description": "invalid_request, invalid_scope, unsupported_grant_type"},
+    400: {
+        **problems(400)[400],
+        "description": "invalid_request, invalid_scope, unsupported_grant_type",
+    },
     401: {**problems(401)[401], "description": "invalid_client"},
     422: problems(422)[422],
 }
@@ -57,7 +60,9 @@ def _basic_credentials(request: Request) -> tuple[str, str] | None:
         return None
     scheme, _, value = header.partition(" ")
     if scheme.lower() != "basic":
-        raise OAuthError("invalid_client", "Use HTTP Basic or form fields for client credentials.", 401)
+        raise OAuthError(
+            "invalid_client", "Use HTTP Basic or form fields for client credentials.", 401
+        )
     try:
         decoded = base64.b64decode(value.strip(), validate=True).decode("utf-8")
     except (binascii.Error, UnicodeDecodeError) as exc:
@@ -119,7 +124,7 @@ def issue_token(
     )
     body = TokenResponse(
         access_token=token,
-        token_type="Bearer",
+        token_type="Bearer",  # noqa: S106 - the token type, not a secret
         expires_in=settings.token_ttl_seconds,
         scope=" ".join(requested),
     )

@@ -90,9 +90,16 @@ def verify(
         raise TokenInvalid("token uses an algorithm not allowed for its key")
     options = {f"require_{claim}": True for claim in REQUIRED_CLAIMS}
     options.update(
-        {"verify_signature": True, "verify_aud": True, "verify_iss": True, "verify_exp": True,
-         "verify_nbf": True, "verify_iat": True, "verify_at_hash": False,
-         "leeway": LEEWAY_SECONDS}
+        {
+            "verify_signature": True,
+            "verify_aud": True,
+            "verify_iss": True,
+            "verify_exp": True,
+            "verify_nbf": True,
+            "verify_iat": True,
+            "verify_at_hash": False,
+            "leeway": LEEWAY_SECONDS,
+        }
     )
     try:
         claims = jwt.decode(

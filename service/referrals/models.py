@@ -108,9 +108,7 @@ class ReferralGroup(SQLModel, table=True):
     __table_args__ = (Index("ix_referral_group_code", "code", "referral_id"),)
 
     referral_id: uuid.UUID = Field(
-        sa_column=Column(
-            Uuid(), ForeignKey("referral.id", ondelete="CASCADE"), primary_key=True
-        )
+        sa_column=Column(Uuid(), ForeignKey("referral.id", ondelete="CASCADE"), primary_key=True)
     )
     code: str = Field(sa_column=Column(String(64), primary_key=True))
 

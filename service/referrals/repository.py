@@ -49,9 +49,7 @@ def next_reference_number(session: Session, year: int) -> int:
     """Take the next number of the year's sequence (row-locked until commit)."""
     dialect = session.get_bind().dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    session.execute(
-        insert(ReferenceCounter).values(year=year, last=0).on_conflict_do_nothing()
-    )
+    session.execute(insert(ReferenceCounter).values(year=year, last=0).on_conflict_do_nothing())
     stmt = (
         update(ReferenceCounter)
         .where(ReferenceCounter.year == year)

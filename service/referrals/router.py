@@ -165,11 +165,17 @@ def get_referral(
     if reveal and not reveal_reason:
         raise errors.ValidationFailed(
             "Revealing a protected identity needs an X-Reveal-Reason header.",
-            [{"loc": ["header", "X-Reveal-Reason"], "msg": "required with reveal=identity",
-              "type": "missing"}],
+            [
+                {
+                    "loc": ["header", "X-Reveal-Reason"],
+                    "msg": "required with reveal=identity",
+                    "type": "missing",
+                }
+            ],
         )
-    referral = service.get_referral(ctx, principal, referral_id, reveal=bool(reveal),
-                                    reveal_reason=reveal_reason)
+    referral = service.get_referral(
+        ctx, principal, referral_id, reveal=bool(reveal), reveal_reason=reveal_reason
+    )
     return _with_etag(referral, response)
 
 
@@ -189,8 +195,9 @@ def assess_referral(
     if_match: IfMatch = None,
 ) -> ReferralRead:
     """Assess a referral."""
-    return _with_etag(service.assess_referral(ctx, principal, referral_id, body, if_match),
-                      response)
+    return _with_etag(
+        service.assess_referral(ctx, principal, referral_id, body, if_match), response
+    )
 
 
 @router.post(
@@ -213,8 +220,7 @@ def serve_referral(
     if_match: IfMatch = None,
 ) -> ReferralRead:
     """Serve a referral."""
-    return _with_etag(service.serve_referral(ctx, principal, referral_id, body, if_match),
-                      response)
+    return _with_etag(service.serve_referral(ctx, principal, referral_id, body, if_match), response)
 
 
 @router.post(
@@ -233,8 +239,7 @@ def record_service(
     if_match: IfMatch = None,
 ) -> ReferralRead:
     """Record a further service."""
-    return _with_etag(service.record_service(ctx, principal, referral_id, body, if_match),
-                      response)
+    return _with_etag(service.record_service(ctx, principal, referral_id, body, if_match), response)
 
 
 @router.post(
@@ -259,8 +264,7 @@ def close_referral(
     if_match: IfMatch = None,
 ) -> ReferralRead:
     """Close a referral."""
-    return _with_etag(service.close_referral(ctx, principal, referral_id, body, if_match),
-                      response)
+    return _with_etag(service.close_referral(ctx, principal, referral_id, body, if_match), response)
 
 
 @router.post(
@@ -307,5 +311,3 @@ def list_notes(referral_id: uuid.UUID, ctx: Context, principal: Reader) -> list[
 def get_history(referral_id: uuid.UUID, ctx: Context, principal: Reader) -> list[HistoryEntry]:
     """History of a referral."""
     return service.get_history(ctx, principal, referral_id)
-
-

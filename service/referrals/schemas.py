@@ -18,7 +18,9 @@ LongText = Annotated[str, StringConstraints(min_length=1, max_length=4000, strip
 Urgency = Literal["emergency", "urgent", "routine"]
 Approach = Literal["residential", "family", "community"]
 Status = Literal["referred", "assessed", "served", "closed"]
-Outcome = Literal["completed", "declined", "withdrawn", "unreachable", "deceased", "referred_onward"]
+Outcome = Literal[
+    "completed", "declined", "withdrawn", "unreachable", "deceased", "referred_onward"
+]
 NikAbsentReason = Literal[
     "not_registered", "unknown", "foreign_national", "refused", "undocumented_child"
 ]

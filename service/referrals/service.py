@@ -69,7 +69,9 @@ def _seal(ctx: ServiceContext, referral_id: uuid.UUID, field: str, text: str | N
     return None if text is None else ctx.keyring.seal(text, _ctx(referral_id, field))
 
 
-def _open(ctx: ServiceContext, referral_id: uuid.UUID, field: str, sealed: str | None) -> str | None:
+def _open(
+    ctx: ServiceContext, referral_id: uuid.UUID, field: str, sealed: str | None
+) -> str | None:
     return None if sealed is None else ctx.keyring.open(sealed, _ctx(referral_id, field))
 
 
@@ -348,8 +350,9 @@ def create_referral(
                 )
             session.commit()
             return Created(body=result, status=201, replayed=False)
-    except IntegrityError:
-        # A concurrent request with the same Idempotency-Key committed first.
+    except (IntegrityError, errors.DuplicateReferral):
+        # A concurrent request with the same Idempotency-Key may have committed first (its
+        # referral of the same person then also trips the duplicate check): replay it.
         if not idempotency_key:
             raise
         with ctx.db.reader() as session:
@@ -521,8 +524,11 @@ def _decide(
         raise errors.ValidationFailed(
             refusal.detail,
             [
-                {"loc": ["body", p.split(":", 1)[0]], "msg": p.split(": ", 1)[-1],
-                 "type": "value_error"}
+                {
+                    "loc": ["body", p.split(":", 1)[0]],
+                    "msg": p.split(": ", 1)[-1],
+                    "type": "value_error",
+                }
                 for p in refusal.problems
             ],
         ) from refusal
@@ -611,7 +617,12 @@ def assess_referral(
             "assessed_at": now.isoformat(),
         }
         _apply(
-            ctx, session, principal, row, "assess", transition,
+            ctx,
+            session,
+            principal,
+            row,
+            "assess",
+            transition,
             {
                 "assessment": assessment,
                 "assessment_notes_sealed": _seal(ctx, row.id, "assessment_notes", body.notes),
@@ -644,15 +655,17 @@ def _record_service(
     if service_type.phase == "empowerment":
         # ATENSI: medical and social rehabilitation come before empowerment.
         needs = (row.assessment or {}).get("needs", [])
-        needs_rehab = any(
-            types[n].phase == "rehabilitation" for n in needs if n in types
-        )
+        needs_rehab = any(types[n].phase == "rehabilitation" for n in needs if n in types)
         done = repo.services_of(session, [row.id])[row.id]
         rehab_started = any(s.phase == "rehabilitation" for s in done)
         if needs_rehab and not rehab_started:
             raise _invalid(
-                [(["body", "service_type"],
-                  "the assessed rehabilitation must start before an empowerment service")]
+                [
+                    (
+                        ["body", "service_type"],
+                        "the assessed rehabilitation must start before an empowerment service",
+                    )
+                ]
             )
     now = utcnow()
     service = ReferralService(
@@ -666,9 +679,18 @@ def _record_service(
     )
     service.notes_sealed = _seal(ctx, row.id, f"service:{service.id}", body.notes)
     _apply(
-        ctx, session, principal, row, action, transition, {},
-        {"service_id": str(service.id), "service_type": body.service_type,
-         "service_unit": body.service_unit},
+        ctx,
+        session,
+        principal,
+        row,
+        action,
+        transition,
+        {},
+        {
+            "service_id": str(service.id),
+            "service_type": body.service_type,
+            "service_unit": body.service_unit,
+        },
         now,
     )
     repo.add_service(session, service)
@@ -759,7 +781,12 @@ def close_referral(
             detail["onward_agency"] = child.to_agency
             detail["onward_referral_id"] = str(child.id)
         _apply(
-            ctx, session, principal, row, action, transition,
+            ctx,
+            session,
+            principal,
+            row,
+            action,
+            transition,
             {
                 "closure_outcome": body.outcome,
                 "closure_reason": body.reason,
@@ -821,5 +848,6 @@ def add_note(
             detail={"note_id": str(note.id)},
         )
         session.commit()
-        return NoteRead(id=note.id, text=body.text, author_agency=note.author_agency,
-                        created_at=now)
+        return NoteRead(
+            id=note.id, text=body.text, author_agency=note.author_agency, created_at=now
+        )

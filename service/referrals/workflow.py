@@ -146,9 +146,7 @@ def decide(
         raise Refusal("scope", rules[0].scope)
     transition = TRANSITIONS.get((state, action))
     if transition is None:
-        raise Refusal(
-            "state", f"cannot {action.replace(':', ' as ')} a referral that is {state}"
-        )
+        raise Refusal("state", f"cannot {action.replace(':', ' as ')} a referral that is {state}")
     if transition.guard is not None:
         problems = transition.guard(request or {})
         if problems:

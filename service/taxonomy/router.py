@@ -90,21 +90,29 @@ def get_taxonomy(ctx: Context, principal: Reader) -> Taxonomy:
             by_kind.setdefault(row.kind, []).append(row)
 
     def plain(kind: str) -> list[Term]:
-        return [Term(code=t.code, name=t.name, description=t.description)
-                for t in by_kind.get(kind, [])]
+        return [
+            Term(code=t.code, name=t.name, description=t.description) for t in by_kind.get(kind, [])
+        ]
 
     return Taxonomy(
         groups=plain("group"),
         kemenham_groups=plain("kemenham_group"),
         case_types=plain("case_type"),
         service_types=[
-            ServiceTypeTerm(code=t.code, name=t.name, description=t.description,
-                            phase=t.phase or "")
+            ServiceTypeTerm(
+                code=t.code, name=t.name, description=t.description, phase=t.phase or ""
+            )
             for t in by_kind.get("service_type", [])
         ],
         service_units=[
-            ServiceUnitTerm(code=t.code, name=t.name, description=t.description,
-                            agency=t.agency or "", approach=t.approach or "", region=t.region)
+            ServiceUnitTerm(
+                code=t.code,
+                name=t.name,
+                description=t.description,
+                agency=t.agency or "",
+                approach=t.approach or "",
+                region=t.region,
+            )
             for t in by_kind.get("service_unit", [])
         ],
         outcomes=plain("outcome"),
