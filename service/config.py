@@ -17,11 +17,17 @@ DEFAULT_DATA_KEY_FILE = Path("./var/data-keys.json")
 class TrustedIssuer(BaseModel):
     """An external identity provider whose tokens are accepted."""
 
-    iss: str
+    iss: str = Field(min_length=1)
     jwks_url: str | None = None
     jwks_file: Path | None = None
-    audience: str
+    audience: str = Field(min_length=1)
     agency_claim: str = "agency"
+
+    @model_validator(mode="after")
+    def _one_source(self) -> TrustedIssuer:
+        if (self.jwks_url is None) == (self.jwks_file is None):
+            raise ValueError("a trusted issuer needs exactly one of jwks_url or jwks_file")
+        return self
 
 
 class Settings(BaseSettings):
@@ -55,6 +61,8 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _refuse_unsafe_prod(self) -> Settings:
+        if any(i.iss == self.issuer for i in self.trusted_issuers):
+            raise ValueError("a trusted issuer cannot use Rujukan's own issuer name")
         if self.env == "prod":
             missing = [
                 name

@@ -6,12 +6,16 @@ import threading
 import time
 from dataclasses import dataclass, field
 
+from sqlalchemy import select
+
+from service.auth.issuers import TrustedIssuers
 from service.auth.keys import KeySet, load_keyset, load_or_create_keyset
 from service.config import Settings
 from service.crypto import DataKeyring, KeyFileError
 from service.db import Database
 
 KEY_RELOAD_SECONDS = 2.0
+AGENCY_CACHE_SECONDS = 60.0
 
 
 @dataclass
@@ -25,6 +29,9 @@ class ServiceContext:
     _keyset_mtime: float = 0.0
     _keyset_checked: float = 0.0
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    trusted_issuers: TrustedIssuers = field(default_factory=lambda: TrustedIssuers([]))
+    _agencies: frozenset[str] = frozenset()
+    _agencies_read: float = float("-inf")
 
     @classmethod
     def build(cls, settings: Settings) -> ServiceContext:
@@ -35,7 +42,11 @@ class ServiceContext:
         if not settings.is_dev and (keyset.generated or keyring.generated):
             raise KeyFileError("prod refuses keys that were generated for development")
         ctx = cls(
-            settings=settings, db=Database(settings.database_url), keyring=keyring, _keyset=keyset
+            settings=settings,
+            db=Database(settings.database_url),
+            keyring=keyring,
+            _keyset=keyset,
+            trusted_issuers=TrustedIssuers(settings.trusted_issuers),
         )
         ctx._keyset_mtime = settings.signing_key_path.stat().st_mtime
         ctx._keyset_checked = time.monotonic()
@@ -60,3 +71,14 @@ class ServiceContext:
                 # keep serving with the keys already loaded.
                 pass
         return self._keyset
+
+    def known_agencies(self) -> frozenset[str]:
+        """Agency codes, re-read from the database at most once a minute."""
+        from service.taxonomy.models import Agency
+
+        now = time.monotonic()
+        if now - self._agencies_read >= AGENCY_CACHE_SECONDS:
+            with self.db.reader() as session:
+                self._agencies = frozenset(session.execute(select(Agency.code)).scalars())
+            self._agencies_read = now
+        return self._agencies

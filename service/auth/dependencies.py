@@ -31,22 +31,40 @@ def authenticate(
     """Verify the bearer token; 401 with WWW-Authenticate when missing or bad."""
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise errors.Unauthorized("A bearer access token is required.", error="invalid_request")
+    token = credentials.credentials
     settings = ctx.settings
     try:
-        claims = tokens.verify(
-            credentials.credentials,
-            ctx.keyset.verification_keys(),
-            issuer=settings.issuer,
-            audience=settings.audience,
-        )
+        header = tokens.unverified_header(token)
+        external = ctx.trusted_issuers.get(tokens.unverified_issuer(token))
+        if external is None:
+            claims = tokens.verify(
+                token,
+                ctx.keyset.verification_keys(),
+                issuer=settings.issuer,
+                audience=settings.audience,
+            )
+            agency_claim = "agency"
+        else:
+            kid = header.get("kid") if isinstance(header.get("kid"), str) else None
+            claims = tokens.verify(
+                token,
+                external.keys_for(kid),
+                issuer=external.issuer.iss,
+                audience=external.issuer.audience,
+            )
+            agency_claim = external.issuer.agency_claim
     except tokens.TokenInvalid as exc:
         raise errors.Unauthorized(f"The access token is not valid: {exc}.") from exc
-    agency = claims.get("agency")
+    agency = claims.get(agency_claim)
     scope = claims.get("scope", "")
-    if not isinstance(agency, str) or not agency or not isinstance(scope, str):
+    if isinstance(scope, list):  # some providers send `scope` as a list
+        scope = " ".join(s for s in scope if isinstance(s, str))
+    if not isinstance(agency, str) or not isinstance(scope, str):
         raise errors.Unauthorized("The access token is not valid: claims are incomplete.")
+    if external is not None and agency not in ctx.known_agencies():
+        raise errors.Unauthorized("The access token is not valid: unknown agency.")
     return Principal(
-        client_id=claims["sub"],
+        client_id=str(claims["sub"])[:64],
         agency=agency,
         scopes=frozenset(scope.split()),
         token_id=str(claims.get("jti", "")),
