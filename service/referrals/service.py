@@ -216,6 +216,13 @@ def _due_at(ctx: ServiceContext, urgency: str, start: dt.datetime) -> dt.datetim
     return start + dt.timedelta(hours=ctx.settings.sla_hours(urgency))
 
 
+def _duplicate(existing: Referral, actor: Principal) -> errors.DuplicateReferral:
+    """The 409 for a second open referral; its id is named only to a party of it."""
+    if actor.agency in (existing.from_agency, existing.to_agency):
+        return errors.DuplicateReferral(str(existing.id), existing.reference)
+    return errors.DuplicateReferral(None, None)
+
+
 def _new_referral(
     ctx: ServiceContext,
     session: Session,
@@ -239,7 +246,7 @@ def _new_referral(
     if nik_hash:
         existing = repo.find_open_by_nik(session, to_agency, nik_hash)
         if existing is not None:
-            raise errors.DuplicateReferral(str(existing.id), existing.reference)
+            raise _duplicate(existing, actor)
     number = repo.next_reference_number(session, now.year)
     referral_id = uuid.uuid4()
     row = Referral(
@@ -272,7 +279,7 @@ def _new_referral(
         # Lost a race with a concurrent create of the same person: name the winner.
         existing = repo.find_open_by_nik(session, to_agency, nik_hash) if nik_hash else None
         if existing is not None:
-            raise errors.DuplicateReferral(str(existing.id), existing.reference) from exc
+            raise _duplicate(existing, actor) from exc
         raise
     repo.add_history(
         session,
