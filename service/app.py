@@ -92,8 +92,29 @@ class RequestContextMiddleware:
                 await send(message)
 
             started = time.perf_counter()
+            response_started = False
+
+            async def send_tracked(message: Message) -> None:
+                nonlocal response_started
+                if message["type"] == "http.response.start":
+                    response_started = True
+                await send_with_headers(message)
+
             try:
-                await self.app(scope, limited_receive, send_with_headers)
+                await self.app(scope, limited_receive, send_tracked)
+            except Exception as exc:
+                # Handled here, not by Starlette's outermost layer, so that the 500 still
+                # carries the request id and the log line names it.
+                log.error(
+                    "unhandled error",
+                    extra={"error_type": type(exc).__name__, "path": scope.get("path")},
+                    exc_info=exc,
+                )
+                if response_started:
+                    raise
+                await problem_response(
+                    500, detail="The service failed to handle this request; it has been logged."
+                )(scope, receive, send_tracked)
             finally:
                 # The path only: query strings can carry a NIK filter.
                 log.info(

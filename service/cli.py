@@ -240,10 +240,18 @@ def audit_verify() -> None:
 
 def main() -> None:
     """Entry point of the console script."""
+    from pydantic import ValidationError
     from sqlalchemy.exc import OperationalError, ProgrammingError
 
     try:
         app()
+    except ValidationError as exc:
+        # Only the messages: pydantic's own text repeats the input, which can hold secrets.
+        for error in exc.errors():
+            where = ".".join(str(p) for p in error.get("loc", ())) or "settings"
+            message = str(error.get("msg", "invalid")).removeprefix("Value error, ")
+            typer.echo(f"error: invalid configuration ({where}): {message}", err=True)
+        sys.exit(1)
     except (OperationalError, ProgrammingError) as exc:
         typer.echo(
             f"error: the database refused the command ({type(exc.orig).__name__}); "

@@ -104,9 +104,7 @@ class DuplicateReferral(Conflict):
     def __init__(self, existing_id: str | None, reference: str | None) -> None:
         if existing_id is None:
             # The caller is not a party to the open referral: it must not learn its id.
-            super().__init__(
-                "The receiving agency already has an open referral of this person."
-            )
+            super().__init__("The receiving agency already has an open referral of this person.")
             return
         super().__init__(
             f"Referral {reference} of the same person to the same agency is still open.",

@@ -21,7 +21,7 @@ from service.app import create_app
 from service.config import Settings
 from service.context import ServiceContext
 from service.db import upgrade_to_head
-from tests.support import ALL_SCOPES, AGENCIES, Api, Party
+from tests.support import AGENCIES, ALL_SCOPES, Api, Party
 
 POSTGRES_URL = os.environ.get("RUJUKAN_TEST_POSTGRES_URL")
 BACKENDS = ["sqlite"] + (["postgresql"] if POSTGRES_URL else [])

@@ -90,30 +90,21 @@ def verify_es256_with_jwk(token: str, jwk: dict[str, str]) -> bool:
     der = encode_dss_signature(int.from_bytes(raw[:32], "big"), int.from_bytes(raw[32:], "big"))
     try:
         public.verify(der, f"{header}.{payload}".encode("ascii"), ec.ECDSA(hashes.SHA256()))
-    except Exception:  # noqa: BLE001 - InvalidSignature or a malformed key: not valid
+    except Exception:  # InvalidSignature, or a malformed key: not valid
         return False
     return True
 
 
-def valid_claims(
-    ctx: ServiceContext, *, sub: str, agency: str, scope: str, **overrides: Any
-) -> dict[str, Any]:
-    """Claims the service would accept; `overrides` with value None drop a claim."""
+def valid_claims(ctx: ServiceContext, **claims: Any) -> dict[str, Any]:
+    """Claims the service would accept, updated by `claims`; a value None drops the claim."""
     now = int(time.time())
-    claims: dict[str, Any] = {
+    defaults: dict[str, Any] = {
         "iss": ctx.settings.issuer,
         "aud": ctx.settings.audience,
-        "sub": sub,
         "iat": now,
         "nbf": now,
         "exp": now + 600,
         "jti": str(uuid.uuid4()),
-        "scope": scope,
-        "agency": agency,
     }
-    for name, value in overrides.items():
-        if value is None:
-            claims.pop(name, None)
-        else:
-            claims[name] = value
-    return claims
+    merged = {**defaults, **claims}
+    return {name: value for name, value in merged.items() if value is not None}

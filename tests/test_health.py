@@ -1,0 +1,65 @@
+"""Liveness and readiness probes (CONTRACT §8)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from service.app import create_app
+from service.context import ServiceContext
+from tests.conftest import make_settings
+
+LEAKS = ("Traceback", "sqlalchemy", "psycopg", "sqlite3", "password", "postgres@")
+
+
+def test_healthz(http: TestClient) -> None:
+    response = http.get("/healthz")
+    assert response.status_code == 200
+    assert response.json()["status"] == "ok"
+
+
+def test_probes_need_no_token(http: TestClient) -> None:
+    for path in ("/healthz", "/readyz"):
+        assert http.get(path, headers={"Authorization": "Bearer not-a-token"}).status_code == 200
+
+
+def test_readyz_when_migrated(http: TestClient) -> None:
+    response = http.get("/readyz")
+    assert response.status_code == 200, response.text
+    assert response.json()["status"]
+
+
+@pytest.fixture
+def unmigrated(backend: str, new_database_url, tmp_path: Path) -> Iterator[TestClient]:  # type: ignore[no-untyped-def]
+    ctx = ServiceContext.build(make_settings(new_database_url(backend), tmp_path / "keys"))
+    try:
+        with TestClient(create_app(ctx=ctx), raise_server_exceptions=False) as client:
+            yield client
+    finally:
+        ctx.db.dispose()
+
+
+def test_readyz_is_503_on_an_unmigrated_database(unmigrated: TestClient) -> None:
+    response = unmigrated.get("/readyz")
+    assert response.status_code == 503, response.text
+    for leak in LEAKS:
+        assert leak not in response.text
+    # The process itself is alive.
+    assert unmigrated.get("/healthz").status_code == 200
+
+
+def test_readyz_is_503_when_the_database_is_unreachable(tmp_path: Path) -> None:
+    url = "postgresql+psycopg://rujukan:hunter2@127.0.0.1:9/nowhere?connect_timeout=2"
+    ctx = ServiceContext.build(make_settings(url, tmp_path / "keys"))
+    try:
+        with TestClient(create_app(ctx=ctx), raise_server_exceptions=False) as client:
+            response = client.get("/readyz")
+            assert response.status_code == 503, response.text
+            for leak in (*LEAKS, "hunter2", "nowhere"):
+                assert leak not in response.text
+            assert client.get("/healthz").status_code == 200
+    finally:
+        ctx.db.dispose()
