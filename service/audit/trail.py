@@ -51,7 +51,13 @@ def append(
     detail: dict[str, Any] | None = None,
     detail_sealed: str | None = None,
 ) -> AuditEntry:
-    """Append one entry inside the caller's transaction, serialised with every other append."""
+    """Append one entry inside the caller's transaction, serialised with every other append.
+
+    Call it as the last write of a transaction: the audit lock is held until commit, so
+    every other lock the transaction needs must already be taken (pending rows are flushed
+    here first for that reason).
+    """
+    session.flush()
     if session.get_bind().dialect.name == "postgresql":
         session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_LOCK_KEY})
     # On SQLite the writer transaction already holds the database write lock.

@@ -29,9 +29,18 @@ def visible_to(agency: str) -> Any:
     return or_(Referral.from_agency == agency, Referral.to_agency == agency)
 
 
-def get_visible(session: Session, referral_id: uuid.UUID, agency: str) -> Referral | None:
-    """A referral, only if the agency is one of its two parties."""
+def get_visible(
+    session: Session, referral_id: uuid.UUID, agency: str, *, for_update: bool = False
+) -> Referral | None:
+    """A referral, only if the agency is one of its two parties.
+
+    `for_update` locks the row first (PostgreSQL), so every action takes its locks in the
+    same order (referral, reference counter, audit trail) and none can deadlock another.
+    SQLite needs no row lock: its writers already hold the database write lock.
+    """
     stmt = select(Referral).where(Referral.id == referral_id, visible_to(agency))
+    if for_update:
+        stmt = stmt.with_for_update()
     return session.execute(stmt).scalars().first()
 
 

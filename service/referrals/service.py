@@ -294,15 +294,18 @@ def _new_referral(
             occurred_at=now,
         ),
     )
+    return row
+
+
+def _audit_created(session: Session, row: Referral, actor: Principal) -> None:
     trail.append(
         session,
         action="referral.create",
         agency=actor.agency,
         client_id=actor.client_id,
-        referral_id=referral_id,
-        detail={"to_agency": to_agency, "reference": row.reference},
+        referral_id=row.id,
+        detail={"to_agency": row.to_agency, "reference": row.reference},
     )
-    return row
 
 
 def create_referral(
@@ -355,6 +358,7 @@ def create_referral(
                         created_at=now,
                     ),
                 )
+            _audit_created(session, row, principal)
             session.commit()
             return Created(body=result, status=201, replayed=False)
     except (IntegrityError, errors.DuplicateReferral):
@@ -372,8 +376,10 @@ def create_referral(
 # ---- reads ----------------------------------------------------------------------------------
 
 
-def _load(session: Session, principal: Principal, referral_id: uuid.UUID) -> Referral:
-    row = repo.get_visible(session, referral_id, principal.agency)
+def _load(
+    session: Session, principal: Principal, referral_id: uuid.UUID, *, for_update: bool = False
+) -> Referral:
+    row = repo.get_visible(session, referral_id, principal.agency, for_update=for_update)
     if row is None:
         raise errors.NotFound("No referral with this id is visible to your agency.")
     return row
@@ -593,7 +599,7 @@ def _finish(
 def _begin_action(
     session: Session, principal: Principal, referral_id: uuid.UUID, if_match: str | None
 ) -> Referral:
-    row = _load(session, principal, referral_id)
+    row = _load(session, principal, referral_id, for_update=True)
     if not if_match:
         _check_precondition(row, if_match)
     return row
@@ -685,6 +691,7 @@ def _record_service(
         recorded_at=now,
     )
     service.notes_sealed = _seal(ctx, row.id, f"service:{service.id}", body.notes)
+    repo.add_service(session, service)
     _apply(
         ctx,
         session,
@@ -700,7 +707,6 @@ def _record_service(
         },
         now,
     )
-    repo.add_service(session, service)
 
 
 def serve_referral(
@@ -806,6 +812,8 @@ def close_referral(
             detail,
             now,
         )
+        if child is not None:
+            _audit_created(session, child, principal)
         return _finish(ctx, session, principal, row.id)
 
 
@@ -818,7 +826,7 @@ def add_note(
 ) -> NoteRead:
     """Add a note; either party, any state. If-Match is optional (notes only append)."""
     with ctx.db.writer() as session:
-        row = _load(session, principal, referral_id)
+        row = _load(session, principal, referral_id, for_update=True)
         if workflow.NOTE_SCOPE not in principal.scopes:
             raise errors.InsufficientScope(workflow.NOTE_SCOPE)
         if if_match:

@@ -1,0 +1,143 @@
+"""The embedded SQLite database: durable, enforcing pragmas, and writers that lock up front."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+
+from service.db import Database, make_engine, upgrade_to_head
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    url = f"sqlite:///{tmp_path / 'settings.db'}"
+    upgrade_to_head(url)
+    return url
+
+
+@pytest.fixture
+def db(sqlite_url: str) -> Iterator[Database]:
+    database = Database(sqlite_url)
+    yield database
+    database.dispose()
+
+
+def _db_path(url: str) -> str:
+    return url.removeprefix("sqlite:///")
+
+
+def _pragmas(conn) -> dict[str, object]:  # type: ignore[no-untyped-def]
+    return {
+        name: conn.exec_driver_sql(f"PRAGMA {name}").scalar_one()
+        for name in ("journal_mode", "synchronous", "foreign_keys", "busy_timeout")
+    }
+
+
+def test_engine_connections_have_the_durability_pragmas(sqlite_url: str) -> None:
+    engine = make_engine(sqlite_url)
+    try:
+        with engine.connect() as conn:
+            values = _pragmas(conn)
+    finally:
+        engine.dispose()
+    assert values["journal_mode"] == "wal"
+    assert values["synchronous"] == 2  # FULL
+    assert values["foreign_keys"] == 1
+    assert int(values["busy_timeout"]) >= 5000  # type: ignore[call-overload]
+
+
+def test_every_pooled_connection_of_reader_and_writer_has_them(db: Database) -> None:
+    """Pragmas are per connection: check several connections open at once."""
+    with db.reader() as r1, db.reader() as r2, db.writer() as w:
+        seen = [_pragmas(s.connection()) for s in (r1, r2)]
+        seen.append(_pragmas(w.connection()))
+        w.rollback()
+    for values in seen:
+        assert values["journal_mode"] == "wal"
+        assert values["synchronous"] == 2
+        assert values["foreign_keys"] == 1
+        assert int(values["busy_timeout"]) >= 5000  # type: ignore[call-overload]
+
+
+def test_foreign_keys_are_enforced(db: Database) -> None:
+    with db.writer() as session:
+        with pytest.raises(Exception, match="FOREIGN KEY"):
+            session.execute(
+                text(
+                    "INSERT INTO api_client (id, client_id, name, agency, scopes, secret_hash, "
+                    "active, created_at, secret_changed_at) VALUES ('00000000000000000000000000000"
+                    "001', 'x', 'x', 'NO_SUCH_AGENCY', '', 'h', 1, '2026-01-01', '2026-01-01')"
+                )
+            )
+        session.rollback()
+
+
+def _try_write_lock(path: str, timeout: float = 0.2) -> str | None:
+    """Try to take the write lock from an unrelated connection: None if it worked."""
+    other = sqlite3.connect(path, timeout=timeout, isolation_level=None)
+    try:
+        other.execute("BEGIN IMMEDIATE")
+        other.execute("ROLLBACK")
+        return None
+    except sqlite3.OperationalError as exc:
+        return str(exc)
+    finally:
+        other.close()
+
+
+def test_writer_holds_the_write_lock_from_its_first_read(db: Database, sqlite_url: str) -> None:
+    path = _db_path(sqlite_url)
+    with db.writer() as session:
+        session.execute(text("SELECT count(*) FROM agency")).scalar_one()  # a read only
+        dbapi = session.connection().connection.dbapi_connection
+        assert dbapi is not None and dbapi.in_transaction
+        assert _try_write_lock(path) == "database is locked"
+        session.rollback()
+    # Released at the end of the transaction.
+    assert _try_write_lock(path) is None
+
+
+def test_reader_does_not_take_the_write_lock(db: Database, sqlite_url: str) -> None:
+    """The control: a deferred (reader) transaction after the same read blocks nobody."""
+    path = _db_path(sqlite_url)
+    with db.reader() as session:
+        session.execute(text("SELECT count(*) FROM agency")).scalar_one()
+        dbapi = session.connection().connection.dbapi_connection
+        assert dbapi is not None and dbapi.in_transaction
+        assert _try_write_lock(path) is None
+        session.rollback()
+
+
+def test_second_writer_waits_before_its_first_read(db: Database) -> None:
+    """Two writers never interleave: the second cannot begin until the first commits.
+
+    With deferred transactions both would read, then one would fail to upgrade its
+    lock (SQLITE_BUSY without waiting for the busy timeout): the classic lost race.
+    """
+    events: list[str] = []
+    first_has_read = threading.Event()
+
+    def second() -> None:
+        first_has_read.wait(5)
+        with db.writer() as session:
+            session.execute(text("SELECT count(*) FROM agency")).scalar_one()
+            events.append("second read")
+            session.rollback()
+
+    thread = threading.Thread(target=second)
+    thread.start()
+    with db.writer() as session:
+        session.execute(text("SELECT count(*) FROM agency")).scalar_one()
+        events.append("first read")
+        first_has_read.set()
+        time.sleep(0.5)  # the second writer is now trying to begin
+        events.append("first done")
+        session.rollback()
+    thread.join(10)
+    assert events == ["first read", "first done", "second read"]
