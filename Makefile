@@ -26,7 +26,7 @@ test: $(TEST_STAMP)
 	$(BIN)/python -m pytest
 
 lint: $(TEST_STAMP)
-	$(BIN)/ruff check service tests migrations bench
+	$(BIN)/ruff check service tests migrations
 
 openapi: $(STAMP)
 	$(BIN)/rujukan openapi export > openapi/openapi.json
