@@ -7,11 +7,13 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, field_validator, model_validator
+import limits
+from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_SIGNING_KEY_FILE = Path("./var/signing-keys.pem")
 DEFAULT_DATA_KEY_FILE = Path("./var/data-keys.json")
+REDIS_SCHEMES = ("redis://", "rediss://", "redis+unix://")
 
 
 class TrustedIssuer(BaseModel):
@@ -33,7 +35,10 @@ class TrustedIssuer(BaseModel):
 class Settings(BaseSettings):
     """Every knob of the service; `prod` refuses generated keys."""
 
-    model_config = SettingsConfigDict(env_prefix="RUJUKAN_", extra="ignore")
+    # Inputs stay out of error messages: a database or Redis URL can carry a password.
+    model_config = SettingsConfigDict(
+        env_prefix="RUJUKAN_", extra="ignore", hide_input_in_errors=True
+    )
 
     database_url: str = "sqlite:///./var/rujukan.db"
     host: str = "127.0.0.1"
@@ -51,12 +56,43 @@ class Settings(BaseSettings):
     sla_urgent_hours: int = Field(default=72, ge=1)
     sla_routine_hours: int = Field(default=14 * 24, ge=1)
     log_level: str = "INFO"
+    # Requests per authenticated client (token issuer + subject) over a moving window, in the
+    # `limits` notation ("600/minute", "10/second"). 600 a minute lets an agency system work
+    # through a backlog at 10 requests a second; a runaway loop or a stolen token is cut off.
+    rate_limit: str = "600/minute"
+    # Failed client authentications per client_id at POST /oauth/token before it answers 429.
+    token_failure_limit: str = "10/5minutes"  # noqa: S105 - a rate, not a secret
+    # Where the counters live: in process memory when unset (each worker counts on its own),
+    # shared across workers and hosts when set, e.g. redis://127.0.0.1:6379/0.
+    redis_url: SecretStr | None = None
 
     @field_validator("trusted_issuers", mode="before")
     @classmethod
     def _parse_issuers(cls, value: Any) -> Any:
         if isinstance(value, str):
             return json.loads(value) if value.strip() else []
+        return value
+
+    @field_validator("rate_limit", "token_failure_limit")
+    @classmethod
+    def _parse_limit(cls, value: str) -> str:
+        try:
+            item = limits.parse(value)
+        except ValueError as exc:
+            raise ValueError(f"{value!r} is not a rate limit such as '600/minute'") from exc
+        if item.amount < 1:
+            raise ValueError("a rate limit must allow at least one request")
+        return value
+
+    @field_validator("redis_url", mode="before")
+    @classmethod
+    def _check_redis_url(cls, value: Any) -> Any:
+        raw = value.get_secret_value() if isinstance(value, SecretStr) else value
+        if isinstance(raw, str) and not raw.strip():
+            return None
+        if isinstance(raw, str) and not raw.startswith(REDIS_SCHEMES):
+            # The URL can hold a password: never echo it.
+            raise ValueError("must be a redis://, rediss:// or redis+unix:// URL")
         return value
 
     @model_validator(mode="after")

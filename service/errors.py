@@ -37,6 +37,11 @@ class Problem(BaseModel):
     errors: list[FieldError] | None = None
     current_status: str | None = None
     existing_referral_id: str | None = None
+    violated_policies: list[str] | None = Field(
+        default=None,
+        alias="violated-policies",
+        description="On 429: the quota policies used up (draft-ietf-httpapi-ratelimit-headers).",
+    )
 
 
 class DomainError(Exception):
@@ -141,6 +146,16 @@ class OAuthError(DomainError):
         self.title = error
         if status == 401:
             self.headers = {"WWW-Authenticate": 'Basic realm="rujukan"'}
+
+
+class RateLimited(DomainError):
+    """429: a quota policy is used up; `Retry-After` and the RateLimit fields say how long."""
+
+    status, slug, title = 429, "quota-exceeded", "Quota exceeded"
+
+    def __init__(self, detail: str, *, policy: str, headers: dict[str, str], **extra: Any) -> None:
+        super().__init__(detail, **{"violated-policies": [policy]}, **extra)
+        self.headers = dict(headers)
 
 
 def problem_response(

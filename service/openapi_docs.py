@@ -16,6 +16,7 @@ _DESCRIPTIONS = {
     413: "Request body too large",
     422: "Invalid request",
     428: "If-Match header missing",
+    429: "Too many requests: the client's quota is used up; retry after Retry-After seconds",
 }
 
 

@@ -12,6 +12,7 @@ from service import errors
 from service.auth import tokens
 from service.auth.principal import Principal
 from service.context import ServiceContext
+from service.ratelimit import enforce_request_limit
 
 _bearer = HTTPBearer(auto_error=False, description="Access token from POST /oauth/token")
 
@@ -25,10 +26,11 @@ Context = Annotated[ServiceContext, Depends(get_context)]
 
 
 def authenticate(
+    request: Request,
     ctx: Context,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal:
-    """Verify the bearer token; 401 with WWW-Authenticate when missing or bad."""
+    """Verify the bearer token (401 when missing or bad) and count the client's request (429)."""
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise errors.Unauthorized("A bearer access token is required.", error="invalid_request")
     token = credentials.credentials
@@ -63,13 +65,17 @@ def authenticate(
         raise errors.Unauthorized("The access token is not valid: claims are incomplete.")
     if external is not None and agency not in ctx.known_agencies():
         raise errors.Unauthorized("The access token is not valid: unknown agency.")
-    return Principal(
+    principal = Principal(
         client_id=str(claims["sub"])[:64],
         agency=agency,
         scopes=frozenset(scope.split()),
         token_id=str(claims.get("jti", "")),
         issuer=str(claims.get("iss", "")),
     )
+    # Keyed by the verified client, never by anything the caller could vary unverified;
+    # a client's tokens share one quota.
+    enforce_request_limit(request, principal.issuer, str(claims["sub"]))
+    return principal
 
 
 def require(scope: str) -> Callable[[Principal], Principal]:

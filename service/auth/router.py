@@ -14,8 +14,9 @@ from pydantic import BaseModel, Field
 from service.auth import clients, tokens
 from service.auth.dependencies import Context
 from service.auth.scopes import parse_scopes
-from service.errors import OAuthError
+from service.errors import OAuthError, RateLimited
 from service.openapi_docs import problems
+from service.ratelimit import Quota, rate_limits
 
 router = APIRouter(tags=["auth"])
 
@@ -54,6 +55,33 @@ class JWK(BaseModel):
 
 class JWKS(BaseModel):
     keys: list[JWK]
+
+
+def too_many_failures(quota: Quota) -> RateLimited:
+    """The 429 for a client id with too many failed authentications in the window.
+
+    The status and `Retry-After` are what generic HTTP clients and retry layers act on (urllib3's
+    Retry waits the given seconds on a 429). The body keeps the OAuth `error` member, which
+    OAuth client libraries read from any 4xx token response (oauthlib, Authlib,
+    golang.org/x/oauth2, Spring Security), and it is `invalid_client`: a code of RFC 6749 §5.2
+    that each of them maps to a known error, and the truthful reading (this client
+    authentication was not accepted). `slow_down` is defined only for polling in the
+    device grant (RFC 8628 §3.5) and `temporarily_unavailable` only for the authorization
+    endpoint, where it blames server overload; a library meets either as an unknown code here.
+    The answer is the same for a right or wrong secret and a known or unknown id, so it tells
+    a prober nothing.
+    """
+    detail = (
+        "Too many failed client authentications for this client_id; "
+        f"retry after {quota.reset} seconds."
+    )
+    return RateLimited(
+        detail,
+        policy=quota.policy,
+        headers=quota.headers(),
+        error="invalid_client",
+        error_description=detail,
+    )
 
 
 def _basic_credentials(request: Request) -> tuple[str, str] | None:
@@ -107,11 +135,20 @@ def issue_token(
     if grant_type != "client_credentials":
         raise OAuthError("unsupported_grant_type", "Only client_credentials is supported.")
     cid, secret = basic or (client_id, client_secret)
-    if not cid or not secret:
+    if not cid:
         raise OAuthError("invalid_client", "Client authentication failed.", 401)
-    with ctx.db.reader() as session:
-        client = clients.authenticate(session, cid, secret)
+    # Checked before the secret, and the same for unknown ids: a locked client id answers 429
+    # even to the right secret, so guessing stops and nothing tells which ids exist.
+    limits = rate_limits(request)
+    lockout = limits.token_lockout(cid)
+    if lockout is not None:
+        raise too_many_failures(lockout)
+    client = None
+    if secret:
+        with ctx.db.reader() as session:
+            client = clients.authenticate(session, cid, secret)
     if client is None:
+        limits.record_token_failure(cid)
         raise OAuthError("invalid_client", "Client authentication failed.", 401)
     allowed = parse_scopes(client.scopes)
     requested = parse_scopes(scope) if scope is not None else allowed
