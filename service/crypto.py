@@ -10,6 +10,7 @@ import os
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -109,3 +110,40 @@ class DataKeyring:
     def nik_index(self, nik: str) -> str:
         """Keyed hash of a NIK: searchable, but useless without the key."""
         return hmac.new(self.index_key, nik.encode("ascii"), hashlib.sha256).hexdigest()
+
+
+def key_id_of(sealed: str) -> str:
+    """The id of the data key a sealed value was sealed with."""
+    return sealed.partition(".")[0]
+
+
+def _read_key_document(path: Path) -> dict[str, Any]:
+    DataKeyring.load(path)  # refuse to build on a file the service could not use
+    doc: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    return doc
+
+
+def add_data_key(path: Path) -> str:
+    """Add a new data key to the file as known but not active; its id.
+
+    Servers must learn a key before anything is sealed with it, or they could not open
+    what other servers seal: `activate_data_key` comes only after they have reloaded.
+    """
+    doc = _read_key_document(path)
+    kid = "d" + secrets.token_hex(4)
+    while kid in doc["keys"]:
+        kid = "d" + secrets.token_hex(4)
+    doc["keys"][kid] = _b64e(AESGCM.generate_key(bit_length=256))
+    write_private_file(path, json.dumps(doc, indent=2) + "\n")
+    return kid
+
+
+def activate_data_key(path: Path, kid: str) -> str:
+    """Make a known data key the one that seals; the id of the key it replaces."""
+    doc = _read_key_document(path)
+    if kid not in doc["keys"]:
+        raise KeyFileError(f"data key {kid!r} is not in the key file")
+    previous: str = doc["active"]
+    doc["active"] = kid
+    write_private_file(path, json.dumps(doc, indent=2) + "\n")
+    return previous

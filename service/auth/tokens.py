@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from typing import Any
 
-from jose import jwt
-from jose.exceptions import ExpiredSignatureError, JWTClaimsError, JWTError
+from jose import jws, jwt
+from jose.exceptions import ExpiredSignatureError, JWSError, JWTClaimsError, JWTError
 
 from service.auth.keys import SigningKey
 from service.dbtypes import utcnow
@@ -114,3 +115,45 @@ def verify(
     if not isinstance(claims.get("sub"), str):
         raise TokenInvalid("token claims are not acceptable")
     return claims
+
+
+def sign_document(payload: dict[str, Any], key: SigningKey, *, typ: str = "JOSE") -> str:
+    """Sign a JSON document as a compact JWS with this key (its kid in the header)."""
+    if key.alg not in ALLOWED_ALGORITHMS:
+        raise TokenInvalid("the signing key's algorithm is not allowed")
+    return jws.sign(  # type: ignore[no-any-return]
+        payload, key.private_pem, headers={"kid": key.kid, "typ": typ}, algorithm=key.alg
+    )
+
+
+def verify_document(
+    token: str,
+    keys: dict[str, tuple[dict[str, Any], str]],
+    *,
+    typ: str | None = None,
+) -> dict[str, Any]:
+    """Verify a compact JWS made by `sign_document`; its JSON payload.
+
+    `keys` maps kid to (public JWK, its one algorithm), as for access tokens; `typ`, when
+    given, must match the header, so one kind of signed document cannot pass for another.
+    """
+    header = unverified_header(token.strip())
+    kid = header.get("kid")
+    if not isinstance(kid, str) or kid not in keys:
+        raise TokenInvalid("document is signed by an unknown key")
+    jwk, alg = keys[kid]
+    if alg not in ALLOWED_ALGORITHMS or header.get("alg") != alg:
+        raise TokenInvalid("document uses an algorithm not allowed for its key")
+    if typ is not None and header.get("typ") != typ:
+        raise TokenInvalid(f"document is not of type {typ}")
+    try:
+        raw = jws.verify(token.strip(), jwk, algorithms=[alg])
+    except (JWSError, JWTError) as exc:
+        raise TokenInvalid("document signature is invalid") from exc
+    try:
+        payload = json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise TokenInvalid("document payload is not JSON") from exc
+    if not isinstance(payload, dict):
+        raise TokenInvalid("document payload is not a JSON object")
+    return payload

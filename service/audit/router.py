@@ -1,0 +1,46 @@
+"""GET /v1/audit: the caller agency's own audit entries."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, Response
+
+from service.audit import service
+from service.audit.schemas import AuditPage
+from service.auth import scopes
+from service.auth.dependencies import Context, require
+from service.auth.principal import Principal
+from service.openapi_docs import problems
+
+router = APIRouter(prefix="/v1/audit", tags=["audit"])
+Auditor = Annotated[Principal, Depends(require(scopes.AUDIT))]
+
+
+@router.get(
+    "",
+    response_model=AuditPage,
+    summary="List the caller agency's audit entries",
+    description=(
+        "Entries of the tamper-evident audit trail written by the caller's own agency, newest "
+        "first; another agency's entries never appear. Filter by `referral_id`. Each entry "
+        "carries its `hash` and `prev_hash`, so a page can be checked against the chain. "
+        "Sealed detail (such as the reason given for revealing a protected identity) is never "
+        "returned. Pages are keyset-based: pass `next_cursor` back as `cursor`."
+    ),
+    responses=problems(401, 403, 422),
+)
+def list_audit_entries(
+    ctx: Context,
+    principal: Auditor,
+    response: Response,
+    referral_id: uuid.UUID | None = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    cursor: Annotated[str | None, Query(max_length=512)] = None,
+) -> AuditPage:
+    """List audit entries."""
+    response.headers["Cache-Control"] = "no-store"
+    return service.list_entries(
+        ctx, principal, limit=limit, cursor=cursor, referral_id=referral_id
+    )

@@ -1,0 +1,284 @@
+"""Rotating the data key: re-encrypting personal data at rest without stopping the service.
+
+`rotate_data_key` is what `rujukan keys rotate-data` runs:
+
+1. a new key is added to the data key file as known but not active, and the command waits
+   until every running process has re-read the file (`KEY_RELOAD_SECONDS`), so that each
+   of them can open what any other seals with the new key;
+2. the new key becomes the active one, and the command waits again, so that no process
+   seals with the old key any more;
+3. every mutable sealed column is re-encrypted in batches. Each value is written back with
+   a conditional UPDATE (only where the column still holds the ciphertext that was read),
+   so a concurrent write is never overwritten; passes repeat until no value under an old
+   key is left in those tables.
+
+What is not rotated, and why:
+
+- `audit_entry.detail_sealed` is append-only (a database trigger refuses UPDATE, and the
+  entry's hash covers the sealed text), so it cannot be re-encrypted. Old keys therefore
+  stay in the key file; the report counts how many audit values still need each one.
+- The NIK index key (`index_key`) is not a data key: it is the HMAC key of the search index
+  `referral.nik_hash`. Rotating it means re-hashing every NIK, which needs each plain NIK
+  back from its sealed subject, and, while that runs, searches by NIK and the
+  one-open-referral-per-person constraint would silently miss rows hashed under the other
+  key. (It also keys the fingerprints of stored Idempotency-Key requests.) It is left alone
+  on purpose.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Table, and_, func, select, true, tuple_, update
+
+from service.audit import trail
+from service.audit.models import AuditEntry
+from service.context import KEY_RELOAD_SECONDS, ServiceContext
+from service.crypto import DataKeyring, KeyFileError, activate_data_key, add_data_key
+from service.db import Database
+from service.referrals.models import IdempotencyRecord, Referral, ReferralNote, ReferralService
+
+DEFAULT_WAIT_SECONDS = KEY_RELOAD_SECONDS + 1.0
+DEFAULT_BATCH_SIZE = 200
+MAX_PASSES = 20
+
+
+@dataclass(frozen=True)
+class SealedColumn:
+    """A column of sealed values that may be rewritten, and how to rebuild each one's AAD."""
+
+    table: Table
+    column: str
+    context: Callable[[Mapping[str, Any]], str]
+    needs: tuple[str, ...] = ()
+
+    @property
+    def name(self) -> str:
+        return f"{self.table.name}.{self.column}"
+
+
+def _table(model: Any) -> Table:
+    return model.__table__  # type: ignore[no-any-return]
+
+
+# Every mutable sealed column with the context its value was sealed under. A new sealed
+# column must be added here, or rotation would leave it under an old key.
+SEALED_COLUMNS: tuple[SealedColumn, ...] = (
+    SealedColumn(_table(Referral), "subject_sealed", lambda r: f"referral:{r['id']}:subject"),
+    SealedColumn(_table(Referral), "summary_sealed", lambda r: f"referral:{r['id']}:summary"),
+    SealedColumn(
+        _table(Referral),
+        "assessment_notes_sealed",
+        lambda r: f"referral:{r['id']}:assessment_notes",
+    ),
+    SealedColumn(
+        _table(Referral), "closure_notes_sealed", lambda r: f"referral:{r['id']}:closure_notes"
+    ),
+    SealedColumn(_table(Referral), "consent_sealed", lambda r: f"referral:{r['id']}:consent"),
+    SealedColumn(
+        _table(ReferralService),
+        "notes_sealed",
+        lambda r: f"referral:{r['referral_id']}:service:{r['id']}",
+        needs=("referral_id",),
+    ),
+    SealedColumn(
+        _table(ReferralNote),
+        "text_sealed",
+        lambda r: f"referral:{r['referral_id']}:note:{r['id']}",
+        needs=("referral_id",),
+    ),
+    SealedColumn(
+        _table(IdempotencyRecord), "response_sealed", lambda r: f"idempotency:{r['key']}"
+    ),
+)
+
+
+class RotationError(RuntimeError):
+    """Re-encryption could not finish; the message names what is left."""
+
+
+@dataclass
+class RotationReport:
+    """What a rotation did, printed as JSON by the command."""
+
+    added: str
+    previous: str
+    reencrypted: dict[str, int] = field(default_factory=dict)
+    changed_concurrently: int = 0
+    passes: int = 0
+    audit_values_by_key: dict[str, int] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "added": self.added,
+            "previous": self.previous,
+            "active": self.added,
+            "reencrypted": self.reencrypted,
+            "changed_concurrently": self.changed_concurrently,
+            "passes": self.passes,
+            # Old keys must stay in the key file while any audit value needs them.
+            "audit_values_by_key": self.audit_values_by_key,
+        }
+
+
+def _under_old_key(spec: SealedColumn, active: str) -> Any:
+    column = spec.table.c[spec.column]
+    # An empty text seals nothing and names no key: there is nothing to re-encrypt.
+    return and_(
+        column.is_not(None),
+        column != "",
+        ~column.startswith(f"{active}.", autoescape=True),
+    )
+
+
+def _after(pk: list[Any], last: tuple[Any, ...] | None) -> Any:
+    if last is None:
+        return true()
+    if len(pk) == 1:
+        return pk[0] > last[0]
+    return tuple_(*pk) > tuple_(*last)
+
+
+def remaining_under_old_keys(db: Database, active: str) -> dict[str, int]:
+    """How many values of each mutable sealed column are not sealed with `active`."""
+    counts: dict[str, int] = {}
+    with db.reader() as session:
+        for spec in SEALED_COLUMNS:
+            stmt = select(func.count()).select_from(spec.table).where(_under_old_key(spec, active))
+            counts[spec.name] = int(session.execute(stmt).scalar_one())
+    return counts
+
+
+def reencrypt_pass(
+    db: Database, keyring: DataKeyring, spec: SealedColumn, batch_size: int
+) -> tuple[int, int]:
+    """One pass over a column: (values re-encrypted, values changed by someone else meanwhile)."""
+    pk = list(spec.table.primary_key.columns)
+    column = spec.table.c[spec.column]
+    extra = [spec.table.c[name] for name in spec.needs]
+    done = conflicts = 0
+    last: tuple[Any, ...] | None = None
+    while True:
+        # Read without holding any lock; decrypt and re-seal outside any transaction.
+        with db.reader() as session:
+            rows = session.execute(
+                select(*pk, *extra, column)
+                .where(_under_old_key(spec, keyring.active), _after(pk, last))
+                .order_by(*pk)
+                .limit(batch_size)
+            ).all()
+        if not rows:
+            return done, conflicts
+        last = tuple(rows[-1][: len(pk)])
+        rewritten = []
+        for row in rows:
+            values = row._mapping
+            old = values[spec.column]
+            try:
+                plain = keyring.open(old, spec.context(values))
+            except KeyFileError as exc:
+                where = ", ".join(f"{c.name}={values[c.name]}" for c in pk)
+                raise RotationError(f"{spec.name} of row {where} cannot be opened: {exc}") from exc
+            new = keyring.seal(plain, spec.context(values))
+            rewritten.append(({c.name: values[c.name] for c in pk}, old, new))
+        with db.writer() as session:
+            for key, old, new in rewritten:
+                result = session.execute(
+                    update(spec.table)
+                    .where(*(c == key[c.name] for c in pk), column == old)
+                    .values({spec.column: new})
+                )
+                if result.rowcount == 1:  # type: ignore[attr-defined]
+                    done += 1
+                else:
+                    conflicts += 1
+            session.commit()
+
+
+def audit_values_by_key(db: Database, keyring: DataKeyring) -> dict[str, int]:
+    """Sealed audit values (append-only, never re-encrypted) per key id; '?' for unknown ids."""
+    counts: dict[str, int] = {}
+    column = AuditEntry.detail_sealed
+    with db.reader() as session:
+        total = int(
+            session.execute(
+                select(func.count()).where(column.is_not(None), column != "")  # type: ignore[union-attr]
+            ).scalar_one()
+        )
+        for kid in keyring.keys:
+            n = int(
+                session.execute(
+                    select(func.count()).where(
+                        column.startswith(f"{kid}.", autoescape=True)  # type: ignore[union-attr]
+                    )
+                ).scalar_one()
+            )
+            if n:
+                counts[kid] = n
+    unknown = total - sum(counts.values())
+    if unknown:
+        counts["?"] = unknown
+    return counts
+
+
+def rotate_data_key(
+    ctx: ServiceContext,
+    *,
+    wait_seconds: float = DEFAULT_WAIT_SECONDS,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    sleep: Callable[[float], None] = time.sleep,
+    say: Callable[[str], None] = lambda _: None,
+) -> RotationReport:
+    """Add a data key, make it active once every process knows it, re-encrypt under it."""
+    path = ctx.settings.data_key_path
+    added = add_data_key(path)
+    say(f"added data key {added} (not active yet); waiting {wait_seconds}s for servers")
+    sleep(wait_seconds)
+    previous = activate_data_key(path, added)
+    say(f"data key {added} is active (was {previous}); waiting {wait_seconds}s for servers")
+    sleep(wait_seconds)
+    keyring = DataKeyring.load(path)
+    report = RotationReport(added=added, previous=previous)
+    report.reencrypted = {spec.table.name: 0 for spec in SEALED_COLUMNS}
+    failure: str | None = None
+    try:
+        if keyring.active != added:
+            raise RotationError(
+                f"the key file changed during rotation: {keyring.active} is active, not {added}"
+            )
+        while True:
+            report.passes += 1
+            for spec in SEALED_COLUMNS:
+                done, conflicts = reencrypt_pass(ctx.db, keyring, spec, batch_size)
+                report.reencrypted[spec.table.name] += done
+                report.changed_concurrently += conflicts
+            left = {k: v for k, v in remaining_under_old_keys(ctx.db, added).items() if v}
+            if not left:
+                break
+            if report.passes >= MAX_PASSES:
+                raise RotationError(
+                    f"values under old keys remain after {report.passes} passes: {left}"
+                )
+            say(f"pass {report.passes}: still under old keys {left}; another pass")
+        report.audit_values_by_key = audit_values_by_key(ctx.db, keyring)
+    except Exception as exc:
+        failure = str(exc) if isinstance(exc, RotationError) else type(exc).__name__
+        raise
+    finally:
+        detail: dict[str, Any] = {
+            "added": added,
+            "previous": previous,
+            "reencrypted": report.reencrypted,
+            "changed_concurrently": report.changed_concurrently,
+            "completed": failure is None,
+        }
+        if failure is not None:
+            detail["error"] = failure[:500]
+        with ctx.db.writer() as session:
+            trail.append(session, action="keys.rotate_data", agency=None, client_id=None,
+                         detail=detail)
+            session.commit()
+    return report
