@@ -17,6 +17,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service import __version__
+from service.audit.router import router as audit_router
 from service.auth.router import router as auth_router
 from service.config import Settings, get_settings
 from service.context import ServiceContext
@@ -24,8 +25,10 @@ from service.errors import install_error_handlers, problem_response
 from service.health import router as health_router
 from service.logs import configure_logging
 from service.openapi_docs import add_problem_schemas
+from service.ratelimit import document_rate_limits, install_rate_limits
 from service.referrals.router import router as referrals_router
 from service.requestctx import request_id
+from service.subjects.router import router as subjects_router
 from service.taxonomy.router import router as taxonomy_router
 
 log = logging.getLogger("rujukan.http")
@@ -158,21 +161,26 @@ def create_app(settings: Settings | None = None, ctx: ServiceContext | None = No
     )
     app.state.ctx = ctx
     install_error_handlers(app)
+    install_rate_limits(app, settings)
     app.add_middleware(RequestContextMiddleware)
     app.include_router(auth_router)
     app.include_router(referrals_router)
     app.include_router(taxonomy_router)
+    app.include_router(subjects_router)
+    app.include_router(audit_router)
     app.include_router(health_router)
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
-            app.openapi_schema = add_problem_schemas(
-                get_openapi(
-                    title=app.title,
-                    version=app.version,
-                    summary=app.summary,
-                    description=app.description,
-                    routes=app.routes,
+            app.openapi_schema = document_rate_limits(
+                add_problem_schemas(
+                    get_openapi(
+                        title=app.title,
+                        version=app.version,
+                        summary=app.summary,
+                        description=app.description,
+                        routes=app.routes,
+                    )
                 )
             )
         return app.openapi_schema

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import sys
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -19,7 +20,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 client_app = typer.Typer(help="Manage API clients (agency systems).", no_args_is_help=True)
-keys_app = typer.Typer(help="Manage signing keys.", no_args_is_help=True)
+keys_app = typer.Typer(help="Manage signing and data keys.", no_args_is_help=True)
 openapi_app = typer.Typer(help="The OpenAPI document.", no_args_is_help=True)
 audit_app = typer.Typer(help="The tamper-evident audit trail.", no_args_is_help=True)
 app.add_typer(client_app, name="client")
@@ -217,6 +218,71 @@ def keys_rotate() -> None:
     typer.echo(json.dumps({"added": added.kid, "retired": retired}))
 
 
+@keys_app.command("rotate-data")
+def keys_rotate_data(
+    wait_seconds: Annotated[
+        float | None,
+        typer.Option(
+            min=0,
+            help="Pause after each key file change, for running servers to re-read it "
+            "(default: their reload interval plus one second)",
+        ),
+    ] = None,
+    batch_size: Annotated[int, typer.Option(min=1, max=10_000, help="Rows per UPDATE batch")] = 200,
+) -> None:
+    """Re-encrypt personal data under a new data key, while the service keeps running."""
+    from service.context import KEY_RELOAD_SECONDS
+    from service.crypto import KeyFileError
+    from service.datakeys import DEFAULT_WAIT_SECONDS, RotationError, rotate_data_key
+
+    wait = DEFAULT_WAIT_SECONDS if wait_seconds is None else wait_seconds
+    if wait <= KEY_RELOAD_SECONDS:
+        typer.echo(
+            f"warning: servers re-read the key file every {KEY_RELOAD_SECONDS}s; a wait of "
+            f"{wait}s may not give them time",
+            err=True,
+        )
+    ctx = _context()
+    try:
+        report = rotate_data_key(
+            ctx,
+            wait_seconds=wait,
+            batch_size=batch_size,
+            say=lambda line: typer.echo(line, err=True),
+        )
+    except (RotationError, KeyFileError) as exc:
+        _fail(f"data key rotation did not finish: {exc}; it is safe to run it again")
+    typer.echo(json.dumps(report.as_dict()))
+
+
+@app.command()
+def purge(
+    closed_before: Annotated[
+        dt.datetime,
+        typer.Option(
+            "--closed-before",
+            formats=["%Y-%m-%d"],
+            help="Erase referrals closed before the start (UTC) of this day, YYYY-MM-DD",
+        ),
+    ],
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Only count what would be erased")
+    ] = False,
+) -> None:
+    """Erase the personal data of referrals closed before a date; prints JSON counts."""
+    from service.retention import RetentionError
+    from service.retention import purge as purge_closed
+
+    ctx = _context()
+    try:
+        report = purge_closed(ctx, closed_before.date(), dry_run=dry_run)
+    except RetentionError as exc:
+        _fail(str(exc), 2)
+    typer.echo(json.dumps(report))
+    if report.get("wal_checkpoint") == "busy":
+        _fail("the SQLite write-ahead log is in use: run the purge again when the service is idle")
+
+
 @openapi_app.command("export")
 def openapi_export() -> None:
     """Print the OpenAPI document as JSON on stdout."""
@@ -226,16 +292,60 @@ def openapi_export() -> None:
 
 
 @audit_app.command("verify")
-def audit_verify() -> None:
+def audit_verify(
+    head: Annotated[
+        Path | None,
+        typer.Option(
+            "--head",
+            help="A signed head from `rujukan audit head`: also check that the trail still "
+            "ends the way it did then (detects a truncated or rewritten tail)",
+        ),
+    ] = None,
+) -> None:
     """Recompute the audit chain; exit 1 naming the first bad entry."""
+    from service.audit.head import HeadError, check_against_head, read_head
     from service.audit.trail import verify_chain
 
     ctx = _context()
+    signed = None
+    if head is not None:
+        try:
+            token = head.read_text(encoding="ascii").strip()
+        except (OSError, UnicodeDecodeError) as exc:
+            _fail(f"cannot read the audit head file {head}: {type(exc).__name__}")
+        try:
+            signed = read_head(token, ctx.keyset.verification_keys())
+        except HeadError as exc:
+            _fail(str(exc))
     with ctx.db.reader() as session:
         count, bad_id, reason = verify_chain(session)
-    if bad_id is not None:
-        _fail(f"audit entry {bad_id} is bad: {reason} ({count} entries verified before it)")
-    typer.echo(json.dumps({"entries": count, "valid": True}))
+        if bad_id is not None:
+            _fail(f"audit entry {bad_id} is bad: {reason} ({count} entries verified before it)")
+        if signed is not None:
+            try:
+                check_against_head(session, signed)
+            except HeadError as exc:
+                _fail(str(exc))
+    report: dict[str, object] = {"entries": count, "valid": True}
+    if signed is not None:
+        report["head"] = {k: signed[k] for k in ("count", "last_id", "last_hash", "signed_at")}
+    typer.echo(json.dumps(report))
+
+
+@audit_app.command("head")
+def audit_head() -> None:
+    """Print a signed head of the trail (count and last hash, as a JWS) to keep elsewhere."""
+    from service.audit.head import HeadError, current_head, sign_head
+
+    ctx = _context()
+    with ctx.db.reader() as session:
+        try:
+            head = current_head(session)
+        except HeadError as exc:
+            _fail(str(exc))
+    # The JWS alone on stdout (for `> head.jws`); what it says, for the eye, on stderr.
+    typer.echo(json.dumps(head), err=True)
+    typer.echo(sign_head(head, ctx.keyset.current))
 
 
 def main() -> None:

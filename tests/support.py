@@ -30,7 +30,8 @@ def make_nik(birth: dt.date | None = None, sex: str = "male", serial: int | None
 
 def referral_body(to_agency: str = "KEMENSOS", **overrides: Any) -> dict[str, Any]:
     """A valid create body; each call gets a person of its own."""
-    birth = dt.date(1985, 1, 1) + dt.timedelta(days=random.randint(0, 12000))  # noqa: S311
+    # Adults: a minor needs a guardian's consent, which the default body does not carry.
+    birth = dt.date(1960, 1, 1) + dt.timedelta(days=random.randint(0, 14000))  # noqa: S311
     body: dict[str, Any] = {
         "to_agency": to_agency,
         "subject": {

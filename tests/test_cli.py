@@ -110,7 +110,8 @@ def token_status(http: TestClient, client_id: str, secret: str) -> int:
 COMMANDS = [
     [], ["serve"], ["migrate"], ["client"], ["client", "create"], ["client", "list"],
     ["client", "revoke"], ["client", "rotate-secret"], ["keys"], ["keys", "rotate"],
-    ["openapi"], ["openapi", "export"], ["audit"], ["audit", "verify"],
+    ["keys", "rotate-data"], ["openapi"], ["openapi", "export"], ["audit"], ["audit", "verify"],
+    ["audit", "head"], ["purge"],
 ]
 
 

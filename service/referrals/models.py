@@ -46,6 +46,7 @@ class Referral(SQLModel, table=True):
         Index("ix_referral_from_agency_created", "from_agency", "created_at", "id"),
         Index("ix_referral_updated_at", "updated_at"),
         Index("ix_referral_nik_hash", "nik_hash"),
+        Index("ix_referral_closed_at", "closed_at"),
         # One open referral per person and receiving agency, enforced by the database
         # so that two concurrent creates cannot both pass.
         Index(
@@ -75,7 +76,13 @@ class Referral(SQLModel, table=True):
     case_types: list[str] = Field(default_factory=list, sa_column=Column(JSON(), nullable=False))
     urgency: str = Field(sa_column=Column(String(16), nullable=False))
     summary_sealed: str = Field(sa_column=Column(Text(), nullable=False))
+    # The consent record without personal data (purposes, who gave it, when, how); the
+    # guardian who gave it for a child is personal data and lives in `consent_sealed`.
     consent: dict[str, Any] = Field(sa_column=Column(JSON(), nullable=False))
+    consent_sealed: str | None = Field(default=None, sa_column=Column(Text()))
+    consent_withdrawn_at: dt.datetime | None = Field(
+        default=None, sa_column=Column(UTCDateTime())
+    )
     external_ref: str | None = Field(default=None, sa_column=Column(String(100)))
     assessment: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON()))
     assessment_notes_sealed: str | None = Field(default=None, sa_column=Column(Text()))
@@ -98,6 +105,8 @@ class Referral(SQLModel, table=True):
     updated_at: dt.datetime = Field(
         default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False)
     )
+    # When retention erased the personal data (`rujukan purge`); statistics stay.
+    purged_at: dt.datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
     version: int = Field(default=1, sa_column=Column(Integer(), nullable=False))
 
 

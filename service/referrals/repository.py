@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, exists, func, or_, select, update
+from sqlalchemy import and_, delete, exists, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session
 
@@ -177,6 +177,10 @@ def list_page(
         conditions.append(Referral.urgency == filters.urgency)
     if filters.nik_hash:
         conditions.append(Referral.nik_hash == filters.nik_hash)
+        # After consent withdrawal the receiver must not find the person by NIK either.
+        conditions.append(
+            or_(Referral.consent_withdrawn_at.is_(None), Referral.to_agency != me)  # type: ignore[union-attr]
+        )
     if filters.group:
         conditions.append(
             exists().where(
@@ -230,3 +234,72 @@ def agency_codes(session: Session) -> set[str]:
 
 def count_referrals(session: Session) -> int:
     return int(session.execute(select(func.count()).select_from(Referral)).scalar_one())
+
+
+# ---- retention ------------------------------------------------------------------------------
+
+
+def get_for_update(session: Session, referral_id: uuid.UUID) -> Referral | None:
+    """A referral regardless of agency (operator commands), row-locked first."""
+    stmt = select(Referral).where(Referral.id == referral_id).with_for_update()
+    return session.execute(stmt).scalars().first()
+
+
+def purgeable_ids(session: Session, closed_before: dt.datetime) -> list[uuid.UUID]:
+    """Referrals closed before the cutoff whose personal data is not erased yet."""
+    stmt = (
+        select(Referral.id)
+        .where(
+            Referral.status == "closed",
+            Referral.closed_at < closed_before,  # type: ignore[operator]
+            Referral.purged_at.is_(None),  # type: ignore[union-attr]
+        )
+        .order_by(Referral.closed_at, Referral.id)
+    )
+    return list(session.execute(stmt).scalars())
+
+
+def personal_data_counts(session: Session, referral_ids: Sequence[uuid.UUID]) -> dict[str, int]:
+    """How many notes, services and stored create responses these referrals have."""
+    counts = {"notes": 0, "services": 0, "idempotency_records": 0}
+    if not referral_ids:
+        return counts
+    for name, table in (
+        ("notes", ReferralNote),
+        ("services", ReferralService),
+        ("idempotency_records", IdempotencyRecord),
+    ):
+        stmt = select(func.count()).where(table.referral_id.in_(referral_ids))  # type: ignore[attr-defined]
+        counts[name] = int(session.execute(stmt).scalar_one())
+    return counts
+
+
+def set_note_text(session: Session, note_id: uuid.UUID, text_sealed: str) -> None:
+    stmt = (
+        update(ReferralNote)
+        .where(ReferralNote.id == note_id)
+        .values(text_sealed=text_sealed)
+        .execution_options(synchronize_session=False)
+    )
+    session.execute(stmt)
+
+
+def erase_service_notes(session: Session, referral_id: uuid.UUID) -> int:
+    """Clear the notes of a referral's services; the number of services."""
+    stmt = (
+        update(ReferralService)
+        .where(ReferralService.referral_id == referral_id)
+        .values(notes_sealed=None)
+        .execution_options(synchronize_session=False)
+    )
+    return int(session.execute(stmt).rowcount)  # type: ignore[attr-defined]
+
+
+def delete_idempotency_records(session: Session, referral_id: uuid.UUID) -> int:
+    """Drop the stored create responses of a referral (they hold its personal data)."""
+    stmt = (
+        delete(IdempotencyRecord)
+        .where(IdempotencyRecord.referral_id == referral_id)
+        .execution_options(synchronize_session=False)
+    )
+    return int(session.execute(stmt).rowcount)  # type: ignore[attr-defined]

@@ -18,6 +18,7 @@ from service.referrals import service
 from service.referrals.schemas import (
     AssessIn,
     CloseIn,
+    ConsentWithdrawalIn,
     HistoryEntry,
     NoteIn,
     NoteRead,
@@ -147,7 +148,9 @@ def list_referrals(
     description=(
         "A referral, to its sending or receiving agency only (404 to anyone else). For a "
         "protected person (`protected_identity`), identifying fields are withheld unless "
-        "`reveal=identity` is given together with an `X-Reveal-Reason`."
+        "`reveal=identity` is given together with an `X-Reveal-Reason`. Once consent is "
+        "withdrawn, the receiving agency sees none of the person's data and a reveal by it "
+        "is refused (403)."
     ),
     responses={200: {"headers": _ETAG_HEADER}, **_READ_ERRORS},
 )
@@ -265,6 +268,35 @@ def close_referral(
 ) -> ReferralRead:
     """Close a referral."""
     return _with_etag(service.close_referral(ctx, principal, referral_id, body, if_match), response)
+
+
+@router.post(
+    "/{referral_id}/consent-withdrawal",
+    response_model=ReferralRead,
+    summary="Record that the person withdrew consent",
+    description=(
+        "Either party (scope referrals:write), from any open state: closes the referral with "
+        "outcome `consent_withdrawn` (UU PDP Pasal 40). From then on the receiving agency no "
+        "longer sees the person's identifying fields, guardian, summary or notes (they read "
+        "as withheld, `consent_withdrawn` is true, `subject.sealed` is true), cannot reveal "
+        "them and does not find the referral by NIK; the sending agency keeps seeing what it "
+        "holds. Written to the history and the audit trail. 409 if already closed. Needs "
+        "`If-Match`."
+    ),
+    responses={200: {"headers": _ETAG_HEADER}, **_ACTION_ERRORS},
+)
+def withdraw_consent(
+    referral_id: uuid.UUID,
+    body: ConsentWithdrawalIn,
+    ctx: Context,
+    principal: Writer,
+    response: Response,
+    if_match: IfMatch = None,
+) -> ReferralRead:
+    """Withdraw consent to a referral."""
+    return _with_etag(
+        service.withdraw_consent(ctx, principal, referral_id, body, if_match), response
+    )
 
 
 @router.post(

@@ -21,6 +21,15 @@ Status = Literal["referred", "assessed", "served", "closed"]
 Outcome = Literal[
     "completed", "declined", "withdrawn", "unreachable", "deceased", "referred_onward"
 ]
+GuardianRelationship = Literal["parent", "legal_guardian", "social_worker", "other"]
+Phone = Annotated[str, StringConstraints(pattern=r"^\+?[0-9][0-9 -]{5,19}$")]
+
+# What a consent covers when a client sends no `purposes` (clients written before purposes
+# existed keep working); codes of the `consent_purpose` taxonomy.
+DEFAULT_CONSENT_PURPOSES = ("REFERRAL", "ASSESSMENT", "SERVICE_DELIVERY")
+REQUIRED_CONSENT_PURPOSE = "REFERRAL"
+ADULT_AGE = 18
+
 NikAbsentReason = Literal[
     "not_registered", "unknown", "foreign_national", "refused", "undocumented_child"
 ]
@@ -47,7 +56,7 @@ class SubjectIn(_Input):
     region_code: (
         Annotated[str, StringConstraints(pattern=r"^\d{2}(\.\d{2}(\.\d{2}(\.\d{4})?)?)?$")] | None
     ) = Field(default=None, description="Kemendagri region code, e.g. 31.71.01.1001")
-    phone: Annotated[str, StringConstraints(pattern=r"^\+?[0-9][0-9 -]{5,19}$")] | None = None
+    phone: Phone | None = None
 
     @model_validator(mode="after")
     def _check_identity(self) -> SubjectIn:
@@ -64,20 +73,61 @@ class SubjectIn(_Input):
         return self
 
 
+class GuardianIn(_Input):
+    """The parent or guardian who gave consent for a child (personal data: stored sealed)."""
+
+    full_name: ShortText
+    relationship: GuardianRelationship
+    phone: Phone | None = None
+
+
 class ConsentIn(_Input):
-    """Consent of the person (or guardian) to be referred."""
+    """Consent of the person (or, for a child, a parent or guardian) to be referred."""
 
     given: bool = Field(description="Must be true: no referral without consent")
     obtained_at: AwareDatetime
     method: Literal["written", "verbal", "electronic"]
     obtained_by: ShortText = Field(description="Officer who obtained the consent")
+    purposes: list[Code] = Field(
+        default_factory=lambda: list(DEFAULT_CONSENT_PURPOSES),
+        min_length=1,
+        max_length=20,
+        description=(
+            "What the consent covers (UU PDP): codes of the `consent_purpose` taxonomy "
+            "(REFERRAL, ASSESSMENT, SERVICE_DELIVERY, CASE_COORDINATION, PROTECTION). Must "
+            "include REFERRAL. Default when omitted: REFERRAL, ASSESSMENT, SERVICE_DELIVERY."
+        ),
+    )
+    given_by: Literal["subject", "guardian"] = Field(
+        default="subject",
+        description=(
+            "Who consented: the person, or their parent or guardian. A person under 18 at "
+            "`obtained_at` (by `subject.birth_date`) needs `guardian`."
+        ),
+    )
+    guardian: GuardianIn | None = Field(
+        default=None, description="Required with given_by guardian, refused otherwise"
+    )
 
     @model_validator(mode="after")
     def _check(self) -> ConsentIn:
         if self.given is not True:
             raise ValueError("consent must be given before a person is referred")
         _not_future(self.obtained_at, "obtained_at")
+        if len(set(self.purposes)) != len(self.purposes):
+            raise ValueError("purposes has repeated codes")
+        if REQUIRED_CONSENT_PURPOSE not in self.purposes:
+            raise ValueError(f"purposes must include {REQUIRED_CONSENT_PURPOSE}")
+        if self.given_by == "guardian" and self.guardian is None:
+            raise ValueError("guardian is required when consent is given_by guardian")
+        if self.given_by == "subject" and self.guardian is not None:
+            raise ValueError("guardian is only taken when consent is given_by guardian")
         return self
+
+
+def age_on(birth_date: dt.date, day: dt.date) -> int:
+    """Completed years of age on `day`."""
+    return day.year - birth_date.year - ((day.month, day.day) < (birth_date.month, birth_date.day))
 
 
 class ReferralCreate(_Input):
@@ -109,9 +159,39 @@ class ReferralCreate(_Input):
                         "obtained_at": "2026-11-20T09:00:00+07:00",
                         "method": "written",
                         "obtained_by": "Petugas LPSK",
+                        "purposes": ["REFERRAL", "ASSESSMENT", "SERVICE_DELIVERY", "PROTECTION"],
+                        "given_by": "subject",
                     },
                     "external_ref": "LPSK-2026-0042",
-                }
+                },
+                {
+                    "to_agency": "KEMENSOS",
+                    "subject": {
+                        "full_name": "Putri Anggraini",
+                        "nik": "3171015203120002",
+                        "birth_date": "2012-03-12",
+                        "sex": "female",
+                        "region_code": "31.71.01",
+                    },
+                    "protected_identity": False,
+                    "groups": ["ANAK_RENTAN"],
+                    "case_types": ["KEKERASAN_FISIK"],
+                    "urgency": "emergency",
+                    "summary": "Child victim of violence; needs a safe placement.",
+                    "consent": {
+                        "given": True,
+                        "obtained_at": "2026-11-20T09:00:00+07:00",
+                        "method": "written",
+                        "obtained_by": "Petugas LPSK",
+                        "purposes": ["REFERRAL", "ASSESSMENT", "SERVICE_DELIVERY"],
+                        "given_by": "guardian",
+                        "guardian": {
+                            "full_name": "Sri Wahyuni",
+                            "relationship": "parent",
+                            "phone": "+62 813 0000 0000",
+                        },
+                    },
+                },
             ]
         },
     )
@@ -135,6 +215,17 @@ class ReferralCreate(_Input):
             values = getattr(self, name)
             if len(set(values)) != len(values):
                 raise ValueError(f"{name} has repeated codes")
+        # UU PDP Pasal 25: a child's data is processed with a parent's or guardian's consent.
+        birth = self.subject.birth_date
+        if (
+            birth is not None
+            and self.consent.given_by != "guardian"
+            and age_on(birth, self.consent.obtained_at.date()) < ADULT_AGE
+        ):
+            raise ValueError(
+                "consent.given_by: the person was under 18 when consent was obtained, so "
+                "a parent or guardian must give it (given_by guardian, with guardian)"
+            )
         return self
 
 
@@ -200,6 +291,32 @@ class CloseIn(_Input):
     )
 
 
+class ConsentWithdrawalIn(_Input):
+    """The person withdraws their consent (UU PDP Pasal 40)."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "withdrawn_at": "2026-11-25T10:30:00+07:00",
+                    "notes": "Withdrew consent by telephone to the case officer.",
+                }
+            ]
+        },
+    )
+
+    withdrawn_at: AwareDatetime = Field(
+        description="When the person (or guardian) withdrew consent; not in the future"
+    )
+    notes: LongText | None = None
+
+    @model_validator(mode="after")
+    def _check(self) -> ConsentWithdrawalIn:
+        _not_future(self.withdrawn_at, "withdrawn_at")
+        return self
+
+
 class NoteIn(_Input):
     """A note for the other party."""
 
@@ -225,8 +342,18 @@ class SubjectOut(BaseModel):
     region_code: str | None = None
     phone: str | None = None
     sealed: bool = Field(
-        default=False, description="True when identifying fields are withheld (LPSK-protected)"
+        default=False,
+        description=(
+            "True when identifying fields are withheld: an LPSK-protected person (unless "
+            "revealed), or a referral whose consent was withdrawn, to its receiving agency"
+        ),
     )
+
+
+class GuardianOut(BaseModel):
+    full_name: str
+    relationship: str
+    phone: str | None = None
 
 
 class ConsentOut(BaseModel):
@@ -234,6 +361,18 @@ class ConsentOut(BaseModel):
     obtained_at: dt.datetime
     method: str
     obtained_by: str
+    purposes: list[str] = Field(default_factory=lambda: list(DEFAULT_CONSENT_PURPOSES))
+    given_by: str = "subject"
+    guardian: GuardianOut | None = Field(
+        default=None,
+        description=(
+            "The parent or guardian who consented; null when none, when the identity is "
+            "withheld (like the subject's), or after the personal data was erased"
+        ),
+    )
+    withdrawn_at: dt.datetime | None = Field(
+        default=None, description="When the consent was withdrawn, if it was"
+    )
 
 
 class AssessmentOut(BaseModel):
@@ -277,7 +416,7 @@ class ReferralRead(BaseModel):
     kemenham_groups: list[str]
     case_types: list[str]
     urgency: Urgency
-    summary: str
+    summary: str = Field(description="Empty when withheld (consent withdrawn) or erased")
     consent: ConsentOut
     external_ref: str | None = None
     assessment: AssessmentOut | None = None
@@ -286,6 +425,20 @@ class ReferralRead(BaseModel):
     parent_id: uuid.UUID | None = None
     due_at: dt.datetime | None = None
     is_overdue: bool = False
+    consent_withdrawn: bool = Field(
+        default=False,
+        description=(
+            "Consent was withdrawn: the referral is closed and its receiving agency no longer "
+            "sees the person's identifying fields, summary or notes"
+        ),
+    )
+    purged_at: dt.datetime | None = Field(
+        default=None,
+        description=(
+            "When retention erased the person's data (subject fields null, texts empty); "
+            "statistics stay"
+        ),
+    )
     created_at: dt.datetime
     updated_at: dt.datetime
     version: int
@@ -300,9 +453,13 @@ class ReferralPage(BaseModel):
 
 class NoteRead(BaseModel):
     id: uuid.UUID
-    text: str
+    text: str = Field(description="Empty when withheld or erased")
     author_agency: str
     created_at: dt.datetime
+    withheld: bool = Field(
+        default=False,
+        description="True when the text is withheld (consent withdrawn; caller is the receiver)",
+    )
 
 
 class HistoryEntry(BaseModel):

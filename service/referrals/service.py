@@ -35,6 +35,7 @@ from service.referrals.schemas import (
     CloseIn,
     ClosureOut,
     ConsentOut,
+    ConsentWithdrawalIn,
     HistoryEntry,
     NoteIn,
     NoteRead,
@@ -83,36 +84,58 @@ def etag(referral: Referral | ReferralRead) -> str:
     return f'"{referral.version}"'
 
 
+def withheld_from(row: Referral, agency: str) -> bool:
+    """True when consent was withdrawn and `agency` received the referral: it sees no more
+    of the person's data (the sender keeps seeing what it sent)."""
+    return row.consent_withdrawn_at is not None and agency == row.to_agency
+
+
+def _guardian(ctx: ServiceContext, row: Referral) -> dict[str, Any] | None:
+    record = json.loads(_open(ctx, row.id, "consent", row.consent_sealed) or "{}")
+    return record.get("guardian")  # type: ignore[no-any-return]
+
+
 def render(
     ctx: ServiceContext,
     row: Referral,
     services: list[ReferralService],
     *,
+    viewer: str,
     reveal: bool = False,
     now: dt.datetime | None = None,
 ) -> ReferralRead:
-    """A referral as a party sees it; sealed identities stay sealed unless revealed."""
+    """A referral as the `viewer` agency sees it; sealed identities stay sealed unless
+    revealed, and a receiver sees none of the person's data once consent is withdrawn."""
     now = now or utcnow()
+    withheld = withheld_from(row, viewer)
+    sealed = (row.protected_identity and not reveal) or withheld
     subject = json.loads(_open(ctx, row.id, "subject", row.subject_sealed) or "{}")
-    sealed = row.protected_identity and not reveal
     if sealed:
         subject = {k: v for k, v in subject.items() if k not in IDENTIFYING_FIELDS}
+
+    def free_text(field: str, sealed_text: str | None) -> str | None:
+        return None if withheld else _open(ctx, row.id, field, sealed_text)
+
     assessment = None
     if row.assessment:
         assessment = AssessmentOut(
-            **row.assessment,
-            notes=_open(ctx, row.id, "assessment_notes", row.assessment_notes_sealed),
+            **row.assessment, notes=free_text("assessment_notes", row.assessment_notes_sealed)
         )
     closure = None
     if row.closure_outcome and row.closed_at:
         closure = ClosureOut(
             outcome=row.closure_outcome,
             reason=row.closure_reason,
-            notes=_open(ctx, row.id, "closure_notes", row.closure_notes_sealed),
+            notes=free_text("closure_notes", row.closure_notes_sealed),
             onward_agency=row.onward_agency,
             onward_referral_id=row.onward_referral_id,
             closed_at=row.closed_at,
         )
+    consent = ConsentOut(
+        **row.consent,
+        guardian=None if sealed else _guardian(ctx, row),
+        withdrawn_at=row.consent_withdrawn_at,
+    )
     return ReferralRead(
         id=row.id,
         reference=row.reference,
@@ -125,8 +148,8 @@ def render(
         kemenham_groups=list(row.kemenham_groups),
         case_types=list(row.case_types),
         urgency=row.urgency,  # type: ignore[arg-type]
-        summary=_open(ctx, row.id, "summary", row.summary_sealed) or "",
-        consent=ConsentOut(**row.consent),
+        summary=free_text("summary", row.summary_sealed) or "",
+        consent=consent,
         external_ref=row.external_ref,
         assessment=assessment,
         services=[
@@ -136,7 +159,7 @@ def render(
                 service_unit=s.service_unit,
                 phase=s.phase,
                 started_at=s.started_at,
-                notes=_open(ctx, row.id, f"service:{s.id}", s.notes_sealed),
+                notes=free_text(f"service:{s.id}", s.notes_sealed),
                 recorded_at=s.recorded_at,
             )
             for s in services
@@ -145,6 +168,8 @@ def render(
         parent_id=row.parent_id,
         due_at=row.due_at,
         is_overdue=bool(row.status != "closed" and row.due_at and row.due_at < now),
+        consent_withdrawn=row.consent_withdrawn_at is not None,
+        purged_at=row.purged_at,
         created_at=row.created_at,
         updated_at=row.updated_at,
         version=row.version,
@@ -191,6 +216,10 @@ def _validate_create(session: Session, principal: Principal, body: ReferralCreat
     _check_codes(session, "group", "groups", body.groups, problems)
     _check_codes(session, "kemenham_group", "kemenham_groups", body.kemenham_groups, problems)
     _check_codes(session, "case_type", "case_types", body.case_types, problems)
+    purposes = repo.active_codes(session, "consent_purpose")
+    for index, code in enumerate(body.consent.purposes):
+        if code not in purposes:
+            problems.append((["body", "consent", "purposes", index], "unknown consent purpose"))
     if problems:
         raise _invalid(problems)
 
@@ -198,8 +227,17 @@ def _validate_create(session: Session, principal: Principal, body: ReferralCreat
 # ---- create ---------------------------------------------------------------------------------
 
 
+# Consent fields added after the first release: left out of a request's fingerprint when the
+# client did not send them, so a retry of a request stored before they existed still matches.
+_LATER_CONSENT_FIELDS = ("purposes", "given_by", "guardian")
+
+
 def _request_fingerprint(ctx: ServiceContext, body: ReferralCreate) -> str:
-    canonical = json.dumps(body.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+    data = body.model_dump(mode="json")
+    for name in _LATER_CONSENT_FIELDS:
+        if name not in body.consent.model_fields_set:
+            data["consent"].pop(name, None)
+    canonical = json.dumps(data, sort_keys=True, separators=(",", ":"))
     return hmac.new(ctx.keyring.index_key, canonical.encode(), hashlib.sha256).hexdigest()
 
 
@@ -237,6 +275,7 @@ def _new_referral(
     urgency: str,
     summary: str,
     consent: dict[str, Any],
+    guardian: dict[str, Any] | None,
     external_ref: str | None,
     parent_id: uuid.UUID | None,
     actor: Principal,
@@ -264,6 +303,11 @@ def _new_referral(
         urgency=urgency,
         summary_sealed=_seal(ctx, referral_id, "summary", summary),
         consent=consent,
+        consent_sealed=(
+            _seal(ctx, referral_id, "consent", json.dumps({"guardian": guardian}))
+            if guardian
+            else None
+        ),
         external_ref=external_ref,
         parent_id=parent_id,
         due_at=_due_at(ctx, urgency, now),
@@ -336,13 +380,20 @@ def create_referral(
                 case_types=body.case_types,
                 urgency=body.urgency,
                 summary=body.summary,
-                consent=body.consent.model_dump(mode="json"),
+                consent=body.consent.model_dump(mode="json", exclude={"guardian"}),
+                guardian=(
+                    body.consent.guardian.model_dump(mode="json", exclude_none=True)
+                    if body.consent.guardian
+                    else None
+                ),
                 external_ref=body.external_ref,
                 parent_id=None,
                 actor=principal,
                 now=now,
             )
-            result = render(ctx, row, [], now=now).model_dump(mode="json")
+            result = render(ctx, row, [], viewer=principal.agency, now=now).model_dump(
+                mode="json"
+            )
             if idempotency_key:
                 repo.add_idempotency(
                     session,
@@ -398,11 +449,16 @@ def get_referral(
         with ctx.db.reader() as session:
             row = _load(session, principal, referral_id)
             services = repo.services_of(session, [row.id])[row.id]
-            return render(ctx, row, services)
+            return render(ctx, row, services, viewer=principal.agency)
     if not reveal_reason:
         raise errors.ValidationFailed("A reason is required to reveal an identity.")
     with ctx.db.writer() as session:
         row = _load(session, principal, referral_id)
+        if withheld_from(row, principal.agency):
+            raise errors.Forbidden(
+                "The person withdrew consent: the receiving agency can no longer see "
+                "their identity."
+            )
         if row.protected_identity:
             trail.append(
                 session,
@@ -415,7 +471,7 @@ def get_referral(
             )
             session.commit()
         services = repo.services_of(session, [row.id])[row.id]
-        return render(ctx, row, services, reveal=True)
+        return render(ctx, row, services, viewer=principal.agency, reveal=True)
 
 
 def _encode_cursor(row: Referral) -> str:
@@ -456,8 +512,41 @@ def list_referrals(
         rows = repo.list_page(session, spec, limit=limit, after=after, now=now)
         page, more = rows[:limit], len(rows) > limit
         services = repo.services_of(session, [r.id for r in page])
-        items = [render(ctx, r, services[r.id], now=now) for r in page]
+        items = [render(ctx, r, services[r.id], viewer=principal.agency, now=now) for r in page]
     return ReferralPage(items=items, next_cursor=_encode_cursor(page[-1]) if more else None)
+
+
+def history_of(session: Session, referral_id: uuid.UUID) -> list[HistoryEntry]:
+    """The history rows of a referral, oldest first (the caller checked visibility)."""
+    return [
+        HistoryEntry(
+            id=h.id or 0,
+            action=h.action,
+            from_status=h.from_status,
+            to_status=h.to_status,
+            actor_agency=h.actor_agency,
+            occurred_at=h.occurred_at,
+            detail=h.detail,
+        )
+        for h in repo.history(session, referral_id)
+    ]
+
+
+def notes_of(
+    ctx: ServiceContext, session: Session, row: Referral, viewer: str
+) -> list[NoteRead]:
+    """The notes of a referral as `viewer` sees them, oldest first."""
+    withheld = withheld_from(row, viewer)
+    return [
+        NoteRead(
+            id=n.id,
+            text="" if withheld else _open(ctx, row.id, f"note:{n.id}", n.text_sealed) or "",
+            author_agency=n.author_agency,
+            created_at=n.created_at,
+            withheld=withheld,
+        )
+        for n in repo.notes(session, row.id)
+    ]
 
 
 def get_history(
@@ -466,33 +555,14 @@ def get_history(
     """Every successful action on a referral, oldest first."""
     with ctx.db.reader() as session:
         _load(session, principal, referral_id)
-        return [
-            HistoryEntry(
-                id=h.id or 0,
-                action=h.action,
-                from_status=h.from_status,
-                to_status=h.to_status,
-                actor_agency=h.actor_agency,
-                occurred_at=h.occurred_at,
-                detail=h.detail,
-            )
-            for h in repo.history(session, referral_id)
-        ]
+        return history_of(session, referral_id)
 
 
 def list_notes(ctx: ServiceContext, principal: Principal, referral_id: uuid.UUID) -> list[NoteRead]:
     """The notes on a referral, oldest first."""
     with ctx.db.reader() as session:
-        _load(session, principal, referral_id)
-        return [
-            NoteRead(
-                id=n.id,
-                text=_open(ctx, referral_id, f"note:{n.id}", n.text_sealed) or "",
-                author_agency=n.author_agency,
-                created_at=n.created_at,
-            )
-            for n in repo.notes(session, referral_id)
-        ]
+        row = _load(session, principal, referral_id)
+        return notes_of(ctx, session, row, principal.agency)
 
 
 # ---- actions --------------------------------------------------------------------------------
@@ -557,6 +627,8 @@ def _apply(
     changes: dict[str, Any],
     detail: dict[str, Any],
     now: dt.datetime,
+    *,
+    audit_action: str | None = None,
 ) -> None:
     changes = {**changes, "status": transition.to, "updated_at": now}
     if not repo.update_if_version(session, row.id, row.version, changes):
@@ -579,7 +651,7 @@ def _apply(
     )
     trail.append(
         session,
-        action=f"referral.{action.replace(':', '.')}",
+        action=audit_action or f"referral.{action.replace(':', '.')}",
         agency=principal.agency,
         client_id=principal.client_id,
         referral_id=row.id,
@@ -593,7 +665,7 @@ def _finish(
     session.commit()
     row = _load(session, principal, referral_id)
     session.refresh(row)
-    return render(ctx, row, repo.services_of(session, [row.id])[row.id])
+    return render(ctx, row, repo.services_of(session, [row.id])[row.id], viewer=principal.agency)
 
 
 def _begin_action(
@@ -782,6 +854,7 @@ def close_referral(
                 urgency=row.urgency,
                 summary=_open(ctx, row.id, "summary", row.summary_sealed) or "",
                 consent=dict(row.consent),
+                guardian=_guardian(ctx, row),
                 external_ref=None,
                 parent_id=row.id,
                 actor=principal,
@@ -866,3 +939,109 @@ def add_note(
         return NoteRead(
             id=note.id, text=body.text, author_agency=note.author_agency, created_at=now
         )
+
+
+def withdraw_consent(
+    ctx: ServiceContext,
+    principal: Principal,
+    referral_id: uuid.UUID,
+    body: ConsentWithdrawalIn,
+    if_match: str | None,
+) -> ReferralRead:
+    """Record that the person withdrew consent: the referral closes as consent_withdrawn and
+    its receiving agency sees none of the person's data from then on."""
+    action = workflow.WITHDRAW_CONSENT
+    with ctx.db.writer() as session:
+        row = _begin_action(session, principal, referral_id, if_match)
+        transition = _decide(principal, row, action, {"outcome": workflow.CONSENT_WITHDRAWN})
+        _check_precondition(row, if_match)
+        obtained_at = row.consent.get("obtained_at")
+        if obtained_at and body.withdrawn_at < dt.datetime.fromisoformat(obtained_at):
+            raise _invalid(
+                [(["body", "withdrawn_at"], "is before the consent was obtained")]
+            )
+        now = utcnow()
+        withdrawn_at = body.withdrawn_at.astimezone(dt.UTC)
+        _apply(
+            ctx,
+            session,
+            principal,
+            row,
+            action,
+            transition,
+            {
+                "closure_outcome": workflow.CONSENT_WITHDRAWN,
+                "closure_reason": None,
+                "closure_notes_sealed": _seal(ctx, row.id, "closure_notes", body.notes),
+                "onward_agency": None,
+                "onward_referral_id": None,
+                "closed_at": now,
+                "due_at": None,
+                "consent_withdrawn_at": withdrawn_at,
+            },
+            {"outcome": workflow.CONSENT_WITHDRAWN, "withdrawn_at": withdrawn_at.isoformat()},
+            now,
+            audit_action="referral.consent_withdrawn",
+        )
+        return _finish(ctx, session, principal, row.id)
+
+
+# ---- retention ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Purged:
+    """What erasing one referral's personal data touched."""
+
+    notes: int
+    services: int
+    idempotency_records: int
+
+
+def purge_referral(
+    ctx: ServiceContext, referral_id: uuid.UUID, closed_before: dt.datetime
+) -> Purged | None:
+    """Erase the personal data of a referral closed before `closed_before`, keeping its
+    statistics, and leave a tombstone in the audit trail; None if it does not qualify."""
+    with ctx.db.writer() as session:
+        row = repo.get_for_update(session, referral_id)
+        if (
+            row is None
+            or row.status != workflow.CLOSED
+            or row.purged_at is not None
+            or row.closed_at is None
+            or row.closed_at >= closed_before
+        ):
+            return None
+        now = utcnow()
+        notes = repo.notes(session, row.id)
+        for note in notes:
+            # The column is NOT NULL: an empty text, sealed in the note's own place.
+            repo.set_note_text(session, note.id, _seal(ctx, row.id, f"note:{note.id}", "") or "")
+        services = repo.erase_service_notes(session, row.id)
+        records = repo.delete_idempotency_records(session, row.id)
+        erased = {
+            "subject_sealed": _seal(ctx, row.id, "subject", "{}"),
+            "nik_hash": None,
+            "summary_sealed": _seal(ctx, row.id, "summary", ""),
+            "assessment_notes_sealed": None,
+            "closure_notes_sealed": None,
+            "consent_sealed": None,
+            "external_ref": None,
+            "purged_at": now,
+            # A new version and updated_at tell synchronising clients to erase their copies.
+            "updated_at": now,
+        }
+        if not repo.update_if_version(session, row.id, row.version, erased):
+            session.rollback()
+            return None
+        trail.append(
+            session,
+            action="referral.purge",
+            agency=None,
+            client_id=None,
+            referral_id=row.id,
+            detail={"reference": row.reference, "closed_before": closed_before.date().isoformat()},
+        )
+        session.commit()
+        return Purged(notes=len(notes), services=services, idempotency_records=records)

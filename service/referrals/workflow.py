@@ -15,6 +15,11 @@ from service.auth import scopes
 REFERRED, ASSESSED, SERVED, CLOSED = "referred", "assessed", "served", "closed"
 OPEN_STATES = (REFERRED, ASSESSED, SERVED)
 
+# Closing because the person withdrew consent (UU PDP): either party records it, from any
+# open state, through POST /v1/referrals/{id}/consent-withdrawal only (not POST /close).
+CONSENT_WITHDRAWN = "consent_withdrawn"
+WITHDRAW_CONSENT = f"close:{CONSENT_WITHDRAWN}"
+
 
 class Party(StrEnum):
     SENDER = "sender"
@@ -100,6 +105,10 @@ TRANSITIONS: dict[tuple[str, str], Transition] = {
             Party.RECEIVER, scopes.CLOSE, _all(_onward_agency_required, _no_reason)
         )
         for state in (ASSESSED, SERVED)
+    },
+    **{
+        (state, WITHDRAW_CONSENT): _close(Party.EITHER, scopes.WRITE, _PLAIN_CLOSE)
+        for state in OPEN_STATES
     },
 }
 

@@ -17,6 +17,7 @@ TERM_KINDS = (
     "service_unit",
     "outcome",
     "decline_reason",
+    "consent_purpose",
 )
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from sqlalchemy import select
 
 from service.auth import scopes
@@ -49,6 +49,9 @@ class Taxonomy(BaseModel):
     service_units: list[ServiceUnitTerm]
     outcomes: list[Term]
     decline_reasons: list[Term]
+    consent_purposes: list[Term] = Field(
+        default_factory=list, description="Purposes a consent record may name (UU PDP)"
+    )
 
 
 @router.get(
@@ -117,4 +120,5 @@ def get_taxonomy(ctx: Context, principal: Reader) -> Taxonomy:
         ],
         outcomes=plain("outcome"),
         decline_reasons=plain("decline_reason"),
+        consent_purposes=plain("consent_purpose"),
     )

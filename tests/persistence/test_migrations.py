@@ -34,7 +34,16 @@ GROUP_CODES = {
     "PEREMPUAN_RENTAN",
     "FAKIR_MISKIN",
 }
-OUTCOME_CODES = {"completed", "declined", "withdrawn", "unreachable", "deceased", "referred_onward"}
+# The six of CONTRACT §4, plus consent_withdrawn (UU PDP), seeded by migration 0002.
+OUTCOME_CODES = {
+    "completed",
+    "declined",
+    "withdrawn",
+    "unreachable",
+    "deceased",
+    "referred_onward",
+    "consent_withdrawn",
+}
 CASE_TYPES = {
     "TPPO",
     "TERORISME",

@@ -67,6 +67,14 @@ EXPECTED: dict[str, tuple[Party, frozenset[str], str, str]] = {
         "closed",
         "referrals:close",
     ),
+    # Issue 3 (UU PDP): the person withdraws consent; either party records it, from any open
+    # state, through POST /consent-withdrawal only (not a POST /close outcome).
+    "close:consent_withdrawn": (
+        Party.EITHER,
+        frozenset({"referred", "assessed", "served"}),
+        "closed",
+        "referrals:write",
+    ),
 }
 
 # CONTRACT §6 event names.
@@ -151,7 +159,7 @@ def test_allowed_from_lists_exactly_the_contract_states(action: str) -> None:
 )
 def test_decision_of_every_cell_matches_the_contract(state: str, action: str, party: Party) -> None:
     who, states, to, scope = EXPECTED[action]
-    if party is not who:
+    if who is not Party.EITHER and party is not who:
         refusal = _refusal(state, action, party)
         assert refusal.kind == "party"
         assert who.value in refusal.detail

@@ -1,0 +1,62 @@
+"""A data subject's access request (UU PDP Pasal 32): one transaction, audited."""
+
+from __future__ import annotations
+
+from service.audit import trail
+from service.auth.principal import Principal
+from service.context import ServiceContext
+from service.dbtypes import utcnow
+from service.referrals import repository as referrals_repo
+from service.referrals.service import history_of, notes_of, render, withheld_from
+from service.subjects import repository as repo
+from service.subjects.schemas import ProcessingStep, SubjectExport, SubjectReferral
+
+
+def export_subject_data(ctx: ServiceContext, principal: Principal, nik: str) -> SubjectExport:
+    """Every referral of the person with this NIK that the caller's agency is a party to,
+    with its history, notes and processing trail; each exported referral is audited."""
+    now = utcnow()
+    with ctx.db.writer() as session:
+        rows = repo.referrals_of_person(session, ctx.keyring.nik_index(nik), principal.agency)
+        ids = [row.id for row in rows]
+        services = referrals_repo.services_of(session, ids)
+        trails = repo.processing_trail(session, ids)
+        items = [
+            SubjectReferral(
+                # The request is the person's own: a protected identity is included.
+                **render(
+                    ctx, row, services[row.id], viewer=principal.agency, reveal=True, now=now
+                ).model_dump(),
+                history=history_of(session, row.id),
+                notes=notes_of(ctx, session, row, principal.agency),
+                processing_trail=[
+                    ProcessingStep(occurred_at=e.occurred_at, agency=e.agency, action=e.action)
+                    for e in trails[row.id]
+                ],
+            )
+            for row in rows
+        ]
+        # The audit trail is the last write; it never holds the NIK.
+        for row in rows:
+            trail.append(
+                session,
+                action="subject.export",
+                agency=principal.agency,
+                client_id=principal.client_id,
+                referral_id=row.id,
+                detail={
+                    "reference": row.reference,
+                    "identity_included": row.protected_identity
+                    and not withheld_from(row, principal.agency),
+                },
+            )
+        if not rows:
+            trail.append(
+                session,
+                action="subject.export",
+                agency=principal.agency,
+                client_id=principal.client_id,
+                detail={"referrals": 0},
+            )
+        session.commit()
+    return SubjectExport(nik=nik, exported_at=now, referrals=items)
