@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import time
 from collections.abc import Callable
@@ -131,7 +132,13 @@ def test_hs256_signed_with_the_public_key_as_hmac_secret(
     pem = public.public_bytes(
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
     )
-    for secret in (pem, pem.strip()):
+    jwk = ctx.keyset.current.jwk
+    jwk_forms = (
+        json.dumps(jwk).encode(),
+        json.dumps(jwk, separators=(",", ":"), sort_keys=True).encode(),
+        json.dumps({"keys": [jwk]}).encode(),
+    )
+    for secret in (pem, pem.strip(), *jwk_forms):
         token = sign_hs256(real_header(ctx, alg="HS256"), claims_for(), secret)
         assert_unauthorized(call(http, f"Bearer {token}"))
 
