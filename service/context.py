@@ -5,8 +5,10 @@ from __future__ import annotations
 import os
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Generic, TypeVar
 
 from sqlalchemy import select
 
@@ -22,6 +24,7 @@ KEY_RELOAD_SECONDS = 2.0
 AGENCY_CACHE_SECONDS = 60.0
 
 FileStamp = tuple[int, int, int]
+T = TypeVar("T")
 
 
 def _stamp(path: Path) -> FileStamp:
@@ -31,19 +34,46 @@ def _stamp(path: Path) -> FileStamp:
     return (info.st_mtime_ns, info.st_ino, info.st_size)
 
 
+class ReloadingFile(Generic[T]):
+    """A value read from a key file, read again shortly after the file is replaced.
+
+    A half-written, missing or refused file never takes the service down: the value already
+    loaded stays in use.
+    """
+
+    def __init__(self, path: Path, load: Callable[[Path], T], value: T) -> None:
+        self.path = path
+        self._load = load
+        self._value = value
+        self._stamp = _stamp(path)
+        self._checked = time.monotonic()
+        self._lock = threading.Lock()
+
+    def get(self) -> T:
+        """The current value, checking the file at most every KEY_RELOAD_SECONDS."""
+        now = time.monotonic()
+        if now - self._checked < KEY_RELOAD_SECONDS:
+            return self._value
+        with self._lock:
+            self._checked = now
+            try:
+                stamp = _stamp(self.path)
+                if stamp != self._stamp:
+                    self._value = self._load(self.path)
+                    self._stamp = stamp
+            except (OSError, KeyFileError):
+                pass
+        return self._value
+
+
 @dataclass
 class ServiceContext:
     """Shared, thread-safe state of one process."""
 
     settings: Settings
     db: Database
-    _keyring: DataKeyring
-    _keyset: KeySet
-    _keyset_stamp: FileStamp | None = None
-    _keyset_checked: float = 0.0
-    _keyring_stamp: FileStamp | None = None
-    _keyring_checked: float = 0.0
-    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _keyring: ReloadingFile[DataKeyring]
+    _keyset: ReloadingFile[KeySet]
     trusted_issuers: TrustedIssuers = field(default_factory=lambda: TrustedIssuers([]))
     _agencies: frozenset[str] = frozenset()
     _agencies_read: float = float("-inf")
@@ -56,61 +86,30 @@ class ServiceContext:
         keyring = DataKeyring.load_or_create(settings.data_key_path, allow_generate=allow_generate)
         if not settings.is_dev and (keyset.generated or keyring.generated):
             raise KeyFileError("prod refuses keys that were generated for development")
-        ctx = cls(
+
+        def load_keyring(path: Path) -> DataKeyring:
+            loaded = DataKeyring.load(path)
+            if not settings.is_dev and loaded.generated:
+                raise KeyFileError("prod refuses keys that were generated for development")
+            return loaded
+
+        return cls(
             settings=settings,
             db=Database(settings.database_url),
-            _keyring=keyring,
-            _keyset=keyset,
+            _keyring=ReloadingFile(settings.data_key_path, load_keyring, keyring),
+            _keyset=ReloadingFile(settings.signing_key_path, load_keyset, keyset),
             trusted_issuers=TrustedIssuers(settings.trusted_issuers),
         )
-        now = time.monotonic()
-        ctx._keyset_stamp = _stamp(settings.signing_key_path)
-        ctx._keyset_checked = now
-        ctx._keyring_stamp = _stamp(settings.data_key_path)
-        ctx._keyring_checked = now
-        return ctx
 
     @property
     def keyset(self) -> KeySet:
         """The signing keys, re-read shortly after `rujukan keys rotate` changes the file."""
-        now = time.monotonic()
-        if now - self._keyset_checked < KEY_RELOAD_SECONDS:
-            return self._keyset
-        with self._lock:
-            self._keyset_checked = now
-            path = self.settings.signing_key_path
-            try:
-                stamp = _stamp(path)
-                if stamp != self._keyset_stamp:
-                    self._keyset = load_keyset(path)
-                    self._keyset_stamp = stamp
-            except (OSError, KeyFileError):
-                # A half-written or missing file must not take the service down:
-                # keep serving with the keys already loaded.
-                pass
-        return self._keyset
+        return self._keyset.get()
 
     @property
     def keyring(self) -> DataKeyring:
         """The data keys, re-read shortly after `rujukan keys rotate-data` changes the file."""
-        now = time.monotonic()
-        if now - self._keyring_checked < KEY_RELOAD_SECONDS:
-            return self._keyring
-        with self._lock:
-            self._keyring_checked = now
-            path = self.settings.data_key_path
-            try:
-                stamp = _stamp(path)
-                if stamp != self._keyring_stamp:
-                    loaded = DataKeyring.load(path)
-                    if not self.settings.is_dev and loaded.generated:
-                        raise KeyFileError("prod refuses keys that were generated for development")
-                    self._keyring = loaded
-                    self._keyring_stamp = stamp
-            except (OSError, KeyFileError):
-                # As for the signing keys: keep the data keys already loaded.
-                pass
-        return self._keyring
+        return self._keyring.get()
 
     def known_agencies(self) -> frozenset[str]:
         """Agency codes, re-read from the database at most once a minute."""

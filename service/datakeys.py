@@ -90,9 +90,7 @@ SEALED_COLUMNS: tuple[SealedColumn, ...] = (
         lambda r: f"referral:{r['referral_id']}:note:{r['id']}",
         needs=("referral_id",),
     ),
-    SealedColumn(
-        _table(IdempotencyRecord), "response_sealed", lambda r: f"idempotency:{r['key']}"
-    ),
+    SealedColumn(_table(IdempotencyRecord), "response_sealed", lambda r: f"idempotency:{r['key']}"),
 )
 
 
@@ -278,7 +276,8 @@ def rotate_data_key(
         if failure is not None:
             detail["error"] = failure[:500]
         with ctx.db.writer() as session:
-            trail.append(session, action="keys.rotate_data", agency=None, client_id=None,
-                         detail=detail)
+            trail.append(
+                session, action="keys.rotate_data", agency=None, client_id=None, detail=detail
+            )
             session.commit()
     return report

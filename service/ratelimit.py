@@ -210,7 +210,7 @@ def install_rate_limits(app: FastAPI, settings: Settings) -> None:
 _METHODS = {"get", "put", "post", "delete", "patch", "head", "options", "trace"}
 _HEADERS: dict[str, dict[str, Any]] = {
     "RateLimit-Policy": {
-        "description": 'The quota policy (draft-ietf-httpapi-ratelimit-headers): '
+        "description": "The quota policy (draft-ietf-httpapi-ratelimit-headers): "
         '`"default";q=600;w=60` allows q requests in any w seconds.',
         "schema": {"type": "string", "examples": ['"default";q=600;w=60']},
     },

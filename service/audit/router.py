@@ -41,6 +41,4 @@ def list_audit_entries(
 ) -> AuditPage:
     """List audit entries."""
     response.headers["Cache-Control"] = "no-store"
-    return service.list_entries(
-        ctx, principal, limit=limit, cursor=cursor, referral_id=referral_id
-    )
+    return service.list_entries(ctx, principal, limit=limit, cursor=cursor, referral_id=referral_id)

@@ -74,6 +74,33 @@ def unverified_issuer(token: str) -> str | None:
     return iss if isinstance(iss, str) else None
 
 
+# Every claim required, every check on; built once, not per request.
+_DECODE_OPTIONS: dict[str, Any] = {
+    **{f"require_{claim}": True for claim in REQUIRED_CLAIMS},
+    "verify_signature": True,
+    "verify_aud": True,
+    "verify_iss": True,
+    "verify_exp": True,
+    "verify_nbf": True,
+    "verify_iat": True,
+    "verify_at_hash": False,
+    "leeway": LEEWAY_SECONDS,
+}
+
+
+def _key_for(
+    header: dict[str, Any], keys: dict[str, tuple[dict[str, Any], str]], what: str
+) -> tuple[dict[str, Any], str]:
+    """The key named by the header's kid, and the one algorithm it may be used with."""
+    kid = header.get("kid")
+    if not isinstance(kid, str) or kid not in keys:
+        raise TokenInvalid(f"{what} is signed by an unknown key")
+    jwk, alg = keys[kid]
+    if alg not in ALLOWED_ALGORITHMS or header.get("alg") != alg:
+        raise TokenInvalid(f"{what} uses an algorithm not allowed for its key")
+    return jwk, alg
+
+
 def verify(
     token: str,
     keys: dict[str, tuple[dict[str, Any], str]],
@@ -82,29 +109,10 @@ def verify(
     audience: str,
 ) -> dict[str, Any]:
     """Verify signature and claims; `keys` maps kid to (public JWK, its one algorithm)."""
-    header = unverified_header(token)
-    kid = header.get("kid")
-    if not isinstance(kid, str) or kid not in keys:
-        raise TokenInvalid("token is signed by an unknown key")
-    jwk, alg = keys[kid]
-    if alg not in ALLOWED_ALGORITHMS or header.get("alg") != alg:
-        raise TokenInvalid("token uses an algorithm not allowed for its key")
-    options = {f"require_{claim}": True for claim in REQUIRED_CLAIMS}
-    options.update(
-        {
-            "verify_signature": True,
-            "verify_aud": True,
-            "verify_iss": True,
-            "verify_exp": True,
-            "verify_nbf": True,
-            "verify_iat": True,
-            "verify_at_hash": False,
-            "leeway": LEEWAY_SECONDS,
-        }
-    )
+    jwk, alg = _key_for(unverified_header(token), keys, "token")
     try:
         claims = jwt.decode(
-            token, jwk, algorithms=[alg], audience=audience, issuer=issuer, options=options
+            token, jwk, algorithms=[alg], audience=audience, issuer=issuer, options=_DECODE_OPTIONS
         )
     except ExpiredSignatureError as exc:
         raise TokenInvalid("token has expired") from exc
@@ -138,12 +146,7 @@ def verify_document(
     given, must match the header, so one kind of signed document cannot pass for another.
     """
     header = unverified_header(token.strip())
-    kid = header.get("kid")
-    if not isinstance(kid, str) or kid not in keys:
-        raise TokenInvalid("document is signed by an unknown key")
-    jwk, alg = keys[kid]
-    if alg not in ALLOWED_ALGORITHMS or header.get("alg") != alg:
-        raise TokenInvalid("document uses an algorithm not allowed for its key")
+    jwk, alg = _key_for(header, keys, "document")
     if typ is not None and header.get("typ") != typ:
         raise TokenInvalid(f"document is not of type {typ}")
     try:

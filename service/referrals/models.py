@@ -80,9 +80,7 @@ class Referral(SQLModel, table=True):
     # guardian who gave it for a child is personal data and lives in `consent_sealed`.
     consent: dict[str, Any] = Field(sa_column=Column(JSON(), nullable=False))
     consent_sealed: str | None = Field(default=None, sa_column=Column(Text()))
-    consent_withdrawn_at: dt.datetime | None = Field(
-        default=None, sa_column=Column(UTCDateTime())
-    )
+    consent_withdrawn_at: dt.datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
     external_ref: str | None = Field(default=None, sa_column=Column(String(100)))
     assessment: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON()))
     assessment_notes_sealed: str | None = Field(default=None, sa_column=Column(Text()))

@@ -391,9 +391,7 @@ def create_referral(
                 actor=principal,
                 now=now,
             )
-            result = render(ctx, row, [], viewer=principal.agency, now=now).model_dump(
-                mode="json"
-            )
+            result = render(ctx, row, [], viewer=principal.agency, now=now).model_dump(mode="json")
             if idempotency_key:
                 repo.add_idempotency(
                     session,
@@ -532,9 +530,7 @@ def history_of(session: Session, referral_id: uuid.UUID) -> list[HistoryEntry]:
     ]
 
 
-def notes_of(
-    ctx: ServiceContext, session: Session, row: Referral, viewer: str
-) -> list[NoteRead]:
+def notes_of(ctx: ServiceContext, session: Session, row: Referral, viewer: str) -> list[NoteRead]:
     """The notes of a referral as `viewer` sees them, oldest first."""
     withheld = withheld_from(row, viewer)
     return [
@@ -660,10 +656,10 @@ def _apply(
 
 
 def _finish(
-    ctx: ServiceContext, session: Session, principal: Principal, referral_id: uuid.UUID
+    ctx: ServiceContext, session: Session, principal: Principal, row: Referral
 ) -> ReferralRead:
     session.commit()
-    row = _load(session, principal, referral_id)
+    # The action's UPDATE bypassed the ORM: read the row's new state once.
     session.refresh(row)
     return render(ctx, row, repo.services_of(session, [row.id])[row.id], viewer=principal.agency)
 
@@ -716,7 +712,7 @@ def assess_referral(
             {"approach": body.approach, "service_unit": body.service_unit},
             now,
         )
-        return _finish(ctx, session, principal, row.id)
+        return _finish(ctx, session, principal, row)
 
 
 def _record_service(
@@ -794,7 +790,7 @@ def serve_referral(
         transition = _decide(principal, row, "serve")
         _check_precondition(row, if_match)
         _record_service(ctx, session, principal, row, body, "serve", transition)
-        return _finish(ctx, session, principal, row.id)
+        return _finish(ctx, session, principal, row)
 
 
 def record_service(
@@ -810,7 +806,7 @@ def record_service(
         transition = _decide(principal, row, "record_service")
         _check_precondition(row, if_match)
         _record_service(ctx, session, principal, row, body, "record_service", transition)
-        return _finish(ctx, session, principal, row.id)
+        return _finish(ctx, session, principal, row)
 
 
 def close_referral(
@@ -887,7 +883,7 @@ def close_referral(
         )
         if child is not None:
             _audit_created(session, child, principal)
-        return _finish(ctx, session, principal, row.id)
+        return _finish(ctx, session, principal, row)
 
 
 def add_note(
@@ -957,9 +953,7 @@ def withdraw_consent(
         _check_precondition(row, if_match)
         obtained_at = row.consent.get("obtained_at")
         if obtained_at and body.withdrawn_at < dt.datetime.fromisoformat(obtained_at):
-            raise _invalid(
-                [(["body", "withdrawn_at"], "is before the consent was obtained")]
-            )
+            raise _invalid([(["body", "withdrawn_at"], "is before the consent was obtained")])
         now = utcnow()
         withdrawn_at = body.withdrawn_at.astimezone(dt.UTC)
         _apply(
@@ -983,7 +977,7 @@ def withdraw_consent(
             now,
             audit_action="referral.consent_withdrawn",
         )
-        return _finish(ctx, session, principal, row.id)
+        return _finish(ctx, session, principal, row)
 
 
 # ---- retention ------------------------------------------------------------------------------

@@ -30,9 +30,7 @@ CONSENT_PURPOSES = (
     {
         "code": "CASE_COORDINATION",
         "name": "Koordinasi penanganan kasus",
-        "description": (
-            "Coordinating the case between agencies, including onward referral."
-        ),
+        "description": ("Coordinating the case between agencies, including onward referral."),
     },
     {
         "code": "PROTECTION",
@@ -41,9 +39,7 @@ CONSENT_PURPOSES = (
     },
 )
 
-OUTCOMES = (
-    {"code": "consent_withdrawn", "name": "Persetujuan ditarik oleh subjek data"},
-)
+OUTCOMES = ({"code": "consent_withdrawn", "name": "Persetujuan ditarik oleh subjek data"},)
 
 # What a consent given before migration 0002 (without purposes) is read as: the purposes
 # an unchanged client's consent covers, given by the person themself.
