@@ -12,13 +12,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cryptography.hazmat.primitives.asymmetric import ec
 from fastapi.testclient import TestClient
 from jose import jwt
 
 from service.app import create_app
 from service.auth import issuers
 from service.auth.keys import SigningKey, new_key
+from service.config import Settings
 from service.context import ServiceContext
 from tests.conftest import make_settings
 
@@ -84,9 +84,15 @@ def idp(monkeypatch: pytest.MonkeyPatch) -> Iterator[JwksServer]:
         yield server
 
 
-def _client(database_url: str, tmp_path: Path, trusted: list[dict[str, Any]]) -> TestClient:
-    settings = make_settings(database_url, tmp_path, trusted_issuers=trusted)
-    return TestClient(create_app(ctx=ServiceContext.build(settings)))
+def _client(settings: Settings, tmp_path: Path, trusted: list[dict[str, Any]]) -> TestClient:
+    # The session's data key, so that referrals other tests left behind stay readable.
+    own = make_settings(
+        settings.database_url,
+        tmp_path,
+        trusted_issuers=trusted,
+        data_key_file=settings.data_key_path,
+    )
+    return TestClient(create_app(ctx=ServiceContext.build(own)))
 
 
 def _issuer(idp: JwksServer) -> dict[str, Any]:
@@ -99,9 +105,9 @@ def _get(client: TestClient, token: str) -> int:
 
 
 def test_token_of_a_trusted_issuer_is_accepted_with_its_agency(
-    database_url: str, tmp_path: Path, idp: JwksServer
+    settings: Settings, tmp_path: Path, clean: None, idp: JwksServer
 ) -> None:
-    with _client(database_url, tmp_path, [_issuer(idp)]) as client:
+    with _client(settings, tmp_path, [_issuer(idp)]) as client:
         response = client.get(
             "/v1/referrals",
             params={"direction": "outgoing"},
@@ -115,10 +121,10 @@ def test_token_of_a_trusted_issuer_is_accepted_with_its_agency(
 
 
 def test_trusted_issuer_tokens_are_refused_when_wrong(
-    database_url: str, tmp_path: Path, idp: JwksServer
+    settings: Settings, tmp_path: Path, clean: None, idp: JwksServer
 ) -> None:
     key = idp.keys[0]
-    with _client(database_url, tmp_path, [_issuer(idp)]) as client:
+    with _client(settings, tmp_path, [_issuer(idp)]) as client:
         assert _get(client, idp_token(key, lpsk_unit="POLRI")) == 401  # unknown agency
         assert _get(client, idp_token(key, aud="someone-else")) == 401
         assert _get(client, idp_token(key, lpsk_unit=None)) == 401
@@ -136,9 +142,13 @@ def test_trusted_issuer_tokens_are_refused_when_wrong(
 
 
 def test_unknown_kid_refreshes_the_jwks_at_most_once_a_minute(
-    database_url: str, tmp_path: Path, idp: JwksServer, monkeypatch: pytest.MonkeyPatch
+    settings: Settings,
+    tmp_path: Path,
+    clean: None,
+    idp: JwksServer,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    with _client(database_url, tmp_path, [_issuer(idp)]) as client:
+    with _client(settings, tmp_path, [_issuer(idp)]) as client:
         assert _get(client, idp_token(idp.keys[0])) == 200
         assert idp.fetches == 1
         rotated = new_key()
@@ -153,13 +163,16 @@ def test_unknown_kid_refreshes_the_jwks_at_most_once_a_minute(
         assert idp.fetches == 2
 
 
-def test_jwks_file_and_one_algorithm_per_key(database_url: str, tmp_path: Path) -> None:
+def test_jwks_file_and_one_algorithm_per_key(
+    settings: Settings, tmp_path: Path, clean: None
+) -> None:
     key = new_key()
     jwks_file = tmp_path / "idp-jwks.json"
     jwks_file.write_text(json.dumps({"keys": [key.jwk]}))
-    trusted = [{"iss": ISS, "jwks_file": str(jwks_file), "audience": AUD,
-                "agency_claim": "lpsk_unit"}]
-    with _client(database_url, tmp_path, trusted) as client:
+    trusted = [
+        {"iss": ISS, "jwks_file": str(jwks_file), "audience": AUD, "agency_claim": "lpsk_unit"}
+    ]
+    with _client(settings, tmp_path, trusted) as client:
         assert _get(client, idp_token(key)) == 200
         # The same key with another algorithm in the header is refused.
         claims = jwt.get_unverified_claims(idp_token(key))
@@ -172,9 +185,16 @@ def test_jwks_parsing_skips_unusable_keys() -> None:
     private_jwk = {**ec_key.jwk, "d": "AAAA", "kid": "with-private"}
     wrong_alg = {**ec_key.jwk, "alg": "RS256", "kid": "mismatch"}
     no_kid = {k: v for k, v in ec_key.jwk.items() if k != "kid"}
-    p384 = ec.generate_private_key(ec.SECP384R1())
-    del p384
-    parsed = issuers.parse_jwks({"keys": [ec_key.jwk, private_jwk, wrong_alg, no_kid,
-                                          {"kty": "oct", "k": "abc", "kid": "sym"}]})
+    parsed = issuers.parse_jwks(
+        {
+            "keys": [
+                ec_key.jwk,
+                private_jwk,
+                wrong_alg,
+                no_kid,
+                {"kty": "oct", "k": "abc", "kid": "sym"},
+            ]
+        }
+    )
     assert list(parsed) == [ec_key.kid]
     assert parsed[ec_key.kid][1] == "ES256"
