@@ -16,8 +16,47 @@ from service.auth.scopes import ALL_SCOPES as _ALL
 from service.context import ServiceContext
 
 AGENCIES = ("KEMENSOS", "LPSK", "KEMENHAM")
+PROBLEM = "application/problem+json"
+# The twelve 12-PAS group codes of CONTRACT §5, in its order.
+CONTRACT_GROUPS = (
+    "ANAK_RENTAN",
+    "DISABILITAS",
+    "LANSIA_TERLANTAR",
+    "BERPENDAPATAN_RENDAH",
+    "KORBAN_BENCANA",
+    "AFIRMASI_KHUSUS",
+    "WARGA_BINAAN",
+    "KORBAN_KEKERASAN",
+    "NAPZA_HIV",
+    "BERMASALAH_SOSIAL",
+    "PEREMPUAN_RENTAN",
+    "FAKIR_MISKIN",
+)
 ALL_SCOPES = " ".join(_ALL)
 _serial = itertools.count(1)
+
+
+def assert_problem(response: Response, status: int) -> dict[str, Any]:
+    """An RFC 9457 problem document with the given status."""
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].split(";")[0] == PROBLEM
+    body = response.json()
+    assert isinstance(body["type"], str) and body["type"]
+    assert isinstance(body["title"], str) and body["title"]
+    assert body["status"] == status
+    return body  # type: ignore[no-any-return]
+
+
+def ok(response: Response, status: int = 200) -> Any:
+    """The JSON body of a successful response with the given status."""
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].split(";")[0] == "application/json"
+    return response.json()
+
+
+def ts(value: str) -> dt.datetime:
+    """An API timestamp as an aware datetime."""
+    return dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
 
 
 def make_nik(birth: dt.date | None = None, sex: str = "male", serial: int | None = None) -> str:
@@ -28,21 +67,28 @@ def make_nik(birth: dt.date | None = None, sex: str = "male", serial: int | None
     return f"317101{day:02d}{birth.month:02d}{birth.year % 100:02d}{number:04d}"
 
 
+def person(birth: dt.date, **fields: Any) -> dict[str, Any]:
+    """A subject born on `birth`, with a NIK that agrees with it."""
+    subject = {
+        "full_name": "Dewi Lestari",
+        "nik": make_nik(birth, "female"),
+        "birth_date": birth.isoformat(),
+        "sex": "female",
+        "address": "Jl. Kenanga 7, Jakarta",
+        "region_code": "31.71.01",
+        "phone": "+62 811 000 000",
+    }
+    subject.update(fields)
+    return subject
+
+
 def referral_body(to_agency: str = "KEMENSOS", **overrides: Any) -> dict[str, Any]:
     """A valid create body; each call gets a person of its own."""
     # Adults: a minor needs a guardian's consent, which the default body does not carry.
     birth = dt.date(1960, 1, 1) + dt.timedelta(days=random.randint(0, 14000))  # noqa: S311
     body: dict[str, Any] = {
         "to_agency": to_agency,
-        "subject": {
-            "full_name": "Dewi Lestari",
-            "nik": make_nik(birth, "female"),
-            "birth_date": birth.isoformat(),
-            "sex": "female",
-            "address": "Jl. Kenanga 7, Jakarta",
-            "region_code": "31.71.01",
-            "phone": "+62 811 000 000",
-        },
+        "subject": person(birth),
         "protected_identity": False,
         "groups": ["KORBAN_KEKERASAN"],
         "kemenham_groups": [],
@@ -101,9 +147,7 @@ class Party:
     token: str
 
     @classmethod
-    def register(
-        cls, ctx: ServiceContext, http: TestClient, agency: str, scope: str
-    ) -> Party:
+    def register(cls, ctx: ServiceContext, http: TestClient, agency: str, scope: str) -> Party:
         with ctx.db.writer() as session:
             client, secret = clients.create_client(
                 session, agency=agency, name=f"{agency} test system", scope=scope
@@ -111,8 +155,11 @@ class Party:
             session.commit()
         response = http.post(
             "/oauth/token",
-            data={"grant_type": "client_credentials", "client_id": client.client_id,
-                  "client_secret": secret},
+            data={
+                "grant_type": "client_credentials",
+                "client_id": client.client_id,
+                "client_secret": secret,
+            },
         )
         assert response.status_code == 200, response.text
         return cls(agency, client.client_id, secret, response.json()["access_token"])
@@ -121,8 +168,12 @@ class Party:
         """A token of this client limited to `scope`."""
         response = http.post(
             "/oauth/token",
-            data={"grant_type": "client_credentials", "client_id": self.client_id,
-                  "client_secret": self.secret, "scope": scope},
+            data={
+                "grant_type": "client_credentials",
+                "client_id": self.client_id,
+                "client_secret": self.secret,
+                "scope": scope,
+            },
         )
         assert response.status_code == 200, response.text
         return response.json()["access_token"]  # type: ignore[no-any-return]
@@ -154,9 +205,7 @@ class Api:
         return response.json()  # type: ignore[no-any-return]
 
     def get(self, referral_id: str, **params: str) -> Response:
-        return self.http.get(
-            f"/v1/referrals/{referral_id}", params=params, headers=self.headers()
-        )
+        return self.http.get(f"/v1/referrals/{referral_id}", params=params, headers=self.headers())
 
     def list(self, **params: Any) -> Response:
         return self.http.get("/v1/referrals", params=params, headers=self.headers())

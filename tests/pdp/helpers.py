@@ -12,25 +12,10 @@ from typing import Any
 from httpx import Response
 from sqlalchemy.engine import make_url
 
-from tests.support import Api, make_nik, referral_body
+from tests.support import Api, person, referral_body
 
 CONSENT_AT = dt.datetime(2026, 1, 10, 9, 0, tzinfo=dt.timezone(dt.timedelta(hours=7)))
 GUARDIAN = {"full_name": "Sri Wahyuni", "relationship": "parent", "phone": "+62 813 111 222"}
-
-
-def person(birth: dt.date, **fields: Any) -> dict[str, Any]:
-    """A subject born on `birth`, with a NIK that agrees with it."""
-    subject = {
-        "full_name": "Dewi Lestari",
-        "nik": make_nik(birth, "female"),
-        "birth_date": birth.isoformat(),
-        "sex": "female",
-        "address": "Jl. Kenanga 7, Jakarta",
-        "region_code": "31.71.01",
-        "phone": "+62 811 000 000",
-    }
-    subject.update(fields)
-    return subject
 
 
 def adult_body(to_agency: str = "KEMENSOS", **overrides: Any) -> dict[str, Any]:

@@ -19,21 +19,8 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from service.db import alembic_config, make_engine, migration_state, upgrade_to_head
 from service.referrals.models import Referral
+from tests.support import CONTRACT_GROUPS
 
-GROUP_CODES = {
-    "ANAK_RENTAN",
-    "DISABILITAS",
-    "LANSIA_TERLANTAR",
-    "BERPENDAPATAN_RENDAH",
-    "KORBAN_BENCANA",
-    "AFIRMASI_KHUSUS",
-    "WARGA_BINAAN",
-    "KORBAN_KEKERASAN",
-    "NAPZA_HIV",
-    "BERMASALAH_SOSIAL",
-    "PEREMPUAN_RENTAN",
-    "FAKIR_MISKIN",
-}
 # The six of CONTRACT §4, plus consent_withdrawn (UU PDP), seeded by migration 0002.
 OUTCOME_CODES = {
     "completed",
@@ -202,7 +189,7 @@ def test_reference_data_is_seeded(migrated: Engine) -> None:
         return [t for t in terms if t.kind == kind]
 
     assert all(t.name and t.active for t in terms)
-    assert {t.code for t in of("group")} == GROUP_CODES
+    assert {t.code for t in of("group")} == set(CONTRACT_GROUPS)
     assert {t.code for t in of("case_type")} >= CASE_TYPES
     assert {t.code for t in of("outcome")} == OUTCOME_CODES
     assert of("decline_reason"), "decline reasons are seeded"

@@ -10,29 +10,19 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from httpx import Response
 
-from tests.support import Api, assess_body, make_nik, referral_body
+from tests.support import (
+    CONTRACT_GROUPS,
+    Api,
+    assert_problem,
+    assess_body,
+    make_nik,
+    ok,
+    referral_body,
+    ts,
+)
 
-PROBLEM = "application/problem+json"
 REFERENCE = re.compile(r"^RJK-(\d{4})-(\d{6})$")
-
-
-def assert_problem(response: Response, status: int) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"].split(";")[0] == PROBLEM
-    body = response.json()
-    assert body["type"] and body["title"] and body["status"] == status
-    return body  # type: ignore[no-any-return]
-
-
-def ok(response: Response, status: int = 200) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    return response.json()  # type: ignore[no-any-return]
-
-
-def ts(value: str) -> dt.datetime:
-    return dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
 
 
 def count(api: Api) -> int:
@@ -302,20 +292,6 @@ def _top(**changes: Any) -> Callable[[dict[str, Any]], None]:
 
 
 _DROP = object()
-ALL_GROUPS = [
-    "ANAK_RENTAN",
-    "DISABILITAS",
-    "LANSIA_TERLANTAR",
-    "BERPENDAPATAN_RENDAH",
-    "KORBAN_BENCANA",
-    "AFIRMASI_KHUSUS",
-    "WARGA_BINAAN",
-    "KORBAN_KEKERASAN",
-    "NAPZA_HIV",
-    "BERMASALAH_SOSIAL",
-    "PEREMPUAN_RENTAN",
-    "FAKIR_MISKIN",
-]
 
 INVALID: dict[str, tuple[Callable[[dict[str, Any]], None], str]] = {
     # name: (change to a valid body, a field its error must point at)
@@ -357,7 +333,7 @@ INVALID: dict[str, tuple[Callable[[dict[str, Any]], None], str]] = {
     "unknown-kemenham-group": (_top(kemenham_groups=["NO_SUCH_GROUP"]), "kemenham_groups"),
     "unknown-case-type": (_top(case_types=["NO_SUCH_CASE"]), "case_types"),
     "repeated-group": (_top(groups=["KORBAN_KEKERASAN", "KORBAN_KEKERASAN"]), ""),
-    "too-many-groups": (_top(groups=[*ALL_GROUPS, "ANAK_RENTAN_2"]), "groups"),
+    "too-many-groups": (_top(groups=[*CONTRACT_GROUPS, "ANAK_RENTAN_2"]), "groups"),
     "no-groups-at-all": (_top(groups=[], kemenham_groups=[]), ""),
     "refer-to-oneself": (_top(to_agency="LPSK"), "to_agency"),
     "unknown-to-agency": (_top(to_agency="KEMENDAGRI"), "to_agency"),

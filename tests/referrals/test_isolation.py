@@ -16,24 +16,10 @@ from sqlalchemy import func, select
 
 from service.audit.models import AuditEntry
 from service.context import ServiceContext
-from tests.support import Api, assess_body, referral_body, service_body
+from tests.support import Api, assert_problem, assess_body, ok, referral_body, service_body
 
-PROBLEM = "application/problem+json"
 NOWHERE = "00000000-0000-4000-8000-000000000000"
 IDENTIFYING = ("full_name", "nik", "birth_date", "address", "phone")
-
-
-def assert_problem(response: Response, status: int) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"].split(";")[0] == PROBLEM
-    body = response.json()
-    assert body["type"] and body["title"] and body["status"] == status
-    return body  # type: ignore[no-any-return]
-
-
-def ok(response: Response, status: int = 200) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    return response.json()  # type: ignore[no-any-return]
 
 
 def drive(lpsk: Api, kemensos: Api, state: str, **overrides: Any) -> dict[str, Any]:

@@ -10,27 +10,11 @@ import uuid
 from typing import Any
 
 import pytest
-from httpx import Response
 from sqlalchemy import update
 
 from service.context import ServiceContext
 from service.referrals.models import Referral
-from tests.support import Api, assess_body, referral_body
-
-PROBLEM = "application/problem+json"
-
-
-def assert_problem(response: Response, status: int) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"].split(";")[0] == PROBLEM
-    body = response.json()
-    assert body["type"] and body["title"] and body["status"] == status
-    return body  # type: ignore[no-any-return]
-
-
-def ok(response: Response, status: int = 200) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    return response.json()  # type: ignore[no-any-return]
+from tests.support import Api, assert_problem, assess_body, ok, referral_body, ts
 
 
 def ids(api: Api, **params: Any) -> set[str]:
@@ -43,10 +27,6 @@ def set_due_at(ctx: ServiceContext, rid: str, due_at: dt.datetime | None) -> Non
     with ctx.db.writer() as session:
         session.execute(update(Referral).where(Referral.id == uuid.UUID(rid)).values(due_at=due_at))
         session.commit()
-
-
-def ts(value: str) -> dt.datetime:
-    return dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
 
 
 @pytest.fixture

@@ -11,9 +11,8 @@ from typing import Any
 import pytest
 from httpx import Response
 
-from tests.support import Api, assess_body, referral_body, service_body
+from tests.support import Api, assert_problem, assess_body, ok, referral_body, service_body
 
-PROBLEM = "application/problem+json"
 STATES = ("referred", "assessed", "served", "closed")
 OUTCOMES = ("completed", "declined", "withdrawn", "unreachable", "deceased", "referred_onward")
 
@@ -46,23 +45,6 @@ def call_for(action: str) -> tuple[str, dict[str, Any]]:
     if outcome == "referred_onward":
         body["onward_agency"] = "KEMENHAM"
     return "close", body
-
-
-def assert_problem(response: Response, status: int) -> dict[str, Any]:
-    """An RFC 9457 problem document with the given status."""
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"].split(";")[0] == PROBLEM
-    body = response.json()
-    assert isinstance(body["type"], str) and body["type"]
-    assert isinstance(body["title"], str) and body["title"]
-    assert body["status"] == status
-    return body  # type: ignore[no-any-return]
-
-
-def ok(response: Response, status: int = 200) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"].split(";")[0] == "application/json"
-    return response.json()  # type: ignore[no-any-return]
 
 
 def drive(lpsk: Api, kemensos: Api, state: str, **overrides: Any) -> str:

@@ -9,24 +9,11 @@ from pathlib import Path
 import pytest
 
 from service.taxonomy import seed_0001 as seed
+from tests.support import CONTRACT_GROUPS
 
 CODE_RE = re.compile(r"^[A-Z0-9_]+$")
 OUTCOME_CODE_RE = re.compile(r"^[a-z_]+$")
 
-CONTRACT_GROUP_CODES = (
-    "ANAK_RENTAN",
-    "DISABILITAS",
-    "LANSIA_TERLANTAR",
-    "BERPENDAPATAN_RENDAH",
-    "KORBAN_BENCANA",
-    "AFIRMASI_KHUSUS",
-    "WARGA_BINAAN",
-    "KORBAN_KEKERASAN",
-    "NAPZA_HIV",
-    "BERMASALAH_SOSIAL",
-    "PEREMPUAN_RENTAN",
-    "FAKIR_MISKIN",
-)
 CONTRACT_OUTCOME_CODES = (
     "completed",
     "declined",
@@ -123,7 +110,7 @@ def test_agencies_are_exactly_the_three() -> None:
 
 def test_the_12_group_codes_are_exactly_the_contract() -> None:
     assert len(seed.GROUPS) == 12
-    assert set(_codes(seed.GROUPS)) == set(CONTRACT_GROUP_CODES)
+    assert set(_codes(seed.GROUPS)) == set(CONTRACT_GROUPS)
 
 
 def test_kemenham_groups_include_required_codes() -> None:
