@@ -14,8 +14,11 @@ $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e .
 	touch $@
 
-$(TEST_STAMP): pyproject.toml | $(BIN)/python
+# The Node tools (TypeScript types from the OpenAPI document) install from their lock file
+# into tools/node_modules, which git ignores.
+$(TEST_STAMP): pyproject.toml tools/package.json tools/package-lock.json | $(BIN)/python
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[test]'
+	npm ci --prefix tools --no-audit --no-fund --loglevel=error
 	touch $@ $(STAMP)
 
 run: $(STAMP)
@@ -32,4 +35,4 @@ openapi: $(STAMP)
 	$(BIN)/rujukan openapi export > openapi/openapi.json
 
 clean:
-	rm -rf $(VENV) var .pytest_cache
+	rm -rf $(VENV) var .pytest_cache tools/node_modules

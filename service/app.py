@@ -13,6 +13,7 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute
+from fastapi_offline import FastAPIOffline
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -22,6 +23,7 @@ from service.auth.router import router as auth_router
 from service.config import Settings, get_settings
 from service.context import ServiceContext
 from service.errors import install_error_handlers, problem_response
+from service.fhir.router import router as fhir_router
 from service.health import router as health_router
 from service.logs import configure_logging
 from service.openapi_docs import add_problem_schemas
@@ -145,7 +147,12 @@ def create_app(settings: Settings | None = None, ctx: ServiceContext | None = No
         yield
         app.state.ctx.db.dispose()
 
-    app = FastAPI(
+    # Swagger UI and ReDoc with their scripts and styles served by the service itself:
+    # government networks are often closed to CDNs.
+    app = FastAPIOffline(
+        static_url="/docs-assets",
+        # Swagger UI would otherwise send the spec's URL to validator.swagger.io.
+        swagger_ui_parameters={"validatorUrl": None},
         title="Rujukan",
         version=__version__,
         summary="Referrals of vulnerable people between Kemensos, LPSK and KemenHAM.",
@@ -165,6 +172,7 @@ def create_app(settings: Settings | None = None, ctx: ServiceContext | None = No
     app.add_middleware(RequestContextMiddleware)
     app.include_router(auth_router)
     app.include_router(referrals_router)
+    app.include_router(fhir_router)
     app.include_router(taxonomy_router)
     app.include_router(subjects_router)
     app.include_router(audit_router)

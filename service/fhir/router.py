@@ -1,0 +1,89 @@
+"""GET /v1/referrals/{id}/fhir: a referral in FHIR R4 terms."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
+
+from service.auth import scopes
+from service.auth.dependencies import Context, require
+from service.auth.principal import Principal
+from service.fhir import service
+from service.openapi_docs import problems
+
+router = APIRouter(prefix="/v1/referrals", tags=["fhir"])
+
+FHIR_JSON = "application/fhir+json"
+
+
+class FhirJSONResponse(JSONResponse):
+    media_type = FHIR_JSON
+
+
+class FhirResource(BaseModel):
+    """A FHIR R4 resource (Task, ServiceRequest, Patient or Organization)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    resourceType: str  # noqa: N815 - FHIR's own member name
+    id: str
+
+
+class FhirBundleEntry(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    fullUrl: str  # noqa: N815 - FHIR's own member name
+    resource: FhirResource
+
+
+class FhirBundle(BaseModel):
+    """A FHIR R4 Bundle of type `collection`."""
+
+    model_config = ConfigDict(extra="allow")
+
+    resourceType: Literal["Bundle"]  # noqa: N815 - FHIR's own member name
+    id: str
+    type: Literal["collection"]
+    timestamp: str
+    entry: list[FhirBundleEntry] = Field(
+        description="The Task first, then its ServiceRequest, the Patient and the Organizations"
+    )
+
+
+@router.get(
+    "/{referral_id}/fhir",
+    response_model=FhirBundle,
+    response_class=FhirJSONResponse,
+    summary="Read a referral as a FHIR R4 Bundle",
+    description=(
+        "The referral as a FHIR R4 Bundle (type `collection`): a `Task` whose `status` "
+        "follows the lifecycle and closure outcome and whose `businessStatus` gives the exact "
+        "state, `requester` and `owner` Organizations for the sending and receiving agencies, "
+        "`focus` on the `ServiceRequest` and `for` the `Patient`. The NIK is "
+        "`Patient.identifier` with system `https://fhir.kemkes.go.id/id/nik`. The Patient "
+        "carries exactly what `GET /v1/referrals/{id}` shows the caller: identifying fields "
+        "of a protected person, or of a person who withdrew consent (to the receiving "
+        "agency), are left out and the Patient is labelled `MASKED`. Either party only "
+        "(404 to anyone else)."
+    ),
+    responses={
+        200: {
+            "headers": {
+                "ETag": {"description": "Version of the referral", "schema": {"type": "string"}}
+            }
+        },
+        **problems(401, 403, 404, 422),
+    },
+)
+def get_referral_fhir(
+    referral_id: uuid.UUID,
+    ctx: Context,
+    principal: Annotated[Principal, Depends(require(scopes.READ))],
+) -> Any:
+    """A referral as a FHIR R4 Bundle."""
+    bundle, etag = service.get_referral_bundle(ctx, principal, referral_id)
+    return FhirJSONResponse(bundle, headers={"ETag": etag, "Cache-Control": "no-store"})
