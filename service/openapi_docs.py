@@ -17,7 +17,9 @@ _DESCRIPTIONS = {
     422: "Invalid request",
     428: "If-Match header missing",
     429: "Too many requests: the client's quota is used up; retry after Retry-After seconds",
+    500: "The service failed to handle the request; the request id names it in the logs",
 }
+_METHODS = {"get", "put", "post", "delete", "patch", "head", "options", "trace"}
 
 
 def problems(*codes: int) -> dict[int | str, dict[str, Any]]:
@@ -40,4 +42,13 @@ def add_problem_schemas(spec: dict[str, Any]) -> dict[str, Any]:
     components = spec.setdefault("components", {}).setdefault("schemas", {})
     components.update(defs)
     components["Problem"] = schema
+    return spec
+
+
+def document_server_errors(spec: dict[str, Any]) -> dict[str, Any]:
+    """Document the 500 problem document that any operation can answer."""
+    for item in spec.get("paths", {}).values():
+        for method, operation in item.items():
+            if method in _METHODS:
+                operation.setdefault("responses", {}).setdefault("500", problems(500)[500])
     return spec

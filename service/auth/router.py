@@ -114,6 +114,20 @@ def _basic_credentials(request: Request) -> tuple[str, str] | None:
         "comes from the client's registration, never from the request."
     ),
     responses=_OAUTH_ERRORS,  # type: ignore[arg-type]
+    openapi_extra={
+        "requestBody": {
+            "content": {
+                "application/x-www-form-urlencoded": {
+                    "example": {
+                        "grant_type": "client_credentials",
+                        "client_id": "lpsk-3f9a1c0e5b7d2468",
+                        "client_secret": "the secret printed once by rujukan client create",
+                        "scope": "referrals:read referrals:write",
+                    }
+                }
+            }
+        }
+    },
 )
 def issue_token(
     request: Request,
