@@ -45,10 +45,13 @@ def _schema(spec: dict[str, Any], schema: dict[str, Any]) -> dict[str, Any]:
 def _examples(spec: dict[str, Any], media: dict[str, Any]) -> list[Any]:
     found = [media["example"]] if "example" in media else []
     found += [e["value"] for e in media.get("examples", {}).values() if "value" in e]
-    schema = _schema(spec, media.get("schema", {}))
-    found += list(schema.get("examples", []))
-    if "example" in schema:
-        found.append(schema["example"])
+    schema = media.get("schema", {})
+    # An optional body is `anyOf: [its schema, null]`: the object's examples count.
+    for branch in [schema, *schema.get("anyOf", [])]:
+        resolved = _schema(spec, branch)
+        found += list(resolved.get("examples", []))
+        if "example" in resolved:
+            found.append(resolved["example"])
     return found
 
 

@@ -145,6 +145,7 @@ def test_python_client_drives_a_whole_lifecycle(
     client_package: ModuleType, server: LiveServer, parties: dict[str, Party]
 ) -> None:
     from rujukan_client.api.auth import issue_token
+    from rujukan_client.api.events import list_events
     from rujukan_client.api.fhir import get_referral_fhir
     from rujukan_client.api.referrals import (
         assess_referral,
@@ -158,6 +159,7 @@ def test_python_client_drives_a_whole_lifecycle(
         AssessIn,
         BodyIssueToken,
         CloseIn,
+        EventPage,
         FhirBundle,
         HistoryEntry,
         Problem,
@@ -241,3 +243,27 @@ def test_python_client_drives_a_whole_lifecycle(
     task = bundle.entry[0].resource
     assert task.resource_type == "Task" and task.id == str(referral.id)
     assert task.additional_properties["status"] == "completed"
+
+    # The event feed of each party tells the same story, in commit order, without the person.
+    for party in (lpsk, kemensos):
+        events, after = [], None
+        while True:
+            page = list_events.sync_detailed(client=party, after=after, limit=2)
+            assert isinstance(page.parsed, EventPage), page.content
+            assert body["subject"]["nik"] not in page.content.decode()
+            assert body["subject"]["full_name"] not in page.content.decode()
+            events += [e for e in page.parsed.items if e.referral_id == referral.id]
+            after = page.parsed.next_cursor
+            if not page.parsed.has_more:
+                break
+        assert [(e.type_.value, e.status) for e in events] == [
+            ("referral.created", "referred"), ("referral.assessed", "assessed"),
+            ("referral.served", "served"), ("referral.closed", "closed"),
+        ]
+        assert len({e.id for e in events}) == 4
+        assert all(e.reference == referral.reference for e in events)
+        rest = list_events.sync(client=party, after=after)
+        assert isinstance(rest, EventPage) and rest.items == []
+    outsider = list_events.sync(client=kemenham)
+    assert isinstance(outsider, EventPage)
+    assert [e for e in outsider.items if e.referral_id == referral.id] == []
