@@ -254,6 +254,15 @@ def _due_at(ctx: ServiceContext, urgency: str, start: dt.datetime) -> dt.datetim
     return start + dt.timedelta(hours=ctx.settings.sla_hours(urgency))
 
 
+def _step_due_at(ctx: ServiceContext, status: str, start: dt.datetime) -> dt.datetime:
+    """When the step that begins at `start` in `status` must be done (assessed or served)."""
+    hours = {
+        workflow.ASSESSED: ctx.settings.sla_service_start_hours,
+        workflow.SERVED: ctx.settings.sla_closure_hours,
+    }[status]
+    return start + dt.timedelta(hours=hours)
+
+
 def _duplicate(existing: Referral, actor: Principal) -> errors.DuplicateReferral:
     """The 409 for a second open referral; its id is named only to a party of it."""
     if actor.agency in (existing.from_agency, existing.to_agency):
@@ -707,7 +716,7 @@ def assess_referral(
             {
                 "assessment": assessment,
                 "assessment_notes_sealed": _seal(ctx, row.id, "assessment_notes", body.notes),
-                "due_at": None,
+                "due_at": _step_due_at(ctx, workflow.ASSESSED, now),
             },
             {"approach": body.approach, "service_unit": body.service_unit},
             now,
@@ -760,6 +769,8 @@ def _record_service(
     )
     service.notes_sealed = _seal(ctx, row.id, f"service:{service.id}", body.notes)
     repo.add_service(session, service)
+    # The closure clock starts with the first service; further services do not reset it.
+    changes = {"due_at": _step_due_at(ctx, workflow.SERVED, now)} if action == "serve" else {}
     _apply(
         ctx,
         session,
@@ -767,7 +778,7 @@ def _record_service(
         row,
         action,
         transition,
-        {},
+        changes,
         {
             "service_id": str(service.id),
             "service_type": body.service_type,
