@@ -2,12 +2,14 @@
 
 from sqlmodel import SQLModel
 
+from service.agreements.models import Agreement
 from service.audit.models import AuditEntry
 from service.auth.models import ApiClient
 from service.referrals.models import (
     IdempotencyRecord,
     ReferenceCounter,
     Referral,
+    ReferralCaseType,
     ReferralGroup,
     ReferralHistory,
     ReferralNote,
@@ -19,11 +21,13 @@ metadata = SQLModel.metadata
 
 __all__ = [
     "Agency",
+    "Agreement",
     "AuditEntry",
     "ApiClient",
     "IdempotencyRecord",
     "ReferenceCounter",
     "Referral",
+    "ReferralCaseType",
     "ReferralGroup",
     "ReferralHistory",
     "ReferralNote",

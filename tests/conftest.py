@@ -31,11 +31,13 @@ BACKENDS = ["sqlite"] + (["postgresql"] if POSTGRES_URL else [])
 _MUTABLE_TABLES = (
     "idempotency_record",
     "referral_group",
+    "referral_case_type",
     "referral_service",
     "referral_note",
     "referral_history",
     "referral",
     "reference_counter",
+    "agreement",
 )
 
 

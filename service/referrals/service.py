@@ -16,6 +16,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
 from service import errors
+from service.agreements import service as agreements
 from service.audit import trail
 from service.auth.principal import Principal
 from service.context import ServiceContext
@@ -377,6 +378,16 @@ def create_referral(
                     return _replay(ctx, record, fingerprint)
             _validate_create(session, principal, body)
             now = utcnow()
+            agreements.check_referral_allowed(
+                ctx,
+                session,
+                from_agency=principal.agency,
+                to_agency=body.to_agency,
+                groups=[*body.groups, *body.kemenham_groups],
+                case_types=body.case_types,
+                field="to_agency",
+                on=now.date(),
+            )
             row = _new_referral(
                 ctx,
                 session,
@@ -848,6 +859,16 @@ def close_referral(
         child: Referral | None = None
         if body.outcome == "referred_onward":
             assert body.onward_agency is not None
+            agreements.check_referral_allowed(
+                ctx,
+                session,
+                from_agency=principal.agency,
+                to_agency=body.onward_agency,
+                groups=[*row.groups, *row.kemenham_groups],
+                case_types=row.case_types,
+                field="onward_agency",
+                on=now.date(),
+            )
             child = _new_referral(
                 ctx,
                 session,
