@@ -7,7 +7,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import BigInteger, Float, case, cast, func, literal, or_, select, union_all
-from sqlalchemy.orm import aliased
 from sqlmodel import Session
 
 from service.referrals.models import Referral, ReferralCaseType, ReferralGroup, ReferralHistory
@@ -109,23 +108,26 @@ def _seconds_between(session: Session, start: Any, end: Any) -> Any:
 def _step_durations(session: Session, scope: Scope) -> Any:
     """One row (step, seconds) for each referral of the scope that went through a step."""
     parts = []
+    # Core aliases, not ORM ones: building ORM aliases costs more than running the query.
+    history = ReferralHistory.__table__  # type: ignore[attr-defined]
     for name, begins, ends in STEPS:
-        entered = aliased(ReferralHistory)
-        left = aliased(ReferralHistory)
+        entered, left = history.alias(f"entered_{begins}"), history.alias(f"left_{begins}")
         parts.append(
             select(
                 literal(name).label("step"),
-                _seconds_between(session, entered.occurred_at, left.occurred_at).label("seconds"),
+                _seconds_between(session, entered.c.occurred_at, left.c.occurred_at).label(
+                    "seconds"
+                ),
             )
             .select_from(entered)
-            .join(left, left.referral_id == entered.referral_id)
-            .join(Referral, Referral.id == entered.referral_id)
+            .join(left, left.c.referral_id == entered.c.referral_id)
+            .join(Referral, Referral.id == entered.c.referral_id)
             .where(
                 # Entering the state (a further service stays in `served` and does not count).
-                entered.to_status == begins,
-                or_(entered.from_status.is_(None), entered.from_status != begins),  # type: ignore[union-attr]
-                left.from_status == begins,
-                left.to_status == ends,
+                entered.c.to_status == begins,
+                or_(entered.c.from_status.is_(None), entered.c.from_status != begins),
+                left.c.from_status == begins,
+                left.c.to_status == ends,
                 *scope.conditions(),
             )
         )
