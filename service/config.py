@@ -140,6 +140,7 @@ class Settings(BaseSettings):
 
     @property
     def agreement_required(self) -> bool:
+        """Whether referrals need a cooperation agreement in force (default: in prod)."""
         if self.require_agreement is None:
             return not self.is_dev
         return self.require_agreement

@@ -275,8 +275,8 @@ def _tell(
         return f'"{version}"'
 
     def close(outcome: str, after: float, actor: Principal = to, **extra: Any) -> int:
+        """Close the referral; the number of onward referrals this created (0 or 1)."""
         nonlocal version
-        made = 1
         if outcome == "consent_withdrawn":
             read = referrals.withdraw_consent(
                 ctx, actor, rid, ConsentWithdrawalIn(withdrawn_at=at(after)), etag()
@@ -289,8 +289,8 @@ def _tell(
         if read.closure and read.closure.onward_referral_id:
             child = Plan(plan.created, 0, 0, 0, "referred", times=[at(after)])
             _backdate_for_demo(ctx, read.closure.onward_referral_id, child)
-            made += 1
-        return made
+            return 1
+        return 0
 
     made = 1
     early = {"declined": 1, "withdrawn": 1, "unreachable": 1, "consent_withdrawn": 1}
@@ -298,7 +298,7 @@ def _tell(
         # Closed before any assessment.
         extra = {"reason": rng.choice(DECLINE_REASONS)} if ending == "declined" else {}
         actor = by if ending == "withdrawn" else to
-        made += close(ending, plan.assess_after, actor, **extra) - 1
+        made += close(ending, plan.assess_after, actor, **extra)
         _backdate_for_demo(ctx, rid, plan)
         return made
     if possible >= 1 and ending != "referred":
@@ -319,7 +319,7 @@ def _tell(
                 if ending == "referred_onward":
                     extra = {"onward_agency": _onward(receiver, sender, rng)}
                 actor = by if ending == "withdrawn" else to
-                made += close(ending, served_at, actor, **extra) - 1
+                made += close(ending, served_at, actor, **extra)
         elif possible >= 2 and ending != "assessed":
             read = referrals.serve_referral(
                 ctx, to, rid,
@@ -334,7 +334,7 @@ def _tell(
                     else "completed"
                 extra = {"onward_agency": _onward(receiver, sender, rng)} \
                     if outcome == "referred_onward" else {}
-                made += close(outcome, closing, **extra) - 1
+                made += close(outcome, closing, **extra)
     _backdate_for_demo(ctx, rid, plan)
     return made
 
