@@ -11,13 +11,13 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
 $(STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e .
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[report]'
 	touch $@
 
 # The Node tools (TypeScript types from the OpenAPI document) install from their lock file
 # into tools/node_modules, which git ignores.
 $(TEST_STAMP): pyproject.toml tools/package.json tools/package-lock.json | $(BIN)/python
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[test]'
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[test,report]'
 	npm ci --prefix tools --no-audit --no-fund --loglevel=error
 	touch $@ $(STAMP)
 

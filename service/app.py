@@ -31,6 +31,7 @@ from service.openapi_docs import add_problem_schemas, document_server_errors
 from service.ratelimit import document_rate_limits, install_rate_limits
 from service.referrals.router import router as referrals_router
 from service.requestctx import request_id
+from service.stats.router import router as stats_router
 from service.subjects.router import router as subjects_router
 from service.taxonomy.router import router as taxonomy_router
 
@@ -179,6 +180,7 @@ def create_app(settings: Settings | None = None, ctx: ServiceContext | None = No
     app.include_router(events_router)
     app.include_router(webhooks_router)
     app.include_router(audit_router)
+    app.include_router(stats_router)
     app.include_router(health_router)
 
     def openapi() -> dict[str, Any]:

@@ -23,10 +23,16 @@ client_app = typer.Typer(help="Manage API clients (agency systems).", no_args_is
 keys_app = typer.Typer(help="Manage signing and data keys.", no_args_is_help=True)
 openapi_app = typer.Typer(help="The OpenAPI document.", no_args_is_help=True)
 audit_app = typer.Typer(help="The tamper-evident audit trail.", no_args_is_help=True)
+agency_app = typer.Typer(help="Agencies that send and receive referrals.", no_args_is_help=True)
+agreement_app = typer.Typer(
+    help="Cooperation agreements (MoU, PKS) between agencies.", no_args_is_help=True
+)
 app.add_typer(client_app, name="client")
 app.add_typer(keys_app, name="keys")
 app.add_typer(openapi_app, name="openapi")
 app.add_typer(audit_app, name="audit")
+app.add_typer(agency_app, name="agency")
+app.add_typer(agreement_app, name="agreement")
 
 
 def _fail(message: str, code: int = 1) -> None:
@@ -46,12 +52,24 @@ def _context():  # type: ignore[no-untyped-def]
 
 @app.command()
 def migrate() -> None:
-    """Apply every database migration (alembic upgrade head)."""
-    from service.db import upgrade_to_head
+    """Apply every database migration (alembic upgrade head); in dev, also register an MoU
+    between each two of the three founding agencies (once)."""
+    from service.agreements.service import seed_dev_agreements
+    from service.db import Database, upgrade_to_head
 
     settings = get_settings()
     upgrade_to_head(settings.database_url)
     typer.echo("database is at the latest migration", err=True)
+    if settings.is_dev:
+        db = Database(settings.database_url)
+        try:
+            with db.writer() as session:
+                added = seed_dev_agreements(session)
+                session.commit()
+        finally:
+            db.dispose()
+        if added:
+            typer.echo("dev: registered agreements " + ", ".join(added), err=True)
 
 
 @app.command()
@@ -281,6 +299,202 @@ def purge(
     typer.echo(json.dumps(report))
     if report.get("wal_checkpoint") == "busy":
         _fail("the SQLite write-ahead log is in use: run the purge again when the service is idle")
+
+
+@agency_app.command("add")
+def agency_add(
+    code: Annotated[str, typer.Argument(help="Agency code, e.g. DINSOS_JATIM")],
+    name: Annotated[str, typer.Option(help="The agency's full name")],
+) -> None:
+    """Add an agency; it can get clients and agreements at once, and running servers
+    accept its tokens from external issuers within a minute."""
+    from service.agreements.service import AgreementError, add_agency
+
+    ctx = _context()
+    try:
+        with ctx.db.writer() as session:
+            row = add_agency(session, code, name)
+            session.commit()
+    except AgreementError as exc:
+        _fail(str(exc))
+    typer.echo(json.dumps({"code": row.code, "name": row.name}))
+
+
+@agency_app.command("list")
+def agency_list() -> None:
+    """List agencies as JSON."""
+    from service.agreements import repository
+
+    ctx = _context()
+    with ctx.db.reader() as session:
+        rows = [repository.agency(session, code) for code in repository.agency_codes(session)]
+        typer.echo(json.dumps([{"code": a.code, "name": a.name} for a in rows if a], indent=2))
+
+
+def _parse_day(value: str | None, option: str) -> dt.date | None:
+    if value is None:
+        return None
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        _fail(f"{option} must be a date YYYY-MM-DD")
+    return None
+
+
+@agreement_app.command("add")
+def agreement_add(
+    number: Annotated[str, typer.Argument(help="The agreement's number, e.g. 'PKS/12/LPSK/2026'")],
+    kind: Annotated[str, typer.Option(help="MoU or PKS")],
+    agency: Annotated[
+        list[str], typer.Option("--agency", help="One of the two agencies; give it twice")
+    ],
+    valid_from: Annotated[str, typer.Option(help="First day in force, YYYY-MM-DD")],
+    valid_until: Annotated[
+        str | None, typer.Option(help="Last day in force, YYYY-MM-DD (default: open-ended)")
+    ] = None,
+    group: Annotated[
+        list[str] | None,
+        typer.Option("--group", help="A group code it covers (repeat; default: every group)"),
+    ] = None,
+    case_type: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--case-type", help="A case type code it covers (repeat; default: every case type)"
+        ),
+    ] = None,
+) -> None:
+    """Register an MoU or PKS between two agencies; audited."""
+    from service.agreements.service import AgreementError, add_agreement, summary
+
+    if len(agency) != 2:
+        _fail("give exactly two agencies: --agency A --agency B")
+    start = _parse_day(valid_from, "--valid-from")
+    assert start is not None
+    end = _parse_day(valid_until, "--valid-until")
+    kinds = {"mou": "MoU", "pks": "PKS"}
+    ctx = _context()
+    try:
+        with ctx.db.writer() as session:
+            row = add_agreement(
+                session,
+                number=number,
+                kind=kinds.get(kind.lower(), kind),
+                agencies=(agency[0], agency[1]),
+                valid_from=start,
+                valid_until=end,
+                groups=group or [],
+                case_types=case_type or [],
+            )
+            session.commit()
+            result = summary(row)
+    except AgreementError as exc:
+        _fail(str(exc))
+    typer.echo(json.dumps(result))
+
+
+@agreement_app.command("list")
+def agreement_list() -> None:
+    """List every agreement as JSON, with whether it is in force today."""
+    from service.agreements.service import list_agreements
+
+    ctx = _context()
+    with ctx.db.reader() as session:
+        typer.echo(json.dumps(list_agreements(session), indent=2))
+
+
+@agreement_app.command("end")
+def agreement_end(
+    number: Annotated[str, typer.Argument(help="The agreement's number")],
+    on: Annotated[
+        str | None, typer.Option(help="The first day it no longer applies (default: today)")
+    ] = None,
+) -> None:
+    """End an agreement before its term: from that day (UTC) it no longer covers referrals."""
+    from service.agreements.service import AgreementError, end_agreement, summary
+
+    day = _parse_day(on, "--on")
+    ended = dt.datetime.combine(day, dt.time(), tzinfo=dt.UTC) if day else None
+    ctx = _context()
+    try:
+        with ctx.db.writer() as session:
+            row = end_agreement(session, number, ended)
+            session.commit()
+            result = summary(row)
+    except AgreementError as exc:
+        _fail(str(exc))
+    typer.echo(json.dumps(result))
+
+
+@app.command()
+def report(
+    from_: Annotated[
+        str | None, typer.Option("--from", help="First day (UTC) of the period, YYYY-MM-DD")
+    ] = None,
+    to: Annotated[
+        str | None, typer.Option("--to", help="Last day (UTC) of the period, included")
+    ] = None,
+    agency: Annotated[
+        str | None,
+        typer.Option(help="Only this agency's referrals (default: every agency's)"),
+    ] = None,
+    direction: Annotated[
+        str | None, typer.Option(help="With --agency: incoming or outgoing only")
+    ] = None,
+    format_: Annotated[str, typer.Option("--format", help="json or csv")] = "json",
+    chart: Annotated[
+        Path | None,
+        typer.Option(
+            help="Also draw referrals per week and time per step into this PNG "
+            "(needs matplotlib: pip install 'rujukan[report]')"
+        ),
+    ] = None,
+) -> None:
+    """Print the statistics of a period (the figures of GET /v1/stats) as JSON or CSV."""
+    from service import errors
+    from service.stats import report as reports
+    from service.stats.service import compute
+
+    if format_ not in ("json", "csv"):
+        _fail("--format must be json or csv")
+    if direction not in (None, "incoming", "outgoing"):
+        _fail("--direction must be incoming or outgoing")
+    start, end = _parse_day(from_, "--from"), _parse_day(to, "--to")
+    ctx = _context()
+    if agency is not None:
+        with ctx.db.reader() as session:
+            from service.agreements import repository
+
+            if repository.agency(session, agency) is None:
+                _fail(f"unknown agency {agency!r}")
+    try:
+        stats = compute(ctx, agency=agency, direction=direction, start=start, end=end)
+        if chart is not None:
+            drawn = reports.draw_chart(
+                ctx, chart, agency=agency, direction=direction, start=start, end=end
+            )
+            typer.echo(json.dumps(drawn), err=True)
+    except errors.DomainError as exc:
+        _fail(exc.detail)
+    except RuntimeError as exc:
+        _fail(str(exc))
+    sys.stdout.write(reports.as_json(stats) + "\n" if format_ == "json" else reports.as_csv(stats))
+
+
+@app.command()
+def demo(
+    count: Annotated[int, typer.Option(min=1, max=2000, help="How many referrals")] = 120,
+    months: Annotated[int, typer.Option(min=1, max=24, help="Spread over this many months")] = 6,
+) -> None:
+    """Fill an EMPTY dev database with fictitious referrals across the three agencies, in every
+    state and outcome, made through the service (encrypted, audited, with history)."""
+    from service.demo.loader import DemoError, load_demo
+
+    ctx = _context()
+    try:
+        result = load_demo(ctx, count=count, months=months, say=lambda m: typer.echo(m, err=True))
+    except DemoError as exc:
+        _fail(str(exc))
+    typer.echo(json.dumps(result))
 
 
 @openapi_app.command("export")

@@ -55,6 +55,12 @@ class Settings(BaseSettings):
     sla_emergency_hours: int = Field(default=24, ge=1)
     sla_urgent_hours: int = Field(default=72, ge=1)
     sla_routine_hours: int = Field(default=14 * 24, ge=1)
+    # Time allowed to start the first service once assessed, and to close once served.
+    sla_service_start_hours: int = Field(default=14 * 24, ge=1)
+    sla_closure_hours: int = Field(default=180 * 24, ge=1)
+    # Refuse referrals between agencies without a cooperation agreement in force; unset
+    # means on in prod and off in dev.
+    require_agreement: bool | None = None
     log_level: str = "INFO"
     # Requests per authenticated client (token issuer + subject) over a moving window, in the
     # `limits` notation ("600/minute", "10/second"). 600 a minute lets an agency system work
@@ -157,6 +163,13 @@ class Settings(BaseSettings):
         if self.embedded_dispatcher is None:
             return self.is_dev
         return self.embedded_dispatcher
+
+    @property
+    def agreement_required(self) -> bool:
+        """Whether referrals need a cooperation agreement in force (default: in prod)."""
+        if self.require_agreement is None:
+            return not self.is_dev
+        return self.require_agreement
 
     def sla_hours(self, urgency: str) -> int:
         """Hours allowed for assessment at this urgency."""

@@ -132,6 +132,12 @@ class ValidationFailed(DomainError):
         super().__init__(detail, errors=errors or [])
 
 
+class AgreementMissing(ValidationFailed):
+    """422: no cooperation agreement in force covers a referral between two agencies."""
+
+    slug, title = "agreement-missing", "No cooperation agreement in force"
+
+
 class IdempotencyMismatch(DomainError):
     status, slug, title = 422, "idempotency-key-reused", "Idempotency-Key reused with another body"
 

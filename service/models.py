@@ -2,6 +2,7 @@
 
 from sqlmodel import SQLModel
 
+from service.agreements.models import Agreement
 from service.audit.models import AuditEntry
 from service.auth.models import ApiClient
 from service.events.models import Event, WebhookAttempt, WebhookDelivery, WebhookSubscription
@@ -9,6 +10,7 @@ from service.referrals.models import (
     IdempotencyRecord,
     ReferenceCounter,
     Referral,
+    ReferralCaseType,
     ReferralGroup,
     ReferralHistory,
     ReferralNote,
@@ -20,12 +22,14 @@ metadata = SQLModel.metadata
 
 __all__ = [
     "Agency",
+    "Agreement",
     "AuditEntry",
     "ApiClient",
     "Event",
     "IdempotencyRecord",
     "ReferenceCounter",
     "Referral",
+    "ReferralCaseType",
     "ReferralGroup",
     "ReferralHistory",
     "ReferralNote",

@@ -35,11 +35,13 @@ _MUTABLE_TABLES = (
     "event",
     "idempotency_record",
     "referral_group",
+    "referral_case_type",
     "referral_service",
     "referral_note",
     "referral_history",
     "referral",
     "reference_counter",
+    "agreement",
 )
 
 

@@ -120,6 +120,18 @@ class ReferralGroup(SQLModel, table=True):
     code: str = Field(sa_column=Column(String(64), primary_key=True))
 
 
+class ReferralCaseType(SQLModel, table=True):
+    """Index of a referral's case type codes, for counting by case type in SQL."""
+
+    __tablename__ = "referral_case_type"
+    __table_args__ = (Index("ix_referral_case_type_code", "code", "referral_id"),)
+
+    referral_id: uuid.UUID = Field(
+        sa_column=Column(Uuid(), ForeignKey("referral.id", ondelete="CASCADE"), primary_key=True)
+    )
+    code: str = Field(sa_column=Column(String(64), primary_key=True))
+
+
 class ReferralService(SQLModel, table=True):
     """One service delivered to the referred person."""
 

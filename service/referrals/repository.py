@@ -16,6 +16,7 @@ from service.referrals.models import (
     IdempotencyRecord,
     ReferenceCounter,
     Referral,
+    ReferralCaseType,
     ReferralGroup,
     ReferralHistory,
     ReferralNote,
@@ -69,10 +70,12 @@ def next_reference_number(session: Session, year: int) -> int:
 
 
 def add_referral(session: Session, referral: Referral) -> None:
-    """Insert a referral with its group index rows."""
+    """Insert a referral with its group and case type index rows."""
     session.add(referral)
     for code in {*referral.groups, *referral.kemenham_groups}:
         session.add(ReferralGroup(referral_id=referral.id, code=code))
+    for code in set(referral.case_types):
+        session.add(ReferralCaseType(referral_id=referral.id, code=code))
     session.flush()
 
 

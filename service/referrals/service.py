@@ -16,6 +16,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
 from service import errors
+from service.agreements import service as agreements
 from service.audit import trail
 from service.auth.principal import Principal
 from service.context import ServiceContext
@@ -255,6 +256,15 @@ def _due_at(ctx: ServiceContext, urgency: str, start: dt.datetime) -> dt.datetim
     return start + dt.timedelta(hours=ctx.settings.sla_hours(urgency))
 
 
+def _step_due_at(ctx: ServiceContext, status: str, start: dt.datetime) -> dt.datetime:
+    """When the step that begins at `start` in `status` must be done (assessed or served)."""
+    hours = {
+        workflow.ASSESSED: ctx.settings.sla_service_start_hours,
+        workflow.SERVED: ctx.settings.sla_closure_hours,
+    }[status]
+    return start + dt.timedelta(hours=hours)
+
+
 def _duplicate(existing: Referral, actor: Principal) -> errors.DuplicateReferral:
     """The 409 for a second open referral; its id is named only to a party of it."""
     if actor.agency in (existing.from_agency, existing.to_agency):
@@ -386,6 +396,16 @@ def create_referral(
                     return _replay(ctx, record, fingerprint)
             _validate_create(session, principal, body)
             now = utcnow()
+            agreements.check_referral_allowed(
+                ctx,
+                session,
+                from_agency=principal.agency,
+                to_agency=body.to_agency,
+                groups=[*body.groups, *body.kemenham_groups],
+                case_types=body.case_types,
+                field="to_agency",
+                on=now.date(),
+            )
             row = _new_referral(
                 ctx,
                 session,
@@ -726,7 +746,7 @@ def assess_referral(
             {
                 "assessment": assessment,
                 "assessment_notes_sealed": _seal(ctx, row.id, "assessment_notes", body.notes),
-                "due_at": None,
+                "due_at": _step_due_at(ctx, workflow.ASSESSED, now),
             },
             {"approach": body.approach, "service_unit": body.service_unit},
             now,
@@ -779,6 +799,8 @@ def _record_service(
     )
     service.notes_sealed = _seal(ctx, row.id, f"service:{service.id}", body.notes)
     repo.add_service(session, service)
+    # The closure clock starts with the first service; further services do not reset it.
+    changes = {"due_at": _step_due_at(ctx, workflow.SERVED, now)} if action == "serve" else {}
     _apply(
         ctx,
         session,
@@ -786,7 +808,7 @@ def _record_service(
         row,
         action,
         transition,
-        {},
+        changes,
         {
             "service_id": str(service.id),
             "service_type": body.service_type,
@@ -856,6 +878,16 @@ def close_referral(
         child: Referral | None = None
         if body.outcome == "referred_onward":
             assert body.onward_agency is not None
+            agreements.check_referral_allowed(
+                ctx,
+                session,
+                from_agency=principal.agency,
+                to_agency=body.onward_agency,
+                groups=[*row.groups, *row.kemenham_groups],
+                case_types=row.case_types,
+                field="onward_agency",
+                on=now.date(),
+            )
             child = _new_referral(
                 ctx,
                 session,

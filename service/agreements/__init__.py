@@ -1,0 +1,1 @@
+"""Cooperation agreements (MoU, PKS) between agencies, and the agencies themselves."""

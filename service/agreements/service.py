@@ -1,0 +1,231 @@
+"""Agreement rules: registering and ending agreements, agencies, and the check on referrals."""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+import re
+from collections.abc import Sequence
+from typing import Any
+
+from sqlmodel import Session
+
+from service import errors
+from service.agreements import repository as repo
+from service.agreements.models import KINDS, Agreement
+from service.audit import trail
+from service.context import ServiceContext
+from service.dbtypes import utcnow
+from service.taxonomy.models import Agency
+
+AGENCY_CODE = re.compile(r"^[A-Z][A-Z0-9_]{1,31}$")
+# Agencies seeded by the first migration; dev mode links them with these agreements.
+DEV_AGENCIES = ("KEMENHAM", "KEMENSOS", "LPSK")
+DEV_VALID_FROM = dt.date(2020, 1, 1)
+
+
+class AgreementError(ValueError):
+    """An operator command on agreements or agencies cannot be done as asked."""
+
+
+def summary(row: Agreement, today: dt.date | None = None) -> dict[str, Any]:
+    """An agreement as the CLI prints it."""
+    today = today or utcnow().date()
+    return {
+        "number": row.number,
+        "kind": row.kind,
+        "agencies": [row.agency_a, row.agency_b],
+        "valid_from": row.valid_from.isoformat(),
+        "valid_until": row.valid_until.isoformat() if row.valid_until else None,
+        "groups": list(row.groups),
+        "case_types": list(row.case_types),
+        "ended_at": row.ended_at.isoformat() if row.ended_at else None,
+        "in_force": in_force(row, today),
+    }
+
+
+def in_force(row: Agreement, on: dt.date) -> bool:
+    """Whether the agreement applies on the (UTC) day `on`."""
+    if row.ended_at is not None and row.ended_at.date() <= on:
+        return False
+    return row.valid_from <= on and (row.valid_until is None or on <= row.valid_until)
+
+
+def _covers(row: Agreement, groups: set[str], case_types: set[str]) -> bool:
+    return (not row.groups or groups <= set(row.groups)) and (
+        not row.case_types or case_types <= set(row.case_types)
+    )
+
+
+def check_referral_allowed(
+    ctx: ServiceContext,
+    session: Session,
+    *,
+    from_agency: str,
+    to_agency: str,
+    groups: Sequence[str],
+    case_types: Sequence[str],
+    field: str,
+    on: dt.date,
+) -> None:
+    """Refuse (422) a referral that no agreement in force covers, when agreements are required.
+
+    Only the two agencies and the referral's own codes are consulted, so the answer tells the
+    caller nothing about other referrals.
+    """
+    if not ctx.settings.agreement_required:
+        return
+    wanted_groups, wanted_types = set(groups), set(case_types)
+    current = [a for a in repo.between(session, from_agency, to_agency) if in_force(a, on)]
+    if any(_covers(a, wanted_groups, wanted_types) for a in current):
+        return
+    pair = f"{from_agency} and {to_agency}"
+    if not current:
+        detail = f"No cooperation agreement (MoU or PKS) between {pair} is in force on {on}."
+        missing = "no agreement in force"
+    else:
+        uncovered_groups = sorted(
+            g for g in wanted_groups if not any(not a.groups or g in a.groups for a in current)
+        )
+        uncovered_types = sorted(
+            c
+            for c in wanted_types
+            if not any(not a.case_types or c in a.case_types for a in current)
+        )
+        parts = []
+        if uncovered_groups:
+            parts.append("group(s) " + ", ".join(uncovered_groups))
+        if uncovered_types:
+            parts.append("case type(s) " + ", ".join(uncovered_types))
+        what = " and ".join(parts) or "this combination of groups and case types"
+        detail = f"The agreements in force between {pair} on {on} do not cover {what}."
+        missing = f"not covered: {what}"
+    raise errors.AgreementMissing(
+        detail, [{"loc": ["body", field], "msg": missing, "type": "agreement_missing"}]
+    )
+
+
+def add_agreement(
+    session: Session,
+    *,
+    number: str,
+    kind: str,
+    agencies: tuple[str, str],
+    valid_from: dt.date,
+    valid_until: dt.date | None,
+    groups: Sequence[str] = (),
+    case_types: Sequence[str] = (),
+) -> Agreement:
+    """Register an agreement and write it to the audit trail (the caller commits)."""
+    number = number.strip()
+    if not number or len(number) > 100:
+        raise AgreementError("the agreement number must be 1 to 100 characters")
+    if kind not in KINDS:
+        raise AgreementError(f"kind must be one of {', '.join(KINDS)}")
+    one, other = agencies
+    if one == other:
+        raise AgreementError("an agreement needs two different agencies")
+    for code in agencies:
+        if repo.agency(session, code) is None:
+            raise AgreementError(f"unknown agency {code!r}; add it with `rujukan agency add`")
+    if valid_until is not None and valid_until < valid_from:
+        raise AgreementError("valid_until is before valid_from")
+    known_groups = repo.term_codes(session, "group", "kemenham_group")
+    unknown = [g for g in groups if g not in known_groups]
+    known_types = repo.term_codes(session, "case_type")
+    unknown += [c for c in case_types if c not in known_types]
+    if unknown:
+        raise AgreementError("unknown code(s): " + ", ".join(unknown))
+    if repo.by_number(session, number) is not None:
+        raise AgreementError(f"an agreement numbered {number!r} is already registered")
+    a, b = repo.pair(one, other)
+    row = Agreement(
+        number=number,
+        kind=kind,
+        agency_a=a,
+        agency_b=b,
+        valid_from=valid_from,
+        valid_until=valid_until,
+        groups=sorted(set(groups)),
+        case_types=sorted(set(case_types)),
+    )
+    repo.add(session, row)
+    trail.append(
+        session,
+        action="agreement.add",
+        agency=None,
+        client_id=None,
+        detail={k: v for k, v in summary(row).items() if k != "in_force"},
+    )
+    return row
+
+
+def end_agreement(session: Session, number: str, ended_at: dt.datetime | None = None) -> Agreement:
+    """End an agreement early (from the UTC day of `ended_at`, default today); audited."""
+    row = repo.by_number(session, number)
+    if row is None:
+        raise AgreementError(f"no agreement numbered {number!r}")
+    if row.ended_at is not None:
+        raise AgreementError(f"agreement {number!r} already ended on {row.ended_at.date()}")
+    row.ended_at = ended_at or utcnow()
+    session.add(row)
+    trail.append(
+        session,
+        action="agreement.end",
+        agency=None,
+        client_id=None,
+        detail={"number": row.number, "ended_at": row.ended_at.isoformat()},
+    )
+    return row
+
+
+def list_agreements(session: Session) -> list[dict[str, Any]]:
+    """Every agreement, as the CLI prints it."""
+    today = utcnow().date()
+    return [summary(a, today) for a in repo.every(session)]
+
+
+def add_agency(session: Session, code: str, name: str) -> Agency:
+    """Register a new agency (a provincial social service, another ministry); audited."""
+    if not AGENCY_CODE.match(code):
+        raise AgreementError(
+            "the agency code must be 2 to 32 capital letters, digits or underscores, "
+            "starting with a letter"
+        )
+    name = name.strip()
+    if not name or len(name) > 200:
+        raise AgreementError("the agency name must be 1 to 200 characters")
+    if repo.agency(session, code) is not None:
+        raise AgreementError(f"agency {code} already exists")
+    row = Agency(code=code, name=name)
+    repo.add_agency(session, row)
+    trail.append(
+        session,
+        action="agency.add",
+        agency=None,
+        client_id=None,
+        detail={"code": code, "name": name},
+    )
+    return row
+
+
+def seed_dev_agreements(session: Session) -> list[str]:
+    """In dev, one open-ended MoU between each two of the three founding agencies (idempotent);
+    the numbers of those added."""
+    added = []
+    for one, other in itertools.combinations(DEV_AGENCIES, 2):
+        if repo.agency(session, one) is None or repo.agency(session, other) is None:
+            continue
+        number = f"DEV/MOU/{one}-{other}"
+        if repo.by_number(session, number) is not None:
+            continue
+        add_agreement(
+            session,
+            number=number,
+            kind="MoU",
+            agencies=(one, other),
+            valid_from=DEV_VALID_FROM,
+            valid_until=None,
+        )
+        added.append(number)
+    return added

@@ -1,0 +1,1 @@
+"""`rujukan demo`: a realistic, obviously fictitious data set for trying the service."""

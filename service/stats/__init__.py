@@ -1,0 +1,1 @@
+"""Referral statistics: counts, time per step, success rate, overdue counts."""

@@ -1,0 +1,108 @@
+"""Statistics of the referrals an agency can see; the figures come from stats/repository.py."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from service import errors
+from service.auth.principal import Principal
+from service.context import ServiceContext
+from service.dbtypes import utcnow
+from service.referrals.models import STATUSES, URGENCIES
+from service.stats import repository as repo
+from service.stats.schemas import Overdue, Stats, StepTime, SuccessRate
+
+OPEN_STATUSES = tuple(s for s in STATUSES if s != "closed")
+
+
+def _hours(seconds: float | int | None) -> float | None:
+    return None if seconds is None else round(seconds / 3600, 4)
+
+
+def scope_of(
+    agency: str | None,
+    direction: str | None,
+    start: dt.date | None,
+    end: dt.date | None,
+) -> repo.Scope:
+    """The referrals made from `start` to `end` (UTC days, both included)."""
+    if start is not None and end is not None and end < start:
+        raise errors.ValidationFailed(
+            "`to` is before `from`.",
+            [{"loc": ["query", "to"], "msg": "is before from", "type": "value_error"}],
+        )
+    if direction is not None and agency is None:
+        raise errors.ValidationFailed("A direction needs an agency.")
+
+    def midnight(day: dt.date) -> dt.datetime:
+        return dt.datetime.combine(day, dt.time(), tzinfo=dt.UTC)
+
+    return repo.Scope(
+        agency=agency,
+        direction=direction,
+        start=midnight(start) if start else None,
+        end=midnight(end + dt.timedelta(days=1)) if end else None,
+    )
+
+
+def compute(
+    ctx: ServiceContext,
+    *,
+    agency: str | None,
+    direction: str | None = None,
+    start: dt.date | None = None,
+    end: dt.date | None = None,
+    now: dt.datetime | None = None,
+) -> Stats:
+    """Every figure for one agency (or, with agency None, for the whole service)."""
+    scope = scope_of(agency, direction, start, end)
+    now = now or utcnow()
+    with ctx.db.reader() as session:
+        counts = repo.counts(session, scope)
+        times = repo.step_times(session, scope)
+        late = repo.overdue_by_status(session, scope, now)
+    by_status = {s: counts["status"].get(s, 0) for s in STATUSES}
+    closed = by_status["closed"]
+    completed = counts["outcome"].get("completed", 0)
+    return Stats(
+        agency=agency,
+        direction=direction,  # type: ignore[arg-type]
+        from_=start,
+        to=end,
+        generated_at=now,
+        total=sum(by_status.values()),
+        by_status=by_status,
+        by_urgency={u: counts["urgency"].get(u, 0) for u in URGENCIES},
+        by_outcome=counts["outcome"],
+        by_group=counts["group"],
+        by_case_type=counts["case_type"],
+        step_times=[
+            StepTime(
+                step=name,  # type: ignore[arg-type]
+                count=int(times[name]["count"] or 0),
+                median_hours=_hours(times[name]["p50"]),
+                p90_hours=_hours(times[name]["p90"]),
+            )
+            for name, _, _ in repo.STEPS
+        ],
+        successful_referral_rate=SuccessRate(
+            completed=completed,
+            closed=closed,
+            rate=round(completed / closed, 4) if closed else None,
+        ),
+        overdue=Overdue(
+            total=sum(late.values()), by_status={s: late.get(s, 0) for s in OPEN_STATUSES}
+        ),
+    )
+
+
+def stats_for(
+    ctx: ServiceContext,
+    principal: Principal,
+    *,
+    direction: str | None,
+    start: dt.date | None,
+    end: dt.date | None,
+) -> Stats:
+    """The statistics of the caller's agency: only referrals it sent or received."""
+    return compute(ctx, agency=principal.agency, direction=direction, start=start, end=end)
