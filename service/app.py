@@ -23,7 +23,8 @@ from service.config import Settings, get_settings
 from service.context import ServiceContext
 from service.errors import install_error_handlers, problem_response
 from service.health import router as health_router
-from service.logs import configure_logging
+from service.logs import access_fields, configure_logging
+from service.metrics import install_metrics
 from service.openapi_docs import add_problem_schemas
 from service.ratelimit import document_rate_limits, install_rate_limits
 from service.referrals.router import router as referrals_router
@@ -127,6 +128,7 @@ class RequestContextMiddleware:
                         "path": scope.get("path"),
                         "status": status_code,
                         "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+                        **access_fields(scope),
                     },
                 )
         finally:
@@ -169,6 +171,7 @@ def create_app(settings: Settings | None = None, ctx: ServiceContext | None = No
     app.include_router(subjects_router)
     app.include_router(audit_router)
     app.include_router(health_router)
+    install_metrics(app)
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
