@@ -9,12 +9,14 @@ from pathlib import Path
 from typing import Any
 
 from alembic.config import Config as AlembicConfig
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.pool import StaticPool
+from sqlalchemy.pool import NullPool, StaticPool
 from sqlmodel import Session
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+# An arbitrary constant naming the "migrations are running" advisory lock on PostgreSQL.
+MIGRATION_LOCK_KEY = 0x52554A554B414E  # "RUJUKAN"
 
 
 def is_sqlite(engine_or_url: Engine | str) -> bool:
@@ -120,8 +122,24 @@ def upgrade_to_head(url: str) -> None:
     from alembic import command
 
     if is_sqlite(url):
+        # SQLite's write lock already serialises two migrating processes.
         _prepare_sqlite_file(url)
-    command.upgrade(alembic_config(url), "head")
+        command.upgrade(alembic_config(url), "head")
+        return
+    # Several containers may start at once, each running `rujukan migrate`: the first takes
+    # the lock and migrates, the others wait for it and then find nothing left to do.
+    engine = create_engine(
+        url, poolclass=NullPool, hide_parameters=True, isolation_level="AUTOCOMMIT"
+    )
+    try:
+        with engine.connect() as lock:
+            lock.execute(text("SELECT pg_advisory_lock(:key)"), {"key": MIGRATION_LOCK_KEY})
+            try:
+                command.upgrade(alembic_config(url), "head")
+            finally:
+                lock.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": MIGRATION_LOCK_KEY})
+    finally:
+        engine.dispose()
 
 
 def migration_state(engine: Engine) -> tuple[str | None, str | None]:

@@ -22,6 +22,8 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "msg": record.getMessage(),
             "request_id": request_id.get(),
+            # Which worker process wrote it, when several serve behind one port.
+            "pid": record.process,
         }
         for key in (
             "error_type",

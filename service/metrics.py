@@ -14,10 +14,7 @@ import datetime as dt
 import hmac
 import logging
 import os
-import shutil
-import tempfile
 from collections.abc import Iterator
-from pathlib import Path
 
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import Response
@@ -31,31 +28,13 @@ from sqlalchemy import func, select
 from service import errors
 from service.context import ServiceContext
 from service.openapi_docs import problems
+from service.serving import MULTIPROC_ENV
 
 log = logging.getLogger("rujukan.metrics")
 
-MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 OPEN_STATUSES = ("referred", "assessed", "served")
 
 router = APIRouter(tags=["operations"])
-
-
-def prepare_multiprocess_dir(path: Path | None = None) -> Path:
-    """Point PROMETHEUS_MULTIPROC_DIR at an empty directory before any worker starts.
-
-    Files left by an earlier run would be summed into this run's counters, so they go.
-    """
-    given = path or (Path(os.environ[MULTIPROC_ENV]) if os.environ.get(MULTIPROC_ENV) else None)
-    if given is None:
-        given = Path(tempfile.mkdtemp(prefix="rujukan-metrics-"))
-    given.mkdir(parents=True, exist_ok=True)
-    for entry in given.iterdir():
-        if entry.is_dir() and not entry.is_symlink():
-            shutil.rmtree(entry)
-        else:
-            entry.unlink()
-    os.environ[MULTIPROC_ENV] = str(given)
-    return given
 
 
 def _multiprocess() -> bool:
