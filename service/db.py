@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -122,9 +123,19 @@ def upgrade_to_head(url: str) -> None:
     from alembic import command
 
     if is_sqlite(url):
-        # SQLite's write lock already serialises two migrating processes.
         _prepare_sqlite_file(url)
-        command.upgrade(alembic_config(url), "head")
+        database = make_url(url).database
+        if not database or database == ":memory:":
+            command.upgrade(alembic_config(url), "head")
+            return
+        # Two processes migrating one file would both find the schema missing: a lock file
+        # beside the database lets one migrate while the other waits.
+        with open(f"{database}.migrate-lock", "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                command.upgrade(alembic_config(url), "head")
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
         return
     # Several containers may start at once, each running `rujukan migrate`: the first takes
     # the lock and migrates, the others wait for it and then find nothing left to do.

@@ -260,3 +260,85 @@ def test_sigterm_lets_an_in_flight_create_finish_and_commit(deployment: Deployme
             .where(AuditEntry.action == "referral.create")  # type: ignore[arg-type]
         ).scalar_one()
         assert audited == 1
+
+
+def _dockerfile_env_and_cmd() -> tuple[dict[str, str], list[str]]:
+    """The final stage's ENV values and its CMD, as Docker would run them."""
+    from tests.test_dockerfile import _final_stage
+
+    env: dict[str, str] = {}
+    cmd: list[str] = []
+    for keyword, args in _final_stage():
+        if keyword == "ENV":
+            for pair in args.split():
+                name, _, value = pair.partition("=")
+                env[name] = value
+        elif keyword == "CMD":
+            cmd = json.loads(args)
+    return env, cmd
+
+
+def test_the_images_command_migrates_once_then_serves_workers_and_stops_cleanly(
+    backend: str, new_database_url, tmp_path: Path  # type: ignore[no-untyped-def]
+) -> None:
+    image_env, cmd = _dockerfile_env_and_cmd()
+    assert image_env["RUJUKAN_ENV"] == "prod"
+    url = new_database_url(backend)  # empty: the command must migrate it
+    key_dir = tmp_path / "secrets"
+    env = base_env(url, key_dir)
+    port = free_port()
+    env.update(
+        {k: v for k, v in image_env.items() if k.startswith("RUJUKAN_")},
+        RUJUKAN_DATABASE_URL=url,
+        RUJUKAN_HOST="127.0.0.1",
+        RUJUKAN_PORT=str(port),
+        RUJUKAN_MIGRATIONS_DIR=str(REPO / "migrations"),
+        PATH=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
+    )
+    # An operator provisions the prod keys once, as the README's Deploying section says.
+    init = subprocess.run(
+        [str(RUJUKAN), "keys", "init"], env=env, cwd=tmp_path, capture_output=True, text=True,
+        timeout=60, check=False,
+    )
+    assert init.returncode == 0, init.stderr
+    server = Server.start(cmd, env, tmp_path, port)
+    try:
+        ready = httpx.get(server.base_url + "/readyz", timeout=10)
+        assert ready.status_code == 200, ready.text  # migrated to head
+        # prod keeps /metrics closed until a scraper token is configured
+        assert httpx.get(server.base_url + "/metrics", timeout=10).status_code == 403
+    finally:
+        code = server.terminate()
+    log = server.log()
+    assert code == 0, log
+    assert "database is at the latest migration" in log
+    assert "Traceback" not in log
+    # A second start finds nothing to migrate and serves again.
+    server = Server.start(cmd, env, tmp_path, port)
+    assert server.terminate() == 0, server.log()
+
+
+def test_migrations_started_together_run_once(
+    backend: str, new_database_url, tmp_path: Path  # type: ignore[no-untyped-def]
+) -> None:
+    url = new_database_url(backend)
+    env = base_env(url, tmp_path / "keys")
+    processes = [
+        subprocess.Popen(
+            [str(RUJUKAN), "migrate"], env=env, cwd=tmp_path,
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )
+        for _ in range(3)
+    ]
+    outputs = [p.communicate(timeout=180) for p in processes]
+    for process, (out, err) in zip(processes, outputs, strict=True):
+        assert process.returncode == 0, err
+        assert "Traceback" not in out + err
+    ctx = ServiceContext.build(make_settings(url, tmp_path / "keys"))
+    try:
+        from service.db import migration_state
+
+        current, head = migration_state(ctx.db.engine)
+        assert current == head
+    finally:
+        ctx.db.dispose()
