@@ -391,12 +391,20 @@ def audit_head() -> None:
 
 
 def main() -> None:
-    """Entry point of the console script."""
+    """Entry point of the console script: one clear line on any failure, never a traceback."""
     from pydantic import ValidationError
-    from sqlalchemy.exc import OperationalError, ProgrammingError
+    from sqlalchemy.exc import ArgumentError, OperationalError, ProgrammingError, SQLAlchemyError
+
+    def fail(message: str, code: int = 1) -> None:
+        typer.echo(f"error: {message}", err=True)
+        sys.exit(code)
 
     try:
-        app()
+        # Not standalone: the command line's own errors (unknown option, bad value) come back
+        # here, to be told in one plain line instead of a framed panel.
+        result = app(standalone_mode=False)
+    except typer.Abort:
+        fail("aborted", 130)
     except ValidationError as exc:
         # Only the messages: pydantic's own text repeats the input, which can hold secrets.
         for error in exc.errors():
@@ -404,10 +412,34 @@ def main() -> None:
             message = str(error.get("msg", "invalid")).removeprefix("Value error, ")
             typer.echo(f"error: invalid configuration ({where}): {message}", err=True)
         sys.exit(1)
-    except (OperationalError, ProgrammingError) as exc:
-        typer.echo(
-            f"error: the database refused the command ({type(exc.orig).__name__}); "
-            "is it reachable and migrated? Run `rujukan migrate`.",
-            err=True,
+    except ArgumentError:
+        fail(
+            "RUJUKAN_DATABASE_URL is not a database URL; expected sqlite:///PATH or "
+            "postgresql+psycopg://USER:PASSWORD@HOST:PORT/DATABASE"
         )
-        sys.exit(1)
+    except (OperationalError, ProgrammingError) as exc:
+        fail(
+            f"the database refused the command ({type(exc.orig).__name__}); "
+            "is it reachable and migrated? Run `rujukan migrate`."
+        )
+    except SQLAlchemyError as exc:
+        fail(f"the database command failed ({type(exc).__name__}); nothing was changed")
+    except Exception as exc:  # noqa: BLE001 - the last word: no traceback, no values
+        if _is_usage_error(exc):
+            ctx = getattr(exc, "ctx", None)
+            if type(exc).__name__ == "NoArgsIsHelpError":
+                typer.echo(exc.format_message(), err=True)  # type: ignore[attr-defined]
+                sys.exit(2)
+            where = getattr(ctx, "command_path", None) or "rujukan"
+            message = exc.format_message()  # type: ignore[attr-defined]
+            fail(f"{message} (see `{where} --help`)", exc.exit_code)  # type: ignore[attr-defined]
+        fail(f"unexpected {type(exc).__name__}; the command did not finish")
+    sys.exit(result if isinstance(result, int) else 0)
+
+
+def _is_usage_error(exc: BaseException) -> bool:
+    # Typer carries its own copy of click, whose exception classes are not public: recognise
+    # them by what every click exception has.
+    return callable(getattr(exc, "format_message", None)) and isinstance(
+        getattr(exc, "exit_code", None), int
+    )
