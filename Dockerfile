@@ -10,7 +10,10 @@
 #     rujukan
 #
 # RUJUKAN_ENV=prod refuses to start without explicitly provisioned key files.
-# The container applies pending migrations, then serves on $RUJUKAN_HOST:$RUJUKAN_PORT.
+# The container applies pending migrations once (under a lock, so containers starting together
+# are safe), then serves on $RUJUKAN_HOST:$RUJUKAN_PORT with $RUJUKAN_WORKERS worker processes.
+# On SIGTERM (docker stop) in-flight requests get $RUJUKAN_GRACEFUL_TIMEOUT seconds to finish:
+# give the container a longer stop timeout (docker stop -t 30, stop_grace_period: 30s).
 
 # ---------------------------------------------------------------------------
 # Builder: install the project and its dependencies into a self-contained venv.
@@ -47,7 +50,9 @@ ENV RUJUKAN_MIGRATIONS_DIR=/app/migrations \
     PYTHONUNBUFFERED=1 \
     RUJUKAN_ENV=prod \
     RUJUKAN_HOST=0.0.0.0 \
-    RUJUKAN_PORT=8000
+    RUJUKAN_PORT=8000 \
+    RUJUKAN_WORKERS=2 \
+    RUJUKAN_GRACEFUL_TIMEOUT=25
 
 # Fixed ids so that mounted volumes and orchestrator security contexts
 # (runAsUser: 10001) can rely on them.
@@ -71,4 +76,7 @@ EXPOSE 8000
 HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
     CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/healthz' % os.environ.get('RUJUKAN_PORT', '8000'), timeout=3)"]
 
+STOPSIGNAL SIGTERM
+
+# `exec`: the server replaces the shell, so it is the process that receives SIGTERM.
 CMD ["sh", "-c", "rujukan migrate && exec rujukan serve --host \"$RUJUKAN_HOST\" --port \"$RUJUKAN_PORT\""]

@@ -26,7 +26,8 @@ from service.errors import install_error_handlers, problem_response
 from service.events.router import events_router, webhooks_router
 from service.fhir.router import router as fhir_router
 from service.health import router as health_router
-from service.logs import configure_logging
+from service.logs import access_fields, configure_logging
+from service.metrics import install_metrics
 from service.openapi_docs import add_problem_schemas, document_server_errors
 from service.ratelimit import document_rate_limits, install_rate_limits
 from service.referrals.router import router as referrals_router
@@ -131,6 +132,7 @@ class RequestContextMiddleware:
                         "path": scope.get("path"),
                         "status": status_code,
                         "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+                        **access_fields(scope),
                     },
                 )
         finally:
@@ -182,6 +184,7 @@ def create_app(settings: Settings | None = None, ctx: ServiceContext | None = No
     app.include_router(audit_router)
     app.include_router(stats_router)
     app.include_router(health_router)
+    install_metrics(app)
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:

@@ -76,26 +76,47 @@ def migrate() -> None:
 def serve(
     host: Annotated[str | None, typer.Option(help="Address to listen on")] = None,
     port: Annotated[int | None, typer.Option(help="Port to listen on")] = None,
-    workers: Annotated[int, typer.Option(min=1, max=64, help="Worker processes")] = 1,
+    workers: Annotated[
+        int, typer.Option(min=1, max=64, envvar="RUJUKAN_WORKERS", help="Worker processes")
+    ] = 1,
+    proxy_headers: Annotated[
+        bool,
+        typer.Option(
+            envvar="RUJUKAN_PROXY_HEADERS",
+            help="Trust X-Forwarded-For/-Proto from the addresses in --forwarded-allow-ips",
+        ),
+    ] = False,
+    forwarded_allow_ips: Annotated[
+        str,
+        typer.Option(
+            envvar="RUJUKAN_FORWARDED_ALLOW_IPS",
+            help="Comma-separated proxy addresses or networks whose forwarded headers count",
+        ),
+    ] = "127.0.0.1",
+    graceful_timeout: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            envvar="RUJUKAN_GRACEFUL_TIMEOUT",
+            help="Seconds in-flight requests get to finish after SIGTERM",
+        ),
+    ] = 25,
 ) -> None:
-    """Serve the API with uvicorn."""
-    import uvicorn
+    """Serve the API with uvicorn; SIGTERM lets in-flight requests finish first."""
+    from service import serving
 
+    serving.prepare_multiprocess_dir()
     settings = get_settings()
     ctx = _context()
     _print_first_client_hint(ctx)
     ctx.db.dispose()
-    uvicorn.run(
-        "service.asgi:app",
+    serving.run(
         host=host or settings.host,
         port=port or settings.port,
         workers=workers,
-        proxy_headers=False,
-        server_header=False,
-        # Uvicorn's access log prints query strings, which can hold a NIK filter;
-        # the service writes its own access log without them.
-        access_log=False,
-        log_level="info",
+        proxy_headers=proxy_headers,
+        forwarded_allow_ips=forwarded_allow_ips,
+        graceful_timeout=graceful_timeout,
     )
 
 
@@ -211,6 +232,27 @@ def client_rotate_secret(client_id: Annotated[str, typer.Argument(help="The clie
     except clients.ClientError as exc:
         _fail(str(exc))
     typer.echo(json.dumps({"client_id": client.client_id, "client_secret": secret}))
+
+
+@keys_app.command("init")
+def keys_init() -> None:
+    """Create the signing and data key files for prod; never overwrites an existing file."""
+    from service.auth.keys import KeySet, new_key, save_keyset
+    from service.crypto import DataKeyring
+
+    settings = get_settings()
+    signing, data = settings.signing_key_path, settings.data_key_path
+    existing = [str(p) for p in (signing, data) if p.exists()]
+    if existing:
+        _fail(f"refusing to overwrite existing key files: {', '.join(existing)}")
+    for path in (signing, data):
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            _fail(f"cannot create the directory of {path}: {type(exc).__name__}")
+    save_keyset(signing, KeySet([new_key(generated=False)]))
+    DataKeyring.create_file(data, generated=False)
+    typer.echo(json.dumps({"signing_key_file": str(signing), "data_key_file": str(data)}))
 
 
 @keys_app.command("rotate")
@@ -563,12 +605,20 @@ def audit_head() -> None:
 
 
 def main() -> None:
-    """Entry point of the console script."""
+    """Entry point of the console script: one clear line on any failure, never a traceback."""
     from pydantic import ValidationError
-    from sqlalchemy.exc import OperationalError, ProgrammingError
+    from sqlalchemy.exc import ArgumentError, OperationalError, ProgrammingError, SQLAlchemyError
+
+    def fail(message: str, code: int = 1) -> None:
+        typer.echo(f"error: {message}", err=True)
+        sys.exit(code)
 
     try:
-        app()
+        # Not standalone: the command line's own errors (unknown option, bad value) come back
+        # here, to be told in one plain line instead of a framed panel.
+        result = app(standalone_mode=False)
+    except typer.Abort:
+        fail("aborted", 130)
     except ValidationError as exc:
         # Only the messages: pydantic's own text repeats the input, which can hold secrets.
         for error in exc.errors():
@@ -576,10 +626,34 @@ def main() -> None:
             message = str(error.get("msg", "invalid")).removeprefix("Value error, ")
             typer.echo(f"error: invalid configuration ({where}): {message}", err=True)
         sys.exit(1)
-    except (OperationalError, ProgrammingError) as exc:
-        typer.echo(
-            f"error: the database refused the command ({type(exc.orig).__name__}); "
-            "is it reachable and migrated? Run `rujukan migrate`.",
-            err=True,
+    except ArgumentError:
+        fail(
+            "RUJUKAN_DATABASE_URL is not a database URL; expected sqlite:///PATH or "
+            "postgresql+psycopg://USER:PASSWORD@HOST:PORT/DATABASE"
         )
-        sys.exit(1)
+    except (OperationalError, ProgrammingError) as exc:
+        fail(
+            f"the database refused the command ({type(exc.orig).__name__}); "
+            "is it reachable and migrated? Run `rujukan migrate`."
+        )
+    except SQLAlchemyError as exc:
+        fail(f"the database command failed ({type(exc).__name__}); nothing was changed")
+    except Exception as exc:  # noqa: BLE001 - the last word: no traceback, no values
+        if _is_usage_error(exc):
+            ctx = getattr(exc, "ctx", None)
+            if type(exc).__name__ == "NoArgsIsHelpError":
+                typer.echo(exc.format_message(), err=True)  # type: ignore[attr-defined]
+                sys.exit(2)
+            where = getattr(ctx, "command_path", None) or "rujukan"
+            message = exc.format_message()  # type: ignore[attr-defined]
+            fail(f"{message} (see `{where} --help`)", exc.exit_code)  # type: ignore[attr-defined]
+        fail(f"unexpected {type(exc).__name__}; the command did not finish")
+    sys.exit(result if isinstance(result, int) else 0)
+
+
+def _is_usage_error(exc: BaseException) -> bool:
+    # Typer carries its own copy of click, whose exception classes are not public: recognise
+    # them by what every click exception has.
+    return callable(getattr(exc, "format_message", None)) and isinstance(
+        getattr(exc, "exit_code", None), int
+    )

@@ -71,6 +71,9 @@ class Settings(BaseSettings):
     # Where the counters live: in process memory when unset (each worker counts on its own),
     # shared across workers and hosts when set, e.g. redis://127.0.0.1:6379/0.
     redis_url: SecretStr | None = None
+    # A file holding the bearer token Prometheus presents at GET /metrics (its
+    # `bearer_token_file`). Unset: /metrics is open in dev and refused in prod.
+    metrics_token_file: Path | None = None
     # The webhook dispatcher inside the web process (`make run`); production runs one or more
     # `rujukan worker` processes instead. Unset: on in dev, off in prod.
     embedded_dispatcher: bool | None = None

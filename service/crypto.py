@@ -77,15 +77,21 @@ class DataKeyring:
         if not path.exists():
             if not allow_generate:
                 raise KeyFileError(f"data key file {path} does not exist")
-            kid = "d" + secrets.token_hex(4)
-            doc = {
-                "origin": GENERATED_MARKER,
-                "active": kid,
-                "keys": {kid: _b64e(AESGCM.generate_key(bit_length=256))},
-                "index_key": _b64e(secrets.token_bytes(32)),
-            }
-            write_private_file(path, json.dumps(doc, indent=2) + "\n")
+            cls.create_file(path, generated=True)
         return cls.load(path)
+
+    @staticmethod
+    def create_file(path: Path, *, generated: bool) -> None:
+        """Write a new key file (mode 0600) with one data key and an index key."""
+        kid = "d" + secrets.token_hex(4)
+        doc: dict[str, object] = {
+            "active": kid,
+            "keys": {kid: _b64e(AESGCM.generate_key(bit_length=256))},
+            "index_key": _b64e(secrets.token_bytes(32)),
+        }
+        if generated:
+            doc = {"origin": GENERATED_MARKER, **doc}
+        write_private_file(path, json.dumps(doc, indent=2) + "\n")
 
     def seal(self, plaintext: str, context: str) -> str:
         """Encrypt text; `context` (e.g. 'referral:<id>:subject') binds it to its place."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -9,12 +10,14 @@ from pathlib import Path
 from typing import Any
 
 from alembic.config import Config as AlembicConfig
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.pool import StaticPool
+from sqlalchemy.pool import NullPool, StaticPool
 from sqlmodel import Session
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+# An arbitrary constant naming the "migrations are running" advisory lock on PostgreSQL.
+MIGRATION_LOCK_KEY = 0x52554A554B414E  # "RUJUKAN"
 
 
 def is_sqlite(engine_or_url: Engine | str) -> bool:
@@ -121,7 +124,33 @@ def upgrade_to_head(url: str) -> None:
 
     if is_sqlite(url):
         _prepare_sqlite_file(url)
-    command.upgrade(alembic_config(url), "head")
+        database = make_url(url).database
+        if not database or database == ":memory:":
+            command.upgrade(alembic_config(url), "head")
+            return
+        # Two processes migrating one file would both find the schema missing: a lock file
+        # beside the database lets one migrate while the other waits.
+        with open(f"{database}.migrate-lock", "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                command.upgrade(alembic_config(url), "head")
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
+        return
+    # Several containers may start at once, each running `rujukan migrate`: the first takes
+    # the lock and migrates, the others wait for it and then find nothing left to do.
+    engine = create_engine(
+        url, poolclass=NullPool, hide_parameters=True, isolation_level="AUTOCOMMIT"
+    )
+    try:
+        with engine.connect() as lock:
+            lock.execute(text("SELECT pg_advisory_lock(:key)"), {"key": MIGRATION_LOCK_KEY})
+            try:
+                command.upgrade(alembic_config(url), "head")
+            finally:
+                lock.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": MIGRATION_LOCK_KEY})
+    finally:
+        engine.dispose()
 
 
 def migration_state(engine: Engine) -> tuple[str | None, str | None]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
+from typing import Any
 
 from service.requestctx import request_id
 
@@ -21,14 +22,43 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "msg": record.getMessage(),
             "request_id": request_id.get(),
+            # Which worker process wrote it, when several serve behind one port.
+            "pid": record.process,
         }
-        for key in ("error_type", "method", "path", "status", "duration_ms"):
+        for key in (
+            "error_type",
+            "method",
+            "path",
+            "route",
+            "status",
+            "duration_ms",
+            "client",
+            "agency",
+            "peer",
+        ):
             if hasattr(record, key):
                 entry[key] = getattr(record, key)
         if record.exc_info and record.exc_info[0] is not None:
             entry["exc_type"] = record.exc_info[0].__name__
             entry["traceback"] = self.formatException(record.exc_info)
         return json.dumps(entry, ensure_ascii=False)
+
+
+def access_fields(scope: dict[str, Any]) -> dict[str, Any]:
+    """Route template, calling client and agency, and peer address of a finished request.
+
+    The route is the template (`/v1/referrals/{referral_id}`), never the raw path with its
+    query: nothing a caller types about a person reaches the log through it.
+    """
+    route = scope.get("route")
+    principal = (scope.get("state") or {}).get("principal")
+    peer = scope.get("client")
+    return {
+        "route": getattr(route, "path", None),
+        "client": getattr(principal, "client_id", None),
+        "agency": getattr(principal, "agency", None),
+        "peer": peer[0] if peer else None,
+    }
 
 
 class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]

@@ -75,6 +75,8 @@ def authenticate(
     # Keyed by the verified client, never by anything the caller could vary unverified;
     # a client's tokens share one quota.
     enforce_request_limit(request, principal.issuer, str(claims["sub"]))
+    # For the access log: which client and agency made the request.
+    request.state.principal = principal
     return principal
 
 

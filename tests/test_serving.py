@@ -1,0 +1,344 @@
+"""`rujukan serve` for real: several worker processes, metrics summed over them, graceful stop.
+
+Each test starts the console script in a subprocess on a free loopback port, as an operator
+would, and talks to it over HTTP.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+from sqlalchemy import func, select
+
+from service.audit.models import AuditEntry
+from service.auth import clients
+from service.context import ServiceContext
+from service.db import upgrade_to_head
+from service.referrals.models import Referral, ReferralHistory
+from tests.conftest import make_settings
+from tests.support import ALL_SCOPES, assess_body, referral_body, service_body
+
+BIN = Path(sys.executable).parent
+RUJUKAN = BIN / "rujukan"
+REPO = Path(__file__).resolve().parent.parent
+pytestmark = pytest.mark.slow
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def base_env(url: str, key_dir: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("RUJUKAN_", "PROMETHEUS"))}
+    env.update(
+        RUJUKAN_DATABASE_URL=url,
+        RUJUKAN_SIGNING_KEY_FILE=str(key_dir / "signing-keys.pem"),
+        RUJUKAN_DATA_KEY_FILE=str(key_dir / "data-keys.json"),
+        RUJUKAN_RATE_LIMIT="100000/minute",
+        RUJUKAN_MIGRATIONS_DIR=str(REPO / "migrations"),
+    )
+    return env
+
+
+@dataclass
+class Server:
+    """A `rujukan serve` process and what it wrote to stderr."""
+
+    process: subprocess.Popen[bytes]
+    base_url: str
+    log_path: Path
+    healthz_calls: int = field(default=0)
+
+    @classmethod
+    def start(cls, argv: list[str], env: dict[str, str], workdir: Path, port: int) -> Server:
+        log_path = workdir / f"server-{port}.log"
+        with log_path.open("wb") as log:
+            process = subprocess.Popen(
+                argv, env=env, cwd=workdir, stdout=log, stderr=subprocess.STDOUT
+            )
+        server = cls(process, f"http://127.0.0.1:{port}", log_path)
+        deadline = time.monotonic() + 60
+        while True:
+            if process.poll() is not None:
+                pytest.fail(f"the server exited {process.returncode}:\n{server.log()}")
+            try:
+                server.healthz_calls += 1
+                if httpx.get(server.base_url + "/healthz", timeout=2).status_code == 200:
+                    return server
+            except httpx.TransportError:
+                server.healthz_calls -= 1  # never reached the application
+            if time.monotonic() > deadline:
+                server.kill()
+                pytest.fail(f"the server did not start:\n{server.log()}")
+            time.sleep(0.2)
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def terminate(self, timeout: float = 60) -> int:
+        """SIGTERM, as an orchestrator stops a container; the exit code."""
+        self.process.send_signal(signal.SIGTERM)
+        return self.process.wait(timeout=timeout)
+
+    def kill(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(timeout=10)
+
+
+@dataclass
+class Deployment:
+    url: str
+    key_dir: Path
+    workdir: Path
+    ctx: ServiceContext
+
+    def serve(self, workers: int = 2) -> Server:
+        port = free_port()
+        argv = [str(RUJUKAN), "serve", "--port", str(port), "--workers", str(workers)]
+        return Server.start(argv, base_env(self.url, self.key_dir), self.workdir, port)
+
+    def token(self, server: Server, agency: str) -> str:
+        with self.ctx.db.writer() as session:
+            client, secret = clients.create_client(
+                session, agency=agency, name=f"{agency} system", scope=ALL_SCOPES
+            )
+            session.commit()
+        response = httpx.post(
+            server.base_url + "/oauth/token",
+            data={"grant_type": "client_credentials", "client_id": client.client_id,
+                  "client_secret": secret},
+            timeout=30,
+        )
+        assert response.status_code == 200, response.text
+        return response.json()["access_token"]  # type: ignore[no-any-return]
+
+
+@pytest.fixture
+def deployment(
+    backend: str, new_database_url, tmp_path: Path  # type: ignore[no-untyped-def]
+) -> Iterator[Deployment]:
+    """A fresh migrated database and dev keys, shared by this test and its server."""
+    url = new_database_url(backend)
+    upgrade_to_head(url)
+    ctx = ServiceContext.build(make_settings(url, tmp_path / "keys"))
+    try:
+        yield Deployment(url, tmp_path / "keys", tmp_path, ctx)
+    finally:
+        ctx.db.dispose()
+
+
+def samples(text: str) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
+    return {
+        (s.name, frozenset(s.labels.items())): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
+
+
+def request_pids(log: str) -> set[int]:
+    lines = [json.loads(line) for line in log.splitlines() if line.startswith("{")]
+    return {line["pid"] for line in lines if line.get("msg") == "request"}
+
+
+def test_two_workers_take_concurrent_creates_and_transitions(deployment: Deployment) -> None:
+    server = deployment.serve(workers=2)
+    try:
+        lpsk = deployment.token(server, "LPSK")
+        kemensos = deployment.token(server, "KEMENSOS")
+
+        def call(token: str, path: str, body: dict, if_match: str | None = None):  # type: ignore[no-untyped-def,type-arg]
+            headers = {"Authorization": f"Bearer {token}"}
+            if if_match:
+                headers["If-Match"] = if_match
+            # A new connection per request, so the kernel spreads them over the workers.
+            with httpx.Client(base_url=server.base_url, timeout=60) as client:
+                return client.post(path, json=body, headers=headers)
+
+        def lifecycle(_: int) -> list[int]:
+            created = call(lpsk, "/v1/referrals", referral_body("KEMENSOS"))
+            codes = [created.status_code]
+            if created.status_code != 201:
+                return codes
+            rid, etag = created.json()["id"], created.headers["ETag"]
+            for action, body in (
+                ("assess", assess_body()),
+                ("serve", service_body()),
+                ("close", {"outcome": "completed"}),
+            ):
+                answer = call(kemensos, f"/v1/referrals/{rid}/{action}", body, etag)
+                codes.append(answer.status_code)
+                if answer.status_code != 200:
+                    break
+                etag = answer.headers["ETag"]
+            return codes
+
+        with ThreadPoolExecutor(max_workers=12) as pool:
+            results = list(pool.map(lifecycle, range(24)))
+        assert all(codes == [201, 200, 200, 200] for codes in results), results
+
+        # Prometheus multiprocess mode: every scrape sums all workers, whichever answers.
+        for _ in range(10):
+            assert httpx.get(server.base_url + "/healthz", timeout=10).status_code == 200
+            server.healthz_calls += 1
+        scrapes = [samples(httpx.get(server.base_url + "/metrics", timeout=30).text)
+                   for _ in range(6)]
+        healthz = ("http_requests_total",
+                   frozenset({"handler": "/healthz", "method": "GET", "status": "200"}.items()))
+        assert {s[healthz] for s in scrapes} == {server.healthz_calls}
+        creates = ("http_requests_total",
+                   frozenset({"handler": "/v1/referrals", "method": "POST",
+                              "status": "201"}.items()))
+        assert {s[creates] for s in scrapes} == {24}
+        completed = ("rujukan_referral_transitions_total",
+                     frozenset({"action": "close", "outcome": "completed"}.items()))
+        assert {s[completed] for s in scrapes} == {24}
+    finally:
+        code = server.terminate()
+    log = server.log()
+    assert code == 0, log
+    assert "database is locked" not in log
+    assert "Traceback" not in log
+    assert len(request_pids(log)) == 2, "both workers should have answered requests"
+
+
+def test_sigterm_lets_an_in_flight_create_finish_and_commit(deployment: Deployment) -> None:
+    server = deployment.serve(workers=2)
+    token = deployment.token(server, "LPSK")
+    body = json.dumps(referral_body("KEMENSOS")).encode()
+    host, port = server.base_url.removeprefix("http://").split(":")
+    conn = http.client.HTTPConnection(host, int(port), timeout=60)
+    try:
+        conn.putrequest("POST", "/v1/referrals")
+        conn.putheader("Authorization", f"Bearer {token}")
+        conn.putheader("Content-Type", "application/json")
+        conn.putheader("Content-Length", str(len(body)))
+        conn.endheaders()
+        conn.send(body[:40])
+        time.sleep(0.5)  # the worker has the request line and headers: it is in flight
+        server.process.send_signal(signal.SIGTERM)
+        time.sleep(1.5)
+        assert server.process.poll() is None, "the server quit with a request in flight"
+        conn.send(body[40:])
+        response = conn.getresponse()
+        answer = json.loads(response.read())
+        assert response.status == 201, answer
+    finally:
+        conn.close()
+    code = server.process.wait(timeout=60)
+    assert code == 0, server.log()
+
+    # The whole action is in the database: the row, its history, its audit entry.
+    with deployment.ctx.db.reader() as session:
+        row = session.get(Referral, uuid.UUID(answer["id"]))
+        assert row is not None and row.status == "referred"
+        history = session.execute(
+            select(func.count()).select_from(ReferralHistory)
+            .where(ReferralHistory.referral_id == row.id)  # type: ignore[arg-type]
+        ).scalar_one()
+        assert history == 1
+        audited = session.execute(
+            select(func.count()).select_from(AuditEntry)
+            .where(AuditEntry.referral_id == row.id)  # type: ignore[arg-type]
+            .where(AuditEntry.action == "referral.create")  # type: ignore[arg-type]
+        ).scalar_one()
+        assert audited == 1
+
+
+def _dockerfile_env_and_cmd() -> tuple[dict[str, str], list[str]]:
+    """The final stage's ENV values and its CMD, as Docker would run them."""
+    from tests.test_dockerfile import _final_stage
+
+    env: dict[str, str] = {}
+    cmd: list[str] = []
+    for keyword, args in _final_stage():
+        if keyword == "ENV":
+            for pair in args.split():
+                name, _, value = pair.partition("=")
+                env[name] = value
+        elif keyword == "CMD":
+            cmd = json.loads(args)
+    return env, cmd
+
+
+def test_the_images_command_migrates_once_then_serves_workers_and_stops_cleanly(
+    backend: str, new_database_url, tmp_path: Path  # type: ignore[no-untyped-def]
+) -> None:
+    image_env, cmd = _dockerfile_env_and_cmd()
+    assert image_env["RUJUKAN_ENV"] == "prod"
+    url = new_database_url(backend)  # empty: the command must migrate it
+    key_dir = tmp_path / "secrets"
+    env = base_env(url, key_dir)
+    port = free_port()
+    env.update(
+        {k: v for k, v in image_env.items() if k.startswith("RUJUKAN_")},
+        RUJUKAN_DATABASE_URL=url,
+        RUJUKAN_HOST="127.0.0.1",
+        RUJUKAN_PORT=str(port),
+        RUJUKAN_MIGRATIONS_DIR=str(REPO / "migrations"),
+        PATH=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
+    )
+    # An operator provisions the prod keys once, as the README's Deploying section says.
+    init = subprocess.run(
+        [str(RUJUKAN), "keys", "init"], env=env, cwd=tmp_path, capture_output=True, text=True,
+        timeout=60, check=False,
+    )
+    assert init.returncode == 0, init.stderr
+    server = Server.start(cmd, env, tmp_path, port)
+    try:
+        ready = httpx.get(server.base_url + "/readyz", timeout=10)
+        assert ready.status_code == 200, ready.text  # migrated to head
+        # prod keeps /metrics closed until a scraper token is configured
+        assert httpx.get(server.base_url + "/metrics", timeout=10).status_code == 403
+    finally:
+        code = server.terminate()
+    log = server.log()
+    assert code == 0, log
+    assert "database is at the latest migration" in log
+    assert "Traceback" not in log
+    # A second start finds nothing to migrate and serves again.
+    server = Server.start(cmd, env, tmp_path, port)
+    assert server.terminate() == 0, server.log()
+
+
+def test_migrations_started_together_run_once(
+    backend: str, new_database_url, tmp_path: Path  # type: ignore[no-untyped-def]
+) -> None:
+    url = new_database_url(backend)
+    env = base_env(url, tmp_path / "keys")
+    processes = [
+        subprocess.Popen(
+            [str(RUJUKAN), "migrate"], env=env, cwd=tmp_path,
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )
+        for _ in range(3)
+    ]
+    outputs = [p.communicate(timeout=180) for p in processes]
+    for process, (out, err) in zip(processes, outputs, strict=True):
+        assert process.returncode == 0, err
+        assert "Traceback" not in out + err
+    ctx = ServiceContext.build(make_settings(url, tmp_path / "keys"))
+    try:
+        from service.db import migration_state
+
+        current, head = migration_state(ctx.db.engine)
+        assert current == head
+    finally:
+        ctx.db.dispose()
