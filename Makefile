@@ -5,7 +5,8 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 TEST_STAMP := $(VENV)/.installed-test
 
-.PHONY: run test lint openapi clean
+.PHONY: run test lint openapi clean bench bench-quick check-wrk
+BENCH_STAMP := $(VENV)/.installed-bench
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -21,6 +22,10 @@ $(TEST_STAMP): pyproject.toml tools/package.json tools/package-lock.json | $(BIN
 	npm ci --prefix tools --no-audit --no-fund --loglevel=error
 	touch $@ $(STAMP)
 
+$(BENCH_STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[bench]'
+	touch $@ $(STAMP)
+
 run: $(STAMP)
 	$(BIN)/rujukan migrate
 	$(BIN)/rujukan serve
@@ -29,10 +34,21 @@ test: $(TEST_STAMP)
 	$(BIN)/python -m pytest
 
 lint: $(TEST_STAMP)
-	$(BIN)/ruff check service tests migrations
+	$(BIN)/ruff check service tests migrations bench
 
 openapi: $(STAMP)
 	$(BIN)/rujukan openapi export > openapi/openapi.json
+
+check-wrk:
+	@command -v wrk >/dev/null 2>&1 || { echo "wrk is missing: install it with 'sudo apt-get install -y wrk' (Debian/Ubuntu)"; exit 1; }
+
+# 1,000,000 referrals, 3 interleaved rounds of 10 s per operation, SQLite and PostgreSQL.
+bench: check-wrk $(BENCH_STAMP)
+	$(BIN)/python bench/run.py
+
+# For iterating: 100,000 referrals, 1 round of 5 s.
+bench-quick: check-wrk $(BENCH_STAMP)
+	$(BIN)/python bench/run.py --rows 100000 --rounds 1 --duration 5 --unloaded-duration 2 --mixed-duration 5 --output bench/results/quick
 
 clean:
 	rm -rf $(VENV) var .pytest_cache tools/node_modules

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -12,10 +13,14 @@ from typing import Any
 from alembic.config import Config as AlembicConfig
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.orm import sessionmaker
 from sqlalchemy.pool import NullPool, StaticPool
 from sqlmodel import Session
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+# Enough pooled connections for every thread of the server's thread pool (40), so that a
+# burst never opens and closes overflow connections (each one runs the pragmas below).
+SQLITE_POOL_SIZE = 40
 # An arbitrary constant naming the "migrations are running" advisory lock on PostgreSQL.
 MIGRATION_LOCK_KEY = 0x52554A554B414E  # "RUJUKAN"
 
@@ -46,6 +51,9 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     connect_args = {"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}
     if make_url(url).database in (None, "", ":memory:"):
         kwargs.setdefault("poolclass", StaticPool)
+    else:
+        kwargs.setdefault("pool_size", SQLITE_POOL_SIZE)
+        kwargs.setdefault("max_overflow", 10)
     engine = create_engine(url, connect_args=connect_args, **kwargs)
 
     @event.listens_for(engine, "connect")
@@ -71,6 +79,50 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     return engine
 
 
+class WriterGate:
+    """Lets one SQLite writer transaction at a time, across threads and worker processes,
+    ask for the database write lock.
+
+    SQLite's own busy handler makes a waiting writer sleep and poll (up to 100 ms a try), so
+    the lock often sits free while every waiter sleeps, and writes queue up to time out. Here
+    waiters queue on a thread lock and an flock(2) on a file beside the database instead, and
+    the kernel wakes the next one the moment the previous transaction ends. Taken just before
+    `BEGIN IMMEDIATE`, given back once the transaction has committed or rolled back.
+    """
+
+    def __init__(self, database_path: str) -> None:
+        self._path = f"{database_path}.writer-lock"
+        self._lock = threading.RLock()
+        self._held = threading.local()
+        self._fd: int | None = None
+        self._pid = 0
+
+    def _file(self) -> int:
+        # One descriptor per process: a forked child must not share its parent's lock.
+        if self._fd is None or self._pid != os.getpid():
+            self._fd = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o600)
+            self._pid = os.getpid()
+        return self._fd
+
+    def acquire(self) -> None:
+        """Wait for the gate (reentrant within a thread)."""
+        self._lock.acquire()
+        depth = getattr(self._held, "depth", 0)
+        if depth == 0:
+            fcntl.flock(self._file(), fcntl.LOCK_EX)
+        self._held.depth = depth + 1
+
+    def release(self) -> None:
+        """Give the gate back, if this thread holds it."""
+        depth = getattr(self._held, "depth", 0)
+        if depth == 0:
+            return
+        self._held.depth = depth - 1
+        if depth == 1:
+            fcntl.flock(self._file(), fcntl.LOCK_UN)
+        self._lock.release()
+
+
 class Database:
     """The engine plus the two kinds of session the service uses."""
 
@@ -81,6 +133,20 @@ class Database:
         self._writer = (
             self.engine.execution_options(sqlite_begin="IMMEDIATE") if self.sqlite else self.engine
         )
+        self._writer_sessions = sessionmaker(self._writer, class_=Session, expire_on_commit=False)
+        database = make_url(url).database if self.sqlite else None
+        if database and database != ":memory:":
+            gate = WriterGate(database)
+
+            @event.listens_for(self.engine, "begin", insert=True)
+            def _wait_for_gate(conn: Any) -> None:
+                if conn.get_execution_options().get("sqlite_begin") == "IMMEDIATE":
+                    gate.acquire()
+
+            @event.listens_for(self._writer_sessions, "after_transaction_end")
+            def _open_gate(_: Session, transaction: Any) -> None:
+                if transaction.parent is None:
+                    gate.release()
 
     @contextmanager
     def reader(self) -> Iterator[Session]:
@@ -91,7 +157,7 @@ class Database:
     @contextmanager
     def writer(self) -> Iterator[Session]:
         """A session whose transaction holds the write lock from its first statement (SQLite)."""
-        with Session(self._writer, expire_on_commit=False) as session:
+        with self._writer_sessions() as session:
             yield session
 
     def dispose(self) -> None:

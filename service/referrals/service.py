@@ -191,7 +191,7 @@ def _invalid(problems: list[tuple[list[str | int], str]]) -> errors.ValidationFa
 def _check_codes(
     session: Session, kind: str, field: str, values: list[str], problems: list
 ) -> dict:
-    known = repo.active_codes(session, kind)
+    known = repo.active_codes(session, kind, values)
     for index, value in enumerate(values):
         if value not in known:
             problems.append((["body", field, index], f"unknown {kind.replace('_', ' ')} code"))
@@ -201,7 +201,7 @@ def _check_codes(
 def _check_unit(
     session: Session, code: str, receiver: str, problems: list, field: str = "service_unit"
 ) -> None:
-    units = repo.active_codes(session, "service_unit")
+    units = repo.active_codes(session, "service_unit", [code])
     unit = units.get(code)
     if unit is None:
         problems.append((["body", field], "unknown service unit code"))
@@ -213,12 +213,12 @@ def _validate_create(session: Session, principal: Principal, body: ReferralCreat
     problems: list[tuple[list[str | int], str]] = []
     if body.to_agency == principal.agency:
         problems.append((["body", "to_agency"], "an agency cannot refer to itself"))
-    elif body.to_agency not in repo.agency_codes(session):
+    elif body.to_agency not in repo.agency_codes(session, [body.to_agency]):
         problems.append((["body", "to_agency"], "unknown agency code"))
     _check_codes(session, "group", "groups", body.groups, problems)
     _check_codes(session, "kemenham_group", "kemenham_groups", body.kemenham_groups, problems)
     _check_codes(session, "case_type", "case_types", body.case_types, problems)
-    purposes = repo.active_codes(session, "consent_purpose")
+    purposes = repo.active_codes(session, "consent_purpose", body.consent.purposes)
     for index, code in enumerate(body.consent.purposes):
         if code not in purposes:
             problems.append((["body", "consent", "purposes", index], "unknown consent purpose"))
@@ -764,7 +764,7 @@ def _record_service(
     transition: workflow.Transition,
 ) -> None:
     problems: list = []
-    types = repo.active_codes(session, "service_type")
+    types = repo.active_codes(session, "service_type", [body.service_type])
     service_type = types.get(body.service_type)
     if service_type is None:
         problems.append((["body", "service_type"], "unknown service type code"))
@@ -870,7 +870,7 @@ def close_referral(
         if body.onward_agency is not None:
             if body.onward_agency == principal.agency:
                 problems.append((["body", "onward_agency"], "cannot refer onward to yourself"))
-            elif body.onward_agency not in repo.agency_codes(session):
+            elif body.onward_agency not in repo.agency_codes(session, [body.onward_agency]):
                 problems.append((["body", "onward_agency"], "unknown agency code"))
         if problems:
             raise _invalid(problems)
