@@ -24,7 +24,7 @@ from service.context import ServiceContext
 from service.errors import install_error_handlers, problem_response
 from service.health import router as health_router
 from service.logs import configure_logging
-from service.openapi_docs import add_problem_schemas
+from service.openapi_docs import add_problem_schemas, document_body_errors
 from service.ratelimit import document_rate_limits, install_rate_limits
 from service.referrals.router import router as referrals_router
 from service.requestctx import request_id
@@ -172,14 +172,16 @@ def create_app(settings: Settings | None = None, ctx: ServiceContext | None = No
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
-            app.openapi_schema = document_rate_limits(
-                add_problem_schemas(
-                    get_openapi(
-                        title=app.title,
-                        version=app.version,
-                        summary=app.summary,
-                        description=app.description,
-                        routes=app.routes,
+            app.openapi_schema = document_body_errors(
+                document_rate_limits(
+                    add_problem_schemas(
+                        get_openapi(
+                            title=app.title,
+                            version=app.version,
+                            summary=app.summary,
+                            description=app.description,
+                            routes=app.routes,
+                        )
                     )
                 )
             )
