@@ -60,5 +60,6 @@ def document_body_errors(spec: dict[str, Any]) -> dict[str, Any]:
                 continue
             responses = operation.setdefault("responses", {})
             for code, description in _BODY_ERRORS.items():
-                responses.setdefault(str(code), {**problems(code)[code], "description": description})
+                documented = {**problems(code)[code], "description": description}
+                responses.setdefault(str(code), documented)
     return spec
