@@ -28,7 +28,11 @@ from service.fhir.router import router as fhir_router
 from service.health import router as health_router
 from service.logs import access_fields, configure_logging
 from service.metrics import install_metrics
-from service.openapi_docs import add_problem_schemas, document_server_errors
+from service.openapi_docs import (
+    add_problem_schemas,
+    document_body_errors,
+    document_server_errors,
+)
 from service.ratelimit import document_rate_limits, install_rate_limits
 from service.referrals.router import router as referrals_router
 from service.requestctx import request_id
@@ -188,19 +192,21 @@ def create_app(settings: Settings | None = None, ctx: ServiceContext | None = No
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
-            app.openapi_schema = document_server_errors(
-                document_rate_limits(
-                    add_problem_schemas(
-                        get_openapi(
-                            title=app.title,
-                            version=app.version,
-                            summary=app.summary,
-                            description=app.description,
-                            routes=app.routes,
-                        )
-                    )
-                )
+            spec = get_openapi(
+                title=app.title,
+                version=app.version,
+                summary=app.summary,
+                description=app.description,
+                routes=app.routes,
             )
+            for document in (
+                add_problem_schemas,
+                document_rate_limits,
+                document_body_errors,
+                document_server_errors,
+            ):
+                spec = document(spec)
+            app.openapi_schema = spec
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]

@@ -52,3 +52,25 @@ def document_server_errors(spec: dict[str, Any]) -> dict[str, Any]:
             if method in _METHODS:
                 operation.setdefault("responses", {}).setdefault("500", problems(500)[500])
     return spec
+
+
+_BODY_ERRORS = {
+    400: "The body could not be read at all (for example, it is not UTF-8 text)",
+    413: "Request body over 1 MiB",
+}
+
+
+def document_body_errors(spec: dict[str, Any]) -> dict[str, Any]:
+    """Document 400 and 413 on every operation that takes a body.
+
+    The framework answers them before a handler runs, so no route declares them itself.
+    """
+    for item in spec.get("paths", {}).values():
+        for operation in item.values():
+            if not isinstance(operation, dict) or "requestBody" not in operation:
+                continue
+            responses = operation.setdefault("responses", {})
+            for code, description in _BODY_ERRORS.items():
+                documented = {**problems(code)[code], "description": description}
+                responses.setdefault(str(code), documented)
+    return spec

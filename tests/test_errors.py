@@ -58,6 +58,21 @@ def test_invalid_json_is_422(lpsk: Api) -> None:
     assert isinstance(body.get("errors"), list) and body["errors"]
 
 
+def test_body_that_is_not_utf8_is_a_documented_400_problem(lpsk: Api) -> None:
+    """Bytes that are not UTF-8 cannot be parsed as JSON; the answer is a problem, as documented."""
+    rid = lpsk.create_ok()["id"]
+    for path in ("/v1/referrals", f"/v1/referrals/{rid}/assess", f"/v1/referrals/{rid}/notes"):
+        response = lpsk.http.post(
+            path,
+            content=b"\xff{3\xfeN^\x15",
+            headers={**lpsk.headers(), "Content-Type": "application/json", "If-Match": '"1"'},
+        )
+        assert_problem(response, 400)
+        operation = lpsk.http.app.openapi()["paths"][path.replace(rid, "{referral_id}")]["post"]
+        assert "400" in operation["responses"]
+    assert lpsk.get(rid).json()["version"] == 1
+
+
 def test_validation_errors_list_fields_without_echoing_values(lpsk: Api) -> None:
     body = referral_body("KEMENSOS")
     body["subject"]["full_name"] = "Rahasia Sangat Pribadi"

@@ -13,6 +13,8 @@ import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -21,8 +23,10 @@ from sqlalchemy import func, select, text
 
 from service.audit import trail
 from service.audit.models import AuditEntry
+from service.config import Settings
 from service.context import ServiceContext
 from tests.live import LiveServer, live_server
+from tests.proof.served import serve
 from tests.support import Party, assess_body, make_nik, referral_body
 
 MAX_THREADS = 50
@@ -125,6 +129,16 @@ def _no_server_errors(responses: list[httpx.Response]) -> None:
 def _count(ctx: ServiceContext, sql: str, **params: Any) -> int:
     with ctx.db.reader() as session:
         return int(session.execute(text(sql), params).scalar_one())
+
+
+@contextmanager
+def ctx_for(settings: Settings) -> Iterator[ServiceContext]:
+    """A context of its own (engine included) on the settings' database."""
+    ctx = ServiceContext.build(settings)
+    try:
+        yield ctx
+    finally:
+        ctx.db.dispose()
 
 
 def _assert_chain_linear(ctx: ServiceContext) -> None:
@@ -445,3 +459,66 @@ def test_onward_close_racing_another_close_while_another_write_is_in_flight(
     assert statuses[200] == 1 and statuses[412] + statuses[409] == 1, statuses
     current = kemensos.get(rid).json()
     assert current["status"] == "closed" and current["version"] == 3
+
+
+# ---- (g) two worker processes, one database ------------------------------------------------
+
+
+def test_two_worker_processes_under_write_load_never_answer_a_server_error(
+    settings: Settings, parties: dict[str, Party], clean: None, tmp_path: Path
+) -> None:
+    """`rujukan serve --workers 2`: two processes, each with its own engine and pool.
+
+    On SQLite they share one database file: a writer of one process meets the write lock of
+    the other. Each client works its own referrals through create, assess, note and close, so
+    every request is expected to succeed; a "database is locked" must never reach a client.
+    """
+    threads, rounds = 6, 12
+    served = serve(settings, tmp_path / "serve.log", workers=2)
+    answers: list[httpx.Response] = []
+    lock = threading.Lock()
+    pairs = [("LPSK", "KEMENSOS"), ("KEMENHAM", "KEMENSOS"), ("KEMENSOS", "LPSK"),
+             ("LPSK", "KEMENHAM"), ("KEMENSOS", "KEMENHAM"), ("KEMENHAM", "LPSK")]
+
+    def work(i: int) -> httpx.Response:
+        sender, receiver = pairs[i % len(pairs)]
+        with (
+            httpx.Client(base_url=served.base_url, timeout=60,
+                         headers={"Authorization": f"Bearer {parties[sender].token}"}) as s,
+            httpx.Client(base_url=served.base_url, timeout=60,
+                         headers={"Authorization": f"Bearer {parties[receiver].token}"}) as r,
+        ):
+            last = None
+            for _ in range(rounds):
+                created = s.post("/v1/referrals", json=referral_body(receiver))
+                steps = [created]
+                if created.status_code == 201:
+                    rid = created.json()["id"]
+                    steps.append(r.post(f"/v1/referrals/{rid}/assess",
+                                        json=assess_body(receiver), headers={"If-Match": '"1"'}))
+                    steps.append(s.post(f"/v1/referrals/{rid}/notes", json={"text": "Sent."}))
+                    steps.append(r.post(f"/v1/referrals/{rid}/close",
+                                        json={"outcome": "unreachable"},
+                                        headers={"If-Match": '"2"'}))
+                with lock:
+                    answers.extend(steps)
+                last = steps[-1]
+            assert last is not None
+            return last
+
+    try:
+        started = time.monotonic()
+        run_together([lambda i=i: work(i) for i in range(threads)])
+        elapsed = time.monotonic() - started
+    finally:
+        served.stop()
+
+    _no_server_errors(answers)
+    locked = [r.text[:200] for r in answers if "locked" in r.text.lower()]
+    assert not locked, locked[:3]
+    statuses = _summary(answers)
+    assert statuses == Counter({201: threads * rounds * 2, 200: threads * rounds * 2}), statuses
+    with ctx_for(settings) as ctx:
+        _assert_chain_linear(ctx)
+        assert _count(ctx, "SELECT count(DISTINCT reference) FROM referral") == threads * rounds
+    print(f"\ntwo workers: {len(answers)} writes in {elapsed:.1f}s, none refused")
