@@ -205,6 +205,10 @@ class Dispatcher:
             )
         with self.ctx.db.writer() as session:
             held = repo.finish_delivery(session, claim.delivery_id, self.name, values)
+            if not held and not repo.delivery_exists(session, claim.delivery_id):
+                # The subscription was deleted while this attempt was under way.
+                session.commit()
+                return
             # The attempt happened whether or not the lease was lost meanwhile.
             repo.add_attempt(
                 session,

@@ -319,3 +319,17 @@ def test_the_embedded_dispatcher_delivers_inside_the_web_process(
                                headers=lpsk.headers()), 201)
         (request,) = receiver.wait_for(1, timeout=10)
     assert verified(sub["secret"], request)["data"]["referral_id"] == created["id"]
+
+
+def test_deleting_a_subscription_mid_delivery_stops_it_cleanly(
+    lpsk: Api, receiver: Receiver, dispatchers: Make
+) -> None:
+    sub = subscribe(lpsk, receiver.url, ["referral.created"])
+    lpsk.create_ok("KEMENSOS")
+    worker = dispatchers()
+    (claim,) = worker.claim()
+    assert lpsk.http.delete(f"{PATH}/{sub['id']}", headers=lpsk.headers()).status_code == 204
+    worker.record(claim, worker.send(claim))
+    lpsk.create_ok("KEMENSOS")
+    assert drain(worker) == 0
+    assert len(receiver.requests) == 1
