@@ -25,8 +25,8 @@ from standardwebhooks import Webhook
 
 from service.context import ServiceContext
 from service.dbtypes import utcnow
+from service.events import outbox, service, urlguard
 from service.events import repository as repo
-from service.events import service, urlguard
 from service.events.models import WebhookAttempt
 
 log = logging.getLogger("rujukan.webhooks")
@@ -258,8 +258,8 @@ class Dispatcher:
             except Exception as exc:  # noqa: BLE001 - a database hiccup must not end the loop
                 log.error("webhook dispatch failed", extra={"error_type": type(exc).__name__})
                 handled = 0
-            if not handled:
-                stop.wait(self.settings.dispatcher_poll_seconds)
+            if not handled and outbox.committed.wait(self.settings.dispatcher_poll_seconds):
+                outbox.committed.clear()
 
 
 class BackgroundDispatcher:
@@ -280,5 +280,6 @@ class BackgroundDispatcher:
     def stop(self, timeout: float = 30.0) -> None:
         """Ask the thread to finish its batch and wait for it."""
         self._stop.set()
+        outbox.committed.set()  # wakes the loop from its wait; a spare wake costs one query
         self._thread.join(timeout)
         self._dispatcher.close()

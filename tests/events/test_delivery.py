@@ -313,11 +313,15 @@ def test_the_embedded_dispatcher_delivers_inside_the_web_process(
     ctx: ServiceContext, lpsk: Api, receiver: Receiver
 ) -> None:
     sub = subscribe(lpsk, receiver.url, ["referral.created"])
-    embedded = variant(ctx, embedded_dispatcher=True, dispatcher_poll_seconds=0.05)
+    # A poll interval far longer than the test: only the wake-up on commit can deliver.
+    embedded = variant(ctx, embedded_dispatcher=True, dispatcher_poll_seconds=60)
     with TestClient(create_app(ctx=embedded), raise_server_exceptions=False) as http:
+        time.sleep(0.5)  # the dispatcher's first look found nothing; it now waits
         created = ok(http.post("/v1/referrals", json=referral_body("KEMENSOS"),
                                headers=lpsk.headers()), 201)
         (request,) = receiver.wait_for(1, timeout=10)
+        stopping = time.monotonic()
+    assert time.monotonic() - stopping < 10  # shutdown does not wait out the poll
     assert verified(sub["secret"], request)["data"]["referral_id"] == created["id"]
 
 
