@@ -8,6 +8,7 @@ import uuid
 from typing import Any
 
 from sqlalchemy import event as sa_event
+from sqlalchemy import text
 from sqlalchemy.orm import Session as OrmSession
 from sqlmodel import Session
 
@@ -16,8 +17,10 @@ from service.events import repository as repo
 from service.events.models import Event, WebhookDelivery
 
 # Set when a transaction that wrote events commits in this process, so that an embedded
-# dispatcher sends at once instead of at its next poll (other processes still poll).
+# dispatcher sends at once instead of at its next poll. On PostgreSQL the transaction also
+# sends NOTIFY on CHANNEL, which wakes `rujukan worker` processes the same way.
 committed = threading.Event()
+CHANNEL = "rujukan_outbox"
 _WROTE = "rujukan_outbox_wrote"
 
 
@@ -78,4 +81,8 @@ def record(
             )
     session.flush()
     session.info[_WROTE] = True
+    if session.get_bind().dialect.name == "postgresql":
+        # Delivered at commit only, never for a rolled-back transaction; repeats within one
+        # transaction are folded into one.
+        session.execute(text(f"NOTIFY {CHANNEL}"))
     return event
