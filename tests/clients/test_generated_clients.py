@@ -94,8 +94,13 @@ const wrong: Created["status"] = "open";
 // @ts-expect-error: the create body requires the person's consent
 const incomplete: CreateBody = { to_agency: "KEMENSOS", urgency: "routine" };
 const bundle: Fhir["content"]["application/fhir+json"]["resourceType"] = "Bundle";
+type Feed = paths["/v1/events"]["get"]["responses"][200]["content"]["application/json"];
+type Event = Feed["items"][number];
+const assessed: Event["type"] = "referral.assessed";
+// @ts-expect-error: event types are a closed list
+const unknownEvent: Event["type"] = "referral.deleted";
 const problemSchema: components["schemas"]["Problem"] = problem;
-export { body, problem, state, wrong, incomplete, bundle, problemSchema };
+export { body, problem, state, wrong, incomplete, bundle, problemSchema, assessed, unknownEvent };
 """
 
 
