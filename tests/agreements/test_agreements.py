@@ -17,6 +17,7 @@ from service.app import create_app
 from service.audit.models import AuditEntry
 from service.config import Settings
 from service.context import ServiceContext
+from service.db import upgrade_to_head
 from tests.conftest import make_settings
 from tests.support import Api, Party, assert_problem, assess_body, ok, referral_body
 
@@ -198,18 +199,36 @@ def test_a_number_is_registered_once(ctx: ServiceContext, clean: None) -> None:
         register(ctx, number="PKS/ONCE")
 
 
+@pytest.fixture
+def own_database(
+    backend: str, new_database_url, settings: Settings  # type: ignore[no-untyped-def]
+) -> Iterator[tuple[ServiceContext, TestClient]]:
+    """A database of its own, with agreements required: an agency added there cannot change
+    the agency list the other tests see."""
+    url = new_database_url(backend)
+    upgrade_to_head(url)
+    assert settings.signing_key_file is not None
+    own = ServiceContext.build(
+        make_settings(url, Path(settings.signing_key_file).parent, require_agreement=True)
+    )
+    try:
+        with TestClient(create_app(ctx=own), raise_server_exceptions=False) as client:
+            yield own, client
+    finally:
+        own.db.dispose()
+
+
 def test_a_new_agency_joins_without_a_release(
-    ctx: ServiceContext,
-    http: TestClient,
-    strict: dict[str, Api],
-    monkeypatch: pytest.MonkeyPatch,
+    own_database: tuple[ServiceContext, TestClient], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    code = f"DINSOS_{uuid.uuid4().hex[:6].upper()}"
+    ctx, http = own_database
+    code = "DINSOS_JATIM"
     assert code not in ctx.known_agencies()
     with ctx.db.writer() as session:
         agreements.add_agency(session, code, "Dinas Sosial Provinsi Contoh")
         session.commit()
-    agencies = ok(http.get("/v1/agencies", headers=strict["LPSK"].headers()))
+    lpsk = Api(http, Party.register(ctx, http, "LPSK", "referrals:read referrals:write"))
+    agencies = ok(http.get("/v1/agencies", headers=lpsk.headers()))
     assert {"code": code, "name": "Dinas Sosial Provinsi Contoh"} in agencies
     # The cached agency list (trusted issuers' tokens) picks it up when it next refreshes.
     import service.context as context_module
@@ -219,11 +238,10 @@ def test_a_new_agency_joins_without_a_release(
     assert code in ctx.known_agencies()
     monkeypatch.undo()
 
-    party = Party.register(ctx, http, code, "referrals:read referrals:write")
-    newcomer = Api(strict["LPSK"].http, party)
-    refused(strict["LPSK"].create(referral_body(code)), f"LPSK and {code}")
+    newcomer = Api(http, Party.register(ctx, http, code, "referrals:read referrals:write"))
+    refused(lpsk.create(referral_body(code)), f"LPSK and {code}")
     register(ctx, agencies=(code, "LPSK"))
-    received = ok(strict["LPSK"].create(referral_body(code)), 201)
+    received = ok(lpsk.create(referral_body(code)), 201)
     inbox = ok(newcomer.list(direction="incoming"))["items"]
     assert [item["id"] for item in inbox] == [received["id"]]
     sent = ok(newcomer.create(referral_body("LPSK")), 201)
