@@ -342,3 +342,19 @@ def test_migrations_started_together_run_once(
         assert current == head
     finally:
         ctx.db.dispose()
+
+
+def test_the_connection_pool_follows_the_settings(database_url: str, tmp_path: Path) -> None:
+    settings = make_settings(database_url, tmp_path / "keys", db_pool_size=3, db_max_overflow=2)
+    ctx = ServiceContext.build(settings)
+    try:
+        pool = ctx.db.engine.pool
+        if database_url.startswith("sqlite"):
+            assert settings.pool_options() == {}
+        else:
+            assert pool.size() == 3  # type: ignore[attr-defined]
+            assert pool._max_overflow == 2  # type: ignore[attr-defined]
+        with ctx.db.reader() as session:
+            assert session.execute(select(func.count()).select_from(Referral)).scalar_one() >= 0
+    finally:
+        ctx.db.dispose()
