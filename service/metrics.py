@@ -82,7 +82,10 @@ class DomainCollector(Collector):
                     )
                 ).scalar_one()
                 actions = session.execute(
-                    select(ReferralHistory.action, func.count()).group_by(ReferralHistory.action)
+                    # A note changes no state: it is not a transition.
+                    select(ReferralHistory.action, func.count())
+                    .where(ReferralHistory.action != "add_note")
+                    .group_by(ReferralHistory.action)
                 ).all()
                 deliveries = dict(
                     session.execute(

@@ -88,6 +88,11 @@ def test_domain_figures_come_from_the_database(
     declined = {"outcome": "declined", "reason": "OUTSIDE_MANDATE"}
     closing = kemensos.act(third["id"], "close", declined)
     assert closing.status_code == 200, closing.text
+    noted = http.post(
+        f"/v1/referrals/{second['id']}/notes", json={"text": "Call first."},
+        headers=lpsk.headers(),
+    )
+    assert noted.status_code == 201
     # One open referral is late: its due time has passed.
     with ctx.db.writer() as session:
         session.execute(
@@ -109,6 +114,8 @@ def test_domain_figures_come_from_the_database(
     assert value(samples, transitions, action="serve", outcome="") == 1
     assert value(samples, transitions, action="close", outcome="completed") == 1
     assert value(samples, transitions, action="close", outcome="declined") == 1
+    assert not [key for key in samples if key[0] == transitions and
+                ("action", "add_note") in key[1]]
     # Nothing about which agencies the referrals are between.
     text_body = http.get("/metrics").text
     for code in ("KEMENSOS", "LPSK", "KEMENHAM"):
