@@ -217,6 +217,9 @@ def test_two_workers_take_concurrent_creates_and_transitions(deployment: Deploym
     assert "database is locked" not in log
     assert "Traceback" not in log
     assert len(request_pids(log)) == 2, "both workers should have answered requests"
+    # Uvicorn's own lines are JSON too.
+    assert not [line for line in log.splitlines() if line.startswith(("INFO:", "WARNING:"))]
+    assert any('"logger": "uvicorn.error"' in line for line in log.splitlines())
 
 
 def test_sigterm_lets_an_in_flight_create_finish_and_commit(deployment: Deployment) -> None:
