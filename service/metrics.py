@@ -14,7 +14,7 @@ import datetime as dt
 import hmac
 import logging
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import Response
@@ -44,7 +44,7 @@ def _multiprocess() -> bool:
 class DomainCollector(Collector):
     """Referral figures from the database, computed at each scrape (cheap grouped queries)."""
 
-    def __init__(self, ctx_of: object) -> None:
+    def __init__(self, ctx_of: Callable[[], ServiceContext | None]) -> None:
         # A callable giving the context: the app's context is set by its lifespan, after this
         # collector is made.
         self._ctx_of = ctx_of
@@ -57,7 +57,7 @@ class DomainCollector(Collector):
         up = GaugeMetricFamily(
             "rujukan_domain_up", "1 when the domain figures below could be read from the database"
         )
-        ctx: ServiceContext | None = self._ctx_of()  # type: ignore[operator]
+        ctx = self._ctx_of()
         if ctx is None:
             up.add_metric([], 0)
             yield up

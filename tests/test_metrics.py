@@ -204,3 +204,18 @@ def test_an_empty_outbox_has_no_lag(lpsk: Api, http: TestClient) -> None:
     samples = scrape(http)
     assert value(samples, "rujukan_outbox_lag_seconds") == 0
     assert value(samples, "rujukan_webhook_deliveries", status="pending") == 0
+
+
+def test_an_unreachable_database_gives_domain_up_zero_not_an_error(ctx: ServiceContext) -> None:
+    from service.db import Database
+    from service.metrics import DomainCollector
+
+    broken = dataclasses.replace(ctx, db=Database("postgresql+psycopg://x@127.0.0.1:1/x"))
+    try:
+        families = {f.name: f for f in DomainCollector(lambda: broken).collect()}
+    finally:
+        broken.db.dispose()
+    assert set(families) == {"rujukan_domain_up"}
+    assert families["rujukan_domain_up"].samples[0].value == 0
+    working = {f.name: f for f in DomainCollector(lambda: ctx).collect()}
+    assert working["rujukan_domain_up"].samples[0].value == 1
