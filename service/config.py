@@ -71,6 +71,12 @@ class Settings(BaseSettings):
     # Where the counters live: in process memory when unset (each worker counts on its own),
     # shared across workers and hosts when set, e.g. redis://127.0.0.1:6379/0.
     redis_url: SecretStr | None = None
+    # PostgreSQL connections per process: pool_size kept open, max_overflow more under load.
+    # Each worker process has its own pool, so a host opens up to
+    # workers * (pool_size + max_overflow); keep the sum over all hosts below max_connections.
+    db_pool_size: int = Field(default=10, ge=1, le=200)
+    db_max_overflow: int = Field(default=10, ge=0, le=200)
+    db_pool_timeout_seconds: float = Field(default=30.0, gt=0, le=600)
     # A file holding the bearer token Prometheus presents at GET /metrics (its
     # `bearer_token_file`). Unset: /metrics is open in dev and refused in prod.
     metrics_token_file: Path | None = None
@@ -143,6 +149,16 @@ class Settings(BaseSettings):
                     "prod needs explicitly provisioned keys; set " + ", ".join(missing)
                 )
         return self
+
+    def pool_options(self) -> dict[str, Any]:
+        """Connection pool arguments for the engine (PostgreSQL only; SQLite ignores them)."""
+        if self.database_url.startswith("sqlite"):
+            return {}
+        return {
+            "pool_size": self.db_pool_size,
+            "max_overflow": self.db_max_overflow,
+            "pool_timeout": self.db_pool_timeout_seconds,
+        }
 
     @property
     def is_dev(self) -> bool:

@@ -95,7 +95,7 @@ class ServiceContext:
 
         return cls(
             settings=settings,
-            db=Database(settings.database_url),
+            db=Database(settings.database_url, **settings.pool_options()),
             _keyring=ReloadingFile(settings.data_key_path, load_keyring, keyring),
             _keyset=ReloadingFile(settings.signing_key_path, load_keyset, keyset),
             trusted_issuers=TrustedIssuers(settings.trusted_issuers),

@@ -73,6 +73,20 @@ class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
         pass
 
 
+def uvicorn_log_config(level: str = "INFO") -> dict[str, Any]:
+    """Uvicorn's own log lines (start, stop, worker processes) as JSON lines too."""
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {"json": {"()": JsonFormatter}},
+        "handlers": {"stderr": {"()": _StderrHandler, "formatter": "json"}},
+        "loggers": {
+            name: {"handlers": ["stderr"], "level": level.upper(), "propagate": False}
+            for name in ("uvicorn", "uvicorn.error", "uvicorn.access")
+        },
+    }
+
+
 def configure_logging(level: str = "INFO") -> None:
     """Send the service's logs to stderr as JSON lines (once per process)."""
     global _configured

@@ -14,7 +14,7 @@ import datetime as dt
 import hmac
 import logging
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import Response
@@ -23,7 +23,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
 from prometheus_fastapi_instrumentator import Instrumentator
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 
 from service import errors
 from service.context import ServiceContext
@@ -44,19 +44,20 @@ def _multiprocess() -> bool:
 class DomainCollector(Collector):
     """Referral figures from the database, computed at each scrape (cheap grouped queries)."""
 
-    def __init__(self, ctx_of: object) -> None:
+    def __init__(self, ctx_of: Callable[[], ServiceContext | None]) -> None:
         # A callable giving the context: the app's context is set by its lifespan, after this
         # collector is made.
         self._ctx_of = ctx_of
 
     def collect(self) -> Iterator[Metric]:
         """Yield the domain metric families; a failed query shows as rujukan_domain_up 0."""
+        from service.events.models import DELIVERY_STATUSES, WebhookAttempt, WebhookDelivery
         from service.referrals.models import Referral, ReferralHistory
 
         up = GaugeMetricFamily(
             "rujukan_domain_up", "1 when the domain figures below could be read from the database"
         )
-        ctx: ServiceContext | None = self._ctx_of()  # type: ignore[operator]
+        ctx = self._ctx_of()
         if ctx is None:
             up.add_metric([], 0)
             yield up
@@ -81,8 +82,34 @@ class DomainCollector(Collector):
                     )
                 ).scalar_one()
                 actions = session.execute(
-                    select(ReferralHistory.action, func.count()).group_by(ReferralHistory.action)
+                    # A note changes no state: it is not a transition.
+                    select(ReferralHistory.action, func.count())
+                    .where(ReferralHistory.action != "add_note")
+                    .group_by(ReferralHistory.action)
                 ).all()
+                deliveries = dict(
+                    session.execute(
+                        select(WebhookDelivery.status, func.count()).group_by(
+                            WebhookDelivery.status
+                        )
+                    ).all()
+                )
+                oldest_pending = session.execute(
+                    select(func.min(WebhookDelivery.created_at)).where(
+                        WebhookDelivery.status == "pending"
+                    )
+                ).scalar_one()
+                failed_attempts = session.execute(
+                    select(func.count())
+                    .select_from(WebhookAttempt)
+                    .where(
+                        or_(
+                            WebhookAttempt.status_code.is_(None),  # type: ignore[union-attr]
+                            WebhookAttempt.status_code < 200,  # type: ignore[operator]
+                            WebhookAttempt.status_code >= 300,  # type: ignore[operator]
+                        )
+                    )
+                ).scalar_one()
         except Exception as exc:  # noqa: BLE001 - a scrape must answer; the cause goes to the log
             log.warning("domain metrics unavailable", extra={"error_type": type(exc).__name__})
             up.add_metric([], 0)
@@ -117,6 +144,30 @@ class DomainCollector(Collector):
         for (name, outcome), count in sorted(totals.items()):
             transitions.add_metric([name, outcome], count)
         yield transitions
+
+        by_delivery = GaugeMetricFamily(
+            "rujukan_webhook_deliveries",
+            "Webhook deliveries in the outbox by status (pending, delivered, dead)",
+            labels=["status"],
+        )
+        for status in sorted(set(DELIVERY_STATUSES) | set(deliveries)):
+            by_delivery.add_metric([status], deliveries.get(status, 0))
+        yield by_delivery
+
+        lag = GaugeMetricFamily(
+            "rujukan_outbox_lag_seconds",
+            "Age of the oldest webhook delivery not yet made (0 when none is waiting)",
+        )
+        waited = (now - oldest_pending).total_seconds() if oldest_pending else 0.0
+        lag.add_metric([], max(0.0, waited))
+        yield lag
+
+        failures = CounterMetricFamily(
+            "rujukan_webhook_attempts_failed",
+            "Webhook attempts that got no answer or a non-2xx answer",
+        )
+        failures.add_metric([], failed_attempts)
+        yield failures
 
 
 def install_metrics(app: FastAPI) -> None:

@@ -43,6 +43,9 @@ def run(
     """Serve `service.asgi:app` until SIGTERM or SIGINT, then drain in-flight requests."""
     import uvicorn
 
+    from service.config import get_settings
+    from service.logs import uvicorn_log_config
+
     uvicorn.run(
         # An import string, so that each worker process builds its own app, engine and pool.
         "service.asgi:app",
@@ -59,5 +62,5 @@ def run(
         # Uvicorn's access log prints query strings, which can hold a NIK filter;
         # the service writes its own access log without them.
         access_log=False,
-        log_level="info",
+        log_config=uvicorn_log_config(get_settings().log_level),
     )

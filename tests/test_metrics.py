@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
-from sqlalchemy import update
+from sqlalchemy import select, update
 
 from service.app import create_app
 from service.context import ServiceContext
@@ -88,6 +88,11 @@ def test_domain_figures_come_from_the_database(
     declined = {"outcome": "declined", "reason": "OUTSIDE_MANDATE"}
     closing = kemensos.act(third["id"], "close", declined)
     assert closing.status_code == 200, closing.text
+    noted = http.post(
+        f"/v1/referrals/{second['id']}/notes", json={"text": "Call first."},
+        headers=lpsk.headers(),
+    )
+    assert noted.status_code == 201
     # One open referral is late: its due time has passed.
     with ctx.db.writer() as session:
         session.execute(
@@ -109,6 +114,8 @@ def test_domain_figures_come_from_the_database(
     assert value(samples, transitions, action="serve", outcome="") == 1
     assert value(samples, transitions, action="close", outcome="completed") == 1
     assert value(samples, transitions, action="close", outcome="declined") == 1
+    assert not [key for key in samples if key[0] == transitions and
+                ("action", "add_note") in key[1]]
     # Nothing about which agencies the referrals are between.
     text_body = http.get("/metrics").text
     for code in ("KEMENSOS", "LPSK", "KEMENHAM"):
@@ -142,3 +149,73 @@ def test_prod_keeps_metrics_closed_without_a_token_file(ctx: ServiceContext) -> 
 @pytest.mark.parametrize("path", ["/healthz", "/metrics"])
 def test_probes_and_metrics_need_no_agency_token_in_dev(http: TestClient, path: str) -> None:
     assert http.get(path).status_code == 200
+
+
+def test_outbox_lag_and_webhook_failures(
+    lpsk: Api, http: TestClient, ctx: ServiceContext
+) -> None:
+    from service.events.models import Event, WebhookAttempt, WebhookDelivery, WebhookSubscription
+
+    lpsk.create_ok("KEMENSOS")
+    now = dt.datetime.now(dt.UTC)
+    later = now + dt.timedelta(days=1)  # never due during the test
+    with ctx.db.writer() as session:
+        event = session.execute(select(Event).limit(1)).scalar_one()
+        sub = WebhookSubscription(
+            agency="LPSK", url="https://hooks.example/rujukan", event_types=[],
+            secret_sealed="sealed", created_by_client="metrics-test",
+        )
+        session.add(sub)
+        session.flush()
+
+        def delivery(status: str, age_seconds: int) -> WebhookDelivery:
+            row = WebhookDelivery(
+                subscription_id=sub.id, event_seq=event.seq, status=status,
+                next_attempt_at=later, created_at=now - dt.timedelta(seconds=age_seconds),
+            )
+            session.add(row)
+            return row
+
+        oldest = delivery("pending", 120)
+        delivery("pending", 30)
+        done = delivery("delivered", 600)
+        delivery("dead", 900)
+        session.flush()
+        for number, (target, code, error) in enumerate(
+            [(oldest, 500, None), (oldest, None, "timeout"), (done, 204, None)], start=1
+        ):
+            session.add(WebhookAttempt(
+                delivery_id=target.id, number=number, started_at=now, duration_ms=5,
+                status_code=code, error=error, worker="w1",
+            ))
+        session.commit()
+
+    samples = scrape(http)
+    assert value(samples, "rujukan_webhook_deliveries", status="pending") == 2
+    assert value(samples, "rujukan_webhook_deliveries", status="delivered") == 1
+    assert value(samples, "rujukan_webhook_deliveries", status="dead") == 1
+    assert 120 <= value(samples, "rujukan_outbox_lag_seconds") < 300
+    assert value(samples, "rujukan_webhook_attempts_failed_total") == 2
+    assert "hooks.example" not in http.get("/metrics").text
+
+
+def test_an_empty_outbox_has_no_lag(lpsk: Api, http: TestClient) -> None:
+    lpsk.create_ok("KEMENSOS")
+    samples = scrape(http)
+    assert value(samples, "rujukan_outbox_lag_seconds") == 0
+    assert value(samples, "rujukan_webhook_deliveries", status="pending") == 0
+
+
+def test_an_unreachable_database_gives_domain_up_zero_not_an_error(ctx: ServiceContext) -> None:
+    from service.db import Database
+    from service.metrics import DomainCollector
+
+    broken = dataclasses.replace(ctx, db=Database("postgresql+psycopg://x@127.0.0.1:1/x"))
+    try:
+        families = {f.name: f for f in DomainCollector(lambda: broken).collect()}
+    finally:
+        broken.db.dispose()
+    assert set(families) == {"rujukan_domain_up"}
+    assert families["rujukan_domain_up"].samples[0].value == 0
+    working = {f.name: f for f in DomainCollector(lambda: ctx).collect()}
+    assert working["rujukan_domain_up"].samples[0].value == 1

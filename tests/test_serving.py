@@ -217,6 +217,9 @@ def test_two_workers_take_concurrent_creates_and_transitions(deployment: Deploym
     assert "database is locked" not in log
     assert "Traceback" not in log
     assert len(request_pids(log)) == 2, "both workers should have answered requests"
+    # Uvicorn's own lines are JSON too.
+    assert not [line for line in log.splitlines() if line.startswith(("INFO:", "WARNING:"))]
+    assert any('"logger": "uvicorn.error"' in line for line in log.splitlines())
 
 
 def test_sigterm_lets_an_in_flight_create_finish_and_commit(deployment: Deployment) -> None:
@@ -340,5 +343,21 @@ def test_migrations_started_together_run_once(
 
         current, head = migration_state(ctx.db.engine)
         assert current == head
+    finally:
+        ctx.db.dispose()
+
+
+def test_the_connection_pool_follows_the_settings(database_url: str, tmp_path: Path) -> None:
+    settings = make_settings(database_url, tmp_path / "keys", db_pool_size=3, db_max_overflow=2)
+    ctx = ServiceContext.build(settings)
+    try:
+        pool = ctx.db.engine.pool
+        if database_url.startswith("sqlite"):
+            assert settings.pool_options() == {}
+        else:
+            assert pool.size() == 3  # type: ignore[attr-defined]
+            assert pool._max_overflow == 2  # type: ignore[attr-defined]
+        with ctx.db.reader() as session:
+            assert session.execute(select(func.count()).select_from(Referral)).scalar_one() >= 0
     finally:
         ctx.db.dispose()
