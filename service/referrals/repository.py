@@ -10,7 +10,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, delete, exists, func, or_, select, update
+from sqlalchemy import and_, delete, exists, func, or_, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session
 
@@ -199,13 +199,9 @@ def list_page(
     if filters.updated_since:
         conditions.append(Referral.updated_at >= filters.updated_since)
     if after is not None:
-        created, rid = after
-        conditions.append(
-            or_(
-                Referral.created_at < created,
-                and_(Referral.created_at == created, Referral.id < rid),
-            )
-        )
+        # A row-value comparison, not `a < x OR (a = x AND b < y)`: both databases turn it
+        # into one index range, so a deep page costs what the first one does.
+        conditions.append(tuple_(Referral.created_at, Referral.id) < tuple_(*after))
     stmt = (
         select(Referral)
         .where(*conditions)
