@@ -14,6 +14,7 @@ from sqlalchemy import and_, delete, exists, func, or_, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session
 
+from service.referrals import workflow
 from service.referrals.models import (
     IdempotencyRecord,
     ReferenceCounter,
@@ -118,6 +119,13 @@ def services_of(session: Session, referral_ids: Sequence[uuid.UUID]) -> dict[uui
     for row in session.execute(stmt).scalars():
         grouped[row.referral_id].append(row)
     return grouped
+
+
+def services_of_rows(session: Session, rows: Sequence[Referral]) -> dict[uuid.UUID, list]:
+    """Services of these referrals, asking the database only about those whose state
+    allows any (reads of referred and assessed referrals skip the query)."""
+    grouped = services_of(session, [r.id for r in rows if r.status in workflow.MAY_HAVE_SERVICES])
+    return {r.id: grouped.get(r.id, []) for r in rows}
 
 
 def add_service(session: Session, service: ReferralService) -> None:
