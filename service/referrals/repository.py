@@ -58,14 +58,20 @@ def find_open_by_nik(session: Session, to_agency: str, nik_hash: str) -> Referra
 
 
 def next_reference_number(session: Session, year: int) -> int:
-    """Take the next number of the year's sequence (row-locked until commit)."""
+    """Take the next number of the year's sequence (row-locked until commit).
+
+    One upsert, one round trip: callers hold the write lock (SQLite) or this row's lock
+    (PostgreSQL) from here to commit, so every statement saved here is saved for all.
+    """
     dialect = session.get_bind().dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    session.execute(insert(ReferenceCounter).values(year=year, last=0).on_conflict_do_nothing())
     stmt = (
-        update(ReferenceCounter)
-        .where(ReferenceCounter.year == year)
-        .values(last=ReferenceCounter.last + 1)
+        insert(ReferenceCounter)
+        .values(year=year, last=1)
+        .on_conflict_do_update(
+            index_elements=[ReferenceCounter.year],
+            set_={"last": ReferenceCounter.last + 1},
+        )
         .returning(ReferenceCounter.last)
     )
     return int(session.execute(stmt).scalar_one())
