@@ -14,6 +14,7 @@ from sqlalchemy import select
 
 from service.auth.issuers import TrustedIssuers
 from service.auth.keys import KeySet, load_keyset, load_or_create_keyset
+from service.auth.token_cache import VerifiedTokenCache
 from service.config import Settings
 from service.crypto import DataKeyring, KeyFileError
 from service.db import Database
@@ -75,6 +76,7 @@ class ServiceContext:
     _keyring: ReloadingFile[DataKeyring]
     _keyset: ReloadingFile[KeySet]
     trusted_issuers: TrustedIssuers = field(default_factory=lambda: TrustedIssuers([]))
+    verified_tokens: VerifiedTokenCache = field(default_factory=VerifiedTokenCache)
     _agencies: frozenset[str] = frozenset()
     _agencies_read: float = float("-inf")
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -25,6 +25,34 @@ def get_context(request: Request) -> ServiceContext:
 Context = Annotated[ServiceContext, Depends(get_context)]
 
 
+def _verify(ctx: ServiceContext, token: str) -> tuple[dict[str, Any], str, Any]:
+    """Full verification: (claims, the claim naming the agency, the external issuer or None).
+
+    Tokens of this service are remembered once verified; those of trusted external issuers
+    are checked in full every time (their keys come and go with a remote JWKS).
+    """
+    header = tokens.unverified_header(token)
+    external = ctx.trusted_issuers.get(tokens.unverified_issuer(token))
+    if external is None:
+        settings = ctx.settings
+        claims = tokens.verify(
+            token,
+            ctx.keyset.verification_keys(),
+            issuer=settings.issuer,
+            audience=settings.audience,
+        )
+        ctx.verified_tokens.put(token, claims, header["kid"])
+        return claims, "agency", None
+    kid = header.get("kid") if isinstance(header.get("kid"), str) else None
+    claims = tokens.verify(
+        token,
+        external.keys_for(kid),
+        issuer=external.issuer.iss,
+        audience=external.issuer.audience,
+    )
+    return claims, external.issuer.agency_claim, external
+
+
 def authenticate(
     request: Request,
     ctx: Context,
@@ -34,27 +62,12 @@ def authenticate(
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise errors.Unauthorized("A bearer access token is required.", error="invalid_request")
     token = credentials.credentials
-    settings = ctx.settings
+    cached = ctx.verified_tokens.get(token)
     try:
-        header = tokens.unverified_header(token)
-        external = ctx.trusted_issuers.get(tokens.unverified_issuer(token))
-        if external is None:
-            claims = tokens.verify(
-                token,
-                ctx.keyset.verification_keys(),
-                issuer=settings.issuer,
-                audience=settings.audience,
-            )
-            agency_claim = "agency"
+        if cached is not None and any(k.kid == cached.kid for k in ctx.keyset.keys):
+            claims, agency_claim, external = cached.claims, "agency", None
         else:
-            kid = header.get("kid") if isinstance(header.get("kid"), str) else None
-            claims = tokens.verify(
-                token,
-                external.keys_for(kid),
-                issuer=external.issuer.iss,
-                audience=external.issuer.audience,
-            )
-            agency_claim = external.issuer.agency_claim
+            claims, agency_claim, external = _verify(ctx, token)
     except tokens.TokenInvalid as exc:
         raise errors.Unauthorized(f"The access token is not valid: {exc}.") from exc
     agency = claims.get(agency_claim)

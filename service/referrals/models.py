@@ -44,6 +44,10 @@ class Referral(SQLModel, table=True):
         CheckConstraint("version >= 1", name="ck_referral_version"),
         Index("ix_referral_to_agency_created", "to_agency", "created_at", "id"),
         Index("ix_referral_from_agency_created", "from_agency", "created_at", "id"),
+        Index("ix_referral_to_agency_status_created", "to_agency", "status", "created_at", "id"),
+        Index(
+            "ix_referral_from_agency_status_created", "from_agency", "status", "created_at", "id"
+        ),
         Index("ix_referral_updated_at", "updated_at"),
         Index("ix_referral_nik_hash", "nik_hash"),
         Index("ix_referral_closed_at", "closed_at"),

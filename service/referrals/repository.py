@@ -10,10 +10,11 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, delete, exists, func, or_, select, update
+from sqlalchemy import and_, delete, exists, func, or_, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session
 
+from service.referrals import workflow
 from service.referrals.models import (
     IdempotencyRecord,
     ReferenceCounter,
@@ -58,14 +59,20 @@ def find_open_by_nik(session: Session, to_agency: str, nik_hash: str) -> Referra
 
 
 def next_reference_number(session: Session, year: int) -> int:
-    """Take the next number of the year's sequence (row-locked until commit)."""
+    """Take the next number of the year's sequence (row-locked until commit).
+
+    One upsert, one round trip: callers hold the write lock (SQLite) or this row's lock
+    (PostgreSQL) from here to commit, so every statement saved here is saved for all.
+    """
     dialect = session.get_bind().dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    session.execute(insert(ReferenceCounter).values(year=year, last=0).on_conflict_do_nothing())
     stmt = (
-        update(ReferenceCounter)
-        .where(ReferenceCounter.year == year)
-        .values(last=ReferenceCounter.last + 1)
+        insert(ReferenceCounter)
+        .values(year=year, last=1)
+        .on_conflict_do_update(
+            index_elements=[ReferenceCounter.year],
+            set_={"last": ReferenceCounter.last + 1},
+        )
         .returning(ReferenceCounter.last)
     )
     return int(session.execute(stmt).scalar_one())
@@ -123,6 +130,13 @@ def services_of(session: Session, referral_ids: Sequence[uuid.UUID]) -> dict[uui
     return grouped
 
 
+def services_of_rows(session: Session, rows: Sequence[Referral]) -> dict[uuid.UUID, list]:
+    """Services of these referrals, asking the database only about those whose state
+    allows any (reads of referred and assessed referrals skip the query)."""
+    grouped = services_of(session, [r.id for r in rows if r.status in workflow.MAY_HAVE_SERVICES])
+    return {r.id: grouped.get(r.id, []) for r in rows}
+
+
 def add_service(session: Session, service: ReferralService) -> None:
     session.add(service)
 
@@ -163,8 +177,13 @@ def list_page(
     limit: int,
     after: tuple[dt.datetime, uuid.UUID] | None,
     now: dt.datetime,
-) -> list[Referral]:
-    """Newest first, keyset-paginated on (created_at, id); returns up to limit + 1 rows."""
+) -> list[Any]:
+    """Newest first, keyset-paginated on (created_at, id); returns up to limit + 1 rows.
+
+    Plain rows (each column an attribute, as on a Referral) rather than ORM objects: a page
+    is only read and rendered, and building and tracking 51 instances cost more than the
+    query itself.
+    """
     me = filters.agency
     if filters.direction == "incoming":
         conditions: list[Any] = [Referral.to_agency == me]
@@ -202,20 +221,16 @@ def list_page(
     if filters.updated_since:
         conditions.append(Referral.updated_at >= filters.updated_since)
     if after is not None:
-        created, rid = after
-        conditions.append(
-            or_(
-                Referral.created_at < created,
-                and_(Referral.created_at == created, Referral.id < rid),
-            )
-        )
+        # A row-value comparison, not `a < x OR (a = x AND b < y)`: both databases turn it
+        # into one index range, so a deep page costs what the first one does.
+        conditions.append(tuple_(Referral.created_at, Referral.id) < tuple_(*after))
     stmt = (
-        select(Referral)
+        select(*Referral.__table__.columns)  # type: ignore[attr-defined]
         .where(*conditions)
         .order_by(Referral.created_at.desc(), Referral.id.desc())  # type: ignore[attr-defined]
         .limit(limit + 1)
     )
-    return list(session.execute(stmt).scalars())
+    return list(session.execute(stmt))
 
 
 def get_idempotency(session: Session, agency: str, key: str) -> IdempotencyRecord | None:

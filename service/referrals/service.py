@@ -484,7 +484,7 @@ def get_referral(
     if not reveal:
         with ctx.db.reader() as session:
             row = _load(session, principal, referral_id)
-            services = repo.services_of(session, [row.id])[row.id]
+            services = repo.services_of_rows(session, [row])[row.id]
             return render(ctx, row, services, viewer=principal.agency)
     if not reveal_reason:
         raise errors.ValidationFailed("A reason is required to reveal an identity.")
@@ -547,7 +547,7 @@ def list_referrals(
     with ctx.db.reader() as session:
         rows = repo.list_page(session, spec, limit=limit, after=after, now=now)
         page, more = rows[:limit], len(rows) > limit
-        services = repo.services_of(session, [r.id for r in page])
+        services = repo.services_of_rows(session, page)
         items = [render(ctx, r, services[r.id], viewer=principal.agency, now=now) for r in page]
     return ReferralPage(items=items, next_cursor=_encode_cursor(page[-1]) if more else None)
 
@@ -700,7 +700,7 @@ def _finish(
     session.commit()
     # The action's UPDATE bypassed the ORM: read the row's new state once.
     session.refresh(row)
-    return render(ctx, row, repo.services_of(session, [row.id])[row.id], viewer=principal.agency)
+    return render(ctx, row, repo.services_of_rows(session, [row])[row.id], viewer=principal.agency)
 
 
 def _begin_action(

@@ -14,6 +14,9 @@ from service.auth import scopes
 
 REFERRED, ASSESSED, SERVED, CLOSED = "referred", "assessed", "served", "closed"
 OPEN_STATES = (REFERRED, ASSESSED, SERVED)
+# Services are recorded only by `serve` and `record_service`, so only a referral that has
+# been served (and perhaps closed since) can have any.
+MAY_HAVE_SERVICES = frozenset({SERVED, CLOSED})
 
 # Closing because the person withdrew consent (UU PDP): either party records it, from any
 # open state, through POST /v1/referrals/{id}/consent-withdrawal only (not POST /close).
