@@ -22,6 +22,7 @@ from service.auth.router import router as auth_router
 from service.config import Settings, get_settings
 from service.context import ServiceContext
 from service.errors import install_error_handlers, problem_response
+from service.events.router import events_router, webhooks_router
 from service.health import router as health_router
 from service.logs import configure_logging
 from service.openapi_docs import add_problem_schemas, document_body_errors
@@ -167,6 +168,8 @@ def create_app(settings: Settings | None = None, ctx: ServiceContext | None = No
     app.include_router(referrals_router)
     app.include_router(taxonomy_router)
     app.include_router(subjects_router)
+    app.include_router(events_router)
+    app.include_router(webhooks_router)
     app.include_router(audit_router)
     app.include_router(health_router)
 

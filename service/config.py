@@ -65,6 +65,20 @@ class Settings(BaseSettings):
     # Where the counters live: in process memory when unset (each worker counts on its own),
     # shared across workers and hosts when set, e.g. redis://127.0.0.1:6379/0.
     redis_url: SecretStr | None = None
+    # The webhook dispatcher inside the web process (`make run`); production runs one or more
+    # `rujukan worker` processes instead. Unset: on in dev, off in prod.
+    embedded_dispatcher: bool | None = None
+    dispatcher_poll_seconds: float = Field(default=0.2, gt=0, le=60)
+    webhook_timeout_seconds: float = Field(default=10.0, gt=0, le=120)
+    webhook_max_attempts: int = Field(default=12, ge=1, le=100)
+    # Attempt n waits base * 2**(n-1) seconds, capped, with jitter: 5 s, 10 s, 20 s, ... 1 h.
+    webhook_backoff_base_seconds: float = Field(default=5.0, gt=0)
+    webhook_backoff_max_seconds: float = Field(default=3600.0, gt=0)
+    # How long a worker's claim on a delivery lasts; a crashed worker's claims are retaken
+    # after it. Longer than the timeout, so a slow send is never retaken while in flight.
+    webhook_lease_seconds: float = Field(default=60.0, gt=0)
+    webhook_batch_size: int = Field(default=20, ge=1, le=500)
+    webhook_concurrency: int = Field(default=4, ge=1, le=64)
 
     @field_validator("trusted_issuers", mode="before")
     @classmethod
@@ -94,6 +108,12 @@ class Settings(BaseSettings):
             # The URL can hold a password: never echo it.
             raise ValueError("must be a redis://, rediss:// or redis+unix:// URL")
         return value
+
+    @model_validator(mode="after")
+    def _lease_outlasts_timeout(self) -> Settings:
+        if self.webhook_lease_seconds <= self.webhook_timeout_seconds:
+            raise ValueError("webhook_lease_seconds must be longer than webhook_timeout_seconds")
+        return self
 
     @model_validator(mode="after")
     def _refuse_unsafe_prod(self) -> Settings:
@@ -131,6 +151,12 @@ class Settings(BaseSettings):
         if self.webhook_allow_private is None:
             return self.is_dev
         return self.webhook_allow_private
+
+    @property
+    def run_embedded_dispatcher(self) -> bool:
+        if self.embedded_dispatcher is None:
+            return self.is_dev
+        return self.embedded_dispatcher
 
     def sla_hours(self, urgency: str) -> int:
         """Hours allowed for assessment at this urgency."""

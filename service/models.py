@@ -4,6 +4,7 @@ from sqlmodel import SQLModel
 
 from service.audit.models import AuditEntry
 from service.auth.models import ApiClient
+from service.events.models import Event, WebhookAttempt, WebhookDelivery, WebhookSubscription
 from service.referrals.models import (
     IdempotencyRecord,
     ReferenceCounter,
@@ -21,6 +22,7 @@ __all__ = [
     "Agency",
     "AuditEntry",
     "ApiClient",
+    "Event",
     "IdempotencyRecord",
     "ReferenceCounter",
     "Referral",
@@ -29,5 +31,8 @@ __all__ = [
     "ReferralNote",
     "ReferralService",
     "TaxonomyTerm",
+    "WebhookAttempt",
+    "WebhookDelivery",
+    "WebhookSubscription",
     "metadata",
 ]

@@ -29,6 +29,10 @@ BACKENDS = ["sqlite"] + (["postgresql"] if POSTGRES_URL else [])
 # Rows of these tables are removed between tests; reference data, clients and the
 # append-only audit trail stay.
 _MUTABLE_TABLES = (
+    "webhook_attempt",
+    "webhook_delivery",
+    "webhook_subscription",
+    "event",
     "idempotency_record",
     "referral_group",
     "referral_service",
@@ -108,6 +112,8 @@ def make_settings(url: str, key_dir: Path, **overrides: object) -> Settings:
         # limits are tested in tests/test_rate_limits.py with their own, small values.
         "rate_limit": "100000/minute",
         "token_failure_limit": "10000/minute",
+        # Tests start the webhook dispatcher themselves, when and where they need it.
+        "embedded_dispatcher": False,
     }
     values.update(overrides)
     return Settings(**values)  # type: ignore[arg-type]

@@ -41,6 +41,13 @@ def entry_hash(entry: AuditEntry) -> str:
     return hashlib.sha256(entry.prev_hash.encode("ascii") + _canonical(entry)).hexdigest()
 
 
+def hold_append_lock(session: Session) -> None:
+    """Take, until the transaction ends, the lock that serialises appends (re-entrant)."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_LOCK_KEY})
+    # On SQLite the writer transaction already holds the database write lock.
+
+
 def append(
     session: Session,
     *,
@@ -58,9 +65,7 @@ def append(
     here first for that reason).
     """
     session.flush()
-    if session.get_bind().dialect.name == "postgresql":
-        session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_LOCK_KEY})
-    # On SQLite the writer transaction already holds the database write lock.
+    hold_append_lock(session)
     last = session.execute(
         select(AuditEntry.id, AuditEntry.hash).order_by(AuditEntry.id.desc()).limit(1)  # type: ignore[union-attr]
     ).first()

@@ -20,6 +20,7 @@ from service.audit import trail
 from service.auth.principal import Principal
 from service.context import ServiceContext
 from service.dbtypes import utcnow
+from service.events import outbox
 from service.referrals import repository as repo
 from service.referrals import workflow
 from service.referrals.models import (
@@ -341,6 +342,22 @@ def _new_referral(
     return row
 
 
+def _event(
+    session: Session, row: Referral, event_type: str, status: str, now: dt.datetime
+) -> None:
+    # After the audit append, so the event number is allocated under its lock.
+    outbox.record(
+        session,
+        type=event_type,
+        referral_id=row.id,
+        reference=row.reference,
+        status=status,
+        from_agency=row.from_agency,
+        to_agency=row.to_agency,
+        occurred_at=now,
+    )
+
+
 def _audit_created(session: Session, row: Referral, actor: Principal) -> None:
     trail.append(
         session,
@@ -350,6 +367,7 @@ def _audit_created(session: Session, row: Referral, actor: Principal) -> None:
         referral_id=row.id,
         detail={"to_agency": row.to_agency, "reference": row.reference},
     )
+    _event(session, row, workflow.CREATED_EVENT, row.status, row.created_at)
 
 
 def create_referral(
@@ -653,6 +671,7 @@ def _apply(
         referral_id=row.id,
         detail={"from_status": row.status, "to_status": transition.to, **detail},
     )
+    _event(session, row, transition.event, transition.to, now)
 
 
 def _finish(
@@ -931,6 +950,7 @@ def add_note(
             referral_id=row.id,
             detail={"note_id": str(note.id)},
         )
+        _event(session, row, workflow.NOTE_EVENT, row.status, now)
         session.commit()
         return NoteRead(
             id=note.id, text=body.text, author_agency=note.author_agency, created_at=now

@@ -107,10 +107,19 @@ TRANSITIONS: dict[tuple[str, str], Transition] = {
         for state in (ASSESSED, SERVED)
     },
     **{
-        (state, WITHDRAW_CONSENT): _close(Party.EITHER, scopes.WRITE, _PLAIN_CLOSE)
+        (state, WITHDRAW_CONSENT): Transition(
+            CLOSED, Party.EITHER, scopes.WRITE, _PLAIN_CLOSE, "referral.consent_withdrawn"
+        )
         for state in OPEN_STATES
     },
 }
+
+# Events of the actions outside the transition table (CONTRACT §6).
+CREATED_EVENT = "referral.created"
+NOTE_EVENT = "referral.note_added"
+EVENT_TYPES = tuple(
+    sorted({CREATED_EVENT, NOTE_EVENT, *(t.event for t in TRANSITIONS.values())})
+)
 
 # Notes change no state: either party, in any state.
 NOTE_PARTY = Party.EITHER

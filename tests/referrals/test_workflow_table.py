@@ -83,6 +83,8 @@ EXPECTED_EVENT = {
     "serve": "referral.served",
     "record_service": "referral.service_recorded",
     **{action: "referral.closed" for action in EXPECTED if action.startswith("close:")},
+    # Issue 4: a consent withdrawal is announced as such, not as a plain close.
+    "close:consent_withdrawn": "referral.consent_withdrawn",
 }
 
 # A request that satisfies every guard of the action.

@@ -1,0 +1,124 @@
+"""Request and response shapes of the event feed and webhook subscriptions."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+from service.referrals.workflow import EVENT_TYPES
+
+EventType = Literal[EVENT_TYPES]  # type: ignore[valid-type]
+DeliveryStatus = Literal["pending", "delivered", "dead"]
+
+
+class EventRead(BaseModel):
+    """One change of a referral. Thin on purpose: never any personal data; read the
+    referral itself for its content."""
+
+    id: uuid.UUID = Field(description="Unique id of the event")
+    type: EventType = Field(examples=["referral.assessed"])  # type: ignore[valid-type]
+    occurred_at: dt.datetime
+    referral_id: uuid.UUID
+    reference: str = Field(examples=["RJK-2026-000123"])
+    status: str = Field(description="The referral's status after the change", examples=["assessed"])
+    from_agency: str = Field(examples=["LPSK"])
+    to_agency: str = Field(examples=["KEMENSOS"])
+
+
+class EventPage(BaseModel):
+    """Events in commit order. Pass `next_cursor` back as `after` to read on; it is given
+    even when the page is empty, so a client can keep polling from where it stopped."""
+
+    items: list[EventRead]
+    next_cursor: str = Field(description="Opaque position after the last item of this page")
+    has_more: bool = Field(description="More events are already available after this page")
+
+
+class SubscriptionCreate(BaseModel):
+    """A new webhook subscription of the caller's agency."""
+
+    url: str = Field(
+        min_length=1,
+        max_length=2000,
+        description="Where events are POSTed; https in production, never a private address",
+        examples=["https://hooks.example.go.id/rujukan"],
+    )
+    event_types: list[EventType] = Field(  # type: ignore[valid-type]
+        min_length=1,
+        description="The event types to deliver",
+        examples=[["referral.created", "referral.closed"]],
+    )
+    description: str | None = Field(default=None, max_length=200)
+
+
+class SubscriptionRead(BaseModel):
+    """A webhook subscription; its secret is shown only when created or rotated."""
+
+    id: uuid.UUID
+    url: str
+    event_types: list[str]
+    description: str | None = None
+    active: bool = Field(description="False once disabled (the receiver answered 410 Gone)")
+    disabled_reason: str | None = None
+    disabled_at: dt.datetime | None = None
+    previous_secret_expires_at: dt.datetime | None = Field(
+        default=None, description="Until then the previous secret signs too (after a rotation)"
+    )
+    created_at: dt.datetime
+    updated_at: dt.datetime
+
+
+class SubscriptionCreated(SubscriptionRead):
+    """The new subscription with its signing secret, shown this once."""
+
+    secret: str = Field(
+        description="Standard Webhooks signing secret (`whsec_` + base64 of 32 random bytes)"
+    )
+
+
+class SecretRotation(BaseModel):
+    """How long the previous secret keeps signing beside the new one."""
+
+    overlap_seconds: int = Field(default=24 * 3600, ge=0, le=7 * 24 * 3600)
+
+
+class SecretRotated(BaseModel):
+    """The new signing secret, shown this once."""
+
+    secret: str
+    previous_secret_expires_at: dt.datetime | None
+
+
+class AttemptRead(BaseModel):
+    """One HTTP attempt of a delivery."""
+
+    number: int
+    started_at: dt.datetime
+    duration_ms: int
+    status_code: int | None = Field(description="The receiver's HTTP status, if it answered")
+    error: str | None = Field(description="Why no acceptable answer came (timeout, refused...)")
+
+
+class DeliveryRead(BaseModel):
+    """One event owed to a subscription; `id` is the `webhook-id` of every attempt."""
+
+    id: uuid.UUID
+    event_id: uuid.UUID
+    event_type: str
+    status: DeliveryStatus
+    attempts: list[AttemptRead]
+    next_attempt_at: dt.datetime | None = Field(description="When a pending delivery is tried next")
+    last_status_code: int | None = None
+    last_error: str | None = None
+    delivered_at: dt.datetime | None = None
+    created_at: dt.datetime
+
+
+class DeliveryPage(BaseModel):
+    """Deliveries, newest event first; pass `next_cursor` back as `cursor`."""
+
+    items: list[DeliveryRead]
+    next_cursor: str | None = None

@@ -1,0 +1,312 @@
+"""The event feed and webhook subscriptions: one transaction per action, no FastAPI."""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import secrets
+import uuid
+
+from service import errors
+from service.audit import trail
+from service.auth.principal import Principal
+from service.context import ServiceContext
+from service.dbtypes import utcnow
+from service.events import repository as repo
+from service.events import urlguard
+from service.events.models import Event, WebhookDelivery, WebhookSubscription
+from service.events.schemas import (
+    AttemptRead,
+    DeliveryPage,
+    DeliveryRead,
+    EventPage,
+    EventRead,
+    SecretRotated,
+    SecretRotation,
+    SubscriptionCreate,
+    SubscriptionCreated,
+    SubscriptionRead,
+)
+
+SECRET_BYTES = 32
+
+
+def _bad_cursor(name: str) -> errors.ValidationFailed:
+    return errors.ValidationFailed(
+        f"{name} is not valid; pass back next_cursor exactly as received",
+        [{"loc": ["query", name], "msg": "invalid cursor", "type": "value_error"}],
+    )
+
+
+def _decode_position(value: str | None, name: str) -> int | None:
+    # Opaque to clients; today the event number, which keeps cursors short and stable.
+    if value is None:
+        return None
+    if not value.isdigit() or len(value) > 18:
+        raise _bad_cursor(name)
+    return int(value)
+
+
+def event_read(event: Event) -> EventRead:
+    """The thin, personal-data-free form of an event (feed item and webhook data)."""
+    return EventRead(
+        id=event.id,
+        type=event.type,
+        occurred_at=event.occurred_at,
+        referral_id=event.referral_id,
+        reference=event.reference,
+        status=event.status,
+        from_agency=event.from_agency,
+        to_agency=event.to_agency,
+    )
+
+
+def list_events(
+    ctx: ServiceContext, principal: Principal, *, after: str | None, limit: int
+) -> EventPage:
+    """The caller agency's events after the cursor, in commit order."""
+    start = _decode_position(after, "after") or 0
+    with ctx.db.reader() as session:
+        rows = repo.events_page(session, principal.agency, start, limit + 1)
+    page, more = rows[:limit], len(rows) > limit
+    return EventPage(
+        items=[event_read(e) for e in page],
+        next_cursor=str(page[-1].seq if page else start),
+        has_more=more,
+    )
+
+
+# ---- subscriptions --------------------------------------------------------------------------
+
+
+def new_secret() -> str:
+    """A Standard Webhooks signing secret: `whsec_` and base64 of 32 random bytes."""
+    return "whsec_" + base64.b64encode(secrets.token_bytes(SECRET_BYTES)).decode("ascii")
+
+
+def secret_context(subscription_id: uuid.UUID, which: str = "secret") -> str:
+    """Where a subscription's secret is sealed (binds the ciphertext to its row)."""
+    return f"webhook:{subscription_id}:{which}"
+
+
+def check_url(ctx: ServiceContext, url: str) -> urlguard.Target:
+    """The SSRF guard with this deployment's rules (https in prod; private per setting)."""
+    return urlguard.target(
+        url,
+        https_only=not ctx.settings.is_dev,
+        allow_private=ctx.settings.allow_private_webhooks,
+    )
+
+
+def _read(row: WebhookSubscription) -> SubscriptionRead:
+    return SubscriptionRead(
+        id=row.id,
+        url=row.url,
+        event_types=list(row.event_types),
+        description=row.description,
+        active=row.active,
+        disabled_reason=row.disabled_reason,
+        disabled_at=row.disabled_at,
+        previous_secret_expires_at=row.previous_secret_expires_at,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+    )
+
+
+def create_subscription(
+    ctx: ServiceContext, principal: Principal, body: SubscriptionCreate
+) -> SubscriptionCreated:
+    """Subscribe the caller's agency; the secret is returned this once."""
+    try:
+        check_url(ctx, body.url)
+    except urlguard.UrlRefused as exc:
+        raise errors.ValidationFailed(
+            f"url: {exc}", [{"loc": ["body", "url"], "msg": str(exc), "type": "value_error"}]
+        ) from exc
+    secret = new_secret()
+    now = utcnow()
+    row = WebhookSubscription(
+        agency=principal.agency,
+        url=body.url,
+        event_types=sorted(set(body.event_types)),
+        description=body.description,
+        secret_sealed="",
+        created_by_client=principal.client_id,
+        created_at=now,
+        updated_at=now,
+    )
+    row.secret_sealed = ctx.keyring.seal(secret, secret_context(row.id))
+    with ctx.db.writer() as session:
+        session.add(row)
+        trail.append(
+            session,
+            action="webhook_subscription.create",
+            agency=principal.agency,
+            client_id=principal.client_id,
+            detail={"subscription_id": str(row.id), "event_types": row.event_types},
+        )
+        session.commit()
+    return SubscriptionCreated(**_read(row).model_dump(), secret=secret)
+
+
+def list_subscriptions(ctx: ServiceContext, principal: Principal) -> list[SubscriptionRead]:
+    """The caller agency's subscriptions."""
+    with ctx.db.reader() as session:
+        return [_read(r) for r in repo.subscriptions_of(session, principal.agency)]
+
+
+def _owned(session, principal: Principal, subscription_id: uuid.UUID, **kw) -> WebhookSubscription:  # type: ignore[no-untyped-def]
+    row = repo.subscription_of(session, principal.agency, subscription_id, **kw)
+    if row is None:
+        raise errors.NotFound("No webhook subscription with this id belongs to your agency.")
+    return row
+
+
+def get_subscription(
+    ctx: ServiceContext, principal: Principal, subscription_id: uuid.UUID
+) -> SubscriptionRead:
+    """One subscription of the caller's agency."""
+    with ctx.db.reader() as session:
+        return _read(_owned(session, principal, subscription_id))
+
+
+def delete_subscription(
+    ctx: ServiceContext, principal: Principal, subscription_id: uuid.UUID
+) -> None:
+    """Unsubscribe: nothing more is sent, pending deliveries are dropped."""
+    with ctx.db.writer() as session:
+        _owned(session, principal, subscription_id, for_update=True)
+        repo.delete_subscription(session, subscription_id)
+        trail.append(
+            session,
+            action="webhook_subscription.delete",
+            agency=principal.agency,
+            client_id=principal.client_id,
+            detail={"subscription_id": str(subscription_id)},
+        )
+        session.commit()
+
+
+def rotate_secret(
+    ctx: ServiceContext, principal: Principal, subscription_id: uuid.UUID, body: SecretRotation
+) -> SecretRotated:
+    """Give the subscription a new secret; the old one keeps signing during the overlap."""
+    secret = new_secret()
+    now = utcnow()
+    with ctx.db.writer() as session:
+        row = _owned(session, principal, subscription_id, for_update=True)
+        current = ctx.keyring.open(row.secret_sealed, secret_context(row.id))
+        expires = now + dt.timedelta(seconds=body.overlap_seconds) if body.overlap_seconds else None
+        repo.update_subscription(
+            session,
+            row.id,
+            secret_sealed=ctx.keyring.seal(secret, secret_context(row.id)),
+            previous_secret_sealed=(
+                ctx.keyring.seal(current, secret_context(row.id, "previous")) if expires else None
+            ),
+            previous_secret_expires_at=expires,
+            updated_at=now,
+        )
+        trail.append(
+            session,
+            action="webhook_subscription.rotate_secret",
+            agency=principal.agency,
+            client_id=principal.client_id,
+            detail={"subscription_id": str(row.id), "overlap_seconds": body.overlap_seconds},
+        )
+        session.commit()
+    return SecretRotated(secret=secret, previous_secret_expires_at=expires)
+
+
+def signing_secrets(
+    ctx: ServiceContext, row: WebhookSubscription, now: dt.datetime
+) -> list[str]:
+    """The secrets that sign now: the current one, and the previous one during an overlap."""
+    found = [ctx.keyring.open(row.secret_sealed, secret_context(row.id))]
+    if (
+        row.previous_secret_sealed
+        and row.previous_secret_expires_at
+        and row.previous_secret_expires_at > now
+    ):
+        previous = secret_context(row.id, "previous")
+        found.append(ctx.keyring.open(row.previous_secret_sealed, previous))
+    return found
+
+
+# ---- deliveries -----------------------------------------------------------------------------
+
+
+def list_deliveries(
+    ctx: ServiceContext,
+    principal: Principal,
+    subscription_id: uuid.UUID,
+    *,
+    limit: int,
+    cursor: str | None,
+    status: str | None,
+) -> DeliveryPage:
+    """Deliveries of one of the caller's subscriptions with their attempts, newest first."""
+    before = _decode_position(cursor, "cursor")
+    with ctx.db.reader() as session:
+        _owned(session, principal, subscription_id)
+        rows = repo.deliveries_page(
+            session, subscription_id, before=before, limit=limit + 1, status=status
+        )
+        page, more = rows[:limit], len(rows) > limit
+        events = repo.events_by_seq(session, [d.event_seq for d in page])
+        attempts = repo.attempts_of(session, [d.id for d in page])
+    return DeliveryPage(
+        items=[_delivery_read(d, events[d.event_seq], attempts[d.id]) for d in page],
+        next_cursor=str(page[-1].event_seq) if more else None,
+    )
+
+
+def _delivery_read(row: WebhookDelivery, event: Event, attempts: list) -> DeliveryRead:  # type: ignore[type-arg]
+    return DeliveryRead(
+        id=row.id,
+        event_id=event.id,
+        event_type=event.type,
+        status=row.status,  # type: ignore[arg-type]
+        attempts=[
+            AttemptRead(
+                number=a.number,
+                started_at=a.started_at,
+                duration_ms=a.duration_ms,
+                status_code=a.status_code,
+                error=a.error,
+            )
+            for a in attempts
+        ],
+        next_attempt_at=row.next_attempt_at if row.status == "pending" else None,
+        last_status_code=row.last_status_code,
+        last_error=row.last_error,
+        delivered_at=row.delivered_at,
+        created_at=row.created_at,
+    )
+
+
+def retry_delivery(
+    ctx: ServiceContext, principal: Principal, subscription_id: uuid.UUID, delivery_id: uuid.UUID
+) -> DeliveryRead:
+    """Send a delivery again as soon as possible (same webhook-id), with a fresh set of
+    attempts; refused while the subscription is disabled."""
+    now = utcnow()
+    with ctx.db.writer() as session:
+        sub = _owned(session, principal, subscription_id, for_update=True)
+        row = repo.delivery_of(session, subscription_id, delivery_id)
+        if row is None:
+            raise errors.NotFound("No delivery with this id belongs to this subscription.")
+        if not sub.active:
+            raise errors.Conflict(
+                "The subscription is disabled; create a new one for a working receiver."
+            )
+        row.status = "pending"
+        row.failures = 0
+        row.next_attempt_at = now
+        row.updated_at = now
+        session.flush()
+        event = repo.events_by_seq(session, [row.event_seq])[row.event_seq]
+        attempts = repo.attempts_of(session, [row.id])[row.id]
+        result = _delivery_read(row, event, attempts)
+        session.commit()
+        return result

@@ -1,0 +1,245 @@
+"""GET /v1/events: each committed action's event, in commit order, to its two parties only."""
+
+from __future__ import annotations
+
+import threading
+import uuid
+
+import pytest
+from sqlalchemy import select, text
+
+from service.context import ServiceContext
+from service.events import outbox
+from service.events.models import Event
+from service.referrals.models import Referral
+from tests.events.helpers import all_events, feed, walk
+from tests.support import Api, assert_problem, assess_body, ok
+
+LIFECYCLE = [
+    "referral.created",
+    "referral.assessed",
+    "referral.served",
+    "referral.service_recorded",
+    "referral.note_added",
+    "referral.closed",
+]
+
+
+def test_each_action_writes_one_event_with_the_referral_state(
+    lpsk: Api, kemensos: Api, kemenham: Api
+) -> None:
+    rid = walk(lpsk, kemensos)
+    closed = ok(
+        kemensos.act(rid, "close", {"outcome": "referred_onward", "onward_agency": "KEMENHAM"})
+    )
+    child_id = closed["closure"]["onward_referral_id"]
+
+    sender = all_events(lpsk)
+    assert [e["type"] for e in sender] == LIFECYCLE
+    assert [e["status"] for e in sender] == [
+        "referred", "assessed", "served", "served", "served", "closed",
+    ]
+    assert {e["referral_id"] for e in sender} == {rid}
+    assert {e["reference"] for e in sender} == {closed["reference"]}
+    assert all(e["from_agency"] == "LPSK" and e["to_agency"] == "KEMENSOS" for e in sender)
+    assert len({e["id"] for e in sender}) == len(sender)
+
+    # The receiver also sees the onward child it created, right after the close.
+    receiver = all_events(kemensos)
+    assert [e["type"] for e in receiver] == [*LIFECYCLE, "referral.created"]
+    assert receiver[-1]["referral_id"] == child_id
+    assert (receiver[-1]["from_agency"], receiver[-1]["to_agency"]) == ("KEMENSOS", "KEMENHAM")
+    assert [e["id"] for e in receiver[:-1]] == [e["id"] for e in sender]
+    occurred = [e["occurred_at"] for e in receiver]
+    assert occurred == sorted(occurred)
+
+    # The onward agency sees only the child's creation.
+    onward = all_events(kemenham)
+    assert [(e["type"], e["referral_id"]) for e in onward] == [("referral.created", child_id)]
+
+
+def test_consent_withdrawal_is_its_own_event(lpsk: Api, kemensos: Api) -> None:
+    rid = lpsk.create_ok("KEMENSOS")["id"]
+    ok(lpsk.act(rid, "consent-withdrawal", {"withdrawn_at": "2026-11-25T10:30:00+07:00"}))
+    events = all_events(kemensos)
+    assert [(e["type"], e["status"]) for e in events] == [
+        ("referral.created", "referred"),
+        ("referral.consent_withdrawn", "closed"),
+    ]
+
+
+def test_an_agency_never_sees_events_of_referrals_it_is_not_party_to(
+    lpsk: Api, kemensos: Api, kemenham: Api
+) -> None:
+    walk(lpsk, kemensos)
+    mine = kemenham.create_ok("LPSK")["id"]
+    assert [e["referral_id"] for e in all_events(kemenham)] == [mine]
+    assert feed(kemenham, limit=500)["has_more"] is False
+    assert mine not in {e["referral_id"] for e in all_events(kemensos)}
+
+
+def test_events_carry_no_personal_data(lpsk: Api, kemensos: Api) -> None:
+    body_overrides = {
+        "protected_identity": True,
+        "summary": "Saksi kunci kasus Zulkarnaen-Sembiring",
+    }
+    rid = lpsk.create_ok("KEMENSOS", **body_overrides)["id"]
+    full = ok(lpsk.get(rid))
+    ok(kemensos.act(rid, "assess", assess_body()))
+    raw = kemensos.http.get("/v1/events", headers=kemensos.headers()).text
+    assert rid in raw
+    for secret in ("Dewi Lestari", "Jl. Kenanga", "+62 811", "Zulkarnaen", "Needs a residential"):
+        assert secret not in raw
+    assert full["subject"]["sealed"] is True
+    item = all_events(kemensos)[0]
+    assert set(item) == {
+        "id", "type", "occurred_at", "referral_id", "reference", "status",
+        "from_agency", "to_agency",
+    }
+
+
+def test_paging_follows_the_cursor_and_an_empty_page_keeps_it(lpsk: Api, kemensos: Api) -> None:
+    walk(lpsk, kemensos)
+    first = feed(lpsk, limit=2)
+    assert len(first["items"]) == 2 and first["has_more"] is True
+    second = feed(lpsk, first["next_cursor"], limit=2)
+    rest = feed(lpsk, second["next_cursor"], limit=50)
+    types = [e["type"] for e in first["items"] + second["items"] + rest["items"]]
+    assert types == LIFECYCLE[:-1]
+    assert rest["has_more"] is False
+    again = feed(lpsk, rest["next_cursor"])
+    assert again == {"items": [], "next_cursor": rest["next_cursor"], "has_more": False}
+
+
+def test_refused_and_rolled_back_actions_write_no_event(
+    lpsk: Api, kemensos: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rid = lpsk.create_ok("KEMENSOS")["id"]
+    assert_problem(kemensos.act(rid, "serve", {"service_type": "REHABILITASI_SOSIAL",
+                                               "service_unit": "SENTRA_HANDAYANI",
+                                               "started_at": "2026-02-01T08:00:00+07:00"}), 409)
+    assert_problem(kemensos.act(rid, "assess", assess_body(), etag='"99"'), 412)
+
+    # A failure after the event is written rolls the whole action back, event included.
+    real = outbox.record
+
+    def record_then_fail(*args, **kwargs):  # type: ignore[no-untyped-def]
+        real(*args, **kwargs)
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(outbox, "record", record_then_fail)
+    assert_problem(kemensos.act(rid, "assess", assess_body()), 500)
+    monkeypatch.undo()
+
+    assert ok(kemensos.get(rid))["status"] == "referred"
+    assert [e["type"] for e in all_events(kemensos)] == ["referral.created"]
+    ok(kemensos.act(rid, "assess", assess_body()))
+    assert [e["type"] for e in all_events(kemensos)] == ["referral.created", "referral.assessed"]
+
+
+def test_the_feed_needs_a_token_with_read_scope_and_a_valid_cursor(lpsk: Api) -> None:
+    assert_problem(lpsk.http.get("/v1/events"), 401)
+    writer = lpsk.with_scope("referrals:write")
+    assert_problem(writer.http.get("/v1/events", headers=writer.headers()), 403)
+    for bad in ("abc", "-1", "1.5"):
+        assert_problem(
+            lpsk.http.get("/v1/events", params={"after": bad}, headers=lpsk.headers()), 422
+        )
+    assert_problem(lpsk.http.get("/v1/events", params={"limit": 0}, headers=lpsk.headers()), 422)
+
+
+def _record_note_event(ctx: ServiceContext, referral_id: uuid.UUID, session) -> None:  # type: ignore[no-untyped-def]
+    row = session.get(Referral, referral_id)
+    outbox.record(
+        session,
+        type="referral.note_added",
+        referral_id=row.id,
+        reference=row.reference,
+        status=row.status,
+        from_agency=row.from_agency,
+        to_agency=row.to_agency,
+        occurred_at=row.created_at,
+    )
+
+
+def test_a_cursor_never_skips_an_event_that_commits_late(
+    ctx: ServiceContext, lpsk: Api, kemensos: Api
+) -> None:
+    """Transaction A writes an event and stays open; B writes one and commits; a reader
+    polls in between. If B's event could commit before A's with a higher number, the reader's
+    cursor would pass A's for good. The event numbering waits for A instead."""
+    rid = uuid.UUID(lpsk.create_ok("KEMENSOS")["id"])
+    start = feed(lpsk)["next_cursor"]
+
+    with ctx.db.writer() as slow:
+        _record_note_event(ctx, rid, slow)
+        b_done = threading.Event()
+
+        def writer_b() -> None:
+            with ctx.db.writer() as fast:
+                _record_note_event(ctx, rid, fast)
+                fast.commit()
+            b_done.set()
+
+        thread = threading.Thread(target=writer_b)
+        thread.start()
+        # Long enough for B to commit if nothing held it back.
+        b_done.wait(1.5)
+        polled = feed(lpsk, start)
+        assert polled["items"] == []
+        slow.commit()
+    thread.join(30)
+    assert b_done.is_set()
+    later = all_events(lpsk, polled["next_cursor"])
+    assert [e["type"] for e in later] == ["referral.note_added", "referral.note_added"]
+    with ctx.db.reader() as session:
+        seqs = list(session.execute(select(Event.seq).order_by(Event.seq)).scalars())
+    assert seqs == list(range(seqs[0], seqs[0] + len(seqs)))
+
+
+def test_event_numbers_follow_commit_order_under_concurrent_writers(
+    ctx: ServiceContext, lpsk: Api, kemensos: Api
+) -> None:
+    """Many writers commit notes at once while a reader follows the feed: the reader ends
+    with every event exactly once, and never saw a number before a smaller one."""
+    rids = [lpsk.create_ok("KEMENSOS")["id"] for _ in range(4)]
+    cursor = feed(kemensos)["next_cursor"]
+    stop = threading.Event()
+    seen: list[dict] = []  # type: ignore[type-arg]
+    problems: list[str] = []
+
+    def reader() -> None:
+        nonlocal cursor
+        while not stop.is_set():
+            page = feed(kemensos, cursor, limit=500)
+            seen.extend(page["items"])
+            cursor = page["next_cursor"]
+
+    def writer(rid: str) -> None:
+        for i in range(8):
+            response = lpsk.http.post(
+                f"/v1/referrals/{rid}/notes", json={"text": f"n{i}"}, headers=lpsk.headers()
+            )
+            if response.status_code != 201:
+                problems.append(response.text)
+
+    poll = threading.Thread(target=reader)
+    poll.start()
+    writers = [threading.Thread(target=writer, args=(rid,)) for rid in rids]
+    for t in writers:
+        t.start()
+    for t in writers:
+        t.join(120)
+    stop.set()
+    poll.join(30)
+    assert problems == []
+    seen.extend(all_events(kemensos, cursor))
+    ids = [e["id"] for e in seen]
+    assert len(ids) == len(set(ids)) == 32
+    with ctx.db.reader() as session:
+        committed = set(
+            str(i) for i in session.execute(
+                text("SELECT id FROM event WHERE type = 'referral.note_added'")
+            ).scalars()
+        )
+    assert set(ids) == {str(uuid.UUID(str(i))) for i in committed}
