@@ -257,7 +257,8 @@ def test_sigkill_at_random_moments_loses_no_acknowledged_write(
             tokens = {a: Party.register(ctx, http, a, ALL_SCOPES).token for a in AGENCIES}
         ledger = Ledger()
         states: list[dict[str, tuple[str, int, str] | None]] = [{} for _ in range(CLIENTS)]
-        rng = random.Random(os.environ.get("RUJUKAN_CRASH_SEED", "20261201"))
+        seed = os.environ.get("RUJUKAN_CRASH_SEED") or "20261201"
+        rng = random.Random(seed)
         log = tmp_path / "serve.log"
         kills = 0
         for _ in range(KILLS):
@@ -333,10 +334,10 @@ def test_sigkill_at_random_moments_loses_no_acknowledged_write(
         checked = ledger.writes()
         assert kills == KILLS
         print(
-            f"\ncrash test ({backend}): {kills} kills survived, {checked} acknowledged writes "
-            f"({len(ledger.references)} referrals) all present, {ledger.unacknowledged} "
-            f"requests cut off, {entries} audit entries verified, {len(events)} events each in "
-            f"the outbox and the parties' feeds once"
+            f"\ncrash test ({backend}, seed {seed}): {kills} kills survived, {checked} "
+            f"acknowledged writes ({len(ledger.references)} referrals) all present, "
+            f"{ledger.unacknowledged} requests cut off, {entries} audit entries verified, "
+            f"{len(events)} events each in the outbox and the parties' feeds once"
         )
     finally:
         ctx.db.dispose()
