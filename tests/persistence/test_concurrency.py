@@ -202,6 +202,8 @@ def test_parallel_assess_with_the_same_etag_has_exactly_one_winner(
             )
         ).scalar_one()
     assert audited == 1
+    _assert_every_event_once(ctx)
+    assert _count(ctx, "SELECT count(*) FROM event WHERE type = 'referral.assessed'") == 1
 
 
 # ---- (b) one Idempotency-Key, many retries -------------------------------------------------
@@ -229,6 +231,8 @@ def test_parallel_creates_with_one_idempotency_key_make_one_referral(
     assert _count(ctx, "SELECT count(*) FROM idempotency_record") == 1
     replays = [r for r in responses if r.headers.get("Idempotent-Replayed") == "true"]
     assert len(replays) == 19
+    _assert_every_event_once(ctx)
+    assert _count(ctx, "SELECT count(*) FROM event WHERE type = 'referral.created'") == 1
 
 
 # ---- (c) one person, many senders' clicks ---------------------------------------------------
