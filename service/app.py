@@ -22,6 +22,7 @@ from service.auth.router import router as auth_router
 from service.config import Settings, get_settings
 from service.context import ServiceContext
 from service.errors import install_error_handlers, problem_response
+from service.events.dispatcher import BackgroundDispatcher
 from service.events.router import events_router, webhooks_router
 from service.health import router as health_router
 from service.logs import configure_logging
@@ -143,7 +144,12 @@ def create_app(settings: Settings | None = None, ctx: ServiceContext | None = No
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if getattr(app.state, "ctx", None) is None:
             app.state.ctx = ServiceContext.build(settings)
+        dispatcher = None
+        if app.state.ctx.settings.run_embedded_dispatcher:
+            dispatcher = BackgroundDispatcher(app.state.ctx).start()
         yield
+        if dispatcher is not None:
+            dispatcher.stop()
         app.state.ctx.db.dispose()
 
     app = FastAPI(

@@ -81,6 +81,36 @@ def serve(
     )
 
 
+@app.command()
+def worker(
+    once: Annotated[bool, typer.Option(help="Handle what is due now, then exit")] = False,
+) -> None:
+    """Deliver webhooks from the outbox until stopped (run as many as needed)."""
+    import signal
+    import threading
+
+    from service.events.dispatcher import Dispatcher
+    from service.logs import configure_logging
+
+    settings = get_settings()
+    configure_logging(settings.log_level)
+    ctx = _context()
+    dispatcher = Dispatcher(ctx)
+    try:
+        if once:
+            while dispatcher.run_once():
+                pass
+            return
+        stop = threading.Event()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, lambda *_: stop.set())
+        typer.echo(f"worker {dispatcher.name} delivering webhooks", err=True)
+        dispatcher.run(stop)
+    finally:
+        dispatcher.close()
+        ctx.db.dispose()
+
+
 def _print_first_client_hint(ctx) -> None:  # type: ignore[no-untyped-def]
     from service.auth.clients import list_clients
 

@@ -70,8 +70,9 @@ class Settings(BaseSettings):
     embedded_dispatcher: bool | None = None
     dispatcher_poll_seconds: float = Field(default=0.2, gt=0, le=60)
     webhook_timeout_seconds: float = Field(default=10.0, gt=0, le=120)
-    webhook_max_attempts: int = Field(default=12, ge=1, le=100)
-    # Attempt n waits base * 2**(n-1) seconds, capped, with jitter: 5 s, 10 s, 20 s, ... 1 h.
+    # The n-th failure waits base * 2**(n-1) seconds, capped, with jitter: 5 s, 10 s, ... 1 h;
+    # 30 attempts span about 10 to 20 hours, so a receiver down overnight loses nothing.
+    webhook_max_attempts: int = Field(default=30, ge=1, le=100)
     webhook_backoff_base_seconds: float = Field(default=5.0, gt=0)
     webhook_backoff_max_seconds: float = Field(default=3600.0, gt=0)
     # How long a worker's claim on a delivery lasts; a crashed worker's claims are retaken

@@ -1,0 +1,280 @@
+"""Delivering the webhook outbox: claim due deliveries, sign, send, record the outcome.
+
+At-least-once: a delivery is marked only after its HTTP attempt, so a worker that dies in
+between leaves a claim whose lease expires, and another worker sends it again under the same
+`webhook-id` (receivers deduplicate on it). Nothing is lost; nothing is sent by two workers
+at the same time while a lease holds.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import os
+import random
+import socket
+import threading
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+import httpx
+from standardwebhooks import Webhook
+
+from service.context import ServiceContext
+from service.dbtypes import utcnow
+from service.events import repository as repo
+from service.events import service, urlguard
+from service.events.models import WebhookAttempt
+
+log = logging.getLogger("rujukan.webhooks")
+USER_AGENT = "Rujukan-Webhooks/1"
+
+
+def backoff_seconds(
+    failures: int, base: float, cap: float, rng: random.Random | None = None
+) -> float:
+    """Wait after the n-th consecutive failure: exponential, capped, with "equal jitter"
+    (half fixed, half random) so receivers coming back are not hit by every sender at once,
+    yet the schedule still grows. The schedule is stored in the outbox rather than slept
+    through in-process, which is why a retry library's sleep loop does not fit here."""
+    step = min(cap, base * 2 ** max(0, failures - 1))
+    return step / 2 + (rng or random).random() * step / 2  # noqa: S311 - jitter, not crypto
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A leased delivery with everything needed to send it."""
+
+    delivery_id: uuid.UUID
+    subscription_id: uuid.UUID
+    url: str
+    secrets: list[str]
+    body: str
+    attempt: int
+    failures: int
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What one HTTP attempt gave."""
+
+    started_at: dt.datetime
+    duration_ms: int
+    status_code: int | None
+    error: str | None
+
+    @property
+    def delivered(self) -> bool:
+        return self.status_code is not None and 200 <= self.status_code < 300
+
+
+def payload(event_read: dict) -> str:  # type: ignore[type-arg]
+    """The webhook body: Standard Webhooks' {type, timestamp, data}, data a feed item."""
+    return json.dumps(
+        {"type": event_read["type"], "timestamp": event_read["occurred_at"], "data": event_read},
+        separators=(",", ":"),
+    )
+
+
+class Dispatcher:
+    """One worker of the outbox; several may run at once, in threads or processes."""
+
+    def __init__(self, ctx: ServiceContext, *, name: str | None = None) -> None:
+        self.ctx = ctx
+        self.settings = ctx.settings
+        self.name = name or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        # No redirects (a 3xx could point anywhere) and no proxies from the environment (the
+        # connection must reach the address the SSRF guard checked).
+        self._http = httpx.Client(
+            timeout=self.settings.webhook_timeout_seconds,
+            follow_redirects=False,
+            trust_env=False,
+            headers={"User-Agent": USER_AGENT},
+        )
+        self._pool = ThreadPoolExecutor(
+            self.settings.webhook_concurrency, thread_name_prefix="rujukan-webhook"
+        )
+
+    def close(self) -> None:
+        """Release the HTTP connections and threads."""
+        self._pool.shutdown(wait=True)
+        self._http.close()
+
+    # ---- the three steps ----------------------------------------------------------------
+
+    def claim(self) -> list[Claim]:
+        """Lease due deliveries to this worker and read what sending them needs."""
+        now = utcnow()
+        with self.ctx.db.reader() as session:
+            # Polling must not take the SQLite write lock when there is nothing to do.
+            if not repo.any_due(session, now):
+                return []
+        lease_until = now + dt.timedelta(seconds=self.settings.webhook_lease_seconds)
+        with self.ctx.db.writer() as session:
+            rows = repo.claim_due(
+                session, now, self.settings.webhook_batch_size, self.name, lease_until
+            )
+            subscriptions = repo.subscriptions_by_id(session, [r.subscription_id for r in rows])
+            events = repo.events_by_seq(session, [r.event_seq for r in rows])
+            claims = []
+            for row in rows:
+                sub = subscriptions[row.subscription_id]
+                item = service.event_read(events[row.event_seq]).model_dump(mode="json")
+                claims.append(
+                    Claim(
+                        delivery_id=row.id,
+                        subscription_id=sub.id,
+                        url=sub.url,
+                        secrets=service.signing_secrets(self.ctx, sub, now),
+                        body=payload(item),
+                        attempt=row.attempts + 1,
+                        failures=row.failures,
+                    )
+                )
+            session.commit()
+        return claims
+
+    def send(self, claim: Claim) -> Outcome:
+        """One signed HTTP POST to the checked address of the subscription's URL."""
+        started = utcnow()
+        clock = time.perf_counter()
+
+        def outcome(status_code: int | None, error: str | None) -> Outcome:
+            elapsed = int((time.perf_counter() - clock) * 1000)
+            return Outcome(started, elapsed, status_code, error)
+
+        try:
+            # Checked again now, after resolving: the name may point elsewhere since creation.
+            target = service.check_url(self.ctx, claim.url)
+        except urlguard.UrlRefused as exc:
+            return outcome(None, f"refused: {exc}"[:200])
+        msg_id = str(claim.delivery_id)
+        timestamp = utcnow()
+        signature = " ".join(
+            Webhook(secret).sign(msg_id, timestamp, claim.body) for secret in claim.secrets
+        )
+        headers = {
+            "Host": target.host_header,
+            "Content-Type": "application/json",
+            "webhook-id": msg_id,
+            "webhook-timestamp": str(int(timestamp.timestamp())),
+            "webhook-signature": signature,
+        }
+        extensions = {"sni_hostname": target.host} if target.scheme == "https" else {}
+        try:
+            response = self._http.post(
+                target.connect_url,
+                content=claim.body.encode("utf-8"),
+                headers=headers,
+                extensions=extensions,
+            )
+        except httpx.TimeoutException:
+            return outcome(None, "timeout")
+        except httpx.HTTPError as exc:
+            return outcome(None, f"connection failed ({type(exc).__name__})")
+        code = response.status_code
+        return outcome(code, None if 200 <= code < 300 else f"HTTP {code}")
+
+    def record(self, claim: Claim, result: Outcome) -> None:
+        """Store the attempt and the delivery's next state (if this worker still holds it)."""
+        now = utcnow()
+        values: dict[str, object] = {
+            "attempts": claim.attempt,
+            "last_status_code": result.status_code,
+            "last_error": result.error,
+            "updated_at": now,
+        }
+        gone = result.status_code == 410
+        if result.delivered:
+            values.update(status="delivered", delivered_at=now, failures=0)
+        elif gone or claim.failures + 1 >= self.settings.webhook_max_attempts:
+            values.update(status="dead", failures=claim.failures + 1)
+        else:
+            wait = backoff_seconds(
+                claim.failures + 1,
+                self.settings.webhook_backoff_base_seconds,
+                self.settings.webhook_backoff_max_seconds,
+            )
+            values.update(
+                status="pending",
+                failures=claim.failures + 1,
+                next_attempt_at=now + dt.timedelta(seconds=wait),
+            )
+        with self.ctx.db.writer() as session:
+            held = repo.finish_delivery(session, claim.delivery_id, self.name, values)
+            # The attempt happened whether or not the lease was lost meanwhile.
+            repo.add_attempt(
+                session,
+                WebhookAttempt(
+                    delivery_id=claim.delivery_id,
+                    number=claim.attempt,
+                    started_at=result.started_at,
+                    duration_ms=result.duration_ms,
+                    status_code=result.status_code,
+                    error=result.error,
+                    worker=self.name[:64],
+                ),
+            )
+            if gone and held:
+                repo.update_subscription(
+                    session,
+                    claim.subscription_id,
+                    active=False,
+                    disabled_reason="the receiver answered 410 Gone",
+                    disabled_at=now,
+                    updated_at=now,
+                )
+            session.commit()
+        if not result.delivered:
+            log.warning(
+                "webhook attempt failed",
+                extra={"status": result.status_code, "error_type": result.error},
+            )
+
+    # ---- loops --------------------------------------------------------------------------
+
+    def _deliver(self, claim: Claim) -> None:
+        self.record(claim, self.send(claim))
+
+    def run_once(self) -> int:
+        """Claim, send and record one batch; the number of deliveries handled."""
+        claims = self.claim()
+        if claims:
+            list(self._pool.map(self._deliver, claims))
+        return len(claims)
+
+    def run(self, stop: threading.Event) -> None:
+        """Work until `stop` is set, polling while the outbox is empty."""
+        while not stop.is_set():
+            try:
+                handled = self.run_once()
+            except Exception as exc:  # noqa: BLE001 - a database hiccup must not end the loop
+                log.error("webhook dispatch failed", extra={"error_type": type(exc).__name__})
+                handled = 0
+            if not handled:
+                stop.wait(self.settings.dispatcher_poll_seconds)
+
+
+class BackgroundDispatcher:
+    """A dispatcher on a daemon thread, for the embedded (`make run`) deployment."""
+
+    def __init__(self, ctx: ServiceContext) -> None:
+        self._stop = threading.Event()
+        self._dispatcher = Dispatcher(ctx)
+        self._thread = threading.Thread(
+            target=self._dispatcher.run, args=(self._stop,), name="rujukan-dispatcher", daemon=True
+        )
+
+    def start(self) -> BackgroundDispatcher:
+        """Start the thread."""
+        self._thread.start()
+        return self
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """Ask the thread to finish its batch and wait for it."""
+        self._stop.set()
+        self._thread.join(timeout)
+        self._dispatcher.close()

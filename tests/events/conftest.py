@@ -1,0 +1,89 @@
+"""Fixtures of the webhook tests: a receiver, fast dispatchers, subscriptions."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from service.context import ServiceContext
+from service.events import urlguard
+from service.events.dispatcher import Dispatcher
+from tests.events.receiver import Receiver
+from tests.support import Api, ok
+
+# Backoff in tens of milliseconds, so that retries and dead ends happen within a test.
+FAST = {
+    "webhook_backoff_base_seconds": 0.05,
+    "webhook_backoff_max_seconds": 0.2,
+    "webhook_max_attempts": 3,
+    "webhook_timeout_seconds": 2.0,
+    "webhook_lease_seconds": 5.0,
+}
+
+
+def variant(ctx: ServiceContext, **settings: Any) -> ServiceContext:
+    """The same database and keys with other settings."""
+    return dataclasses.replace(ctx, settings=ctx.settings.model_copy(update=settings))
+
+
+PUBLIC_ADDRESS = "93.184.216.34"
+
+
+@pytest.fixture(autouse=True)
+def public_names(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Names under example.org resolve to a public address (the test machine has no DNS);
+    every other name resolves for real."""
+    real = urlguard.resolve
+
+    def resolve(host: str, port: int) -> list[str]:
+        if host.endswith(".example.org"):
+            return [PUBLIC_ADDRESS]
+        return real(host, port)
+
+    monkeypatch.setattr(urlguard, "resolve", resolve)
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    server = Receiver()
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def dispatchers(ctx: ServiceContext) -> Iterator[Callable[..., Dispatcher]]:
+    """Makes dispatchers on the test database (fast backoff unless overridden)."""
+    made: list[Dispatcher] = []
+
+    def make(name: str | None = None, **settings: Any) -> Dispatcher:
+        dispatcher = Dispatcher(variant(ctx, **{**FAST, **settings}), name=name)
+        made.append(dispatcher)
+        return dispatcher
+
+    yield make
+    for dispatcher in made:
+        dispatcher.close()
+
+
+def subscribe(api: Api, url: str, types: list[str] | None = None) -> dict[str, Any]:
+    """Create a subscription (every event type unless given)."""
+    from service.referrals.workflow import EVENT_TYPES
+
+    body = {"url": url, "event_types": types or list(EVENT_TYPES)}
+    return ok(  # type: ignore[no-any-return]
+        api.http.post("/v1/webhook-subscriptions", json=body, headers=api.headers()), 201
+    )
+
+
+def drain(dispatcher: Dispatcher, rounds: int = 50) -> int:
+    """Run the dispatcher until nothing is due; the number of deliveries handled."""
+    total = 0
+    for _ in range(rounds):
+        handled = dispatcher.run_once()
+        if not handled:
+            return total
+        total += handled
+    return total

@@ -1,0 +1,321 @@
+"""Webhook delivery from the outbox to a real receiver on loopback, every signature verified
+with the `standardwebhooks` library."""
+
+from __future__ import annotations
+
+import json
+import random
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from standardwebhooks import Webhook
+from standardwebhooks.webhooks import WebhookVerificationError
+
+from service.app import create_app
+from service.context import ServiceContext
+from service.events import urlguard
+from service.events.dispatcher import Dispatcher, backoff_seconds
+from tests.events.conftest import FAST, drain, subscribe, variant
+from tests.events.helpers import all_events, walk
+from tests.events.receiver import Received, Receiver
+from tests.support import Api, assert_problem, ok, referral_body
+
+PATH = "/v1/webhook-subscriptions"
+Make = Callable[..., Dispatcher]
+
+
+def verified(secret: str, request: Received) -> dict[str, Any]:
+    """The payload of a request whose signature verifies with `secret`."""
+    return Webhook(secret).verify(request.body, request.headers)  # type: ignore[no-any-return]
+
+
+def deliveries(api: Api, sid: str, **params: Any) -> list[dict[str, Any]]:
+    return ok(  # type: ignore[no-any-return]
+        api.http.get(f"{PATH}/{sid}/deliveries", params=params, headers=api.headers())
+    )["items"]
+
+
+def test_every_event_arrives_once_signed_and_as_thin_as_the_feed(
+    lpsk: Api, kemensos: Api, receiver: Receiver, dispatchers: Make
+) -> None:
+    sub = subscribe(lpsk, receiver.url)
+    walk(lpsk, kemensos)
+    assert drain(dispatchers()) == 5
+    arrived = receiver.wait_for(5)
+    payloads = [verified(sub["secret"], r) for r in arrived]
+    feed = all_events(lpsk)
+    # Parallel sends and retries mean arrival order is not promised (the feed is ordered).
+    assert sorted((p["data"] for p in payloads), key=lambda d: d["occurred_at"]) == feed
+    assert all(p["timestamp"] == p["data"]["occurred_at"] for p in payloads)
+    for request in arrived:
+        assert request.headers["content-type"] == "application/json"
+        assert request.headers["webhook-signature"].startswith("v1,")
+        assert abs(int(request.headers["webhook-timestamp"]) - time.time()) < 60
+
+    listed = deliveries(lpsk, sub["id"])
+    assert {d["id"] for d in listed} == {r.headers["webhook-id"] for r in arrived}
+    assert [d["event_id"] for d in reversed(listed)] == [e["id"] for e in feed]
+    for d in listed:
+        assert d["status"] == "delivered" and d["delivered_at"]
+        assert [(a["number"], a["status_code"]) for a in d["attempts"]] == [(1, 204)]
+    # Nothing is sent twice once delivered.
+    assert drain(dispatchers()) == 0
+    assert len(receiver.requests) == 5
+
+
+def test_a_forged_or_altered_webhook_fails_verification(
+    lpsk: Api, receiver: Receiver, dispatchers: Make
+) -> None:
+    sub = subscribe(lpsk, receiver.url, ["referral.created"])
+    lpsk.create_ok("KEMENSOS")
+    drain(dispatchers())
+    (request,) = receiver.wait_for(1)
+    verified(sub["secret"], request)
+    with pytest.raises(WebhookVerificationError):
+        verified(subscribe(lpsk, receiver.url)["secret"], request)
+    tampered = Received(request.headers, request.body.replace(b"referred", b"closed"), 0)
+    with pytest.raises(WebhookVerificationError):
+        verified(sub["secret"], tampered)
+
+
+def test_subscriptions_get_only_their_types_and_their_agency_s_referrals(
+    lpsk: Api, kemensos: Api, kemenham: Api, dispatchers: Make
+) -> None:
+    closed_only, everything, outsider = Receiver(), Receiver(), Receiver()
+    try:
+        subscribe(kemensos, closed_only.url, ["referral.closed"])
+        subscribe(lpsk, everything.url)
+        other = subscribe(kemenham, outsider.url)
+        rid = walk(lpsk, kemensos)
+        ok(kemensos.act(rid, "close", {"outcome": "completed"}))
+        drain(dispatchers())
+        everything.wait_for(6)
+        (closed,) = closed_only.wait_for(1)
+        assert json.loads(closed.body)["type"] == "referral.closed"
+        time.sleep(0.3)
+        assert outsider.requests == []
+        assert deliveries(kemenham, other["id"]) == []
+        assert len(everything.requests) == 6 and len(closed_only.requests) == 1
+    finally:
+        for server in (closed_only, everything, outsider):
+            server.close()
+
+
+def test_protected_identities_never_reach_a_webhook(
+    lpsk: Api, kemensos: Api, receiver: Receiver, dispatchers: Make
+) -> None:
+    subscribe(kemensos, receiver.url)
+    body = referral_body("KEMENSOS", protected_identity=True, summary="Saksi Zulkarnaen")
+    body["subject"]["full_name"] = "Siti Rahmawati Kusuma"
+    created = ok(lpsk.create(body), 201)
+    ok(kemensos.act(created["id"], "assess", {
+        "needs": ["REHABILITASI_SOSIAL"], "approach": "residential",
+        "service_unit": "SENTRA_HANDAYANI", "notes": "Safe house in Bekasi",
+    }))
+    drain(dispatchers())
+    raw = b"".join(r.body for r in receiver.wait_for(2)) + b"".join(
+        json.dumps(r.headers).encode() for r in receiver.requests
+    )
+    assert created["id"].encode() in raw
+    for secret in (
+        "Siti Rahmawati", body["subject"]["nik"], "Jl. Kenanga", "Zulkarnaen", "Bekasi",
+        body["subject"]["birth_date"],
+    ):
+        assert secret.encode() not in raw
+
+
+def test_failures_back_off_then_the_delivery_is_dead_and_can_be_retried(
+    lpsk: Api, dispatchers: Make
+) -> None:
+    failing = Receiver(status=lambda n: 500 if n < 3 else 200)
+    try:
+        sub = subscribe(lpsk, failing.url, ["referral.created"])
+        lpsk.create_ok("KEMENSOS")
+        worker = dispatchers()
+        deadline = time.monotonic() + 10
+        while len(failing.requests) < 3 and time.monotonic() < deadline:
+            worker.run_once()
+            time.sleep(0.01)
+        (delivery,) = deliveries(lpsk, sub["id"])
+        assert delivery["status"] == "dead"
+        assert [a["status_code"] for a in delivery["attempts"]] == [500, 500, 500]
+        assert delivery["next_attempt_at"] is None
+        # Attempt n waited at least half of base * 2**(n-1) after the one before it.
+        at = [r.at for r in failing.requests]
+        assert at[1] - at[0] >= FAST["webhook_backoff_base_seconds"] / 2
+        assert at[2] - at[1] >= FAST["webhook_backoff_base_seconds"]
+        assert drain(worker) == 0
+
+        retried = ok(
+            lpsk.http.post(f"{PATH}/{sub['id']}/deliveries/{delivery['id']}/retry",
+                           headers=lpsk.headers()),
+            202,
+        )
+        assert retried["status"] == "pending"
+        drain(worker)
+        requests = failing.wait_for(4)
+        assert len({r.headers["webhook-id"] for r in requests}) == 1
+        verified(sub["secret"], requests[-1])
+        (delivery,) = deliveries(lpsk, sub["id"])
+        assert delivery["status"] == "delivered"
+        assert [a["number"] for a in delivery["attempts"]] == [1, 2, 3, 4]
+    finally:
+        failing.close()
+
+
+def test_backoff_grows_exponentially_with_jitter_up_to_the_cap() -> None:
+    rng = random.Random(4)
+    for failures, step in ((1, 5), (2, 10), (3, 20), (8, 640), (20, 3600)):
+        waits = [backoff_seconds(failures, 5, 3600, rng) for _ in range(200)]
+        assert all(step / 2 <= w <= step for w in waits)
+        assert max(waits) - min(waits) > step / 4  # jitter, not a fixed schedule
+
+
+def test_a_410_answer_disables_the_subscription(
+    lpsk: Api, dispatchers: Make
+) -> None:
+    gone = Receiver(status=lambda n: 410)
+    try:
+        sub = subscribe(lpsk, gone.url, ["referral.created"])
+        lpsk.create_ok("KEMENSOS")
+        drain(dispatchers())
+        gone.wait_for(1)
+        state = ok(lpsk.http.get(f"{PATH}/{sub['id']}", headers=lpsk.headers()))
+        assert state["active"] is False and "410" in state["disabled_reason"]
+        (delivery,) = deliveries(lpsk, sub["id"])
+        assert delivery["status"] == "dead" and delivery["last_status_code"] == 410
+        lpsk.create_ok("KEMENSOS")
+        drain(dispatchers())
+        time.sleep(0.2)
+        assert len(gone.requests) == 1
+        assert len(deliveries(lpsk, sub["id"])) == 1
+        assert_problem(
+            lpsk.http.post(f"{PATH}/{sub['id']}/deliveries/{delivery['id']}/retry",
+                           headers=lpsk.headers()),
+            409,
+        )
+    finally:
+        gone.close()
+
+
+def test_the_address_is_checked_again_at_delivery_time(
+    ctx: ServiceContext, lpsk: Api, receiver: Receiver, dispatchers: Make,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """DNS rebinding: the name was public when subscribed and points to loopback later."""
+    answers = {"rebind.example.net": ["93.184.216.34"]}
+    monkeypatch.setattr(urlguard, "resolve", lambda host, port: answers[host])
+    strict = variant(ctx, webhook_allow_private=False)
+    url = f"http://rebind.example.net:{receiver.port}/hook"
+    with TestClient(create_app(ctx=strict), raise_server_exceptions=False) as http:
+        response = http.post(PATH, json={"url": url, "event_types": ["referral.created"]},
+                             headers=lpsk.headers())
+        sub = ok(response, 201)
+    answers["rebind.example.net"] = ["127.0.0.1"]
+    lpsk.create_ok("KEMENSOS")
+    drain(dispatchers(webhook_allow_private=False))
+    time.sleep(0.2)
+    assert receiver.requests == []
+    (delivery,) = deliveries(lpsk, sub["id"])
+    assert delivery["attempts"][0]["status_code"] is None
+    assert delivery["attempts"][0]["error"].startswith("refused")
+
+    # Where private addresses are allowed, the connection goes to the address that was
+    # checked, while the receiver still sees its own name.
+    drain(dispatchers(webhook_allow_private=True))
+    (request,) = receiver.wait_for(1)
+    assert request.headers["host"] == f"rebind.example.net:{receiver.port}"
+    verified(sub["secret"], request)
+
+
+def test_both_secrets_sign_during_a_rotation_overlap(
+    lpsk: Api, receiver: Receiver, dispatchers: Make
+) -> None:
+    sub = subscribe(lpsk, receiver.url, ["referral.created"])
+    old = sub["secret"]
+    rotated = ok(lpsk.http.post(f"{PATH}/{sub['id']}/rotate-secret",
+                                json={"overlap_seconds": 600}, headers=lpsk.headers()))
+    new = rotated["secret"]
+    assert new != old and rotated["previous_secret_expires_at"]
+    lpsk.create_ok("KEMENSOS")
+    drain(dispatchers())
+    (during,) = receiver.wait_for(1)
+    assert len(during.headers["webhook-signature"].split(" ")) == 2
+    verified(old, during)
+    verified(new, during)
+
+    newest = ok(lpsk.http.post(f"{PATH}/{sub['id']}/rotate-secret",
+                               json={"overlap_seconds": 0}, headers=lpsk.headers()))["secret"]
+    lpsk.create_ok("KEMENSOS")
+    drain(dispatchers())
+    after = receiver.wait_for(2)[1]
+    verified(newest, after)
+    for stale in (old, new):
+        with pytest.raises(WebhookVerificationError):
+            verified(stale, after)
+
+
+def test_two_workers_never_send_one_delivery_both(
+    lpsk: Api, dispatchers: Make
+) -> None:
+    slow = Receiver(delay=0.03)
+    try:
+        sub = subscribe(lpsk, slow.url, ["referral.created"])
+        for _ in range(30):
+            lpsk.create_ok("KEMENSOS")
+        workers = [dispatchers(f"worker-{i}", webhook_batch_size=4) for i in range(2)]
+        stop = threading.Event()
+        threads = [threading.Thread(target=w.run, args=(stop,)) for w in workers]
+        for t in threads:
+            t.start()
+        try:
+            slow.wait_for(30, timeout=60)
+            time.sleep(0.5)
+        finally:
+            stop.set()
+            for t in threads:
+                t.join(30)
+        ids = [r.headers["webhook-id"] for r in slow.requests]
+        assert len(ids) == len(set(ids)) == 30
+        listed = deliveries(lpsk, sub["id"], limit=100)
+        assert all(d["status"] == "delivered" and len(d["attempts"]) == 1 for d in listed)
+    finally:
+        slow.close()
+
+
+def test_a_claimed_delivery_is_left_alone_until_its_lease_expires(
+    lpsk: Api, receiver: Receiver, dispatchers: Make
+) -> None:
+    """A worker dies after sending, before marking: the delivery is sent again after the
+    lease, with the same webhook-id, and never lost."""
+    sub = subscribe(lpsk, receiver.url, ["referral.created"])
+    lpsk.create_ok("KEMENSOS")
+    crashed = dispatchers("crashed", webhook_lease_seconds=1.5, webhook_timeout_seconds=1.0)
+    (claim,) = crashed.claim()
+    assert crashed.send(claim).delivered
+    # ... and the process dies here, before record().
+    survivor = dispatchers("survivor")
+    assert survivor.claim() == []
+    time.sleep(1.6)
+    assert drain(survivor) == 1
+    first, second = receiver.wait_for(2)
+    assert first.headers["webhook-id"] == second.headers["webhook-id"] == str(claim.delivery_id)
+    assert verified(sub["secret"], first) == verified(sub["secret"], second)
+    (delivery,) = deliveries(lpsk, sub["id"])
+    assert delivery["status"] == "delivered"
+
+
+def test_the_embedded_dispatcher_delivers_inside_the_web_process(
+    ctx: ServiceContext, lpsk: Api, receiver: Receiver
+) -> None:
+    sub = subscribe(lpsk, receiver.url, ["referral.created"])
+    embedded = variant(ctx, embedded_dispatcher=True, dispatcher_poll_seconds=0.05)
+    with TestClient(create_app(ctx=embedded), raise_server_exceptions=False) as http:
+        created = ok(http.post("/v1/referrals", json=referral_body("KEMENSOS"),
+                               headers=lpsk.headers()), 201)
+        (request,) = receiver.wait_for(1, timeout=10)
+    assert verified(sub["secret"], request)["data"]["referral_id"] == created["id"]
