@@ -30,7 +30,9 @@ from sqlalchemy import text
 from service.app import create_app
 from service.context import ServiceContext
 from service.db import upgrade_to_head
+from service.referrals import workflow
 from tests.conftest import make_settings
+from tests.events.receiver import Receiver
 from tests.proof.served import rujukan, serve
 from tests.proof.test_workflow_model import event_of
 from tests.support import AGENCIES, ALL_SCOPES, Party, assess_body, referral_body, service_body
@@ -45,6 +47,17 @@ CLIENTS = 4
 UP_SECONDS = (0.0, 1.2)
 # Each driver keeps few referrals open, so most writes are transitions, not creates.
 OPEN_PER_CLIENT = 3
+# The dispatcher embedded in each worker, with a short lease: a delivery claimed by a killed
+# worker is taken again soon after.
+DISPATCH = {
+    "embedded_dispatcher": "1",
+    "webhook_allow_private": "1",
+    "dispatcher_poll_seconds": "0.1",
+    "webhook_timeout_seconds": "2",
+    "webhook_lease_seconds": "3",
+    "webhook_backoff_base_seconds": "0.1",
+    "webhook_backoff_max_seconds": "1",
+}
 NEXT = {"referred": "assess", "assessed": "serve", "served": "close"}
 
 
@@ -245,6 +258,32 @@ def _assert_outbox_matches_history(ctx: ServiceContext) -> dict[str, set[str]]:
     return {i: {r.from_agency, r.to_agency} for i, r in zip(ids, rows, strict=True)}
 
 
+def _wait_for_deliveries(ctx: ServiceContext, receiver: Receiver, timeout: float = 90) -> int:
+    """Until every event has one delivery per subscribed party and all arrived; their count."""
+    deadline = time.monotonic() + timeout
+    while True:
+        with ctx.db.reader() as session:
+            missing = session.execute(
+                text(
+                    "SELECT count(*) FROM event e JOIN webhook_subscription s "
+                    "ON s.agency IN (e.from_agency, e.to_agency) WHERE NOT EXISTS "
+                    "(SELECT 1 FROM webhook_delivery d WHERE d.event_seq = e.seq "
+                    "AND d.subscription_id = s.id)"
+                )
+            ).scalar_one()
+            rows = session.execute(text("SELECT id, status FROM webhook_delivery")).all()
+        assert missing == 0, f"{missing} events lack a delivery to a subscribed party"
+        arrived = {r.headers["webhook-id"] for r in list(receiver.requests)}
+        ids = {str(uuid.UUID(str(r.id))) for r in rows}
+        statuses = Counter(r.status for r in rows)
+        if statuses.keys() == {"delivered"} and ids <= arrived:
+            return len(ids)
+        assert "dead" not in statuses, statuses
+        if time.monotonic() > deadline:
+            raise AssertionError(f"deliveries {statuses}, {len(ids - arrived)} never arrived")
+        time.sleep(0.2)
+
+
 def test_sigkill_at_random_moments_loses_no_acknowledged_write(
     backend: str, new_database_url, tmp_path: Path  # type: ignore[no-untyped-def]
 ) -> None:
@@ -253,8 +292,16 @@ def test_sigkill_at_random_moments_loses_no_acknowledged_write(
     settings = make_settings(url, tmp_path)
     ctx = ServiceContext.build(settings)
     try:
+        receiver = Receiver()
         with TestClient(create_app(ctx=ctx)) as http:
             tokens = {a: Party.register(ctx, http, a, ALL_SCOPES).token for a in AGENCIES}
+            for agency in AGENCIES:
+                subscribed = http.post(
+                    "/v1/webhook-subscriptions",
+                    json={"url": receiver.url, "event_types": list(workflow.EVENT_TYPES)},
+                    headers={"Authorization": f"Bearer {tokens[agency]}"},
+                )
+                assert subscribed.status_code == 201, subscribed.text
         ledger = Ledger()
         states: list[dict[str, tuple[str, int, str] | None]] = [{} for _ in range(CLIENTS)]
         seed = os.environ.get("RUJUKAN_CRASH_SEED") or "20261201"
@@ -262,7 +309,7 @@ def test_sigkill_at_random_moments_loses_no_acknowledged_write(
         log = tmp_path / "serve.log"
         kills = 0
         for _ in range(KILLS):
-            served = serve(settings, log, workers=2)
+            served = serve(settings, log, workers=2, **DISPATCH)
             stop = threading.Event()
             drivers = [
                 Driver(n, served.base_url, tokens, ledger, stop, states[n])
@@ -284,7 +331,7 @@ def test_sigkill_at_random_moments_loses_no_acknowledged_write(
                 assert not driver.is_alive()
 
         # A last start proves the database still serves, and the API shows what was acked.
-        served = serve(settings, log, workers=2)
+        served = serve(settings, log, workers=2, **DISPATCH)
         try:
             with httpx.Client(base_url=served.base_url, timeout=30) as client:
                 for rid, reference in ledger.references.items():
@@ -298,8 +345,10 @@ def test_sigkill_at_random_moments_loses_no_acknowledged_write(
                     assert body["reference"] == reference
                     assert body["version"] >= ledger.versions[rid]
                 feeds = {a: _read_feed(client, tokens[a]) for a in AGENCIES}
+            delivered = _wait_for_deliveries(ctx, receiver)
         finally:
             served.stop()
+            receiver.close()
 
         with ctx.db.reader() as session:
             history = Counter(
@@ -337,7 +386,8 @@ def test_sigkill_at_random_moments_loses_no_acknowledged_write(
             f"\ncrash test ({backend}, seed {seed}): {kills} kills survived, {checked} "
             f"acknowledged writes ({len(ledger.references)} referrals) all present, "
             f"{ledger.unacknowledged} requests cut off, {entries} audit entries verified, "
-            f"{len(events)} events each in the outbox and the parties' feeds once"
+            f"{len(events)} events each in the outbox and the parties' feeds once, "
+            f"{delivered} webhooks delivered"
         )
     finally:
         ctx.db.dispose()
