@@ -40,8 +40,8 @@ from tests.support import AGENCIES, Api, Party, assess_body, referral_body, serv
 
 pytestmark = pytest.mark.fuzz
 
-EXAMPLES = int(os.environ.get("RUJUKAN_MODEL_EXAMPLES", "12"))
-STEPS = int(os.environ.get("RUJUKAN_MODEL_STEPS", "25"))
+EXAMPLES = int(os.environ.get("RUJUKAN_MODEL_EXAMPLES", "10"))
+STEPS = int(os.environ.get("RUJUKAN_MODEL_STEPS", "20"))
 
 # What each request path does, as the workflow table names it.
 CLOSE_OUTCOMES = (
