@@ -82,7 +82,7 @@ class Driver(threading.Thread):
 
     def __init__(
         self, n: int, base_url: str, tokens: dict[str, str], ledger: Ledger,
-        stop: threading.Event, state: dict[str, tuple[str, int, str] | None],
+        stop: threading.Event, state: dict[str, tuple[str, int] | None],
     ) -> None:
         super().__init__(daemon=True)
         self.rng = random.Random(n * 7919 + len(state))
@@ -95,6 +95,8 @@ class Driver(threading.Thread):
         # referral id -> (status, version) as last acknowledged, or None when a request on it
         # went unanswered (its outcome is unknown until it is read again).
         self.state = state
+        # An unexpected answer ends the thread; the test reports it.
+        self.error: BaseException | None = None
 
     def _client(self, agency: str) -> httpx.Client:
         return httpx.Client(
@@ -104,14 +106,17 @@ class Driver(threading.Thread):
         )
 
     def run(self) -> None:
-        with self._client(self.sender) as sender, self._client(self.receiver) as receiver:
-            while not self.stop.is_set():
-                try:
-                    self._step(sender, receiver)
-                except httpx.TransportError:
-                    with self.ledger.lock:
-                        self.ledger.unacknowledged += 1
-                    time.sleep(0.02)
+        try:
+            with self._client(self.sender) as sender, self._client(self.receiver) as receiver:
+                while not self.stop.is_set():
+                    try:
+                        self._step(sender, receiver)
+                    except httpx.TransportError:
+                        with self.ledger.lock:
+                            self.ledger.unacknowledged += 1
+                        time.sleep(0.02)
+        except BaseException as exc:  # noqa: BLE001 - handed to the test
+            self.error = exc
 
     def _step(self, sender: httpx.Client, receiver: httpx.Client) -> None:
         open_ids = [rid for rid, s in self.state.items() if s is None or s[0] != "closed"]
@@ -303,7 +308,7 @@ def test_sigkill_at_random_moments_loses_no_acknowledged_write(
                 )
                 assert subscribed.status_code == 201, subscribed.text
         ledger = Ledger()
-        states: list[dict[str, tuple[str, int, str] | None]] = [{} for _ in range(CLIENTS)]
+        states: list[dict[str, tuple[str, int] | None]] = [{} for _ in range(CLIENTS)]
         seed = os.environ.get("RUJUKAN_CRASH_SEED") or "20261201"
         rng = random.Random(seed)
         log = tmp_path / "serve.log"
@@ -329,6 +334,7 @@ def test_sigkill_at_random_moments_loses_no_acknowledged_write(
             for driver in drivers:
                 driver.join(timeout=30)
                 assert not driver.is_alive()
+                assert driver.error is None, repr(driver.error)
 
         # A last start proves the database still serves, and the API shows what was acked.
         served = serve(settings, log, workers=2, **DISPATCH)
