@@ -39,6 +39,8 @@ from service.audit.models import AuditEntry
 from service.context import KEY_RELOAD_SECONDS, ServiceContext
 from service.crypto import DataKeyring, KeyFileError, activate_data_key, add_data_key
 from service.db import Database
+from service.events.models import WebhookSubscription
+from service.events.service import secret_context
 from service.referrals.models import IdempotencyRecord, Referral, ReferralNote, ReferralService
 
 DEFAULT_WAIT_SECONDS = KEY_RELOAD_SECONDS + 1.0
@@ -91,6 +93,12 @@ SEALED_COLUMNS: tuple[SealedColumn, ...] = (
         needs=("referral_id",),
     ),
     SealedColumn(_table(IdempotencyRecord), "response_sealed", lambda r: f"idempotency:{r['key']}"),
+    SealedColumn(_table(WebhookSubscription), "secret_sealed", lambda r: secret_context(r["id"])),
+    SealedColumn(
+        _table(WebhookSubscription),
+        "previous_secret_sealed",
+        lambda r: secret_context(r["id"], "previous"),
+    ),
 )
 
 

@@ -21,12 +21,15 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import httpx
+import psycopg
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
 from standardwebhooks import Webhook
 
 from service.context import ServiceContext
 from service.dbtypes import utcnow
+from service.events import outbox, service, urlguard
 from service.events import repository as repo
-from service.events import service, urlguard
 from service.events.models import WebhookAttempt
 
 log = logging.getLogger("rujukan.webhooks")
@@ -79,6 +82,47 @@ def payload(event_read: dict) -> str:  # type: ignore[type-arg]
     )
 
 
+class _Waiter:
+    """Waits for newly committed events, or at most the poll interval: LISTEN on PostgreSQL
+    (commits in any process), the in-process commit signal on SQLite."""
+
+    def __init__(self, ctx: ServiceContext) -> None:
+        self._url = None if ctx.db.sqlite else ctx.db.url
+        self._conn: psycopg.Connection | None = None
+
+    def wait(self, timeout: float) -> None:
+        if self._url is None:
+            if outbox.committed.wait(timeout):
+                outbox.committed.clear()
+            return
+        try:
+            if self._conn is None or self._conn.closed:
+                url = make_url(self._url).set(drivername="postgresql")
+                self._conn = psycopg.connect(url.render_as_string(hide_password=False),
+                                             autocommit=True)
+                self._conn.execute(f"LISTEN {outbox.CHANNEL}")
+            for _ in self._conn.notifies(timeout=timeout, stop_after=1):
+                pass
+        except psycopg.Error:
+            # Without notifications the dispatcher still polls.
+            self.close()
+            time.sleep(timeout)
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+
+def wake_all(ctx: ServiceContext) -> None:
+    """Wake every waiting dispatcher, so that one being stopped need not wait out its poll."""
+    outbox.committed.set()
+    if not ctx.db.sqlite:
+        with ctx.db.engine.connect() as conn:
+            conn.execute(text(f"NOTIFY {outbox.CHANNEL}"))
+            conn.commit()
+
+
 class Dispatcher:
     """One worker of the outbox; several may run at once, in threads or processes."""
 
@@ -97,11 +141,13 @@ class Dispatcher:
         self._pool = ThreadPoolExecutor(
             self.settings.webhook_concurrency, thread_name_prefix="rujukan-webhook"
         )
+        self._waiter = _Waiter(ctx)
 
     def close(self) -> None:
         """Release the HTTP connections and threads."""
         self._pool.shutdown(wait=True)
         self._http.close()
+        self._waiter.close()
 
     # ---- the three steps ----------------------------------------------------------------
 
@@ -205,6 +251,10 @@ class Dispatcher:
             )
         with self.ctx.db.writer() as session:
             held = repo.finish_delivery(session, claim.delivery_id, self.name, values)
+            if not held and not repo.delivery_exists(session, claim.delivery_id):
+                # The subscription was deleted while this attempt was under way.
+                session.commit()
+                return
             # The attempt happened whether or not the lease was lost meanwhile.
             repo.add_attempt(
                 session,
@@ -255,13 +305,14 @@ class Dispatcher:
                 log.error("webhook dispatch failed", extra={"error_type": type(exc).__name__})
                 handled = 0
             if not handled:
-                stop.wait(self.settings.dispatcher_poll_seconds)
+                self._waiter.wait(self.settings.dispatcher_poll_seconds)
 
 
 class BackgroundDispatcher:
     """A dispatcher on a daemon thread, for the embedded (`make run`) deployment."""
 
     def __init__(self, ctx: ServiceContext) -> None:
+        self._ctx = ctx
         self._stop = threading.Event()
         self._dispatcher = Dispatcher(ctx)
         self._thread = threading.Thread(
@@ -276,5 +327,6 @@ class BackgroundDispatcher:
     def stop(self, timeout: float = 30.0) -> None:
         """Ask the thread to finish its batch and wait for it."""
         self._stop.set()
+        wake_all(self._ctx)  # a spare wake costs the other dispatchers one query
         self._thread.join(timeout)
         self._dispatcher.close()

@@ -3,13 +3,36 @@
 from __future__ import annotations
 
 import datetime as dt
+import threading
 import uuid
+from typing import Any
 
+from sqlalchemy import event as sa_event
+from sqlalchemy import text
+from sqlalchemy.orm import Session as OrmSession
 from sqlmodel import Session
 
 from service.audit import trail
 from service.events import repository as repo
 from service.events.models import Event, WebhookDelivery
+
+# Set when a transaction that wrote events commits in this process, so that an embedded
+# dispatcher sends at once instead of at its next poll. On PostgreSQL the transaction also
+# sends NOTIFY on CHANNEL, which wakes `rujukan worker` processes the same way.
+committed = threading.Event()
+CHANNEL = "rujukan_outbox"
+_WROTE = "rujukan_outbox_wrote"
+
+
+@sa_event.listens_for(OrmSession, "after_commit")
+def _after_commit(session: Any) -> None:
+    if session.info.pop(_WROTE, False):
+        committed.set()
+
+
+@sa_event.listens_for(OrmSession, "after_rollback")
+def _after_rollback(session: Any) -> None:
+    session.info.pop(_WROTE, None)
 
 
 def record(
@@ -57,4 +80,9 @@ def record(
                 )
             )
     session.flush()
+    session.info[_WROTE] = True
+    if session.get_bind().dialect.name == "postgresql":
+        # Delivered at commit only, never for a rolled-back transaction; repeats within one
+        # transaction are folded into one.
+        session.execute(text(f"NOTIFY {CHANNEL}"))
     return event

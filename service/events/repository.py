@@ -254,6 +254,12 @@ def finish_delivery(
     return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
+def delivery_exists(session: Session, delivery_id: uuid.UUID) -> bool:
+    """True while the delivery has not been deleted with its subscription."""
+    found = session.execute(select(WebhookDelivery.id).where(WebhookDelivery.id == delivery_id))
+    return found.first() is not None
+
+
 def add_attempt(session: Session, attempt: WebhookAttempt) -> None:
     """Append an attempt row."""
     session.add(attempt)

@@ -18,7 +18,7 @@ from standardwebhooks.webhooks import WebhookVerificationError
 from service.app import create_app
 from service.context import ServiceContext
 from service.events import urlguard
-from service.events.dispatcher import Dispatcher, backoff_seconds
+from service.events.dispatcher import Dispatcher, backoff_seconds, wake_all
 from tests.events.conftest import FAST, drain, subscribe, variant
 from tests.events.helpers import all_events, walk
 from tests.events.receiver import Received, Receiver
@@ -313,9 +313,47 @@ def test_the_embedded_dispatcher_delivers_inside_the_web_process(
     ctx: ServiceContext, lpsk: Api, receiver: Receiver
 ) -> None:
     sub = subscribe(lpsk, receiver.url, ["referral.created"])
-    embedded = variant(ctx, embedded_dispatcher=True, dispatcher_poll_seconds=0.05)
+    # A poll interval far longer than the test: only the wake-up on commit can deliver.
+    embedded = variant(ctx, embedded_dispatcher=True, dispatcher_poll_seconds=60)
     with TestClient(create_app(ctx=embedded), raise_server_exceptions=False) as http:
+        time.sleep(0.5)  # the dispatcher's first look found nothing; it now waits
         created = ok(http.post("/v1/referrals", json=referral_body("KEMENSOS"),
                                headers=lpsk.headers()), 201)
         (request,) = receiver.wait_for(1, timeout=10)
+        stopping = time.monotonic()
+    assert time.monotonic() - stopping < 10  # shutdown does not wait out the poll
     assert verified(sub["secret"], request)["data"]["referral_id"] == created["id"]
+
+
+def test_deleting_a_subscription_mid_delivery_stops_it_cleanly(
+    lpsk: Api, receiver: Receiver, dispatchers: Make
+) -> None:
+    sub = subscribe(lpsk, receiver.url, ["referral.created"])
+    lpsk.create_ok("KEMENSOS")
+    worker = dispatchers()
+    (claim,) = worker.claim()
+    assert lpsk.http.delete(f"{PATH}/{sub['id']}", headers=lpsk.headers()).status_code == 204
+    worker.record(claim, worker.send(claim))
+    lpsk.create_ok("KEMENSOS")
+    assert drain(worker) == 0
+    assert len(receiver.requests) == 1
+
+
+def test_a_waiting_worker_is_woken_by_a_commit(
+    ctx: ServiceContext, lpsk: Api, receiver: Receiver, dispatchers: Make
+) -> None:
+    """On PostgreSQL through LISTEN/NOTIFY (any process), on SQLite in-process."""
+    subscribe(lpsk, receiver.url, ["referral.created"])
+    worker = dispatchers(dispatcher_poll_seconds=60)
+    stop = threading.Event()
+    thread = threading.Thread(target=worker.run, args=(stop,))
+    thread.start()
+    try:
+        time.sleep(0.5)  # its first look found nothing; it now waits on the poll
+        lpsk.create_ok("KEMENSOS")
+        receiver.wait_for(1, timeout=10)
+    finally:
+        stop.set()
+        wake_all(ctx)
+        thread.join(15)
+    assert not thread.is_alive()
