@@ -141,6 +141,23 @@ def ctx_for(settings: Settings) -> Iterator[ServiceContext]:
         ctx.db.dispose()
 
 
+def _assert_every_event_once(ctx: ServiceContext) -> None:
+    """The outbox holds one event per history row (each action's own), numbered 1..n."""
+    with ctx.db.reader() as session:
+        history = _count(ctx, "SELECT count(*) FROM referral_history")
+        seqs = [r[0] for r in session.execute(text("SELECT seq FROM event ORDER BY seq"))]
+        ids = {r[0] for r in session.execute(text("SELECT id FROM event"))}
+        pairs = session.execute(
+            text("SELECT count(*) FROM referral_history h WHERE (SELECT count(*) FROM event e "
+                 "WHERE e.referral_id = h.referral_id) <> (SELECT count(*) FROM "
+                 "referral_history h2 WHERE h2.referral_id = h.referral_id)")
+        ).scalar_one()
+    assert len(seqs) == history, (len(seqs), history)
+    assert len(ids) == len(seqs), "event ids are unique"
+    assert seqs == list(range(1, len(seqs) + 1)), "event numbers have no gap"
+    assert pairs == 0, "each referral has one event per history row"
+
+
 def _assert_chain_linear(ctx: ServiceContext) -> None:
     with ctx.db.reader() as session:
         checked, bad, reason = trail.verify_chain(session)
@@ -185,6 +202,8 @@ def test_parallel_assess_with_the_same_etag_has_exactly_one_winner(
             )
         ).scalar_one()
     assert audited == 1
+    _assert_every_event_once(ctx)
+    assert _count(ctx, "SELECT count(*) FROM event WHERE type = 'referral.assessed'") == 1
 
 
 # ---- (b) one Idempotency-Key, many retries -------------------------------------------------
@@ -212,6 +231,8 @@ def test_parallel_creates_with_one_idempotency_key_make_one_referral(
     assert _count(ctx, "SELECT count(*) FROM idempotency_record") == 1
     replays = [r for r in responses if r.headers.get("Idempotent-Replayed") == "true"]
     assert len(replays) == 19
+    _assert_every_event_once(ctx)
+    assert _count(ctx, "SELECT count(*) FROM event WHERE type = 'referral.created'") == 1
 
 
 # ---- (c) one person, many senders' clicks ---------------------------------------------------
@@ -297,6 +318,7 @@ def test_a_burst_of_mixed_writes_keeps_references_unique_and_the_audit_chain_lin
     assert len(references) == 60
     assert len(set(references)) == len(references), "references are unique"
     _assert_chain_linear(ctx)
+    _assert_every_event_once(ctx)
 
 
 # ---- (e) paging while others write ---------------------------------------------------------
@@ -520,5 +542,6 @@ def test_two_worker_processes_under_write_load_never_answer_a_server_error(
     assert statuses == Counter({201: threads * rounds * 2, 200: threads * rounds * 2}), statuses
     with ctx_for(settings) as ctx:
         _assert_chain_linear(ctx)
+        _assert_every_event_once(ctx)
         assert _count(ctx, "SELECT count(DISTINCT reference) FROM referral") == threads * rounds
     print(f"\ntwo workers: {len(answers)} writes in {elapsed:.1f}s, none refused")

@@ -26,8 +26,8 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def service_env(settings: Settings) -> dict[str, str]:
-    """The environment that makes the `rujukan` command use these settings."""
+def service_env(settings: Settings, **extra: str) -> dict[str, str]:
+    """The environment that makes the `rujukan` command use these settings (and `extra`)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("RUJUKAN_")}
     env.update(
         {
@@ -41,6 +41,7 @@ def service_env(settings: Settings) -> dict[str, str]:
             "RUJUKAN_LOG_LEVEL": "WARNING",
         }
     )
+    env.update({f"RUJUKAN_{k.upper()}": v for k, v in extra.items()})
     return env
 
 
@@ -83,7 +84,9 @@ class Served:
             pass
 
 
-def serve(settings: Settings, log: Path, *, workers: int = 2, timeout: float = 60) -> Served:
+def serve(
+    settings: Settings, log: Path, *, workers: int = 2, timeout: float = 60, **extra_env: str
+) -> Served:
     """Start `rujukan serve` on a free port and wait until every worker answers /healthz."""
     port = free_port()
     with log.open("ab") as out:
@@ -98,7 +101,7 @@ def serve(settings: Settings, log: Path, *, workers: int = 2, timeout: float = 6
                 "--workers",
                 str(workers),
             ],
-            env=service_env(settings),
+            env=service_env(settings, **extra_env),
             stdout=out,
             stderr=subprocess.STDOUT,
             start_new_session=True,

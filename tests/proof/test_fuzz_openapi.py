@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import json
 import os
+from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +31,7 @@ from tests.support import AGENCIES, Api, Party
 pytestmark = pytest.mark.fuzz
 
 SPEC_PATH = Path(__file__).resolve().parents[2] / "openapi" / "openapi.json"
-EXAMPLES = int(os.environ.get("RUJUKAN_FUZZ_EXAMPLES", "12"))
+EXAMPLES = int(os.environ.get("RUJUKAN_FUZZ_EXAMPLES", "10"))
 _METHODS = {"get", "put", "post", "patch", "delete", "head", "options"}
 
 
@@ -73,12 +75,21 @@ def _operations() -> list[tuple[str, str, bool]]:
 
 
 OPERATIONS = _operations()
+SENT: Counter[str] = Counter()
 CASES = [
     pytest.param(method, path, mode, id=f"{method} {path} {mode.value}")
     for method, path, takes_input in OPERATIONS
     for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE)
     if takes_input or mode is GenerationMode.POSITIVE
 ]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def report_examples() -> Iterator[None]:
+    """Say how many generated requests were checked (shown with -s)."""
+    SENT.clear()
+    yield
+    print(f"\nschemathesis: {SENT.total()} requests over {len(SENT)} operation modes")
 
 
 @pytest.fixture(scope="module")
@@ -149,6 +160,7 @@ def test_operation_conforms_to_the_spec(  # type: ignore[no-untyped-def]
         if names_referral and existing is not None and mode is GenerationMode.POSITIVE:
             case.path_parameters = {**(case.path_parameters or {}), "referral_id": existing["id"]}
         response = case.call_and_validate()
+        SENT[f"{method} {path} {mode.value}"] += 1
         foreign = existing is not None and agency not in existing["parties"]
         if names_referral and foreign and mode is GenerationMode.POSITIVE:
             # A body or parameter that fails validation is refused before the lookup.

@@ -35,12 +35,13 @@ from service.audit import trail
 from service.audit.models import AuditEntry
 from service.context import ServiceContext
 from service.referrals import workflow
+from tests.conftest import _MUTABLE_TABLES
 from tests.support import AGENCIES, Api, Party, assess_body, referral_body, service_body
 
 pytestmark = pytest.mark.fuzz
 
-EXAMPLES = int(os.environ.get("RUJUKAN_MODEL_EXAMPLES", "12"))
-STEPS = int(os.environ.get("RUJUKAN_MODEL_STEPS", "25"))
+EXAMPLES = int(os.environ.get("RUJUKAN_MODEL_EXAMPLES", "10"))
+STEPS = int(os.environ.get("RUJUKAN_MODEL_STEPS", "20"))
 
 # What each request path does, as the workflow table names it.
 CLOSE_OUTCOMES = (
@@ -65,6 +66,15 @@ class Modelled:
 
     def parties(self) -> set[str]:
         return {self.sender, self.receiver}
+
+
+def event_of(history_action: str) -> str:
+    """The event type a history row's action writes to the outbox."""
+    if history_action == "create":
+        return workflow.CREATED_EVENT
+    if history_action == "add_note":
+        return workflow.NOTE_EVENT
+    return next(t.event for (_, a), t in workflow.TRANSITIONS.items() if a == history_action)
 
 
 def _workflow_action(action: str) -> str:
@@ -129,11 +139,13 @@ class WorkflowModel(RuleBasedStateMachine):
         self.model: dict[str, Modelled] = {}
         # Referrals a step wrote to: read back in full after the step (lists cover the rest).
         self.touched: set[str] = set()
+        # Each agency's event feed as read so far, and where it stopped.
+        self.feed: dict[str, list[dict[str, Any]]] = {code: [] for code in AGENCIES}
+        self.cursor: dict[str, str | None] = dict.fromkeys(AGENCIES)
         self.api = {code: Api(self.http, self.parties[code]) for code in AGENCIES}
         with self.ctx.db.writer() as session:
             session.execute(text("UPDATE referral SET parent_id = NULL"))
-            for table in ("idempotency_record", "referral_group", "referral_service",
-                          "referral_note", "referral_history", "referral"):
+            for table in _MUTABLE_TABLES:
                 session.execute(text(f"DELETE FROM {table}"))  # noqa: S608 - fixed names
             session.commit()
             last = session.execute(
@@ -274,6 +286,33 @@ class WorkflowModel(RuleBasedStateMachine):
         history = self._send(self.api[ref.receiver].history(ref.id))
         assert history.status_code == 200, history.text
         assert [h["action"] for h in history.json()] == ref.history, ref
+
+    @invariant()
+    def each_feed_carries_each_action_of_its_referrals_once_in_order(self) -> None:
+        for agency in AGENCIES:
+            while True:
+                params: dict[str, Any] = {"limit": 500}
+                if self.cursor[agency]:
+                    params["after"] = self.cursor[agency]
+                page = self._send(
+                    self.http.get("/v1/events", params=params, headers=self.api[agency].headers())
+                )
+                assert page.status_code == 200, page.text
+                self.feed[agency].extend(page.json()["items"])
+                self.cursor[agency] = page.json()["next_cursor"]
+                if not page.json()["has_more"]:
+                    break
+            ids = [e["id"] for e in self.feed[agency]]
+            assert len(ids) == len(set(ids)), f"an event reached {agency} twice"
+            by_referral: dict[str, list[str]] = {}
+            for event in self.feed[agency]:
+                ref = self.model.get(event["referral_id"])
+                assert ref is not None and agency in ref.parties(), (agency, event)
+                by_referral.setdefault(ref.id, []).append(event["type"])
+            for ref in self.model.values():
+                if agency in ref.parties():
+                    expected = [event_of(a) for a in ref.history]
+                    assert by_referral.get(ref.id, []) == expected, (agency, ref)
 
     @invariant()
     def audit_chain_grows_linearly_and_verifies(self) -> None:
