@@ -1,7 +1,7 @@
 """indexes for the status-filtered inbox and outbox lists
 
 Revision ID: 0005
-Revises: 0002
+Revises: 0004
 Create Date: 2026-12-01
 
 `GET /v1/referrals?direction=incoming&status=...` (and outgoing) walks
@@ -17,7 +17,7 @@ from alembic import op
 
 
 revision: str = '0005'
-down_revision: str | None = '0002'
+down_revision: str | None = '0004'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
