@@ -13,7 +13,7 @@ from service.events import outbox
 from service.events.models import Event
 from service.referrals.models import Referral
 from tests.events.helpers import all_events, feed, walk
-from tests.support import Api, assert_problem, assess_body, ok
+from tests.support import Api, assert_problem, assess_body, ok, referral_body
 
 LIFECYCLE = [
     "referral.created",
@@ -243,3 +243,14 @@ def test_event_numbers_follow_commit_order_under_concurrent_writers(
             ).scalars()
         )
     assert set(ids) == {str(uuid.UUID(str(i))) for i in committed}
+
+
+def test_a_replayed_or_duplicate_create_writes_no_second_event(lpsk: Api) -> None:
+    body = referral_body("KEMENSOS")
+    first = ok(lpsk.create(body, **{"Idempotency-Key": "evt-replay-1"}), 201)
+    replay = ok(lpsk.create(body, **{"Idempotency-Key": "evt-replay-1"}), 201)
+    assert replay["id"] == first["id"]
+    assert_problem(lpsk.create(body), 409)  # the same person, still open
+    assert [(e["type"], e["referral_id"]) for e in all_events(lpsk)] == [
+        ("referral.created", first["id"])
+    ]
