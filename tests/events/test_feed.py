@@ -12,6 +12,7 @@ from service.context import ServiceContext
 from service.events import outbox
 from service.events.models import Event
 from service.referrals.models import Referral
+from tests.events.conftest import subscribe
 from tests.events.helpers import all_events, feed, walk
 from tests.support import Api, assert_problem, assess_body, ok, referral_body
 
@@ -114,6 +115,7 @@ def test_paging_follows_the_cursor_and_an_empty_page_keeps_it(lpsk: Api, kemenso
 def test_refused_and_rolled_back_actions_write_no_event(
     lpsk: Api, kemensos: Api, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    sub = subscribe(kemensos, "https://hooks.example.org/rujukan")
     rid = lpsk.create_ok("KEMENSOS")["id"]
     assert_problem(kemensos.act(rid, "serve", {"service_type": "REHABILITASI_SOSIAL",
                                                "service_unit": "SENTRA_HANDAYANI",
@@ -133,6 +135,10 @@ def test_refused_and_rolled_back_actions_write_no_event(
 
     assert ok(kemensos.get(rid))["status"] == "referred"
     assert [e["type"] for e in all_events(kemensos)] == ["referral.created"]
+    # Nor is a webhook owed for it: the outbox row rolled back with the event.
+    owed = ok(kemensos.http.get(f"/v1/webhook-subscriptions/{sub['id']}/deliveries",
+                                headers=kemensos.headers()))["items"]
+    assert [d["event_type"] for d in owed] == ["referral.created"]
     ok(kemensos.act(rid, "assess", assess_body()))
     assert [e["type"] for e in all_events(kemensos)] == ["referral.created", "referral.assessed"]
 
