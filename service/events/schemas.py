@@ -139,3 +139,9 @@ class DeliveryPage(BaseModel):
 
     items: list[DeliveryRead]
     next_cursor: str | None = None
+
+
+class Requeued(BaseModel):
+    """How many dead deliveries were queued again."""
+
+    queued: int
