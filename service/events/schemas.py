@@ -41,15 +41,16 @@ class SubscriptionCreate(BaseModel):
     """A new webhook subscription of the caller's agency."""
 
     model_config = ConfigDict(
+        extra="forbid",
         json_schema_extra={
             "examples": [
                 {
                     "url": "https://hooks.example.go.id/rujukan",
                     "event_types": ["referral.created", "referral.closed"],
-                    "description": "Case system of Kemensos",
+                    "description": "Case system of the LPSK regional office",
                 }
             ]
-        }
+        },
     )
 
     url: str = Field(
@@ -94,7 +95,9 @@ class SubscriptionCreated(SubscriptionRead):
 class SecretRotation(BaseModel):
     """How long the previous secret keeps signing beside the new one."""
 
-    model_config = ConfigDict(json_schema_extra={"examples": [{"overlap_seconds": 86400}]})
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"overlap_seconds": 86400}]}
+    )
 
     overlap_seconds: int = Field(default=24 * 3600, ge=0, le=7 * 24 * 3600)
 
@@ -136,3 +139,9 @@ class DeliveryPage(BaseModel):
 
     items: list[DeliveryRead]
     next_cursor: str | None = None
+
+
+class Requeued(BaseModel):
+    """How many dead deliveries were queued again."""
+
+    queued: int

@@ -379,3 +379,27 @@ def test_a_slow_receiver_times_out_and_a_redirect_is_not_followed(
     finally:
         slow.close()
         redirecting.close()
+
+
+def test_every_dead_delivery_can_be_queued_again_at_once(
+    lpsk: Api, kemensos: Api, dispatchers: Make
+) -> None:
+    down = {"on": True}
+    flaky = Receiver(status=lambda n: 503 if down["on"] else 204)
+    try:
+        sub = subscribe(lpsk, flaky.url, ["referral.created"])
+        for _ in range(3):
+            lpsk.create_ok("KEMENSOS")
+        drain(dispatchers(webhook_max_attempts=1))
+        assert {d["status"] for d in deliveries(lpsk, sub["id"])} == {"dead"}
+        retry = f"{PATH}/{sub['id']}/deliveries/retry"
+        assert_problem(kemensos.http.post(retry, headers=kemensos.headers()), 404)
+        down["on"] = False
+        assert ok(lpsk.http.post(retry, headers=lpsk.headers()), 202) == {"queued": 3}
+        drain(dispatchers())
+        assert {d["status"] for d in deliveries(lpsk, sub["id"])} == {"delivered"}
+        ids = [r.headers["webhook-id"] for r in flaky.requests]
+        assert len(ids) == 6 and len(set(ids)) == 3  # the same ids as the failed attempts
+        assert ok(lpsk.http.post(retry, headers=lpsk.headers()), 202) == {"queued": 0}
+    finally:
+        flaky.close()
