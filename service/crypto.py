@@ -7,8 +7,9 @@ import hashlib
 import hmac
 import json
 import os
+import re
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 GENERATED_MARKER = "generated-for-dev"
+_KEY_ID = re.compile(r"[A-Za-z0-9_-]{1,32}")
 
 
 class KeyFileError(RuntimeError):
@@ -50,6 +52,15 @@ class DataKeyring:
     keys: dict[str, bytes]
     index_key: bytes
     generated: bool = False
+    # One cipher object per key, reused: building one costs as much as a decryption, and a
+    # list page opens a hundred values. The objects hold only the key and are thread-safe.
+    _ciphers: dict[str, AESGCM] = field(default_factory=dict, init=False, repr=False, compare=False)
+
+    def _cipher(self, kid: str) -> AESGCM:
+        cipher = self._ciphers.get(kid)
+        if cipher is None:
+            cipher = self._ciphers[kid] = AESGCM(self.keys[kid])
+        return cipher
 
     @classmethod
     def load(cls, path: Path) -> DataKeyring:
@@ -96,7 +107,7 @@ class DataKeyring:
     def seal(self, plaintext: str, context: str) -> str:
         """Encrypt text; `context` (e.g. 'referral:<id>:subject') binds it to its place."""
         nonce = secrets.token_bytes(12)
-        ct = AESGCM(self.keys[self.active]).encrypt(
+        ct = self._cipher(self.active).encrypt(
             nonce, plaintext.encode("utf-8"), context.encode("utf-8")
         )
         return f"{self.active}.{_b64e(nonce + ct)}"
@@ -104,12 +115,18 @@ class DataKeyring:
     def open(self, sealed: str, context: str) -> str:
         """Decrypt a value sealed by `seal` under any known key."""
         kid, _, body = sealed.partition(".")
-        key = self.keys.get(kid)
-        if key is None:
-            raise KeyFileError(f"data key {kid!r} is not in the key file")
+        if kid not in self.keys:
+            # Name the key only when it looks like a key id: a damaged or unsealed value must
+            # not carry personal data into a log line through this message.
+            shown = repr(kid) if _KEY_ID.fullmatch(kid) else "of this value"
+            raise KeyFileError(f"data key {shown} is not in the key file")
         raw = _b64d(body)
         try:
-            return AESGCM(key).decrypt(raw[:12], raw[12:], context.encode("utf-8")).decode("utf-8")
+            return (
+                self._cipher(kid)
+                .decrypt(raw[:12], raw[12:], context.encode("utf-8"))
+                .decode("utf-8")
+            )
         except InvalidTag as exc:
             raise KeyFileError("sealed value failed authentication") from exc
 
