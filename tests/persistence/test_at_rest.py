@@ -31,6 +31,7 @@ from service.referrals.models import (
     ReferralNote,
     ReferralService,
 )
+from tests.pdp.helpers import sqlite_bytes
 from tests.support import Api, assess_body, referral_body, service_body
 
 SEALED = re.compile(r"^(?P<kid>[A-Za-z0-9_-]+)\.(?P<body>[A-Za-z0-9_-]+)$")
@@ -140,10 +141,12 @@ def _needles(written: Written) -> dict[str, bytes]:
 
 def _sqlite_bytes(url: str) -> bytes:
     path = Path(make_url(url).database or "")
-    data = path.read_bytes()
     wal = path.with_name(path.name + "-wal")
     assert wal.exists(), "the database runs in WAL mode, so recent writes are in the -wal file"
-    return data + wal.read_bytes()
+    # Read by another process: opening the file in this one would drop the POSIX locks of
+    # this process's open connections, and a server process sharing the file could then
+    # take itself for the last user and remove the write-ahead log under them.
+    return sqlite_bytes(url)
 
 
 def _pg_dump(url: str) -> bytes:
