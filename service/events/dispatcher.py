@@ -131,12 +131,15 @@ class Dispatcher:
         self.settings = ctx.settings
         self.name = name or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         # No redirects (a 3xx could point anywhere) and no proxies from the environment (the
-        # connection must reach the address the SSRF guard checked).
+        # connection must reach the address the SSRF guard checked). No kept-alive
+        # connections either: they are pooled by address, and a TLS connection verified for
+        # one host name must not carry a request meant for another name on the same address.
         self._http = httpx.Client(
             timeout=self.settings.webhook_timeout_seconds,
             follow_redirects=False,
             trust_env=False,
             headers={"User-Agent": USER_AGENT},
+            limits=httpx.Limits(max_keepalive_connections=0),
         )
         self._pool = ThreadPoolExecutor(
             self.settings.webhook_concurrency, thread_name_prefix="rujukan-webhook"
@@ -211,17 +214,20 @@ class Dispatcher:
         }
         extensions = {"sni_hostname": target.host} if target.scheme == "https" else {}
         try:
-            response = self._http.post(
+            # Streamed and closed unread: only the status matters, and a receiver must not be
+            # able to make the worker download a large answer.
+            with self._http.stream(
+                "POST",
                 target.connect_url,
                 content=claim.body.encode("utf-8"),
                 headers=headers,
                 extensions=extensions,
-            )
+            ) as response:
+                code = response.status_code
         except httpx.TimeoutException:
             return outcome(None, "timeout")
         except httpx.HTTPError as exc:
             return outcome(None, f"connection failed ({type(exc).__name__})")
-        code = response.status_code
         return outcome(code, None if 200 <= code < 300 else f"HTTP {code}")
 
     def record(self, claim: Claim, result: Outcome) -> None:

@@ -170,6 +170,19 @@ def delivery_of(
     )
 
 
+def requeue_dead(session: Session, subscription_id: uuid.UUID, now: dt.datetime) -> int:
+    """Queue every dead delivery of a subscription for an attempt now; how many."""
+    result = session.execute(
+        update(WebhookDelivery)
+        .where(
+            WebhookDelivery.subscription_id == subscription_id,  # type: ignore[arg-type]
+            WebhookDelivery.status == "dead",  # type: ignore[arg-type]
+        )
+        .values(status="pending", failures=0, next_attempt_at=now, updated_at=now)
+    )
+    return int(result.rowcount)  # type: ignore[attr-defined]
+
+
 def any_due(session: Session, now: dt.datetime) -> bool:
     """True when some delivery could be claimed now (a cheap check before locking)."""
     return (

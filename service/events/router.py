@@ -16,6 +16,7 @@ from service.events.schemas import (
     DeliveryRead,
     DeliveryStatus,
     EventPage,
+    Requeued,
     SecretRotated,
     SecretRotation,
     SubscriptionCreate,
@@ -167,6 +168,25 @@ def list_webhook_deliveries(
     return service.list_deliveries(
         ctx, principal, subscription_id, limit=limit, cursor=cursor, status=status
     )
+
+
+@webhooks_router.post(
+    "/{subscription_id}/deliveries/retry",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=Requeued,
+    summary="Deliver every dead delivery again",
+    description=(
+        "After a receiver was down longer than the retry schedule: queues every `dead` "
+        "delivery of the subscription for an immediate new attempt (same `webhook-id`s, a "
+        "fresh number of attempts). 409 while the subscription is disabled."
+    ),
+    responses=problems(401, 403, 404, 409, 422),
+)
+def retry_dead_webhook_deliveries(
+    subscription_id: uuid.UUID, ctx: Context, principal: Manager
+) -> Requeued:
+    """Retry every dead webhook delivery."""
+    return service.retry_dead_deliveries(ctx, principal, subscription_id)
 
 
 @webhooks_router.post(

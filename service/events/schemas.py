@@ -6,7 +6,7 @@ import datetime as dt
 import uuid
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from service.referrals.workflow import EVENT_TYPES
 
@@ -39,6 +39,19 @@ class EventPage(BaseModel):
 
 class SubscriptionCreate(BaseModel):
     """A new webhook subscription of the caller's agency."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "url": "https://hooks.example.go.id/rujukan",
+                    "event_types": ["referral.created", "referral.closed"],
+                    "description": "Case system of the LPSK regional office",
+                }
+            ]
+        },
+    )
 
     url: str = Field(
         min_length=1,
@@ -82,6 +95,10 @@ class SubscriptionCreated(SubscriptionRead):
 class SecretRotation(BaseModel):
     """How long the previous secret keeps signing beside the new one."""
 
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"overlap_seconds": 86400}]}
+    )
+
     overlap_seconds: int = Field(default=24 * 3600, ge=0, le=7 * 24 * 3600)
 
 
@@ -122,3 +139,9 @@ class DeliveryPage(BaseModel):
 
     items: list[DeliveryRead]
     next_cursor: str | None = None
+
+
+class Requeued(BaseModel):
+    """How many dead deliveries were queued again."""
+
+    queued: int

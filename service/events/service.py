@@ -21,6 +21,7 @@ from service.events.schemas import (
     DeliveryRead,
     EventPage,
     EventRead,
+    Requeued,
     SecretRotated,
     SecretRotation,
     SubscriptionCreate,
@@ -310,3 +311,18 @@ def retry_delivery(
         result = _delivery_read(row, event, attempts)
         session.commit()
         return result
+
+
+def retry_dead_deliveries(
+    ctx: ServiceContext, principal: Principal, subscription_id: uuid.UUID
+) -> Requeued:
+    """Queue every dead delivery of a subscription again (after a long receiver outage)."""
+    with ctx.db.writer() as session:
+        sub = _owned(session, principal, subscription_id, for_update=True)
+        if not sub.active:
+            raise errors.Conflict(
+                "The subscription is disabled; create a new one for a working receiver."
+            )
+        queued = repo.requeue_dead(session, subscription_id, utcnow())
+        session.commit()
+    return Requeued(queued=queued)

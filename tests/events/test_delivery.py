@@ -357,3 +357,49 @@ def test_a_waiting_worker_is_woken_by_a_commit(
         wake_all(ctx)
         thread.join(15)
     assert not thread.is_alive()
+
+
+def test_a_slow_receiver_times_out_and_a_redirect_is_not_followed(
+    lpsk: Api, dispatchers: Make
+) -> None:
+    slow, redirecting = Receiver(delay=1.5), Receiver(status=lambda n: 302)
+    try:
+        slow_sub = subscribe(lpsk, slow.url, ["referral.created"])
+        moved_sub = subscribe(lpsk, redirecting.url, ["referral.created"])
+        lpsk.create_ok("KEMENSOS")
+        started = time.monotonic()
+        dispatchers(webhook_timeout_seconds=0.5, webhook_max_attempts=5).run_once()
+        assert time.monotonic() - started < 1.4
+        (timed_out,) = deliveries(lpsk, slow_sub["id"])
+        assert timed_out["status"] == "pending"
+        assert timed_out["attempts"][0]["error"] == "timeout"
+        (moved,) = deliveries(lpsk, moved_sub["id"])
+        assert moved["status"] == "pending" and moved["last_status_code"] == 302
+        assert len(redirecting.requests) == 1
+    finally:
+        slow.close()
+        redirecting.close()
+
+
+def test_every_dead_delivery_can_be_queued_again_at_once(
+    lpsk: Api, kemensos: Api, dispatchers: Make
+) -> None:
+    down = {"on": True}
+    flaky = Receiver(status=lambda n: 503 if down["on"] else 204)
+    try:
+        sub = subscribe(lpsk, flaky.url, ["referral.created"])
+        for _ in range(3):
+            lpsk.create_ok("KEMENSOS")
+        drain(dispatchers(webhook_max_attempts=1))
+        assert {d["status"] for d in deliveries(lpsk, sub["id"])} == {"dead"}
+        retry = f"{PATH}/{sub['id']}/deliveries/retry"
+        assert_problem(kemensos.http.post(retry, headers=kemensos.headers()), 404)
+        down["on"] = False
+        assert ok(lpsk.http.post(retry, headers=lpsk.headers()), 202) == {"queued": 3}
+        drain(dispatchers())
+        assert {d["status"] for d in deliveries(lpsk, sub["id"])} == {"delivered"}
+        ids = [r.headers["webhook-id"] for r in flaky.requests]
+        assert len(ids) == 6 and len(set(ids)) == 3  # the same ids as the failed attempts
+        assert ok(lpsk.http.post(retry, headers=lpsk.headers()), 202) == {"queued": 0}
+    finally:
+        flaky.close()

@@ -12,8 +12,9 @@ from service.context import ServiceContext
 from service.events import outbox
 from service.events.models import Event
 from service.referrals.models import Referral
+from tests.events.conftest import subscribe
 from tests.events.helpers import all_events, feed, walk
-from tests.support import Api, assert_problem, assess_body, ok
+from tests.support import Api, assert_problem, assess_body, ok, referral_body
 
 LIFECYCLE = [
     "referral.created",
@@ -114,6 +115,7 @@ def test_paging_follows_the_cursor_and_an_empty_page_keeps_it(lpsk: Api, kemenso
 def test_refused_and_rolled_back_actions_write_no_event(
     lpsk: Api, kemensos: Api, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    sub = subscribe(kemensos, "https://hooks.example.org/rujukan")
     rid = lpsk.create_ok("KEMENSOS")["id"]
     assert_problem(kemensos.act(rid, "serve", {"service_type": "REHABILITASI_SOSIAL",
                                                "service_unit": "SENTRA_HANDAYANI",
@@ -133,6 +135,10 @@ def test_refused_and_rolled_back_actions_write_no_event(
 
     assert ok(kemensos.get(rid))["status"] == "referred"
     assert [e["type"] for e in all_events(kemensos)] == ["referral.created"]
+    # Nor is a webhook owed for it: the outbox row rolled back with the event.
+    owed = ok(kemensos.http.get(f"/v1/webhook-subscriptions/{sub['id']}/deliveries",
+                                headers=kemensos.headers()))["items"]
+    assert [d["event_type"] for d in owed] == ["referral.created"]
     ok(kemensos.act(rid, "assess", assess_body()))
     assert [e["type"] for e in all_events(kemensos)] == ["referral.created", "referral.assessed"]
 
@@ -243,3 +249,14 @@ def test_event_numbers_follow_commit_order_under_concurrent_writers(
             ).scalars()
         )
     assert set(ids) == {str(uuid.UUID(str(i))) for i in committed}
+
+
+def test_a_replayed_or_duplicate_create_writes_no_second_event(lpsk: Api) -> None:
+    body = referral_body("KEMENSOS")
+    first = ok(lpsk.create(body, **{"Idempotency-Key": "evt-replay-1"}), 201)
+    replay = ok(lpsk.create(body, **{"Idempotency-Key": "evt-replay-1"}), 201)
+    assert replay["id"] == first["id"]
+    assert_problem(lpsk.create(body), 409)  # the same person, still open
+    assert [(e["type"], e["referral_id"]) for e in all_events(lpsk)] == [
+        ("referral.created", first["id"])
+    ]
