@@ -48,6 +48,19 @@ def test_wrong_method_is_405(http: TestClient, lpsk: Api) -> None:
     assert "POST" in response.headers.get("Allow", "")
 
 
+def test_405_allow_lists_every_method_of_the_path(http: TestClient, lpsk: Api) -> None:
+    """Found by Schemathesis: `Allow` named only the first route's method (POST for notes)."""
+    rid = lpsk.create_ok()["id"]
+    response = http.delete(f"/v1/referrals/{rid}/notes", headers=lpsk.headers())
+    assert_problem(response, 405)
+    allowed = {m.strip() for m in response.headers["Allow"].split(",")}
+    assert {"GET", "POST"} <= allowed
+    assert "DELETE" not in allowed
+    response = http.put("/v1/referrals", headers=lpsk.headers())
+    assert_problem(response, 405)
+    assert {"GET", "POST"} <= {m.strip() for m in response.headers["Allow"].split(",")}
+
+
 def test_invalid_json_is_422(lpsk: Api) -> None:
     response = lpsk.http.post(
         "/v1/referrals",

@@ -7,7 +7,6 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Header, Query, Response, status
 from fastapi.responses import JSONResponse
-from pydantic import AwareDatetime
 
 from service import errors
 from service.auth import scopes
@@ -27,6 +26,7 @@ from service.referrals.schemas import (
     ReferralRead,
     ServiceIn,
     Status,
+    Timestamp,
     Urgency,
 )
 
@@ -118,7 +118,7 @@ def list_referrals(
     urgency: Urgency | None = None,
     nik: Annotated[str | None, Query(pattern=r"^[0-9]{16}$")] = None,
     overdue: bool | None = None,
-    updated_since: AwareDatetime | None = None,
+    updated_since: Timestamp | None = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     cursor: Annotated[str | None, Query(max_length=512)] = None,
 ) -> ReferralPage:

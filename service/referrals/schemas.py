@@ -3,10 +3,19 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 import uuid
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    model_validator,
+)
 
 from service.referrals.nik import nik_problems
 
@@ -23,6 +32,21 @@ Outcome = Literal[
 ]
 GuardianRelationship = Literal["parent", "legal_guardian", "social_worker", "other"]
 Phone = Annotated[str, StringConstraints(pattern=r"^\+?[0-9][0-9 -]{5,19}$")]
+
+_DATE_TIME_TEXT = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ]")
+
+
+def _date_time_text(value: Any) -> Any:
+    # Pydantic would also read a number (or a numeric string) as seconds since 1970; the spec
+    # promises an RFC 3339 string, and a stray 0 must not become 1970-01-01.
+    if isinstance(value, dt.datetime) or (
+        isinstance(value, str) and _DATE_TIME_TEXT.match(value)
+    ):
+        return value
+    raise ValueError("must be an RFC 3339 date-time with an offset, e.g. 2026-11-20T09:00:00+07:00")
+
+
+Timestamp = Annotated[AwareDatetime, BeforeValidator(_date_time_text)]
 
 # What a consent covers when a client sends no `purposes` (clients written before purposes
 # existed keep working); codes of the `consent_purpose` taxonomy.
@@ -85,7 +109,7 @@ class ConsentIn(_Input):
     """Consent of the person (or, for a child, a parent or guardian) to be referred."""
 
     given: bool = Field(description="Must be true: no referral without consent")
-    obtained_at: AwareDatetime
+    obtained_at: Timestamp
     method: Literal["written", "verbal", "electronic"]
     obtained_by: ShortText = Field(description="Officer who obtained the consent")
     purposes: list[Code] = Field(
@@ -271,7 +295,7 @@ class ServiceIn(_Input):
 
     service_type: Code
     service_unit: Code
-    started_at: AwareDatetime
+    started_at: Timestamp
     notes: LongText | None = None
 
 
@@ -306,7 +330,7 @@ class ConsentWithdrawalIn(_Input):
         },
     )
 
-    withdrawn_at: AwareDatetime = Field(
+    withdrawn_at: Timestamp = Field(
         description="When the person (or guardian) withdrew consent; not in the future"
     )
     notes: LongText | None = None

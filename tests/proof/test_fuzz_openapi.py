@@ -5,8 +5,8 @@ fuzzed without touching this file. Each example is sent with a real token of one
 agencies (drawn per example); for paths with a referral id, about half the examples name a
 referral that exists: one of the caller's own, or one between the two other agencies (which
 must answer 404). Every built-in check is on: no server error, status codes, content types,
-headers and bodies as documented, negative data rejected, positive data accepted, missing
-auth not ignored.
+headers and bodies as documented, negative data rejected, positive data accepted (or refused
+only for a rule the schema cannot state, see _config), missing auth not ignored.
 
 RUJUKAN_FUZZ_EXAMPLES sets the examples per operation and generation mode (`make fuzz` raises it).
 """

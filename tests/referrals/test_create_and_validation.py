@@ -19,6 +19,7 @@ from tests.support import (
     make_nik,
     ok,
     referral_body,
+    service_body,
     ts,
 )
 
@@ -404,3 +405,29 @@ def test_a_create_without_a_token_is_401(lpsk: Api) -> None:
 def test_a_malformed_idempotency_key_is_422(lpsk: Api, key: str) -> None:
     assert_problem(lpsk.create(referral_body("KEMENSOS"), **{"Idempotency-Key": key}), 422)
     assert count(lpsk) == 0
+
+
+# ---- timestamps -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("number", [0, 1764547200, "0.5", "1764547200"])
+def test_timestamps_are_rfc3339_text_never_numbers(
+    lpsk: Api, kemensos: Api, number: object
+) -> None:
+    """Found by Schemathesis: `withdrawn_at: 0` and `updated_since=0.5` were read as seconds
+    since 1970, where the spec promises RFC 3339 date-time strings."""
+    body = referral_body("KEMENSOS")
+    body["consent"] = {**body["consent"], "obtained_at": number}
+    problem = assert_problem(lpsk.create(body), 422)
+    assert ["body", "consent", "obtained_at"] in [e["loc"] for e in problem["errors"]]
+    assert count(lpsk) == 0
+
+    rid = lpsk.create_ok("KEMENSOS")["id"]
+    assert ok(kemensos.act(rid, "assess", assess_body()))["version"] == 2
+    serve = kemensos.act(rid, "serve", service_body(started_at=number))
+    assert_problem(serve, 422)
+    withdrawal = lpsk.act(rid, "consent-withdrawal", {"withdrawn_at": number})
+    assert_problem(withdrawal, 422)
+    assert ok(lpsk.get(rid))["status"] == "assessed"
+    assert_problem(lpsk.list(updated_since=number), 422)
+    assert ok(lpsk.list(updated_since="2026-01-01T00:00:00Z"))["items"]
