@@ -43,6 +43,15 @@ class Problem(BaseModel):
         alias="violated-policies",
         description="On 429: the quota policies used up (draft-ietf-httpapi-ratelimit-headers).",
     )
+    reason: str | None = Field(
+        default=None, description="On 503 from `/readyz`: which readiness check failed."
+    )
+    database: str | None = Field(
+        default=None, description="On 503 from `/readyz`: `reachable` or `unreachable`."
+    )
+    migrations: str | None = Field(
+        default=None, description="On 503 from `/readyz`: `not_at_head` or `unknown`."
+    )
 
 
 class DomainError(Exception):

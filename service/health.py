@@ -9,6 +9,7 @@ from sqlalchemy import text
 
 from service.auth.dependencies import Context
 from service.db import migration_state
+from service.errors import problem_response
 
 router = APIRouter(tags=["operations"])
 
@@ -33,8 +34,17 @@ def healthz() -> Health:
     response_model=Health,
     summary="Ready to serve",
     description="200 when the database answers and its schema is at the latest migration; "
-    "503 otherwise.",
-    responses={503: {"description": "Not ready", "model": Health}},
+    "otherwise 503 with a problem document whose `reason` says which check failed and whose "
+    "`database` (`reachable|unreachable`) and `migrations` (`not_at_head|unknown`) members "
+    "give the state of each.",
+    responses={
+        503: {
+            "description": "Not ready: the database is unreachable or not at the latest migration",
+            "content": {
+                "application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}
+            },
+        }
+    },
 )
 def readyz(ctx: Context) -> JSONResponse:
     """Readiness: database reachable and migrated to head."""
@@ -43,7 +53,21 @@ def readyz(ctx: Context) -> JSONResponse:
             conn.execute(text("SELECT 1"))
         current, head = migration_state(ctx.db.engine)
     except Exception:  # noqa: BLE001 - any failure means "not ready", details go nowhere
-        return JSONResponse({"status": "database unreachable"}, status_code=503)
+        return _not_ready("database unreachable", database="unreachable", migrations="unknown")
     if current != head:
-        return JSONResponse({"status": "migrations pending"}, status_code=503)
+        return _not_ready("migrations pending", database="reachable", migrations="not_at_head")
     return JSONResponse({"status": "ready"})
+
+
+def _not_ready(reason: str, *, database: str, migrations: str) -> JSONResponse:
+    # Probes read the status code; the members tell an operator which check failed without
+    # naming the host, the driver or the revisions.
+    return problem_response(
+        503,
+        slug="not-ready",
+        title="Not ready",
+        detail=f"The service is not ready: {reason}.",
+        reason=reason,
+        database=database,
+        migrations=migrations,
+    )

@@ -29,7 +29,8 @@ def test_probes_need_no_token(http: TestClient) -> None:
 def test_readyz_when_migrated(http: TestClient) -> None:
     response = http.get("/readyz")
     assert response.status_code == 200, response.text
-    assert response.json()["status"]
+    assert response.headers["content-type"] == "application/json"
+    assert response.json() == {"status": "ready"}
 
 
 @pytest.fixture
@@ -42,9 +43,20 @@ def unmigrated(backend: str, new_database_url, tmp_path: Path) -> Iterator[TestC
         ctx.db.dispose()
 
 
+def assert_not_ready(response, reason: str, database: str, migrations: str) -> None:  # type: ignore[no-untyped-def]
+    """The 503 is a problem document that still says which readiness check failed."""
+    assert response.status_code == 503, response.text
+    assert response.headers["content-type"].startswith("application/problem+json")
+    body = response.json()
+    assert body["type"] == "urn:rujukan:problem:not-ready"
+    assert body["status"] == 503
+    assert body["title"] and body["detail"]
+    assert (body["reason"], body["database"], body["migrations"]) == (reason, database, migrations)
+
+
 def test_readyz_is_503_on_an_unmigrated_database(unmigrated: TestClient) -> None:
     response = unmigrated.get("/readyz")
-    assert response.status_code == 503, response.text
+    assert_not_ready(response, "migrations pending", "reachable", "not_at_head")
     for leak in LEAKS:
         assert leak not in response.text
     # The process itself is alive.
@@ -57,7 +69,7 @@ def test_readyz_is_503_when_the_database_is_unreachable(tmp_path: Path) -> None:
     try:
         with TestClient(create_app(ctx=ctx), raise_server_exceptions=False) as client:
             response = client.get("/readyz")
-            assert response.status_code == 503, response.text
+            assert_not_ready(response, "database unreachable", "unreachable", "unknown")
             for leak in (*LEAKS, "hunter2", "nowhere"):
                 assert leak not in response.text
             assert client.get("/healthz").status_code == 200
