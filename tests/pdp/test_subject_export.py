@@ -193,3 +193,18 @@ def test_the_operation_is_documented() -> None:
     assert operation["operationId"] == "export_subject_data"
     assert {"401", "403", "422"} <= set(operation["responses"])
 
+
+
+def test_the_nik_parameter_has_the_referral_filters_pattern() -> None:
+    from service.app import openapi_spec
+
+    paths = openapi_spec()["paths"]
+
+    def nik_schema(path: str) -> dict[str, Any]:
+        (param,) = [p for p in paths[path]["get"]["parameters"] if p["name"] == "nik"]
+        schema: dict[str, Any] = param["schema"]
+        # An optional parameter is `anyOf: [string, null]`: its string branch carries the rule.
+        return next((b for b in schema.get("anyOf", []) if b.get("type") == "string"), schema)
+
+    assert nik_schema("/v1/subjects/export")["pattern"] == "^[0-9]{16}$"
+    assert nik_schema("/v1/subjects/export")["pattern"] == nik_schema("/v1/referrals")["pattern"]
