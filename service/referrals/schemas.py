@@ -108,7 +108,12 @@ class GuardianIn(_Input):
 class ConsentIn(_Input):
     """Consent of the person (or, for a child, a parent or guardian) to be referred."""
 
-    given: bool = Field(description="Must be true: no referral without consent")
+    # `const` tells generated clients and fuzzers that only true is taken; the check itself
+    # stays in `_check`, so `false` keeps its own plain message rather than a literal error.
+    given: bool = Field(
+        description="Must be true: no referral without consent",
+        json_schema_extra={"const": True},
+    )
     obtained_at: Timestamp
     method: Literal["written", "verbal", "electronic"]
     obtained_by: ShortText = Field(description="Officer who obtained the consent")

@@ -239,3 +239,22 @@ def test_the_openapi_document_describes_the_consent_record() -> None:
     examples = schemas["ReferralCreate"]["examples"]
     assert any(e["consent"].get("given_by") == "guardian" for e in examples)
     assert all("purposes" in e["consent"] for e in examples)
+
+
+def test_consent_given_is_const_true_in_the_schema_and_false_keeps_its_message(
+    lpsk: Api,
+) -> None:
+    from service.app import openapi_spec
+
+    given = openapi_spec()["components"]["schemas"]["ConsentIn"]["properties"]["given"]
+    assert given["type"] == "boolean" and given["const"] is True
+    body = adult_body()
+    body["consent"]["given"] = False
+    found = problem(lpsk.create(body), 422)
+    assert found["errors"] == [
+        {
+            "loc": ["body", "consent"],
+            "msg": "consent must be given before a person is referred",
+            "type": "value_error",
+        }
+    ]
