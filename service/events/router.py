@@ -43,7 +43,8 @@ Cursor = Annotated[str | None, Query(max_length=32)]
         "`referral.service_recorded`, `referral.closed`, `referral.note_added`, "
         "`referral.consent_withdrawn`. Items carry no personal data; read the referral for "
         "its content. Start without `after`, then pass `next_cursor` back as `after`: an event "
-        "that commits late is never skipped. An empty page returns the same cursor; poll again."
+        "that commits late is never skipped. An empty page returns the same cursor; poll again. "
+        "An empty `after` is the same as none."
     ),
     responses=problems(401, 403, 422),
 )

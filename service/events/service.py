@@ -41,7 +41,8 @@ def _bad_cursor(name: str) -> errors.ValidationFailed:
 
 def _decode_position(value: str | None, name: str) -> int | None:
     # Opaque to clients; today the event number, which keeps cursors short and stable.
-    if value is None:
+    # Empty counts as absent: a client that keeps "no cursor yet" as "" means "from the start".
+    if not value:
         return None
     if not value.isdigit() or len(value) > 18:
         raise _bad_cursor(name)

@@ -143,6 +143,17 @@ def test_refused_and_rolled_back_actions_write_no_event(
     assert [e["type"] for e in all_events(kemensos)] == ["referral.created", "referral.assessed"]
 
 
+def test_an_empty_after_reads_from_the_start_like_no_after(lpsk: Api, kemensos: Api) -> None:
+    walk(lpsk, kemensos)
+    start = feed(lpsk, limit=2)
+    assert start["items"]
+    assert feed(lpsk, "", limit=2) == start
+    spec = lpsk.http.get("/openapi.json").json()
+    (after,) = [p for p in spec["paths"]["/v1/events"]["get"]["parameters"] if p["name"] == "after"]
+    assert "empty `after`" in spec["paths"]["/v1/events"]["get"]["description"]
+    assert after["required"] is False
+
+
 def test_the_feed_needs_a_token_with_read_scope_and_a_valid_cursor(lpsk: Api) -> None:
     assert_problem(lpsk.http.get("/v1/events"), 401)
     writer = lpsk.with_scope("referrals:write")
