@@ -34,6 +34,7 @@ from service.events.models import WebhookAttempt
 
 log = logging.getLogger("rujukan.webhooks")
 USER_AGENT = "Rujukan-Webhooks/1"
+SUBSCRIPTION_DISABLED = "subscription disabled"
 
 
 def backoff_seconds(
@@ -282,6 +283,11 @@ class Dispatcher:
                     disabled_reason="the receiver answered 410 Gone",
                     disabled_at=now,
                     updated_at=now,
+                )
+                # A disabled subscription is never claimed again: left pending, its other
+                # deliveries would wait forever without saying why.
+                repo.settle_pending(
+                    session, claim.subscription_id, now, SUBSCRIPTION_DISABLED
                 )
             session.commit()
         if not result.delivered:

@@ -183,6 +183,30 @@ def requeue_dead(session: Session, subscription_id: uuid.UUID, now: dt.datetime)
     return int(result.rowcount)  # type: ignore[attr-defined]
 
 
+def settle_pending(
+    session: Session, subscription_id: uuid.UUID, now: dt.datetime, reason: str
+) -> int:
+    """Mark every pending delivery of a subscription dead with `reason`; how many.
+
+    Leases are dropped too, so a worker still sending one of them records only its attempt.
+    """
+    result = session.execute(
+        update(WebhookDelivery)
+        .where(
+            WebhookDelivery.subscription_id == subscription_id,  # type: ignore[arg-type]
+            WebhookDelivery.status == "pending",  # type: ignore[arg-type]
+        )
+        .values(
+            status="dead",
+            last_error=reason,
+            lease_owner=None,
+            lease_expires_at=None,
+            updated_at=now,
+        )
+    )
+    return int(result.rowcount)  # type: ignore[attr-defined]
+
+
 def any_due(session: Session, now: dt.datetime) -> bool:
     """True when some delivery could be claimed now (a cheap check before locking)."""
     return (

@@ -202,6 +202,30 @@ def test_a_410_answer_disables_the_subscription(
         gone.close()
 
 
+def test_a_410_settles_the_subscription_s_other_pending_deliveries(
+    lpsk: Api, dispatchers: Make
+) -> None:
+    gone = Receiver(status=lambda n: 410)
+    try:
+        sub = subscribe(lpsk, gone.url, ["referral.created"])
+        for _ in range(3):
+            lpsk.create_ok("KEMENSOS")
+        # One delivery per batch: the 410 comes while the other two are still pending.
+        assert dispatchers(webhook_batch_size=1).run_once() == 1
+        assert len(gone.wait_for(1)) == 1
+        owed = deliveries(lpsk, sub["id"])
+        assert [d["status"] for d in owed] == ["dead"] * 3
+        answered = [d for d in owed if d["attempts"]]
+        assert len(answered) == 1 and answered[0]["last_status_code"] == 410
+        settled = [d for d in owed if not d["attempts"]]
+        assert [d["last_error"] for d in settled] == ["subscription disabled"] * 2
+        assert deliveries(lpsk, sub["id"], status="pending") == []
+        assert drain(dispatchers()) == 0
+        assert len(gone.requests) == 1
+    finally:
+        gone.close()
+
+
 def test_the_address_is_checked_again_at_delivery_time(
     ctx: ServiceContext, lpsk: Api, receiver: Receiver, dispatchers: Make,
     monkeypatch: pytest.MonkeyPatch,
