@@ -14,12 +14,16 @@ import logging
 import os
 import random
 import socket
+import ssl
 import threading
 import time
 import uuid
+from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Any
 
+import httpcore
 import httpx
 import psycopg
 from sqlalchemy import text
@@ -73,6 +77,92 @@ class Outcome:
     @property
     def delivered(self) -> bool:
         return self.status_code is not None and 200 <= self.status_code < 300
+
+
+# The end of the current thread's attempt (time.monotonic()); each pool thread sends one
+# attempt at a time, so a thread-local is the attempt's own.
+_attempt = threading.local()
+
+
+def _left(timeout: float | None, error: type[Exception]) -> float | None:
+    """The smaller of an operation's own timeout and what is left of the attempt's budget."""
+    deadline = getattr(_attempt, "deadline", None)
+    if deadline is None:
+        return timeout
+    left = deadline - time.monotonic()
+    if left <= 0:
+        raise error("the attempt's overall deadline has passed")
+    return left if timeout is None else min(timeout, left)
+
+
+class _DeadlineStream(httpcore.NetworkStream):
+    """A connection whose every read and write also ends at the attempt's deadline.
+
+    httpx's timeouts hold per operation: a receiver answering one byte at a time just under
+    the read timeout would otherwise keep an attempt going past the delivery's lease.
+    """
+
+    def __init__(self, stream: httpcore.NetworkStream) -> None:
+        self._stream = stream
+
+    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        return self._stream.read(max_bytes, _left(timeout, httpcore.ReadTimeout))
+
+    def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        self._stream.write(buffer, _left(timeout, httpcore.WriteTimeout))
+
+    def close(self) -> None:
+        self._stream.close()
+
+    def start_tls(
+        self,
+        ssl_context: ssl.SSLContext,
+        server_hostname: str | None = None,
+        timeout: float | None = None,
+    ) -> httpcore.NetworkStream:
+        return _DeadlineStream(
+            self._stream.start_tls(
+                ssl_context, server_hostname, _left(timeout, httpcore.ConnectTimeout)
+            )
+        )
+
+    def get_extra_info(self, info: str) -> Any:
+        return self._stream.get_extra_info(info)
+
+
+class _DeadlineBackend(httpcore.NetworkBackend):
+    """httpcore's own socket backend, its connections bounded by the attempt's deadline."""
+
+    def __init__(self) -> None:
+        self._backend = httpcore.SyncBackend()
+
+    def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Iterable[Any] | None = None,
+    ) -> httpcore.NetworkStream:
+        stream = self._backend.connect_tcp(
+            host, port, _left(timeout, httpcore.ConnectTimeout), local_address, socket_options
+        )
+        return _DeadlineStream(stream)
+
+    def sleep(self, seconds: float) -> None:
+        self._backend.sleep(seconds)
+
+
+def _transport() -> httpx.HTTPTransport:
+    transport = httpx.HTTPTransport(trust_env=False)
+    # httpx (0.28) takes no network backend of its own; its pool is replaced by the same
+    # pool over the deadline backend. No kept-alive connections (see Dispatcher).
+    transport._pool = httpcore.ConnectionPool(  # noqa: SLF001
+        ssl_context=httpx.create_ssl_context(trust_env=False),
+        max_keepalive_connections=0,
+        network_backend=_DeadlineBackend(),
+    )
+    return transport
 
 
 def payload(event_read: dict) -> str:  # type: ignore[type-arg]
@@ -140,7 +230,7 @@ class Dispatcher:
             follow_redirects=False,
             trust_env=False,
             headers={"User-Agent": USER_AGENT},
-            limits=httpx.Limits(max_keepalive_connections=0),
+            transport=_transport(),
         )
         self._pool = ThreadPoolExecutor(
             self.settings.webhook_concurrency, thread_name_prefix="rujukan-webhook"
@@ -188,7 +278,15 @@ class Dispatcher:
         return claims
 
     def send(self, claim: Claim) -> Outcome:
-        """One signed HTTP POST to the checked address of the subscription's URL."""
+        """One signed HTTP POST to the checked address of the subscription's URL, ended
+        after `webhook_timeout_seconds` in all (shorter than the lease, see Settings)."""
+        _attempt.deadline = time.monotonic() + self.settings.webhook_timeout_seconds
+        try:
+            return self._send(claim)
+        finally:
+            _attempt.deadline = None
+
+    def _send(self, claim: Claim) -> Outcome:
         started = utcnow()
         clock = time.perf_counter()
 

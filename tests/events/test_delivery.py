@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import random
+import socket
 import threading
 import time
 from collections.abc import Callable
@@ -403,6 +404,64 @@ def test_a_slow_receiver_times_out_and_a_redirect_is_not_followed(
     finally:
         slow.close()
         redirecting.close()
+
+
+class TricklingReceiver:
+    """A loopback receiver that reads the request, then sends its answer's header one byte at
+    a time, each byte well within a read timeout: only an overall deadline ends the attempt."""
+
+    ANSWER = b"HTTP/1.1 204 No Content\r\n" + b"X-Slow: " + b"z" * 40 + b"\r\n\r\n"
+
+    def __init__(self, gap: float) -> None:
+        self.gap = gap
+        self.requests = 0
+        self.closed = threading.Event()
+        self._server = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self._server.getsockname()[1]}/hook"
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        while not self.closed.is_set():
+            try:
+                conn, _ = self._server.accept()
+            except OSError:
+                return
+            with conn:
+                conn.recv(65536)
+                self.requests += 1
+                try:
+                    for byte in self.ANSWER:
+                        if self.closed.wait(self.gap):
+                            return
+                        conn.sendall(bytes([byte]))
+                except OSError:
+                    continue  # the sender hung up: the deadline worked
+
+    def close(self) -> None:
+        self.closed.set()
+        self._server.close()
+
+
+def test_a_trickling_receiver_cannot_hold_an_attempt_past_its_deadline(
+    lpsk: Api, dispatchers: Make
+) -> None:
+    # 75 bytes at 0.1 s each: 7.5 s of answer, never 0.1 s without a byte.
+    trickle = TricklingReceiver(gap=0.1)
+    try:
+        sub = subscribe(lpsk, trickle.url, ["referral.created"])
+        lpsk.create_ok("KEMENSOS")
+        started = time.monotonic()
+        dispatchers(webhook_timeout_seconds=1.0, webhook_lease_seconds=3.0).run_once()
+        took = time.monotonic() - started
+        assert trickle.requests == 1
+        assert took < 2.0, took
+        (delivery,) = deliveries(lpsk, sub["id"])
+        assert delivery["status"] == "pending"
+        (attempt,) = delivery["attempts"]
+        assert attempt["error"] == "timeout"
+        assert 900 <= attempt["duration_ms"] < 3000  # ended before the lease
+    finally:
+        trickle.close()
 
 
 def test_every_dead_delivery_can_be_queued_again_at_once(
