@@ -212,6 +212,10 @@ def add_agency(session: Session, code: str, name: str) -> Agency:
 def seed_dev_agreements(session: Session) -> list[str]:
     """In dev, one open-ended MoU between each two of the three founding agencies (idempotent);
     the numbers of those added."""
+    # Several `rujukan migrate` may run at once (containers starting together): holding the
+    # audit lock from the look-up to the insert lets one register while the others wait and
+    # then find the agreements there.
+    trail.hold_append_lock(session)
     added = []
     for one, other in itertools.combinations(DEV_AGENCIES, 2):
         if repo.agency(session, one) is None or repo.agency(session, other) is None:
