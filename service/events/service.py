@@ -51,16 +51,8 @@ def _decode_position(value: str | None, name: str) -> int | None:
 
 def event_read(event: Event) -> EventRead:
     """The thin, personal-data-free form of an event (feed item and webhook data)."""
-    return EventRead(
-        id=event.id,
-        type=event.type,
-        occurred_at=event.occurred_at,
-        referral_id=event.referral_id,
-        reference=event.reference,
-        status=event.status,
-        from_agency=event.from_agency,
-        to_agency=event.to_agency,
-    )
+    # EventRead names exactly the columns it shows, so the sealed-free row maps onto it.
+    return EventRead.model_validate(event, from_attributes=True)
 
 
 def list_events(
@@ -101,18 +93,8 @@ def check_url(ctx: ServiceContext, url: str) -> urlguard.Target:
 
 
 def _read(row: WebhookSubscription) -> SubscriptionRead:
-    return SubscriptionRead(
-        id=row.id,
-        url=row.url,
-        event_types=list(row.event_types),
-        description=row.description,
-        active=row.active,
-        disabled_reason=row.disabled_reason,
-        disabled_at=row.disabled_at,
-        previous_secret_expires_at=row.previous_secret_expires_at,
-        created_at=row.created_at,
-        updated_at=row.updated_at,
-    )
+    # Only the fields SubscriptionRead names are read: the sealed secrets are not among them.
+    return SubscriptionRead.model_validate(row, from_attributes=True)
 
 
 def create_subscription(
