@@ -38,8 +38,11 @@ def _prepare_sqlite_file(url: str) -> None:
         Path(database).parent.mkdir(parents=True, exist_ok=True)
 
 
-def make_engine(url: str, **kwargs: Any) -> Engine:
-    """Create an engine with this service's connection policy for the URL's database."""
+def make_engine(url: str, *, writer_gate: WriterGate | None = None, **kwargs: Any) -> Engine:
+    """Create an engine with this service's connection policy for the URL's database.
+
+    On SQLite, `writer_gate` (if given) is taken before each `BEGIN IMMEDIATE`.
+    """
     # Statement parameters are people's data: never let them reach an exception text.
     kwargs.setdefault("hide_parameters", True)
     if not is_sqlite(url):
@@ -75,6 +78,16 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
         mode = conn.get_execution_options().get("sqlite_begin", "DEFERRED")
+        if mode == "IMMEDIATE" and writer_gate is not None:
+            # In this listener, not one of its own: the gate must be held before BEGIN
+            # IMMEDIATE asks SQLite for the lock, or waiters fall back to its busy handler.
+            writer_gate.acquire()
+            try:
+                conn.exec_driver_sql(f"BEGIN {mode}")
+            except BaseException:
+                writer_gate.release()
+                raise
+            return
         conn.exec_driver_sql(f"BEGIN {mode}")
 
     return engine
@@ -129,20 +142,15 @@ class Database:
 
     def __init__(self, url: str, **kwargs: Any) -> None:
         self.url = url
-        self.engine = make_engine(url, **kwargs)
         self.sqlite = is_sqlite(url)
+        database = make_url(url).database if self.sqlite else None
+        gate = WriterGate(database) if database and database != ":memory:" else None
+        self.engine = make_engine(url, writer_gate=gate, **kwargs)
         self._writer = (
             self.engine.execution_options(sqlite_begin="IMMEDIATE") if self.sqlite else self.engine
         )
         self._writer_sessions = sessionmaker(self._writer, class_=Session, expire_on_commit=False)
-        database = make_url(url).database if self.sqlite else None
-        if database and database != ":memory:":
-            gate = WriterGate(database)
-
-            @event.listens_for(self.engine, "begin", insert=True)
-            def _wait_for_gate(conn: Any) -> None:
-                if conn.get_execution_options().get("sqlite_begin") == "IMMEDIATE":
-                    gate.acquire()
+        if gate is not None:
 
             @event.listens_for(self._writer_sessions, "after_transaction_end")
             def _open_gate(_: Session, transaction: Any) -> None:

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import event, text
 
 from service.db import Database, make_engine, upgrade_to_head
 
@@ -141,3 +141,45 @@ def test_second_writer_waits_before_its_first_read(db: Database) -> None:
         session.rollback()
     thread.join(10)
     assert events == ["first read", "first done", "second read"]
+
+
+def test_a_waiting_writer_queues_on_the_gate_not_on_sqlite_busy_polling(db: Database) -> None:
+    """A second writer asks SQLite for the lock only after the first has committed: it waits
+    on the gate (woken at once) instead of SQLite's busy handler (which sleeps and polls)."""
+    events: list[str] = []
+    first_holds = threading.Event()
+
+    def first() -> None:
+        with db.writer() as session:
+            session.execute(text("SELECT 1"))
+            first_holds.set()
+            time.sleep(0.3)
+            events.append("first commits")
+            session.commit()
+
+    def second() -> None:
+        first_holds.wait(5)
+        with db.writer() as session:
+            session.execute(text("SELECT 1"))
+            events.append("second began")
+            session.rollback()
+
+    @event.listens_for(db.engine, "before_cursor_execute")
+    def _seen(conn, cursor, statement, *args):  # type: ignore[no-untyped-def]
+        if statement.startswith("BEGIN IMMEDIATE"):
+            events.append(f"BEGIN IMMEDIATE {threading.current_thread().name}")
+
+    threads = [
+        threading.Thread(target=first, name="one"),
+        threading.Thread(target=second, name="two"),
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(10)
+    assert events == [
+        "BEGIN IMMEDIATE one",
+        "first commits",
+        "BEGIN IMMEDIATE two",
+        "second began",
+    ]
