@@ -5,7 +5,7 @@ from __future__ import annotations
 import fcntl
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -15,7 +15,7 @@ from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import sessionmaker
 from sqlalchemy.pool import NullPool, StaticPool
-from sqlmodel import Session
+from sqlmodel import Session, SQLModel
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 # Each SQLite connection holds its own page cache: 40 of them (one per thread of the
@@ -91,6 +91,28 @@ def make_engine(url: str, *, writer_gate: WriterGate | None = None, **kwargs: An
         conn.exec_driver_sql(f"BEGIN {mode}")
 
     return engine
+
+
+def insert_rows(session: Session, rows: Sequence[SQLModel]) -> None:
+    """INSERT new rows of one table with one Core statement (an executemany for several).
+
+    For rows that are only written, never changed later in the transaction: the ORM's unit of
+    work (identity map, change tracking, flush ordering) costs several times the INSERT
+    itself on the hot paths. Executed at once, in call order; an autoincrement key left None
+    is assigned by the database.
+    """
+    if not rows:
+        return
+    table = type(rows[0]).__table__  # type: ignore[attr-defined]
+    values = [
+        {
+            column.key: value
+            for column in table.columns
+            if (value := getattr(row, column.key)) is not None or not column.primary_key
+        }
+        for row in rows
+    ]
+    session.connection().execute(table.insert(), values)
 
 
 class WriterGate:

@@ -12,6 +12,7 @@ from sqlalchemy import select, text
 from sqlmodel import Session
 
 from service.audit.models import AuditEntry
+from service.db import insert_rows
 from service.dbtypes import utcnow
 from service.requestctx import request_id
 
@@ -41,11 +42,19 @@ def entry_hash(entry: AuditEntry) -> str:
     return hashlib.sha256(entry.prev_hash.encode("ascii") + _canonical(entry)).hexdigest()
 
 
+_LOCK_HELD = "rujukan_audit_lock_held"
+_HEAD = select(AuditEntry.id, AuditEntry.hash).order_by(AuditEntry.id.desc()).limit(1)  # type: ignore[union-attr]
+
+
 def hold_append_lock(session: Session) -> None:
     """Take, until the transaction ends, the lock that serialises appends (re-entrant)."""
-    if session.get_bind().dialect.name == "postgresql":
-        session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_LOCK_KEY})
-    # On SQLite the writer transaction already holds the database write lock.
+    if session.get_bind().dialect.name != "postgresql":
+        return  # On SQLite the writer transaction already holds the database write lock.
+    transaction = session.get_transaction()
+    if transaction is not None and session.info.get(_LOCK_HELD) is transaction:
+        return  # Taken earlier in this transaction: it is held until the transaction ends.
+    session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_LOCK_KEY})
+    session.info[_LOCK_HELD] = session.get_transaction()
 
 
 def append(
@@ -66,9 +75,7 @@ def append(
     """
     session.flush()
     hold_append_lock(session)
-    last = session.execute(
-        select(AuditEntry.id, AuditEntry.hash).order_by(AuditEntry.id.desc()).limit(1)  # type: ignore[union-attr]
-    ).first()
+    last = session.connection().execute(_HEAD).first()
     entry = AuditEntry(
         id=(last[0] + 1) if last else 1,
         occurred_at=utcnow(),
@@ -83,8 +90,7 @@ def append(
         hash="",
     )
     entry.hash = entry_hash(entry)
-    session.add(entry)
-    session.flush()
+    insert_rows(session, [entry])
     return entry
 
 

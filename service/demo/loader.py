@@ -38,8 +38,18 @@ DEFAULT_MONTHS = 6
 
 GIVEN_FEMALE = ("Ayu", "Sri", "Dewi", "Rina", "Wulan", "Siti", "Lestari", "Indah", "Nur", "Putri")
 GIVEN_MALE = ("Budi", "Agus", "Joko", "Rizky", "Hendra", "Dimas", "Yusuf", "Bayu", "Eko", "Arif")
-FAMILY = ("Santoso", "Wijaya", "Hidayat", "Saputra", "Kurniawan", "Rahmawati", "Pratama",
-          "Susanti", "Nugroho", "Permata")
+FAMILY = (
+    "Santoso",
+    "Wijaya",
+    "Hidayat",
+    "Saputra",
+    "Kurniawan",
+    "Rahmawati",
+    "Pratama",
+    "Susanti",
+    "Nugroho",
+    "Permata",
+)
 # Real province, regency and district codes (so the NIK is well-formed) with invented villages.
 PLACES = (
     ("317101", "31.71.01", "Kel. Sukamaju Contoh, Gambir, Jakarta Pusat"),
@@ -51,32 +61,73 @@ PLACES = (
 )
 # (sender, receiver, weight, groups, kemenham groups, case types)
 FLOWS: tuple[tuple[str, str, int, tuple[str, ...], tuple[str, ...], tuple[str, ...]], ...] = (
-    ("LPSK", "KEMENSOS", 5, ("KORBAN_KEKERASAN", "PEREMPUAN_RENTAN"), (), ("TPPO",
-     "KEKERASAN_SEKSUAL", "KEKERASAN_FISIK")),
-    ("KEMENHAM", "KEMENSOS", 3, ("KORBAN_KEKERASAN", "FAKIR_MISKIN"),
-     ("KORBAN_PELANGGARAN_HAM_BERAT_MASA_LALU", "MASYARAKAT_DAERAH_KONFLIK"),
-     ("PELANGGARAN_HAM_BERAT", "KONFLIK_SOSIAL")),
-    ("KEMENSOS", "LPSK", 3, ("KORBAN_KEKERASAN", "NAPZA_HIV"), (), ("TPPO", "TERORISME",
-     "KEKERASAN_SEKSUAL")),
-    ("KEMENHAM", "LPSK", 2, ("KORBAN_KEKERASAN",), ("SAKSI_KORBAN_PELANGGARAN_HAM",),
-     ("PELANGGARAN_HAM_BERAT", "PENYIKSAAN")),
+    (
+        "LPSK",
+        "KEMENSOS",
+        5,
+        ("KORBAN_KEKERASAN", "PEREMPUAN_RENTAN"),
+        (),
+        ("TPPO", "KEKERASAN_SEKSUAL", "KEKERASAN_FISIK"),
+    ),
+    (
+        "KEMENHAM",
+        "KEMENSOS",
+        3,
+        ("KORBAN_KEKERASAN", "FAKIR_MISKIN"),
+        ("KORBAN_PELANGGARAN_HAM_BERAT_MASA_LALU", "MASYARAKAT_DAERAH_KONFLIK"),
+        ("PELANGGARAN_HAM_BERAT", "KONFLIK_SOSIAL"),
+    ),
+    (
+        "KEMENSOS",
+        "LPSK",
+        3,
+        ("KORBAN_KEKERASAN", "NAPZA_HIV"),
+        (),
+        ("TPPO", "TERORISME", "KEKERASAN_SEKSUAL"),
+    ),
+    (
+        "KEMENHAM",
+        "LPSK",
+        2,
+        ("KORBAN_KEKERASAN",),
+        ("SAKSI_KORBAN_PELANGGARAN_HAM",),
+        ("PELANGGARAN_HAM_BERAT", "PENYIKSAAN"),
+    ),
     ("LPSK", "KEMENHAM", 1, ("KORBAN_KEKERASAN",), ("PEMBELA_HAM",), ("PENYIKSAAN",)),
     ("KEMENSOS", "KEMENHAM", 1, ("BERMASALAH_SOSIAL",), ("PEKERJA_MIGRAN",), ("EKSPLOITASI",)),
 )
 # What each receiver assesses and delivers: (needs, approach, unit, first service).
 CARE = {
-    "KEMENSOS": (["REHABILITASI_SOSIAL", "DUKUNGAN_PSIKOSOSIAL"], "residential",
-                 ("SENTRA_HANDAYANI", "SENTRA_MULYA_JAYA", "SENTRA_TERPADU_KARTINI"),
-                 "REHABILITASI_SOSIAL"),
-    "LPSK": (["PERLINDUNGAN_FISIK", "BANTUAN_PSIKOLOGIS"], "residential",
-             ("LPSK_RUMAH_AMAN", "LPSK_LAYANAN_MEDIS_PSIKOLOGIS"), "PERLINDUNGAN_FISIK"),
-    "KEMENHAM": (["PEMULIHAN_HAK_KORBAN"], "community",
-                 ("KEMENHAM_PELAYANAN_KOMUNIKASI_MASYARAKAT",), "PEMULIHAN_HAK_KORBAN"),
+    "KEMENSOS": (
+        ["REHABILITASI_SOSIAL", "DUKUNGAN_PSIKOSOSIAL"],
+        "residential",
+        ("SENTRA_HANDAYANI", "SENTRA_MULYA_JAYA", "SENTRA_TERPADU_KARTINI"),
+        "REHABILITASI_SOSIAL",
+    ),
+    "LPSK": (
+        ["PERLINDUNGAN_FISIK", "BANTUAN_PSIKOLOGIS"],
+        "residential",
+        ("LPSK_RUMAH_AMAN", "LPSK_LAYANAN_MEDIS_PSIKOLOGIS"),
+        "PERLINDUNGAN_FISIK",
+    ),
+    "KEMENHAM": (
+        ["PEMULIHAN_HAK_KORBAN"],
+        "community",
+        ("KEMENHAM_PELAYANAN_KOMUNIKASI_MASYARAKAT",),
+        "PEMULIHAN_HAK_KORBAN",
+    ),
 }
 # Where each referral is meant to end, with its weight; recent referrals stop earlier.
 ENDINGS = (
-    ("completed", 34), ("served", 14), ("assessed", 9), ("referred", 9), ("declined", 9),
-    ("withdrawn", 5), ("unreachable", 6), ("deceased", 2), ("referred_onward", 7),
+    ("completed", 34),
+    ("served", 14),
+    ("assessed", 9),
+    ("referred", 9),
+    ("declined", 9),
+    ("withdrawn", 5),
+    ("unreachable", 6),
+    ("deceased", 2),
+    ("referred_onward", 7),
     ("consent_withdrawn", 3),
 )
 DECLINE_REASONS = ("OUTSIDE_MANDATE", "NOT_ELIGIBLE", "CAPACITY_FULL", "SERVED_ELSEWHERE")
@@ -144,8 +195,11 @@ def _plan(rng: random.Random, now: dt.datetime, months: int, urgency: str) -> Pl
 
 def _steps_possible(plan: Plan, now: dt.datetime) -> int:
     """How many of assess, serve, close fit before now."""
-    marks = (plan.assess_after, plan.assess_after + plan.serve_after,
-             plan.assess_after + plan.serve_after + plan.close_after)
+    marks = (
+        plan.assess_after,
+        plan.assess_after + plan.serve_after,
+        plan.assess_after + plan.serve_after + plan.close_after,
+    )
     return sum(1 for hours in marks if plan.created + dt.timedelta(hours=hours) < now)
 
 
@@ -220,8 +274,19 @@ def load_demo(
         sender, receiver, _, groups, kemenham_groups, case_types = rng.choices(FLOWS, weights)[0]
         urgency = rng.choices(("emergency", "urgent", "routine"), (2, 5, 3))[0]
         plan = _plan(rng, now, months, urgency)
-        made += _tell(ctx, rng, plan, now, serial, sender, receiver, urgency,
-                      groups, kemenham_groups, case_types)
+        made += _tell(
+            ctx,
+            rng,
+            plan,
+            now,
+            serial,
+            sender,
+            receiver,
+            urgency,
+            groups,
+            kemenham_groups,
+            case_types,
+        )
         if serial % 20 == 0:
             say(f"{serial} of {count} stories loaded")
     return {"referrals": made, "months": months, "seed": seed}
@@ -282,8 +347,9 @@ def _tell(
                 ctx, actor, rid, ConsentWithdrawalIn(withdrawn_at=at(after)), etag()
             )
         else:
-            read = referrals.close_referral(ctx, actor, rid, CloseIn(outcome=outcome, **extra),
-                                            etag())
+            read = referrals.close_referral(
+                ctx, actor, rid, CloseIn(outcome=outcome, **extra), etag()
+            )
         version = read.version
         plan.times.append(at(after))
         if read.closure and read.closure.onward_referral_id:
@@ -303,7 +369,10 @@ def _tell(
         return made
     if possible >= 1 and ending != "referred":
         read = referrals.assess_referral(
-            ctx, to, rid, AssessIn(needs=needs, approach=approach, service_unit=unit),  # type: ignore[arg-type]
+            ctx,
+            to,
+            rid,
+            AssessIn(needs=needs, approach=approach, service_unit=unit),  # type: ignore[arg-type]
             etag(),
         )
         version = read.version
@@ -322,7 +391,9 @@ def _tell(
                 made += close(ending, served_at, actor, **extra)
         elif possible >= 2 and ending != "assessed":
             read = referrals.serve_referral(
-                ctx, to, rid,
+                ctx,
+                to,
+                rid,
                 ServiceIn(service_type=first_service, service_unit=unit, started_at=at(served_at)),
                 etag(),
             )
@@ -330,10 +401,16 @@ def _tell(
             plan.times.append(at(served_at))
             if possible >= 3 and ending not in ("served",):
                 closing = served_at + plan.close_after
-                outcome = ending if ending in ("unreachable", "deceased", "referred_onward") \
+                outcome = (
+                    ending
+                    if ending in ("unreachable", "deceased", "referred_onward")
                     else "completed"
-                extra = {"onward_agency": _onward(receiver, sender, rng)} \
-                    if outcome == "referred_onward" else {}
+                )
+                extra = (
+                    {"onward_agency": _onward(receiver, sender, rng)}
+                    if outcome == "referred_onward"
+                    else {}
+                )
                 made += close(outcome, closing, **extra)
     _backdate_for_demo(ctx, rid, plan)
     return made

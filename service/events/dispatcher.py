@@ -189,8 +189,9 @@ class _Waiter:
         try:
             if self._conn is None or self._conn.closed:
                 url = make_url(self._url).set(drivername="postgresql")
-                self._conn = psycopg.connect(url.render_as_string(hide_password=False),
-                                             autocommit=True)
+                self._conn = psycopg.connect(
+                    url.render_as_string(hide_password=False), autocommit=True
+                )
                 self._conn.execute(f"LISTEN {outbox.CHANNEL}")
             for _ in self._conn.notifies(timeout=timeout, stop_after=1):
                 pass
@@ -384,9 +385,7 @@ class Dispatcher:
                 )
                 # A disabled subscription is never claimed again: left pending, its other
                 # deliveries would wait forever without saying why.
-                repo.settle_pending(
-                    session, claim.subscription_id, now, SUBSCRIPTION_DISABLED
-                )
+                repo.settle_pending(session, claim.subscription_id, now, SUBSCRIPTION_DISABLED)
             session.commit()
         if not result.delivered:
             log.warning(

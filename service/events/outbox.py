@@ -8,11 +8,12 @@ import uuid
 from typing import Any
 
 from sqlalchemy import event as sa_event
-from sqlalchemy import text
+from sqlalchemy import func, insert, select, text
 from sqlalchemy.orm import Session as OrmSession
 from sqlmodel import Session
 
 from service.audit import trail
+from service.db import insert_rows
 from service.events import repository as repo
 from service.events.models import Event, WebhookDelivery
 
@@ -35,8 +36,28 @@ def _after_rollback(session: Any) -> None:
     session.info.pop(_WROTE, None)
 
 
+_EVENT = Event.__table__  # type: ignore[attr-defined]
+# The number is max + 1, taken in the INSERT itself (see `record` for why it is in commit order).
+_INSERT_EVENT = (
+    insert(_EVENT)
+    .values(seq=select(func.coalesce(func.max(_EVENT.c.seq), 0) + 1).scalar_subquery())
+    .returning(_EVENT.c.seq)
+)
+
+
+def prepare(session: Session, agencies: tuple[str, str]) -> list[Any]:
+    """What `record` needs that can be read before the audit lock is taken: the active
+    subscriptions of the two parties. On PostgreSQL this also queues the NOTIFY, which the
+    server sends at commit only (never for a rolled-back transaction) and folds into one."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text(f"NOTIFY {CHANNEL}"))
+    session.info[_WROTE] = True
+    return repo.active_subscription_targets(session, agencies)
+
+
 def record(
     session: Session,
+    subscriptions: list[Any],
     *,
     type: str,
     referral_id: uuid.UUID,
@@ -45,8 +66,9 @@ def record(
     from_agency: str,
     to_agency: str,
     occurred_at: dt.datetime,
-) -> Event:
-    """Write one event and a delivery for every matching subscription of its two parties.
+) -> int:
+    """Write one event, and a delivery for every one of `subscriptions` (from `prepare`, in
+    the same transaction) that wants its type; its number.
 
     Why `seq` is in commit order: it is allocated as max + 1 while holding the lock that
     serialises audit appends, and that lock is held until the transaction ends. A
@@ -57,32 +79,35 @@ def record(
     """
     session.flush()
     trail.hold_append_lock(session)
-    event = Event(
-        seq=repo.last_seq(session) + 1,
-        type=type,
-        referral_id=referral_id,
-        reference=reference,
-        status=status,
-        from_agency=from_agency,
-        to_agency=to_agency,
-        occurred_at=occurred_at,
+    seq = (
+        session.connection()
+        .execute(
+            _INSERT_EVENT,
+            {
+                "id": uuid.uuid4(),
+                "type": type,
+                "referral_id": referral_id,
+                "reference": reference,
+                "status": status,
+                "from_agency": from_agency,
+                "to_agency": to_agency,
+                "occurred_at": occurred_at,
+            },
+        )
+        .scalar_one()
     )
-    session.add(event)
-    for subscription in repo.subscriptions_for(session, (from_agency, to_agency)):
-        if type in subscription.event_types:
-            session.add(
-                WebhookDelivery(
-                    subscription_id=subscription.id,
-                    event_seq=event.seq,
-                    next_attempt_at=occurred_at,
-                    created_at=occurred_at,
-                    updated_at=occurred_at,
-                )
+    insert_rows(
+        session,
+        [
+            WebhookDelivery(
+                subscription_id=subscription.id,
+                event_seq=seq,
+                next_attempt_at=occurred_at,
+                created_at=occurred_at,
+                updated_at=occurred_at,
             )
-    session.flush()
-    session.info[_WROTE] = True
-    if session.get_bind().dialect.name == "postgresql":
-        # Delivered at commit only, never for a rolled-back transaction; repeats within one
-        # transaction are folded into one.
-        session.execute(text(f"NOTIFY {CHANNEL}"))
-    return event
+            for subscription in subscriptions
+            if type in subscription.event_types
+        ],
+    )
+    return int(seq)

@@ -7,29 +7,21 @@ import uuid
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import bindparam, or_, select, update
 from sqlmodel import Session
 
 from service.events.models import Event, WebhookAttempt, WebhookDelivery, WebhookSubscription
 
+_SUBSCRIPTION = WebhookSubscription.__table__  # type: ignore[attr-defined]
+_TARGETS = select(_SUBSCRIPTION.c.id, _SUBSCRIPTION.c.event_types).where(
+    _SUBSCRIPTION.c.agency.in_(bindparam("agencies", expanding=True)),
+    _SUBSCRIPTION.c.active.is_(True),
+)
 
-def last_seq(session: Session) -> int:
-    """The highest event number written so far (0 before the first)."""
-    return int(session.execute(select(func.max(Event.seq))).scalar() or 0)
 
-
-def subscriptions_for(
-    session: Session, agencies: Iterable[str]
-) -> list[WebhookSubscription]:
-    """Active subscriptions owned by any of these agencies."""
-    return list(
-        session.execute(
-            select(WebhookSubscription).where(
-                WebhookSubscription.agency.in_(list(agencies)),  # type: ignore[attr-defined]
-                WebhookSubscription.active.is_(True),  # type: ignore[attr-defined]
-            )
-        ).scalars()
-    )
+def active_subscription_targets(session: Session, agencies: Iterable[str]) -> list[Any]:
+    """(id, event_types) of the active subscriptions owned by any of these agencies."""
+    return list(session.connection().execute(_TARGETS, {"agencies": list(agencies)}))
 
 
 def events_page(session: Session, agency: str, after: int, limit: int) -> list[Event]:

@@ -202,9 +202,7 @@ def rotate_secret(
     return SecretRotated(secret=secret, previous_secret_expires_at=expires)
 
 
-def signing_secrets(
-    ctx: ServiceContext, row: WebhookSubscription, now: dt.datetime
-) -> list[str]:
+def signing_secrets(ctx: ServiceContext, row: WebhookSubscription, now: dt.datetime) -> list[str]:
     """The secrets that sign now: the current one, and the previous one during an overlap."""
     found = [ctx.keyring.open(row.secret_sealed, secret_context(row.id))]
     if (

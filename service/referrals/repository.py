@@ -10,14 +10,26 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, delete, exists, func, or_, select, tuple_, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import (
+    Connection,
+    Engine,
+    and_,
+    bindparam,
+    delete,
+    exists,
+    func,
+    or_,
+    select,
+    text,
+    tuple_,
+    update,
+)
 from sqlmodel import Session
 
+from service.db import insert_rows
 from service.referrals import workflow
 from service.referrals.models import (
     IdempotencyRecord,
-    ReferenceCounter,
     Referral,
     ReferralCaseType,
     ReferralGroup,
@@ -58,34 +70,59 @@ def find_open_by_nik(session: Session, to_agency: str, nik_hash: str) -> Referra
     return session.execute(stmt).scalars().first()
 
 
-def next_reference_number(session: Session, year: int) -> int:
+# The same statement on SQLite and PostgreSQL; a text() statement is compiled once, where the
+# dialects' upsert constructs were compiled again on every call.
+_NEXT_NUMBER = text(
+    "INSERT INTO reference_counter (year, last) VALUES (:year, 1) "
+    "ON CONFLICT (year) DO UPDATE SET last = reference_counter.last + 1 "
+    "RETURNING last"
+)
+
+
+def next_reference_number(session: Session | Connection, year: int) -> int:
     """Take the next number of the year's sequence (row-locked until commit).
 
     One upsert, one round trip: callers hold the write lock (SQLite) or this row's lock
     (PostgreSQL) from here to commit, so every statement saved here is saved for all.
     """
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    stmt = (
-        insert(ReferenceCounter)
-        .values(year=year, last=1)
-        .on_conflict_do_update(
-            index_elements=[ReferenceCounter.year],
-            set_={"last": ReferenceCounter.last + 1},
-        )
-        .returning(ReferenceCounter.last)
-    )
-    return int(session.execute(stmt).scalar_one())
+    conn = session.connection() if isinstance(session, Session) else session
+    return int(conn.execute(_NEXT_NUMBER, {"year": year}).scalar_one())
+
+
+def take_reference_number(engine: Engine, year: int) -> int:
+    """Take the next number of the year's sequence in a transaction of its own (PostgreSQL),
+    so that the counter's row is locked only for that short transaction, not through the
+    caller's. A number whose referral is then not stored (a refused duplicate, a crash) is
+    skipped: references stay unique and increasing, with gaps.
+
+    The commit does not wait for its WAL flush (`synchronous_commit = off`): a referral
+    committed later flushes the WAL up to and past it, so a number can only be lost along
+    with every referral that used it.
+    """
+    with engine.connect() as conn:
+        conn.exec_driver_sql("SET LOCAL synchronous_commit = off")
+        number = next_reference_number(conn, year)
+        conn.commit()
+    return number
 
 
 def add_referral(session: Session, referral: Referral) -> None:
     """Insert a referral with its group and case type index rows."""
-    session.add(referral)
-    for code in {*referral.groups, *referral.kemenham_groups}:
-        session.add(ReferralGroup(referral_id=referral.id, code=code))
-    for code in set(referral.case_types):
-        session.add(ReferralCaseType(referral_id=referral.id, code=code))
-    session.flush()
+    insert_rows(session, [referral])
+    insert_rows(
+        session,
+        [
+            ReferralGroup(referral_id=referral.id, code=code)
+            for code in sorted({*referral.groups, *referral.kemenham_groups})
+        ],
+    )
+    insert_rows(
+        session,
+        [
+            ReferralCaseType(referral_id=referral.id, code=code)
+            for code in sorted(set(referral.case_types))
+        ],
+    )
 
 
 def update_if_version(
@@ -103,7 +140,7 @@ def update_if_version(
 
 
 def add_history(session: Session, entry: ReferralHistory) -> None:
-    session.add(entry)
+    insert_rows(session, [entry])
 
 
 def history(session: Session, referral_id: uuid.UUID) -> Sequence[ReferralHistory]:
@@ -138,11 +175,11 @@ def services_of_rows(session: Session, rows: Sequence[Referral]) -> dict[uuid.UU
 
 
 def add_service(session: Session, service: ReferralService) -> None:
-    session.add(service)
+    insert_rows(session, [service])
 
 
 def add_note(session: Session, note: ReferralNote) -> None:
-    session.add(note)
+    insert_rows(session, [note])
 
 
 def notes(session: Session, referral_id: uuid.UUID) -> Sequence[ReferralNote]:
@@ -233,13 +270,19 @@ def list_page(
     return list(session.execute(stmt))
 
 
-def get_idempotency(session: Session, agency: str, key: str) -> IdempotencyRecord | None:
-    return session.get(IdempotencyRecord, (agency, key))
+_IDEMPOTENCY = IdempotencyRecord.__table__  # type: ignore[attr-defined]
+_GET_IDEMPOTENCY = select(_IDEMPOTENCY).where(
+    _IDEMPOTENCY.c.agency == bindparam("agency"), _IDEMPOTENCY.c.key == bindparam("key")
+)
+
+
+def get_idempotency(session: Session, agency: str, key: str) -> Any:
+    """The stored answer to an Idempotency-Key of this agency (a row), or None."""
+    return session.connection().execute(_GET_IDEMPOTENCY, {"agency": agency, "key": key}).first()
 
 
 def add_idempotency(session: Session, record: IdempotencyRecord) -> None:
-    session.add(record)
-    session.flush()
+    insert_rows(session, [record])
 
 
 # Reference data is read on every create and action, inside the write transaction, but
@@ -247,12 +290,12 @@ def add_idempotency(session: Session, record: IdempotencyRecord) -> None:
 # this many seconds, and reads again at once when asked about a code it does not know, so
 # an added code is usable immediately and a retired one is refused within this time.
 REFERENCE_DATA_SECONDS = 30.0
-_reference_data: dict[tuple[str, str], tuple[float, Any]] = {}
+_reference_data: dict[tuple[Any, str], tuple[float, Any]] = {}
 _reference_lock = threading.Lock()
 
 
 def _cached(session: Session, name: str, wanted: Iterable[str], load: Any) -> Any:
-    key = (str(session.get_bind().url), name)
+    key = (session.get_bind().url, name)  # a URL is hashable: no string rendering per call
     now = time.monotonic()
     hit = _reference_data.get(key)
     if (

@@ -39,9 +39,7 @@ _DATE_TIME_TEXT = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ]")
 def _date_time_text(value: Any) -> Any:
     # Pydantic would also read a number (or a numeric string) as seconds since 1970; the spec
     # promises an RFC 3339 string, and a stray 0 must not become 1970-01-01.
-    if isinstance(value, dt.datetime) or (
-        isinstance(value, str) and _DATE_TIME_TEXT.match(value)
-    ):
+    if isinstance(value, dt.datetime) or (isinstance(value, str) and _DATE_TIME_TEXT.match(value)):
         return value
     raise ValueError("must be an RFC 3339 date-time with an offset, e.g. 2026-11-20T09:00:00+07:00")
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import Session
 
 from service import errors
@@ -272,9 +273,8 @@ def _duplicate(existing: Referral, actor: Principal) -> errors.DuplicateReferral
     return errors.DuplicateReferral(None, None)
 
 
-def _new_referral(
+def _build_referral(
     ctx: ServiceContext,
-    session: Session,
     *,
     from_agency: str,
     to_agency: str,
@@ -292,22 +292,17 @@ def _new_referral(
     actor: Principal,
     now: dt.datetime,
 ) -> Referral:
-    nik_hash = ctx.keyring.nik_index(subject["nik"]) if subject.get("nik") else None
-    if nik_hash:
-        existing = repo.find_open_by_nik(session, to_agency, nik_hash)
-        if existing is not None:
-            raise _duplicate(existing, actor)
-    number = repo.next_reference_number(session, now.year)
+    """A new referral row with its personal data sealed, not yet numbered nor stored."""
     referral_id = uuid.uuid4()
-    row = Referral(
+    return Referral(
         id=referral_id,
-        reference=f"RJK-{now.year}-{number:06d}",
+        reference="",
         status=workflow.REFERRED,
         from_agency=from_agency,
         to_agency=to_agency,
         protected_identity=protected_identity,
         subject_sealed=_seal(ctx, referral_id, "subject", json.dumps(subject)),
-        nik_hash=nik_hash,
+        nik_hash=ctx.keyring.nik_index(subject["nik"]) if subject.get("nik") else None,
         groups=groups,
         kemenham_groups=kemenham_groups,
         case_types=case_types,
@@ -327,37 +322,75 @@ def _new_referral(
         updated_at=now,
         version=1,
     )
-    try:
-        with session.begin_nested():
-            repo.add_referral(session, row)
-    except IntegrityError as exc:
-        # Lost a race with a concurrent create of the same person: name the winner.
-        existing = repo.find_open_by_nik(session, to_agency, nik_hash) if nik_hash else None
-        if existing is not None:
-            raise _duplicate(existing, actor) from exc
-        raise
+
+
+def _reference(year: int, number: int) -> str:
+    return f"RJK-{year}-{number:06d}"
+
+
+def _store_referral(session: Session, row: Referral, actor: Principal) -> None:
+    """Insert a numbered referral and its first history entry."""
+    repo.add_referral(session, row)
     repo.add_history(
         session,
         ReferralHistory(
-            referral_id=referral_id,
+            referral_id=row.id,
             action="create",
             from_status=None,
             to_status=workflow.REFERRED,
             actor_agency=actor.agency,
             actor_client=actor.client_id,
-            detail={"parent_id": str(parent_id)} if parent_id else {},
-            occurred_at=now,
+            detail={"parent_id": str(row.parent_id)} if row.parent_id else {},
+            occurred_at=row.created_at,
         ),
     )
+
+
+def _new_referral(ctx: ServiceContext, session: Session, **fields: Any) -> Referral:
+    """Build, number and store a referral inside the caller's transaction (an onward
+    referral); a second open referral of the person to the same agency is refused (409)."""
+    actor: Principal = fields["actor"]
+    now: dt.datetime = fields["now"]
+    row = _build_referral(ctx, **fields)
+    if row.nik_hash:
+        existing = repo.find_open_by_nik(session, row.to_agency, row.nik_hash)
+        if existing is not None:
+            raise _duplicate(existing, actor)
+    row.reference = _reference(now.year, repo.next_reference_number(session, now.year))
+    try:
+        with session.begin_nested():
+            _store_referral(session, row, actor)
+    except IntegrityError as exc:
+        # Lost a race with a concurrent create of the same person: name the winner.
+        existing = (
+            repo.find_open_by_nik(session, row.to_agency, row.nik_hash) if row.nik_hash else None
+        )
+        if existing is not None:
+            raise _duplicate(existing, actor) from exc
+        raise
     return row
 
 
-def _event(
-    session: Session, row: Referral, event_type: str, status: str, now: dt.datetime
+def _event_and_audit(
+    session: Session,
+    row: Referral,
+    actor: Principal,
+    *,
+    event_type: str,
+    status: str,
+    now: dt.datetime,
+    audit_action: str,
+    detail: dict[str, Any],
 ) -> None:
-    # After the audit append, so the event number is allocated under its lock.
+    """The event and the audit entry of an action: the last writes of its transaction.
+
+    What can be read before the audit lock is read first; from the lock to the commit (the
+    part every writer of the service waits for) only the two inserts remain.
+    """
+    subscriptions = outbox.prepare(session, (row.from_agency, row.to_agency))
     outbox.record(
         session,
+        subscriptions,
         type=event_type,
         referral_id=row.id,
         reference=row.reference,
@@ -366,18 +399,27 @@ def _event(
         to_agency=row.to_agency,
         occurred_at=now,
     )
-
-
-def _audit_created(session: Session, row: Referral, actor: Principal) -> None:
     trail.append(
         session,
-        action="referral.create",
+        action=audit_action,
         agency=actor.agency,
         client_id=actor.client_id,
         referral_id=row.id,
+        detail=detail,
+    )
+
+
+def _audit_created(session: Session, row: Referral, actor: Principal) -> None:
+    _event_and_audit(
+        session,
+        row,
+        actor,
+        event_type=workflow.CREATED_EVENT,
+        status=row.status,
+        now=row.created_at,
+        audit_action="referral.create",
         detail={"to_agency": row.to_agency, "reference": row.reference},
     )
-    _event(session, row, workflow.CREATED_EVENT, row.status, row.created_at)
 
 
 def create_referral(
@@ -386,50 +428,65 @@ def create_referral(
     body: ReferralCreate,
     idempotency_key: str | None,
 ) -> Created:
-    """Create a referral from the caller's agency (replaying a repeated Idempotency-Key)."""
+    """Create a referral from the caller's agency (replaying a repeated Idempotency-Key).
+
+    Everything that needs no lock (the replay lookup, validation, agreements, sealing and
+    rendering) happens before the write transaction; inside it, only the inserts. The
+    unique indexes decide races: a concurrent request with the same Idempotency-Key, or a
+    second open referral of the same person, fails its insert and is answered from what
+    the winner committed.
+    """
     fingerprint = _request_fingerprint(ctx, body) if idempotency_key else ""
+    if idempotency_key:
+        with ctx.db.reader() as session:
+            record = repo.get_idempotency(session, principal.agency, idempotency_key)
+            if record is not None:
+                return _replay(ctx, record, fingerprint)
+    now = utcnow()
+    with ctx.db.reader() as session:
+        _validate_create(session, principal, body)
+        agreements.check_referral_allowed(
+            ctx,
+            session,
+            from_agency=principal.agency,
+            to_agency=body.to_agency,
+            groups=[*body.groups, *body.kemenham_groups],
+            case_types=body.case_types,
+            field="to_agency",
+            on=now.date(),
+        )
+    row = _build_referral(
+        ctx,
+        from_agency=principal.agency,
+        to_agency=body.to_agency,
+        subject=body.subject.model_dump(mode="json", exclude_none=True),
+        protected_identity=body.protected_identity,
+        groups=body.groups,
+        kemenham_groups=body.kemenham_groups,
+        case_types=body.case_types,
+        urgency=body.urgency,
+        summary=body.summary,
+        consent=body.consent.model_dump(mode="json", exclude={"guardian"}),
+        guardian=(
+            body.consent.guardian.model_dump(mode="json", exclude_none=True)
+            if body.consent.guardian
+            else None
+        ),
+        external_ref=body.external_ref,
+        parent_id=None,
+        actor=principal,
+        now=now,
+    )
+    result = render(ctx, row, [], viewer=principal.agency, now=now).model_dump(mode="json")
+    # PostgreSQL: the number is taken in a transaction of its own, so the counter's row lock
+    # is not held through this one. SQLite: inside it, under the write lock it holds anyway.
+    number = None if ctx.db.sqlite else repo.take_reference_number(ctx.db.engine, now.year)
     try:
         with ctx.db.writer() as session:
-            if idempotency_key:
-                record = repo.get_idempotency(session, principal.agency, idempotency_key)
-                if record is not None:
-                    return _replay(ctx, record, fingerprint)
-            _validate_create(session, principal, body)
-            now = utcnow()
-            agreements.check_referral_allowed(
-                ctx,
-                session,
-                from_agency=principal.agency,
-                to_agency=body.to_agency,
-                groups=[*body.groups, *body.kemenham_groups],
-                case_types=body.case_types,
-                field="to_agency",
-                on=now.date(),
-            )
-            row = _new_referral(
-                ctx,
-                session,
-                from_agency=principal.agency,
-                to_agency=body.to_agency,
-                subject=body.subject.model_dump(mode="json", exclude_none=True),
-                protected_identity=body.protected_identity,
-                groups=body.groups,
-                kemenham_groups=body.kemenham_groups,
-                case_types=body.case_types,
-                urgency=body.urgency,
-                summary=body.summary,
-                consent=body.consent.model_dump(mode="json", exclude={"guardian"}),
-                guardian=(
-                    body.consent.guardian.model_dump(mode="json", exclude_none=True)
-                    if body.consent.guardian
-                    else None
-                ),
-                external_ref=body.external_ref,
-                parent_id=None,
-                actor=principal,
-                now=now,
-            )
-            result = render(ctx, row, [], viewer=principal.agency, now=now).model_dump(mode="json")
+            if number is None:
+                number = repo.next_reference_number(session, now.year)
+            row.reference = result["reference"] = _reference(now.year, number)
+            _store_referral(session, row, principal)
             if idempotency_key:
                 repo.add_idempotency(
                     session,
@@ -448,16 +505,21 @@ def create_referral(
             _audit_created(session, row, principal)
             session.commit()
             return Created(body=result, status=201, replayed=False)
-    except (IntegrityError, errors.DuplicateReferral):
-        # A concurrent request with the same Idempotency-Key may have committed first (its
-        # referral of the same person then also trips the duplicate check): replay it.
-        if not idempotency_key:
-            raise
-        with ctx.db.reader() as session:
-            record = repo.get_idempotency(session, principal.agency, idempotency_key)
-            if record is None:
-                raise
-            return _replay(ctx, record, fingerprint)
+    except IntegrityError as exc:
+        # A concurrent request with the same Idempotency-Key committed first (its referral of
+        # the same person then also trips the unique index): replay it.
+        if idempotency_key:
+            with ctx.db.reader() as session:
+                record = repo.get_idempotency(session, principal.agency, idempotency_key)
+                if record is not None:
+                    return _replay(ctx, record, fingerprint)
+        # A second open referral of the same person to the same agency: name the first.
+        if row.nik_hash:
+            with ctx.db.reader() as session:
+                existing = repo.find_open_by_nik(session, row.to_agency, row.nik_hash)
+                if existing is not None:
+                    raise _duplicate(existing, principal) from exc
+        raise
 
 
 # ---- reads ----------------------------------------------------------------------------------
@@ -670,12 +732,17 @@ def _apply(
         raise errors.PreconditionFailed(
             "The referral changed while this request was handled; read it again and retry."
         )
+    from_status = row.status
+    # The UPDATE bypassed the ORM: the row takes its new values here, as committed ones (no
+    # second UPDATE at flush), so the answer needs no read after the commit.
+    for key, value in {**changes, "version": row.version + 1}.items():
+        set_committed_value(row, key, value)
     repo.add_history(
         session,
         ReferralHistory(
             referral_id=row.id,
             action=action,
-            from_status=row.status,
+            from_status=from_status,
             to_status=transition.to,
             actor_agency=principal.agency,
             actor_client=principal.client_id,
@@ -683,24 +750,29 @@ def _apply(
             occurred_at=now,
         ),
     )
-    trail.append(
+    _event_and_audit(
         session,
-        action=audit_action or f"referral.{action.replace(':', '.')}",
-        agency=principal.agency,
-        client_id=principal.client_id,
-        referral_id=row.id,
-        detail={"from_status": row.status, "to_status": transition.to, **detail},
+        row,
+        principal,
+        event_type=transition.event,
+        status=transition.to,
+        now=now,
+        audit_action=audit_action or f"referral.{action.replace(':', '.')}",
+        detail={"from_status": from_status, "to_status": transition.to, **detail},
     )
-    _event(session, row, transition.event, transition.to, now)
 
 
 def _finish(
     ctx: ServiceContext, session: Session, principal: Principal, row: Referral
 ) -> ReferralRead:
     session.commit()
-    # The action's UPDATE bypassed the ORM: read the row's new state once.
-    session.refresh(row)
-    return render(ctx, row, repo.services_of_rows(session, [row])[row.id], viewer=principal.agency)
+    # Services are read after the commit, by a reader: a read in the writer session would
+    # open a second write transaction (and wait for the write lock again on SQLite).
+    services: list[ReferralService] = []
+    if row.status in workflow.MAY_HAVE_SERVICES:
+        with ctx.db.reader() as reader:
+            services = repo.services_of(reader, [row.id])[row.id]
+    return render(ctx, row, services, viewer=principal.agency)
 
 
 def _begin_action(
@@ -974,15 +1046,16 @@ def add_note(
                 occurred_at=now,
             ),
         )
-        trail.append(
+        _event_and_audit(
             session,
-            action="referral.add_note",
-            agency=principal.agency,
-            client_id=principal.client_id,
-            referral_id=row.id,
+            row,
+            principal,
+            event_type=workflow.NOTE_EVENT,
+            status=row.status,
+            now=now,
+            audit_action="referral.add_note",
             detail={"note_id": str(note.id)},
         )
-        _event(session, row, workflow.NOTE_EVENT, row.status, now)
         session.commit()
         return NoteRead(
             id=note.id, text=body.text, author_agency=note.author_agency, created_at=now

@@ -120,9 +120,7 @@ TRANSITIONS: dict[tuple[str, str], Transition] = {
 # Events of the actions outside the transition table (CONTRACT §6).
 CREATED_EVENT = "referral.created"
 NOTE_EVENT = "referral.note_added"
-EVENT_TYPES = tuple(
-    sorted({CREATED_EVENT, NOTE_EVENT, *(t.event for t in TRANSITIONS.values())})
-)
+EVENT_TYPES = tuple(sorted({CREATED_EVENT, NOTE_EVENT, *(t.event for t in TRANSITIONS.values())}))
 
 # Notes change no state: either party, in any state.
 NOTE_PARTY = Party.EITHER

@@ -75,9 +75,7 @@ def draw_chart(
     try:
         import matplotlib
     except ImportError as exc:
-        raise RuntimeError(
-            "the chart needs matplotlib: pip install 'rujukan[report]'"
-        ) from exc
+        raise RuntimeError("the chart needs matplotlib: pip install 'rujukan[report]'") from exc
     # No display on a server: render to files only.
     matplotlib.use("Agg")
     from matplotlib import pyplot as plt
@@ -103,15 +101,20 @@ def draw_chart(
     base = [0] * len(labels)
     for status in STATUSES:
         counts = [weeks.get(week, Counter())[status] for week in labels]
-        top.bar(range(len(labels)), counts, bottom=base, label=status,
-                color=STATUS_COLOURS[status], width=0.85)
+        top.bar(
+            range(len(labels)),
+            counts,
+            bottom=base,
+            label=status,
+            color=STATUS_COLOURS[status],
+            width=0.85,
+        )
         base = [b + c for b, c in zip(base, counts, strict=True)]
     top.set_title("Referrals made per week, by current status")
     top.set_ylabel("referrals")
     step = max(1, len(labels) // 12)
     top.set_xticks(range(0, len(labels), step))
-    top.set_xticklabels([w.strftime("%d %b %Y") for w in labels[::step]], rotation=30,
-                        ha="right")
+    top.set_xticklabels([w.strftime("%d %b %Y") for w in labels[::step]], rotation=30, ha="right")
     top.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), title="status now")
 
     names = [name for name, _, _ in repo.STEPS]
@@ -124,8 +127,13 @@ def draw_chart(
     bottom.set_yticks(range(1, len(names) + 1))
     bottom.set_yticklabels(titles)
     bottom.set_xscale("log")
-    marks = [(1, "1 hour"), (24, "1 day"), (24 * 7, "1 week"), (24 * 30, "30 days"),
-             (24 * 180, "180 days")]
+    marks = [
+        (1, "1 hour"),
+        (24, "1 day"),
+        (24 * 7, "1 week"),
+        (24 * 30, "30 days"),
+        (24 * 180, "180 days"),
+    ]
     bottom.set_xticks([m for m, _ in marks])
     bottom.set_xticklabels([label for _, label in marks])
     bottom.set_xlim(0.5, 24 * 365)

@@ -76,9 +76,7 @@ def counts(session: Session, scope: Scope) -> dict[str, dict[str, int]]:
     return {
         "status": _count_by(session, scope, Referral.status),
         "urgency": _count_by(session, scope, Referral.urgency),
-        "outcome": _count_by(
-            session, scope, Referral.closure_outcome, Referral.status == "closed"
-        ),
+        "outcome": _count_by(session, scope, Referral.closure_outcome, Referral.status == "closed"),
         "group": _count_by_code(session, scope, ReferralGroup),
         "case_type": _count_by_code(session, scope, ReferralCaseType),
     }

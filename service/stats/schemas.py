@@ -44,8 +44,9 @@ class Stats(BaseModel):
     by_status: dict[str, int]
     by_urgency: dict[str, int]
     by_outcome: dict[str, int]
-    by_group: dict[str, int] = Field(description="12-PAS and KemenHAM groups; a referral counts "
-                                     "once under each of its groups")
+    by_group: dict[str, int] = Field(
+        description="12-PAS and KemenHAM groups; a referral counts once under each of its groups"
+    )
     by_case_type: dict[str, int]
     step_times: list[StepTime]
     successful_referral_rate: SuccessRate

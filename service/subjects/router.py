@@ -39,9 +39,7 @@ def export_subject_data(
     ctx: Context,
     principal: Reader,
     response: Response,
-    nik: Annotated[
-        str, Query(description="The person's 16-digit NIK", pattern=r"^[0-9]{16}$")
-    ],
+    nik: Annotated[str, Query(description="The person's 16-digit NIK", pattern=r"^[0-9]{16}$")],
 ) -> SubjectExport:
     """Export a data subject's referrals."""
     problems_found = nik_problems(nik)
