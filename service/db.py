@@ -93,6 +93,9 @@ def make_engine(url: str, *, writer_gate: WriterGate | None = None, **kwargs: An
     return engine
 
 
+_INSERTS: dict[Any, Any] = {}
+
+
 def insert_rows(session: Session, rows: Sequence[SQLModel]) -> None:
     """INSERT new rows of one table with one Core statement (an executemany for several).
 
@@ -104,6 +107,10 @@ def insert_rows(session: Session, rows: Sequence[SQLModel]) -> None:
     if not rows:
         return
     table = type(rows[0]).__table__  # type: ignore[attr-defined]
+    statement = _INSERTS.get(table)
+    if statement is None:
+        # Built once per table and reused: SQLAlchemy memoises a statement object's cache key.
+        statement = _INSERTS[table] = table.insert()
     values = [
         {
             column.key: value
@@ -112,7 +119,7 @@ def insert_rows(session: Session, rows: Sequence[SQLModel]) -> None:
         }
         for row in rows
     ]
-    session.connection().execute(table.insert(), values)
+    session.connection().execute(statement, values)
 
 
 class WriterGate:

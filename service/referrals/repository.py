@@ -45,19 +45,30 @@ def visible_to(agency: str) -> Any:
     return or_(Referral.from_agency == agency, Referral.to_agency == agency)
 
 
+def _visible_statement(for_update: bool) -> Any:
+    stmt = select(Referral).where(
+        Referral.id == bindparam("referral_id"),
+        or_(Referral.from_agency == bindparam("agency"), Referral.to_agency == bindparam("agency")),
+    )
+    return stmt.with_for_update() if for_update else stmt
+
+
+# Built once: SQLAlchemy memoises the cache key of a statement object it sees again.
+_VISIBLE = {False: _visible_statement(False), True: _visible_statement(True)}
+
+
 def get_visible(
     session: Session, referral_id: uuid.UUID, agency: str, *, for_update: bool = False
 ) -> Referral | None:
-    """A referral, only if the agency is one of its two parties.
+    """A referral, only if the agency is one of its two parties (the predicate of
+    `visible_to`).
 
     `for_update` locks the row first (PostgreSQL), so every action takes its locks in the
     same order (referral, reference counter, audit trail) and none can deadlock another.
     SQLite needs no row lock: its writers already hold the database write lock.
     """
-    stmt = select(Referral).where(Referral.id == referral_id, visible_to(agency))
-    if for_update:
-        stmt = stmt.with_for_update()
-    return session.execute(stmt).scalars().first()
+    result = session.execute(_VISIBLE[for_update], {"referral_id": referral_id, "agency": agency})
+    return result.scalars().first()
 
 
 def find_open_by_nik(session: Session, to_agency: str, nik_hash: str) -> Referral | None:
@@ -125,18 +136,29 @@ def add_referral(session: Session, referral: Referral) -> None:
     )
 
 
+_UPDATES: dict[frozenset[str], Any] = {}
+
+
 def update_if_version(
     session: Session, referral_id: uuid.UUID, expected_version: int, changes: dict[str, Any]
 ) -> bool:
-    """Apply changes only if nobody changed the referral since `expected_version`."""
-    stmt = (
-        update(Referral)
-        .where(Referral.id == referral_id, Referral.version == expected_version)
-        .values(**changes, version=expected_version + 1)
-        .execution_options(synchronize_session=False)
-    )
-    result = session.execute(stmt)
-    return result.rowcount == 1  # type: ignore[attr-defined]
+    """Apply changes only if nobody changed the referral since `expected_version`.
+
+    Core, not the ORM's bulk UPDATE: the caller keeps its row up to date itself. One
+    statement per set of changed columns, built once and reused.
+    """
+    statement = _UPDATES.get(frozenset(changes))
+    if statement is None:
+        table = Referral.__table__  # type: ignore[attr-defined]
+        statement = _UPDATES[frozenset(changes)] = (
+            table.update()
+            .where(table.c.id == bindparam("_id"), table.c.version == bindparam("_expected"))
+            .values({name: bindparam(f"_new_{name}") for name in changes})
+            .values(version=bindparam("_new_version"))
+        )
+    params = {f"_new_{name}": value for name, value in changes.items()}
+    params.update(_id=referral_id, _expected=expected_version, _new_version=expected_version + 1)
+    return session.connection().execute(statement, params).rowcount == 1
 
 
 def add_history(session: Session, entry: ReferralHistory) -> None:
