@@ -96,30 +96,44 @@ def make_engine(url: str, *, writer_gate: WriterGate | None = None, **kwargs: An
 _INSERTS: dict[Any, Any] = {}
 
 
-def insert_rows(session: Session, rows: Sequence[SQLModel]) -> None:
-    """INSERT new rows of one table with one Core statement (an executemany for several).
+def insert_values(session: Session, model: Any, values: Sequence[dict[str, Any]]) -> None:
+    """INSERT rows given as column values into `model`'s table, with one Core statement (an
+    executemany for several; every row names the same columns).
 
-    For rows that are only written, never changed later in the transaction: the ORM's unit of
-    work (identity map, change tracking, flush ordering) costs several times the INSERT
-    itself on the hot paths. Executed at once, in call order; an autoincrement key left None
-    is assigned by the database.
+    For rows that are only written, never changed later in the transaction: building ORM
+    objects and flushing them through the unit of work (identity map, change tracking,
+    flush ordering) costs several times the INSERT itself on the hot paths. Executed at
+    once, in call order.
     """
-    if not rows:
+    if not values:
         return
-    table = type(rows[0]).__table__  # type: ignore[attr-defined]
+    table = model.__table__
     statement = _INSERTS.get(table)
     if statement is None:
         # Built once per table and reused: SQLAlchemy memoises a statement object's cache key.
         statement = _INSERTS[table] = table.insert()
-    values = [
-        {
-            column.key: value
-            for column in table.columns
-            if (value := getattr(row, column.key)) is not None or not column.primary_key
-        }
-        for row in rows
-    ]
-    session.connection().execute(statement, values)
+    session.connection().execute(statement, list(values))
+
+
+def insert_rows(session: Session, rows: Sequence[SQLModel]) -> None:
+    """`insert_values` for model instances; an autoincrement key left None is assigned by
+    the database."""
+    if not rows:
+        return
+    model = type(rows[0])
+    columns = model.__table__.columns  # type: ignore[attr-defined]
+    insert_values(
+        session,
+        model,
+        [
+            {
+                column.key: value
+                for column in columns
+                if (value := getattr(row, column.key)) is not None or not column.primary_key
+            }
+            for row in rows
+        ],
+    )
 
 
 class WriterGate:

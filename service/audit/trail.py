@@ -6,13 +6,14 @@ import hashlib
 import json
 import uuid
 from collections.abc import Iterator
+from types import SimpleNamespace
 from typing import Any
 
 from sqlalchemy import select, text
 from sqlmodel import Session
 
 from service.audit.models import AuditEntry
-from service.db import insert_rows
+from service.db import insert_values
 from service.dbtypes import utcnow
 from service.requestctx import request_id
 
@@ -66,32 +67,32 @@ def append(
     referral_id: uuid.UUID | None = None,
     detail: dict[str, Any] | None = None,
     detail_sealed: str | None = None,
-) -> AuditEntry:
+) -> SimpleNamespace:
     """Append one entry inside the caller's transaction, serialised with every other append.
 
     Call it as the last write of a transaction: the audit lock is held until commit, so
     every other lock the transaction needs must already be taken (pending rows are flushed
-    here first for that reason).
+    here first for that reason). Returns the stored entry's values.
     """
     session.flush()
     hold_append_lock(session)
     last = session.connection().execute(_HEAD).first()
-    entry = AuditEntry(
-        id=(last[0] + 1) if last else 1,
-        occurred_at=utcnow(),
-        agency=agency,
-        client_id=client_id,
-        action=action,
-        referral_id=referral_id,
-        request_id=request_id.get(),
-        detail=detail or {},
-        detail_sealed=detail_sealed,
-        prev_hash=last[1] if last else GENESIS,
-        hash="",
-    )
-    entry.hash = entry_hash(entry)
-    insert_rows(session, [entry])
-    return entry
+    values = {
+        "id": (last[0] + 1) if last else 1,
+        "occurred_at": utcnow(),
+        "agency": agency,
+        "client_id": client_id,
+        "action": action,
+        "referral_id": referral_id,
+        "request_id": request_id.get(),
+        "detail": detail or {},
+        "detail_sealed": detail_sealed,
+        "prev_hash": last[1] if last else GENESIS,
+    }
+    # Hashed and inserted as plain values: no ORM instance to build and flush.
+    values["hash"] = entry_hash(SimpleNamespace(**values))  # type: ignore[arg-type]
+    insert_values(session, AuditEntry, [values])
+    return SimpleNamespace(**values)
 
 
 def iter_entries(session: Session, batch: int = 1000) -> Iterator[AuditEntry]:

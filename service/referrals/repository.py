@@ -26,7 +26,7 @@ from sqlalchemy import (
 )
 from sqlmodel import Session
 
-from service.db import insert_rows
+from service.db import insert_rows, insert_values
 from service.referrals import workflow
 from service.referrals.models import (
     IdempotencyRecord,
@@ -117,22 +117,18 @@ def take_reference_number(engine: Engine, year: int) -> int:
     return number
 
 
-def add_referral(session: Session, referral: Referral) -> None:
-    """Insert a referral with its group and case type index rows."""
-    insert_rows(session, [referral])
-    insert_rows(
-        session,
-        [
-            ReferralGroup(referral_id=referral.id, code=code)
-            for code in sorted({*referral.groups, *referral.kemenham_groups})
-        ],
-    )
-    insert_rows(
-        session,
-        [
-            ReferralCaseType(referral_id=referral.id, code=code)
-            for code in sorted(set(referral.case_types))
-        ],
+REFERRAL_COLUMNS = tuple(c.key for c in Referral.__table__.columns)  # type: ignore[attr-defined]
+
+
+def add_referral(session: Session, referral: Any) -> None:
+    """Insert a referral (any object with the referral's columns as attributes) with its
+    group and case type index rows."""
+    insert_values(session, Referral, [{name: getattr(referral, name) for name in REFERRAL_COLUMNS}])
+    groups = sorted({*referral.groups, *referral.kemenham_groups})
+    insert_values(session, ReferralGroup, [{"referral_id": referral.id, "code": c} for c in groups])
+    types = sorted(set(referral.case_types))
+    insert_values(
+        session, ReferralCaseType, [{"referral_id": referral.id, "code": c} for c in types]
     )
 
 
@@ -161,8 +157,35 @@ def update_if_version(
     return session.connection().execute(statement, params).rowcount == 1
 
 
-def add_history(session: Session, entry: ReferralHistory) -> None:
-    insert_rows(session, [entry])
+def add_history(
+    session: Session,
+    *,
+    referral_id: uuid.UUID,
+    action: str,
+    from_status: str | None,
+    to_status: str,
+    actor_agency: str,
+    actor_client: str,
+    detail: dict[str, Any],
+    occurred_at: dt.datetime,
+) -> None:
+    """Append one entry to a referral's history."""
+    insert_values(
+        session,
+        ReferralHistory,
+        [
+            {
+                "referral_id": referral_id,
+                "action": action,
+                "from_status": from_status,
+                "to_status": to_status,
+                "actor_agency": actor_agency,
+                "actor_client": actor_client,
+                "detail": detail,
+                "occurred_at": occurred_at,
+            }
+        ],
+    )
 
 
 def history(session: Session, referral_id: uuid.UUID) -> Sequence[ReferralHistory]:
@@ -303,8 +326,9 @@ def get_idempotency(session: Session, agency: str, key: str) -> Any:
     return session.connection().execute(_GET_IDEMPOTENCY, {"agency": agency, "key": key}).first()
 
 
-def add_idempotency(session: Session, record: IdempotencyRecord) -> None:
-    insert_rows(session, [record])
+def add_idempotency(session: Session, **values: Any) -> None:
+    """Store the answer to an Idempotency-Key (the idempotency_record columns)."""
+    insert_values(session, IdempotencyRecord, [values])
 
 
 # Reference data is read on every create and action, inside the write transaction, but

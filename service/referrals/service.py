@@ -10,6 +10,7 @@ import hmac
 import json
 import uuid
 from dataclasses import dataclass
+from types import SimpleNamespace
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
@@ -28,7 +29,6 @@ from service.referrals import workflow
 from service.referrals.models import (
     IdempotencyRecord,
     Referral,
-    ReferralHistory,
     ReferralNote,
     ReferralService,
 )
@@ -294,7 +294,9 @@ def _build_referral(
 ) -> Referral:
     """A new referral row with its personal data sealed, not yet numbered nor stored."""
     referral_id = uuid.uuid4()
-    return Referral(
+    # A plain object with every column as an attribute: it is inserted with Core and then
+    # only read (rendered), so an ORM instance would be bookkeeping for nothing.
+    return _new_row(
         id=referral_id,
         reference="",
         status=workflow.REFERRED,
@@ -324,6 +326,10 @@ def _build_referral(
     )
 
 
+def _new_row(**values: Any) -> Any:
+    return SimpleNamespace(**{**dict.fromkeys(repo.REFERRAL_COLUMNS), **values})
+
+
 def _reference(year: int, number: int) -> str:
     return f"RJK-{year}-{number:06d}"
 
@@ -333,16 +339,14 @@ def _store_referral(session: Session, row: Referral, actor: Principal) -> None:
     repo.add_referral(session, row)
     repo.add_history(
         session,
-        ReferralHistory(
-            referral_id=row.id,
-            action="create",
-            from_status=None,
-            to_status=workflow.REFERRED,
-            actor_agency=actor.agency,
-            actor_client=actor.client_id,
-            detail={"parent_id": str(row.parent_id)} if row.parent_id else {},
-            occurred_at=row.created_at,
-        ),
+        referral_id=row.id,
+        action="create",
+        from_status=None,
+        to_status=workflow.REFERRED,
+        actor_agency=actor.agency,
+        actor_client=actor.client_id,
+        detail={"parent_id": str(row.parent_id)} if row.parent_id else {},
+        occurred_at=row.created_at,
     )
 
 
@@ -490,17 +494,15 @@ def create_referral(
             if idempotency_key:
                 repo.add_idempotency(
                     session,
-                    IdempotencyRecord(
-                        agency=principal.agency,
-                        key=idempotency_key,
-                        request_hash=fingerprint,
-                        referral_id=row.id,
-                        response_status=201,
-                        response_sealed=ctx.keyring.seal(
-                            json.dumps(result), f"idempotency:{idempotency_key}"
-                        ),
-                        created_at=now,
+                    agency=principal.agency,
+                    key=idempotency_key,
+                    request_hash=fingerprint,
+                    referral_id=row.id,
+                    response_status=201,
+                    response_sealed=ctx.keyring.seal(
+                        json.dumps(result), f"idempotency:{idempotency_key}"
                     ),
+                    created_at=now,
                 )
             _audit_created(session, row, principal)
             session.commit()
@@ -739,16 +741,14 @@ def _apply(
         set_committed_value(row, key, value)
     repo.add_history(
         session,
-        ReferralHistory(
-            referral_id=row.id,
-            action=action,
-            from_status=from_status,
-            to_status=transition.to,
-            actor_agency=principal.agency,
-            actor_client=principal.client_id,
-            detail=detail,
-            occurred_at=now,
-        ),
+        referral_id=row.id,
+        action=action,
+        from_status=from_status,
+        to_status=transition.to,
+        actor_agency=principal.agency,
+        actor_client=principal.client_id,
+        detail=detail,
+        occurred_at=now,
     )
     _event_and_audit(
         session,
@@ -1035,16 +1035,14 @@ def add_note(
         repo.add_note(session, note)
         repo.add_history(
             session,
-            ReferralHistory(
-                referral_id=row.id,
-                action="add_note",
-                from_status=row.status,
-                to_status=row.status,
-                actor_agency=principal.agency,
-                actor_client=principal.client_id,
-                detail={"note_id": str(note.id)},
-                occurred_at=now,
-            ),
+            referral_id=row.id,
+            action="add_note",
+            from_status=row.status,
+            to_status=row.status,
+            actor_agency=principal.agency,
+            actor_client=principal.client_id,
+            detail={"note_id": str(note.id)},
+            occurred_at=now,
         )
         _event_and_audit(
             session,
