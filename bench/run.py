@@ -94,6 +94,9 @@ def _env(url: str) -> dict[str, str]:
         # test: 60,000 a minute for each of the 6 clients stays above what 2 workers serve
         # here, and the limiter still counts every request in its moving window.
         RUJUKAN_RATE_LIMIT="60000/minute",
+        # As in production: webhooks are sent by a `rujukan worker` process started beside
+        # the web workers (see `servers`), not by a thread inside each of them.
+        RUJUKAN_EMBEDDED_DISPATCHER="0",
         BASELINE_DATABASE_URL=url,
     )
     return env
@@ -229,7 +232,7 @@ class Server:
                 continue
             if int(fields[1]) == self.process.pid and b"resource_tracker" not in cmdline:
                 pids.append(int(stat.parent.name))
-        return pids
+        return pids or [self.process.pid]  # a single-process server is its own worker
 
     def stop(self) -> None:
         with contextlib.suppress(ProcessLookupError):
@@ -262,6 +265,16 @@ def start(name: str, command: list[str], port: int, env: dict[str, str], probe: 
     raise SystemExit(f"{name} did not start; see {VAR / (name + '.log')}")
 
 
+def start_worker(env: dict[str, str]) -> Server:
+    """The webhook dispatcher (`rujukan worker`) that runs beside the web workers."""
+    logfile = open(VAR / "rujukan-worker.log", "ab")  # noqa: SIM115 - lives as long as it
+    process = subprocess.Popen(  # noqa: S603 - fixed command
+        [str(BIN / "rujukan"), "worker"], env=env, cwd=ROOT, stdout=logfile, stderr=logfile,
+        start_new_session=True,
+    )  # fmt: skip
+    return Server("rujukan-worker", 0, process)
+
+
 @contextlib.contextmanager
 def servers(
     db: Database, taken: set[int], which: tuple[str, ...], baseline_url: str | None = None
@@ -278,6 +291,7 @@ def servers(
             if name == "rujukan":
                 cmd = [str(BIN / "rujukan"), "serve", "--host", "127.0.0.1", "--workers", "2"]
                 started[name] = start(name, [*cmd, "--port", str(port)], port, env, "/healthz")
+                started["rujukan-worker"] = start_worker(env)
             elif name == "baseline":
                 cmd = [*uvicorn, "--port", str(port), "bench.baseline:app"]
                 started[name] = start(name, cmd, port, env, "/openapi.json")
