@@ -1,7 +1,9 @@
 """Prometheus metrics: HTTP figures per route template, domain figures read from the database.
 
-Request counts and latencies come from prometheus-fastapi-instrumentator. With several worker
-processes (`rujukan serve --workers N`) each worker writes them to files under
+Request counts, latencies and sizes are recorded by a small ASGI middleware under the names and
+labels that prometheus-fastapi-instrumentator gives them (dashboards keep working); it reads the
+route template the router has already chosen instead of matching every request again. With
+several worker processes (`rujukan serve --workers N`) each worker writes them to files under
 PROMETHEUS_MULTIPROC_DIR and a scrape sums every worker's files, so the answer is the same
 whichever worker serves it. Domain figures (open referrals, overdue, transitions) are not
 counted in memory at all: they are grouped queries run at scrape time, so they are right across
@@ -14,16 +16,26 @@ import datetime as dt
 import hmac
 import logging
 import os
+import time
 from collections.abc import Callable, Iterator
+from typing import Any
 
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import Response
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    Summary,
+    generate_latest,
+)
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
-from prometheus_fastapi_instrumentator import Instrumentator
 from sqlalchemy import func, or_, select
+from starlette.routing import Match, Mount, Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service import errors
 from service.context import ServiceContext
@@ -170,17 +182,158 @@ class DomainCollector(Collector):
         yield failures
 
 
+# Unmatched paths are counted under one "none" handler: a probe of random URLs cannot create
+# new series, and no raw path (which could carry an id) becomes a label.
+UNMATCHED = "none"
+EXCLUDED_HANDLERS = frozenset({"/metrics"})
+LATENCY_BUCKETS = (0.1, 0.5, 1.0)
+LATENCY_HIGHR_BUCKETS = (
+    0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 1.5, 2, 2.5, 3, 3.5, 4, 4.5, 5, 7.5, 10,
+    30, 60,
+)  # fmt: skip
+
+
+class HttpMetrics:
+    """The request figures of one app, as prometheus-fastapi-instrumentator named them."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.requests = Counter(
+            "http_requests_total",
+            "Total number of requests by method, status and handler.",
+            ("method", "status", "handler"),
+            registry=registry,
+        )
+        self.request_size = Summary(
+            "http_request_size_bytes",
+            "Content length of incoming requests by handler. Only value of header is "
+            "respected. Otherwise ignored. No percentile calculated. ",
+            ("handler",),
+            registry=registry,
+        )
+        self.response_size = Summary(
+            "http_response_size_bytes",
+            "Content length of outgoing responses by handler. Only value of header is "
+            "respected. Otherwise ignored. No percentile calculated. ",
+            ("handler",),
+            registry=registry,
+        )
+        self.latency_highr = Histogram(
+            "http_request_duration_highr_seconds",
+            "Latency with many buckets but no API specific labels. Made for more accurate "
+            "percentile calculations. ",
+            buckets=LATENCY_HIGHR_BUCKETS,
+            registry=registry,
+        )
+        self.latency = Histogram(
+            "http_request_duration_seconds",
+            "Latency with only few buckets by handler. Made to be only used if aggregation "
+            "by handler is important. ",
+            ("method", "handler"),
+            buckets=LATENCY_BUCKETS,
+            registry=registry,
+        )
+        # Labelled children by label values: `labels()` validates its arguments on every
+        # call, and the set of values is small (route templates, methods, status codes).
+        self._children: dict[tuple[str, str, str], tuple[Any, Any, Any, Any]] = {}
+
+    def observe(
+        self,
+        *,
+        method: str,
+        handler: str,
+        status: str,
+        seconds: float,
+        request_bytes: int,
+        response_bytes: int,
+    ) -> None:
+        """Record one finished request."""
+        key = (method, status, handler)
+        children = self._children.get(key)
+        if children is None:
+            children = (
+                self.requests.labels(method, status, handler),
+                self.request_size.labels(handler),
+                self.response_size.labels(handler),
+                self.latency.labels(method, handler),
+            )
+            self._children[key] = children
+        requests, request_size, response_size, latency = children
+        requests.inc()
+        request_size.observe(request_bytes)
+        response_size.observe(response_bytes)
+        self.latency_highr.observe(seconds)
+        latency.observe(seconds)
+
+
+def _content_length(headers: Any) -> int:
+    for name, value in headers or ():
+        if name.lower() == b"content-length":
+            return int(value) if value.isdigit() else 0
+    return 0
+
+
+def route_template(scope: Scope, path: str, root_path: str) -> str:
+    """The template of the route that handled a request, or "none".
+
+    The router records the route it chose in `scope["route"]`. The app's own top-level
+    Starlette routes (the OpenAPI document, the mounted documentation assets) do not record
+    it, so those few are matched here; a request refused before routing counts as "none".
+    """
+    route = scope.get("route")
+    template = getattr(route, "path", None)
+    if isinstance(template, str):
+        return template
+    app = scope.get("app")
+    probe = {"type": "http", "path": path, "root_path": root_path, "method": scope["method"]}
+    for candidate in getattr(app, "routes", ()):
+        if isinstance(candidate, Route | Mount) and candidate.matches(probe)[0] != Match.NONE:
+            return candidate.path
+    return UNMATCHED
+
+
+class RequestMetrics:
+    """ASGI middleware: counts and times every request per route template."""
+
+    def __init__(self, app: ASGIApp, metrics: HttpMetrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        # Kept before the app runs: routing may rewrite them (mounts do).
+        path, root_path = scope["path"], scope.get("root_path", "")
+        status = 500
+        response_bytes = 0
+
+        async def send_counted(message: Message) -> None:
+            nonlocal status, response_bytes
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                response_bytes = _content_length(message.get("headers"))
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_counted)
+        finally:
+            handler = route_template(scope, path, root_path)
+            if handler not in EXCLUDED_HANDLERS:
+                self.metrics.observe(
+                    method=scope["method"],
+                    handler=handler,
+                    status=str(int(status)),
+                    seconds=max(time.perf_counter() - started, 0.0),
+                    request_bytes=_content_length(scope.get("headers")),
+                    response_bytes=response_bytes,
+                )
+
+
 def install_metrics(app: FastAPI) -> None:
     """Count requests per route template and serve GET /metrics."""
     requests_registry = CollectorRegistry(auto_describe=True)
-    Instrumentator(
-        should_group_status_codes=False,
-        # Unmatched paths are counted under one "none" handler: a probe of random URLs
-        # cannot create new series, and no raw path (which could carry an id) becomes a label.
-        should_group_untemplated=True,
-        excluded_handlers=["^/metrics$"],
-        registry=requests_registry,
-    ).instrument(app)
+    app.add_middleware(RequestMetrics, metrics=HttpMetrics(requests_registry))
     app.state.metrics_registry = requests_registry
     app.state.domain_collector = DomainCollector(lambda: getattr(app.state, "ctx", None))
     app.include_router(router)

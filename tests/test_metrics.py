@@ -74,6 +74,45 @@ def test_no_raw_path_id_or_query_reaches_a_label(lpsk: Api, http: TestClient) ->
     assert 'handler="none"' in body
 
 
+def test_sizes_and_the_fine_latency_histogram_are_recorded(
+    lpsk: Api, http: TestClient
+) -> None:
+    created = lpsk.create_ok("KEMENSOS")
+    before = scrape(http)
+    answer = lpsk.get(created["id"])
+    assert answer.status_code == 200
+    after = scrape(http)
+
+    def delta(name: str, **labels: str) -> float:
+        return value(after, name, **labels) - value(before, name, **labels)
+
+    one = "/v1/referrals/{referral_id}"
+    assert delta("http_response_size_bytes_count", handler=one) == 1
+    assert delta("http_response_size_bytes_sum", handler=one) == len(answer.content)
+    assert delta("http_request_size_bytes_count", handler=one) == 1
+    # The fine histogram has no labels: it moved by the one read and the scrape before it
+    # does not count.
+    assert delta("http_request_duration_highr_seconds_count") == 1
+    assert delta("http_request_duration_highr_seconds_bucket", le="60.0") == 1
+
+
+def test_scrapes_are_not_counted_and_docs_count_under_their_path(http: TestClient) -> None:
+    before = scrape(http)
+    assert http.get("/openapi.json").status_code == 200
+    assert http.get("/docs-assets/no-such-asset.js").status_code == 404
+    after = scrape(http)
+    assert not [key for key in after if ("handler", "/metrics") in key[1]]
+
+    def delta(handler: str, status: str) -> float:
+        labels = {"handler": handler, "method": "GET", "status": status}
+        return value(after, "http_requests_total", **labels) - value(
+            before, "http_requests_total", **labels
+        )
+
+    assert delta("/openapi.json", "200") == 1
+    assert delta("/docs-assets", "404") == 1
+
+
 def test_domain_figures_come_from_the_database(
     lpsk: Api, kemensos: Api, http: TestClient, ctx: ServiceContext
 ) -> None:

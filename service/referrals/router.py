@@ -7,6 +7,7 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Header, Query, Response, status
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 
 from service import errors
 from service.auth import scopes
@@ -48,6 +49,15 @@ AgencyFilter = Annotated[str | None, Query(max_length=32, pattern=r"^[A-Z0-9_]+$
 _READ_ERRORS = problems(401, 403, 404, 422)
 _ACTION_ERRORS = problems(401, 403, 404, 409, 412, 422, 428)
 _ETAG_HEADER = {"ETag": {"description": "Version of the referral", "schema": {"type": "string"}}}
+
+
+def _json(model: BaseModel, headers: dict[str, str]) -> Response:
+    """The model as the JSON body FastAPI would send for it.
+
+    Returned as a ready Response, FastAPI does not validate and serialise it a second time
+    against the route's `response_model` (which still documents the body).
+    """
+    return Response(model.model_dump_json(), media_type="application/json", headers=headers)
 
 
 def _with_etag(referral: ReferralRead, response: Response) -> ReferralRead:
@@ -109,7 +119,6 @@ def create_referral(
 def list_referrals(
     ctx: Context,
     principal: Reader,
-    response: Response,
     status_: Annotated[Status | None, Query(alias="status")] = None,
     direction: Literal["incoming", "outgoing"] | None = None,
     to_agency: AgencyFilter = None,
@@ -121,10 +130,9 @@ def list_referrals(
     updated_since: Timestamp | None = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     cursor: Annotated[str | None, Query(max_length=512)] = None,
-) -> ReferralPage:
+) -> Response:
     """List referrals."""
-    response.headers["Cache-Control"] = "no-store"
-    return service.list_referrals(
+    page = service.list_referrals(
         ctx,
         principal,
         limit=limit,
@@ -139,6 +147,7 @@ def list_referrals(
         overdue=overdue,
         updated_since=updated_since,
     )
+    return _json(page, {"Cache-Control": "no-store"})
 
 
 @router.get(
@@ -158,12 +167,11 @@ def get_referral(
     referral_id: uuid.UUID,
     ctx: Context,
     principal: Reader,
-    response: Response,
     reveal: Literal["identity"] | None = None,
     reveal_reason: Annotated[
         str | None, Header(alias="X-Reveal-Reason", min_length=3, max_length=500)
     ] = None,
-) -> ReferralRead:
+) -> Response:
     """Get a referral."""
     if reveal and not reveal_reason:
         raise errors.ValidationFailed(
@@ -179,7 +187,7 @@ def get_referral(
     referral = service.get_referral(
         ctx, principal, referral_id, reveal=bool(reveal), reveal_reason=reveal_reason
     )
-    return _with_etag(referral, response)
+    return _json(referral, {"ETag": service.etag(referral), "Cache-Control": "no-store"})
 
 
 @router.post(
