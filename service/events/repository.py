@@ -14,14 +14,16 @@ from service.events.models import Event, WebhookAttempt, WebhookDelivery, Webhoo
 
 _SUBSCRIPTION = WebhookSubscription.__table__  # type: ignore[attr-defined]
 _TARGETS = select(_SUBSCRIPTION.c.id, _SUBSCRIPTION.c.event_types).where(
-    _SUBSCRIPTION.c.agency.in_(bindparam("agencies", expanding=True)),
+    # Two plain parameters, not an expanding IN: its SQL would be rendered again every call.
+    _SUBSCRIPTION.c.agency.in_([bindparam("agency_a"), bindparam("agency_b")]),
     _SUBSCRIPTION.c.active.is_(True),
 )
 
 
-def active_subscription_targets(session: Session, agencies: Iterable[str]) -> list[Any]:
-    """(id, event_types) of the active subscriptions owned by any of these agencies."""
-    return list(session.connection().execute(_TARGETS, {"agencies": list(agencies)}))
+def active_subscription_targets(session: Session, agencies: tuple[str, str]) -> list[Any]:
+    """(id, event_types) of the active subscriptions owned by either of the two agencies."""
+    params = {"agency_a": agencies[0], "agency_b": agencies[1]}
+    return list(session.connection().execute(_TARGETS, params))
 
 
 def events_page(session: Session, agency: str, after: int, limit: int) -> list[Event]:

@@ -8,6 +8,7 @@ import time
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from types import SimpleNamespace
 from typing import Any
 
 from sqlalchemy import (
@@ -46,9 +47,10 @@ def visible_to(agency: str) -> Any:
 
 
 def _visible_statement(for_update: bool) -> Any:
-    stmt = select(Referral).where(
-        Referral.id == bindparam("referral_id"),
-        or_(Referral.from_agency == bindparam("agency"), Referral.to_agency == bindparam("agency")),
+    table = Referral.__table__  # type: ignore[attr-defined]
+    stmt = select(table).where(
+        table.c.id == bindparam("referral_id"),
+        or_(table.c.from_agency == bindparam("agency"), table.c.to_agency == bindparam("agency")),
     )
     return stmt.with_for_update() if for_update else stmt
 
@@ -59,16 +61,18 @@ _VISIBLE = {False: _visible_statement(False), True: _visible_statement(True)}
 
 def get_visible(
     session: Session, referral_id: uuid.UUID, agency: str, *, for_update: bool = False
-) -> Referral | None:
+) -> Any:
     """A referral, only if the agency is one of its two parties (the predicate of
-    `visible_to`).
+    `visible_to`), as a plain object with the columns as attributes (Core, no ORM instance:
+    actions update it with `update_if_version` and keep it current themselves).
 
     `for_update` locks the row first (PostgreSQL), so every action takes its locks in the
     same order (referral, reference counter, audit trail) and none can deadlock another.
     SQLite needs no row lock: its writers already hold the database write lock.
     """
-    result = session.execute(_VISIBLE[for_update], {"referral_id": referral_id, "agency": agency})
-    return result.scalars().first()
+    params = {"referral_id": referral_id, "agency": agency}
+    row = session.connection().execute(_VISIBLE[for_update], params).first()
+    return None if row is None else SimpleNamespace(**row._mapping)
 
 
 def find_open_by_nik(session: Session, to_agency: str, nik_hash: str) -> Referral | None:

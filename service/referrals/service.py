@@ -14,7 +14,6 @@ from types import SimpleNamespace
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import Session
 
 from service import errors
@@ -738,10 +737,9 @@ def _apply(
             "The referral changed while this request was handled; read it again and retry."
         )
     from_status = row.status
-    # The UPDATE bypassed the ORM: the row takes its new values here, as committed ones (no
-    # second UPDATE at flush), so the answer needs no read after the commit.
+    # The row takes its new values here, so the answer needs no read after the commit.
     for key, value in {**changes, "version": row.version + 1}.items():
-        set_committed_value(row, key, value)
+        setattr(row, key, value)
     repo.add_history(
         session,
         referral_id=row.id,
