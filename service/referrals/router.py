@@ -6,7 +6,6 @@ import uuid
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Header, Query, Response, status
-from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
 from service import errors
@@ -91,17 +90,19 @@ def create_referral(
         str | None,
         Header(alias="Idempotency-Key", min_length=1, max_length=255, pattern=r"^[\x21-\x7e]+$"),
     ] = None,
-) -> JSONResponse:
+) -> Response:
     """Create a referral."""
     created = service.create_referral(ctx, principal, body, idempotency_key)
     headers = {
-        "ETag": f'"{created.body["version"]}"',
-        "Location": f"/v1/referrals/{created.body['id']}",
+        "ETag": f'"{created.version}"',
+        "Location": f"/v1/referrals/{created.referral_id}",
         "Cache-Control": "no-store",
     }
     if created.replayed:
         headers["Idempotent-Replayed"] = "true"
-    return JSONResponse(created.body, status_code=created.status, headers=headers)
+    return Response(
+        created.payload, status_code=created.status, headers=headers, media_type="application/json"
+    )
 
 
 @router.get(

@@ -54,11 +54,18 @@ IDENTIFYING_FIELDS = ("full_name", "nik", "birth_date", "address", "phone")
 
 @dataclass(frozen=True)
 class Created:
-    """Result of a create: the body to send, its status, and whether it is a replay."""
+    """Result of a create: the body to send (JSON), its status, and whether it is a replay."""
 
-    body: dict[str, Any]
+    payload: bytes
     status: int
     replayed: bool
+    referral_id: str
+    version: int
+
+    @property
+    def body(self) -> dict[str, Any]:
+        """The body as data."""
+        return json.loads(self.payload)  # type: ignore[no-any-return]
 
 
 # ---- sealing helpers ------------------------------------------------------------------------
@@ -249,7 +256,15 @@ def _replay(ctx: ServiceContext, record: IdempotencyRecord, fingerprint: str) ->
             "This Idempotency-Key was first used with a different request body."
         )
     body = json.loads(ctx.keyring.open(record.response_sealed, f"idempotency:{record.key}"))
-    return Created(body=body, status=record.response_status, replayed=True)
+    # Written out as the first answer was (records stored by earlier releases are spaced).
+    payload = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
+    return Created(
+        payload=payload,
+        status=record.response_status,
+        replayed=True,
+        referral_id=str(body["id"]),
+        version=int(body["version"]),
+    )
 
 
 def _due_at(ctx: ServiceContext, urgency: str, start: dt.datetime) -> dt.datetime:
@@ -440,13 +455,12 @@ def create_referral(
     the winner committed.
     """
     fingerprint = _request_fingerprint(ctx, body) if idempotency_key else ""
-    if idempotency_key:
-        with ctx.db.reader() as session:
+    now = utcnow()
+    with ctx.db.reader() as session:
+        if idempotency_key:
             record = repo.get_idempotency(session, principal.agency, idempotency_key)
             if record is not None:
                 return _replay(ctx, record, fingerprint)
-    now = utcnow()
-    with ctx.db.reader() as session:
         _validate_create(session, principal, body)
         agreements.check_referral_allowed(
             ctx,
@@ -480,7 +494,7 @@ def create_referral(
         actor=principal,
         now=now,
     )
-    result = render(ctx, row, [], viewer=principal.agency, now=now).model_dump(mode="json")
+    result = render(ctx, row, [], viewer=principal.agency, now=now)
     # PostgreSQL: the number is taken in a transaction of its own, so the counter's row lock
     # is not held through this one. SQLite: inside it, under the write lock it holds anyway.
     number = None if ctx.db.sqlite else repo.take_reference_number(ctx.db.engine, now.year)
@@ -488,7 +502,8 @@ def create_referral(
         with ctx.db.writer() as session:
             if number is None:
                 number = repo.next_reference_number(session, now.year)
-            row.reference = result["reference"] = _reference(now.year, number)
+            row.reference = result.reference = _reference(now.year, number)
+            payload = result.model_dump_json()
             _store_referral(session, row, principal)
             if idempotency_key:
                 repo.add_idempotency(
@@ -498,14 +513,18 @@ def create_referral(
                     request_hash=fingerprint,
                     referral_id=row.id,
                     response_status=201,
-                    response_sealed=ctx.keyring.seal(
-                        json.dumps(result), f"idempotency:{idempotency_key}"
-                    ),
+                    response_sealed=ctx.keyring.seal(payload, f"idempotency:{idempotency_key}"),
                     created_at=now,
                 )
             _audit_created(session, row, principal)
             session.commit()
-            return Created(body=result, status=201, replayed=False)
+            return Created(
+                payload=payload.encode(),
+                status=201,
+                replayed=False,
+                referral_id=str(row.id),
+                version=row.version,
+            )
     except IntegrityError as exc:
         # A concurrent request with the same Idempotency-Key committed first (its referral of
         # the same person then also trips the unique index): replay it.
