@@ -10,6 +10,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import orjson
 from alembic.config import Config as AlembicConfig
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
@@ -45,6 +46,9 @@ def make_engine(url: str, *, writer_gate: WriterGate | None = None, **kwargs: An
     """
     # Statement parameters are people's data: never let them reach an exception text.
     kwargs.setdefault("hide_parameters", True)
+    # JSON columns are read on every row of a list page: orjson decodes them several times
+    # faster than the standard library (writes keep the standard encoder).
+    kwargs.setdefault("json_deserializer", orjson.loads)
     if not is_sqlite(url):
         kwargs.setdefault("pool_pre_ping", True)
         kwargs.setdefault("pool_size", 10)

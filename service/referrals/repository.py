@@ -316,7 +316,8 @@ def list_page(
         .order_by(Referral.created_at.desc(), Referral.id.desc())  # type: ignore[attr-defined]
         .limit(limit + 1)
     )
-    return list(session.execute(stmt))
+    # Through the connection: a Session would run Core rows through its ORM loading steps.
+    return list(session.connection().execute(stmt))
 
 
 _IDEMPOTENCY = IdempotencyRecord.__table__  # type: ignore[attr-defined]

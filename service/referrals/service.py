@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import Any
 
+import orjson
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
@@ -118,7 +119,7 @@ def render(
     now = now or utcnow()
     withheld = withheld_from(row, viewer)
     sealed = (row.protected_identity and not reveal) or withheld
-    subject = json.loads(_open(ctx, row.id, "subject", row.subject_sealed) or "{}")
+    subject = orjson.loads(_open(ctx, row.id, "subject", row.subject_sealed) or "{}")
     if sealed:
         subject = {k: v for k, v in subject.items() if k not in IDENTIFYING_FIELDS}
 
