@@ -105,20 +105,13 @@ def next_reference_number(session: Session | Connection, year: int) -> int:
 
 
 def take_reference_number(engine: Engine, year: int) -> int:
-    """Take the next number of the year's sequence in a transaction of its own (PostgreSQL),
-    so that the counter's row is locked only for that short transaction, not through the
-    caller's. A number whose referral is then not stored (a refused duplicate, a crash) is
-    skipped: references stay unique and increasing, with gaps.
-
-    The commit does not wait for its WAL flush (`synchronous_commit = off`): a referral
-    committed later flushes the WAL up to and past it, so a number can only be lost along
-    with every referral that used it.
+    """Take the next number of the year's sequence as a statement of its own (PostgreSQL,
+    autocommit), so that the counter's row is locked only for that statement, not through
+    the caller's transaction. A number whose referral is then not stored (a refused
+    duplicate, a crash) is skipped: references stay unique and increasing, with gaps.
     """
-    with engine.connect() as conn:
-        conn.exec_driver_sql("SET LOCAL synchronous_commit = off")
-        number = next_reference_number(conn, year)
-        conn.commit()
-    return number
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        return next_reference_number(conn, year)
 
 
 REFERRAL_COLUMNS = tuple(c.key for c in Referral.__table__.columns)  # type: ignore[attr-defined]

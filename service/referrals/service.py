@@ -457,7 +457,7 @@ def create_referral(
     """
     fingerprint = _request_fingerprint(ctx, body) if idempotency_key else ""
     now = utcnow()
-    with ctx.db.reader() as session:
+    with ctx.db.statement_reader() as session:
         if idempotency_key:
             record = repo.get_idempotency(session, principal.agency, idempotency_key)
             if record is not None:
@@ -565,7 +565,9 @@ def get_referral(
 ) -> ReferralRead:
     """One referral, if the caller's agency is a party to it; a reveal is audited first."""
     if not reveal:
-        with ctx.db.reader() as session:
+        # Row and services need no shared snapshot: services are only ever added, so at
+        # worst the answer shows one recorded a moment after the row was read.
+        with ctx.db.statement_reader() as session:
             row = _load(session, principal, referral_id)
             services = repo.services_of_rows(session, [row])[row.id]
             return render(ctx, row, services, viewer=principal.agency)
@@ -627,7 +629,8 @@ def list_referrals(
     nik_hash = ctx.keyring.nik_index(nik) if nik else None
     spec = repo.ListFilter(agency=principal.agency, nik_hash=nik_hash, **filters)
     now = utcnow()
-    with ctx.db.reader() as session:
+    # As for one referral: the page and its services need no shared snapshot.
+    with ctx.db.statement_reader() as session:
         rows = repo.list_page(session, spec, limit=limit, after=after, now=now)
         # Copied into plain objects once: an attribute of a SQLAlchemy Row costs about as
         # much as a dict lookup of every column, and rendering reads some thirty of them.
@@ -791,7 +794,7 @@ def _finish(
     # open a second write transaction (and wait for the write lock again on SQLite).
     services: list[ReferralService] = []
     if row.status in workflow.MAY_HAVE_SERVICES:
-        with ctx.db.reader() as reader:
+        with ctx.db.statement_reader() as reader:
             services = repo.services_of(reader, [row.id])[row.id]
     return render(ctx, row, services, viewer=principal.agency)
 
