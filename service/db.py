@@ -212,10 +212,10 @@ class Database:
             yield session
 
     @contextmanager
-    def statement_reader(self) -> Iterator[Session]:
-        """A session for queries that need no snapshot shared between them: each statement
-        reads the latest committed data on its own (autocommit), which saves the BEGIN and
-        ROLLBACK round trips of a transaction on PostgreSQL."""
+    def autocommit(self) -> Iterator[Session]:
+        """A session whose every statement stands alone (autocommit): for reads that need no
+        snapshot shared between them, and single-statement writes. It saves the BEGIN and
+        ROLLBACK or COMMIT round trips of a transaction on PostgreSQL."""
         with Session(self._autocommit, expire_on_commit=False) as session:
             yield session
 

@@ -13,7 +13,6 @@ from typing import Any
 
 from sqlalchemy import (
     Connection,
-    Engine,
     and_,
     bindparam,
     delete,
@@ -102,16 +101,6 @@ def next_reference_number(session: Session | Connection, year: int) -> int:
     """
     conn = session.connection() if isinstance(session, Session) else session
     return int(conn.execute(_NEXT_NUMBER, {"year": year}).scalar_one())
-
-
-def take_reference_number(engine: Engine, year: int) -> int:
-    """Take the next number of the year's sequence as a statement of its own (PostgreSQL,
-    autocommit), so that the counter's row is locked only for that statement, not through
-    the caller's transaction. A number whose referral is then not stored (a refused
-    duplicate, a crash) is skipped: references stay unique and increasing, with gaps.
-    """
-    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-        return next_reference_number(conn, year)
 
 
 REFERRAL_COLUMNS = tuple(c.key for c in Referral.__table__.columns)  # type: ignore[attr-defined]

@@ -457,7 +457,7 @@ def create_referral(
     """
     fingerprint = _request_fingerprint(ctx, body) if idempotency_key else ""
     now = utcnow()
-    with ctx.db.statement_reader() as session:
+    with ctx.db.autocommit() as session:
         if idempotency_key:
             record = repo.get_idempotency(session, principal.agency, idempotency_key)
             if record is not None:
@@ -473,6 +473,11 @@ def create_referral(
             field="to_agency",
             on=now.date(),
         )
+        # PostgreSQL: the number is taken here, as a statement of its own, so the counter's
+        # row is locked only for that statement. A number whose referral is then not stored
+        # (a refused duplicate) is skipped: references stay unique and increasing, with gaps.
+        # SQLite: inside the write transaction, under the write lock it holds anyway.
+        number = None if ctx.db.sqlite else repo.next_reference_number(session, now.year)
     row = _build_referral(
         ctx,
         from_agency=principal.agency,
@@ -496,9 +501,6 @@ def create_referral(
         now=now,
     )
     result = render(ctx, row, [], viewer=principal.agency, now=now)
-    # PostgreSQL: the number is taken in a transaction of its own, so the counter's row lock
-    # is not held through this one. SQLite: inside it, under the write lock it holds anyway.
-    number = None if ctx.db.sqlite else repo.take_reference_number(ctx.db.engine, now.year)
     try:
         with ctx.db.writer() as session:
             if number is None:
@@ -567,7 +569,7 @@ def get_referral(
     if not reveal:
         # Row and services need no shared snapshot: services are only ever added, so at
         # worst the answer shows one recorded a moment after the row was read.
-        with ctx.db.statement_reader() as session:
+        with ctx.db.autocommit() as session:
             row = _load(session, principal, referral_id)
             services = repo.services_of_rows(session, [row])[row.id]
             return render(ctx, row, services, viewer=principal.agency)
@@ -630,7 +632,7 @@ def list_referrals(
     spec = repo.ListFilter(agency=principal.agency, nik_hash=nik_hash, **filters)
     now = utcnow()
     # As for one referral: the page and its services need no shared snapshot.
-    with ctx.db.statement_reader() as session:
+    with ctx.db.autocommit() as session:
         rows = repo.list_page(session, spec, limit=limit, after=after, now=now)
         # Copied into plain objects once: an attribute of a SQLAlchemy Row costs about as
         # much as a dict lookup of every column, and rendering reads some thirty of them.
@@ -794,7 +796,7 @@ def _finish(
     # open a second write transaction (and wait for the write lock again on SQLite).
     services: list[ReferralService] = []
     if row.status in workflow.MAY_HAVE_SERVICES:
-        with ctx.db.statement_reader() as reader:
+        with ctx.db.autocommit() as reader:
             services = repo.services_of(reader, [row.id])[row.id]
     return render(ctx, row, services, viewer=principal.agency)
 
