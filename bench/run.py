@@ -245,13 +245,17 @@ class Server:
             self.process.wait()
 
 
-def start(name: str, command: list[str], port: int, env: dict[str, str], probe: str) -> Server:
-    """Start a server and wait until it answers."""
+def start(
+    name: str, command: list[str], port: int, env: dict[str, str], probe: str | None
+) -> Server:
+    """Start a server and wait until it answers (at once when it has no `probe` URL)."""
     logfile = open(VAR / f"{name}.log", "ab")  # noqa: SIM115 - lives as long as the server
     process = subprocess.Popen(  # noqa: S603 - fixed commands
         command, env=env, cwd=ROOT, stdout=logfile, stderr=logfile, start_new_session=True
     )
     server = Server(name, port, process)
+    if probe is None:
+        return server
     deadline = time.monotonic() + 90
     while time.monotonic() < deadline:
         if process.poll() is not None:
@@ -263,16 +267,6 @@ def start(name: str, command: list[str], port: int, env: dict[str, str], probe: 
             time.sleep(0.3)
     server.stop()
     raise SystemExit(f"{name} did not start; see {VAR / (name + '.log')}")
-
-
-def start_worker(env: dict[str, str]) -> Server:
-    """The webhook dispatcher (`rujukan worker`) that runs beside the web workers."""
-    logfile = open(VAR / "rujukan-worker.log", "ab")  # noqa: SIM115 - lives as long as it
-    process = subprocess.Popen(  # noqa: S603 - fixed command
-        [str(BIN / "rujukan"), "worker"], env=env, cwd=ROOT, stdout=logfile, stderr=logfile,
-        start_new_session=True,
-    )  # fmt: skip
-    return Server("rujukan-worker", 0, process)
 
 
 @contextlib.contextmanager
@@ -291,7 +285,9 @@ def servers(
             if name == "rujukan":
                 cmd = [str(BIN / "rujukan"), "serve", "--host", "127.0.0.1", "--workers", "2"]
                 started[name] = start(name, [*cmd, "--port", str(port)], port, env, "/healthz")
-                started["rujukan-worker"] = start_worker(env)
+                # The webhook dispatcher beside the web workers (it serves no HTTP).
+                worker = [str(BIN / "rujukan"), "worker"]
+                started["rujukan-worker"] = start("rujukan-worker", worker, 0, env, None)
             elif name == "baseline":
                 cmd = [*uvicorn, "--port", str(port), "bench.baseline:app"]
                 started[name] = start(name, cmd, port, env, "/openapi.json")

@@ -281,6 +281,14 @@ def _step_due_at(ctx: ServiceContext, status: str, start: dt.datetime) -> dt.dat
     return start + dt.timedelta(hours=hours)
 
 
+def _refuse_if_open(session: Session, row: Any, actor: Principal) -> None:
+    """409 naming the open referral of the same person to the same agency, if there is one."""
+    if row.nik_hash:
+        existing = repo.find_open_by_nik(session, row.to_agency, row.nik_hash)
+        if existing is not None:
+            raise _duplicate(existing, actor)
+
+
 def _duplicate(existing: Referral, actor: Principal) -> errors.DuplicateReferral:
     """The 409 for a second open referral; its id is named only to a party of it."""
     if actor.agency in (existing.from_agency, existing.to_agency):
@@ -371,21 +379,14 @@ def _new_referral(ctx: ServiceContext, session: Session, **fields: Any) -> Refer
     actor: Principal = fields["actor"]
     now: dt.datetime = fields["now"]
     row = _build_referral(ctx, **fields)
-    if row.nik_hash:
-        existing = repo.find_open_by_nik(session, row.to_agency, row.nik_hash)
-        if existing is not None:
-            raise _duplicate(existing, actor)
+    _refuse_if_open(session, row, actor)
     row.reference = _reference(now.year, repo.next_reference_number(session, now.year))
     try:
         with session.begin_nested():
             _store_referral(session, row, actor)
-    except IntegrityError as exc:
+    except IntegrityError:
         # Lost a race with a concurrent create of the same person: name the winner.
-        existing = (
-            repo.find_open_by_nik(session, row.to_agency, row.nik_hash) if row.nik_hash else None
-        )
-        if existing is not None:
-            raise _duplicate(existing, actor) from exc
+        _refuse_if_open(session, row, actor)
         raise
     return row
 
@@ -528,20 +529,16 @@ def create_referral(
                 referral_id=str(row.id),
                 version=row.version,
             )
-    except IntegrityError as exc:
+    except IntegrityError:
         # A concurrent request with the same Idempotency-Key committed first (its referral of
         # the same person then also trips the unique index): replay it.
-        if idempotency_key:
-            with ctx.db.reader() as session:
+        with ctx.db.autocommit() as session:
+            if idempotency_key:
                 record = repo.get_idempotency(session, principal.agency, idempotency_key)
                 if record is not None:
                     return _replay(ctx, record, fingerprint)
-        # A second open referral of the same person to the same agency: name the first.
-        if row.nik_hash:
-            with ctx.db.reader() as session:
-                existing = repo.find_open_by_nik(session, row.to_agency, row.nik_hash)
-                if existing is not None:
-                    raise _duplicate(existing, principal) from exc
+            # A second open referral of the same person to the same agency: name the first.
+            _refuse_if_open(session, row, principal)
         raise
 
 
@@ -634,10 +631,7 @@ def list_referrals(
     # As for one referral: the page and its services need no shared snapshot.
     with ctx.db.autocommit() as session:
         rows = repo.list_page(session, spec, limit=limit, after=after, now=now)
-        # Copied into plain objects once: an attribute of a SQLAlchemy Row costs about as
-        # much as a dict lookup of every column, and rendering reads some thirty of them.
-        page = [SimpleNamespace(**row._mapping) for row in rows[:limit]]
-        more = len(rows) > limit
+        page, more = rows[:limit], len(rows) > limit
         services = repo.services_of_rows(session, page)
         items = [render(ctx, r, services[r.id], viewer=principal.agency, now=now) for r in page]
     return ReferralPage(items=items, next_cursor=_encode_cursor(page[-1]) if more else None)
