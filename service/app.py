@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+from anyio import to_thread
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute
@@ -153,6 +154,10 @@ def create_app(settings: Settings | None = None, ctx: ServiceContext | None = No
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if getattr(app.state, "ctx", None) is None:
             app.state.ctx = ServiceContext.build(settings)
+        # The pool that runs the endpoints (see Settings.worker_threads); one per event loop.
+        to_thread.current_default_thread_limiter().total_tokens = (
+            app.state.ctx.settings.worker_threads
+        )
         dispatcher = None
         if app.state.ctx.settings.run_embedded_dispatcher:
             dispatcher = BackgroundDispatcher(app.state.ctx).start()

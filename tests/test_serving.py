@@ -13,6 +13,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -22,16 +23,20 @@ from pathlib import Path
 
 import httpx
 import pytest
+from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import func, select
 
+from service import errors
+from service.app import create_app
 from service.audit.models import AuditEntry
 from service.auth import clients
 from service.context import ServiceContext
 from service.db import upgrade_to_head
 from service.referrals.models import Referral, ReferralHistory
+from service.config import Settings
 from tests.conftest import make_settings
-from tests.support import ALL_SCOPES, assess_body, referral_body, service_body
+from tests.support import ALL_SCOPES, Api, assess_body, referral_body, service_body
 
 BIN = Path(sys.executable).parent
 RUJUKAN = BIN / "rujukan"
@@ -361,3 +366,37 @@ def test_the_connection_pool_follows_the_settings(database_url: str, tmp_path: P
             assert session.execute(select(func.count()).select_from(Referral)).scalar_one() >= 0
     finally:
         ctx.db.dispose()
+
+
+def test_a_worker_handles_at_most_worker_threads_requests_at_once(
+    settings: Settings, lpsk: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Requests beyond RUJUKAN_WORKER_THREADS wait their turn and are all answered."""
+    from service.referrals import service
+
+    running, most = 0, 0
+    lock = threading.Lock()
+
+    def slow_get(*args: object, **kwargs: object) -> None:
+        nonlocal running, most
+        with lock:
+            running += 1
+            most = max(most, running)
+        time.sleep(0.2)
+        with lock:
+            running -= 1
+        raise errors.NotFound("No referral with this id is visible to your agency.")
+
+    monkeypatch.setattr(service, "get_referral", slow_get)
+    ctx = ServiceContext.build(settings.model_copy(update={"worker_threads": 2}))
+    try:
+        with TestClient(create_app(ctx=ctx)) as http, ThreadPoolExecutor(6) as pool:
+            calls = [
+                pool.submit(http.get, f"/v1/referrals/{uuid.uuid4()}", headers=lpsk.headers())
+                for _ in range(6)
+            ]
+            statuses = [call.result().status_code for call in calls]
+    finally:
+        ctx.db.dispose()
+    assert statuses == [404] * 6
+    assert most == 2
