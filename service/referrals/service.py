@@ -34,10 +34,7 @@ from service.referrals.models import (
 )
 from service.referrals.schemas import (
     AssessIn,
-    AssessmentOut,
     CloseIn,
-    ClosureOut,
-    ConsentOut,
     ConsentWithdrawalIn,
     HistoryEntry,
     NoteIn,
@@ -46,8 +43,6 @@ from service.referrals.schemas import (
     ReferralPage,
     ReferralRead,
     ServiceIn,
-    ServiceOut,
-    SubjectOut,
 )
 
 IDENTIFYING_FIELDS = ("full_name", "nik", "birth_date", "address", "phone")
@@ -101,7 +96,7 @@ def withheld_from(row: Referral, agency: str) -> bool:
 
 
 def _guardian(ctx: ServiceContext, row: Referral) -> dict[str, Any] | None:
-    record = json.loads(_open(ctx, row.id, "consent", row.consent_sealed) or "{}")
+    record = orjson.loads(_open(ctx, row.id, "consent", row.consent_sealed) or "{}")
     return record.get("guardian")  # type: ignore[no-any-return]
 
 
@@ -116,74 +111,90 @@ def render(
 ) -> ReferralRead:
     """A referral as the `viewer` agency sees it; sealed identities stay sealed unless
     revealed, and a receiver sees none of the person's data once consent is withdrawn."""
-    now = now or utcnow()
+    data = render_data(ctx, row, services, viewer=viewer, reveal=reveal, now=now or utcnow())
+    return ReferralRead.model_validate(data)
+
+
+def render_data(
+    ctx: ServiceContext,
+    row: Referral,
+    services: list[ReferralService],
+    *,
+    viewer: str,
+    reveal: bool = False,
+    now: dt.datetime,
+) -> dict[str, Any]:
+    """What `render` returns, as the plain data `ReferralRead` validates: a page of them is
+    validated in one call (`ReferralPage.model_validate`), not model by model."""
     withheld = withheld_from(row, viewer)
     sealed = (row.protected_identity and not reveal) or withheld
     subject = orjson.loads(_open(ctx, row.id, "subject", row.subject_sealed) or "{}")
     if sealed:
         subject = {k: v for k, v in subject.items() if k not in IDENTIFYING_FIELDS}
+    subject["sealed"] = sealed
 
     def free_text(field: str, sealed_text: str | None) -> str | None:
         return None if withheld else _open(ctx, row.id, field, sealed_text)
 
     assessment = None
     if row.assessment:
-        assessment = AssessmentOut(
-            **row.assessment, notes=free_text("assessment_notes", row.assessment_notes_sealed)
-        )
+        assessment = {
+            **row.assessment,
+            "notes": free_text("assessment_notes", row.assessment_notes_sealed),
+        }
     closure = None
     if row.closure_outcome and row.closed_at:
-        closure = ClosureOut(
-            outcome=row.closure_outcome,
-            reason=row.closure_reason,
-            notes=free_text("closure_notes", row.closure_notes_sealed),
-            onward_agency=row.onward_agency,
-            onward_referral_id=row.onward_referral_id,
-            closed_at=row.closed_at,
-        )
-    consent = ConsentOut(
+        closure = {
+            "outcome": row.closure_outcome,
+            "reason": row.closure_reason,
+            "notes": free_text("closure_notes", row.closure_notes_sealed),
+            "onward_agency": row.onward_agency,
+            "onward_referral_id": row.onward_referral_id,
+            "closed_at": row.closed_at,
+        }
+    consent = {
         **row.consent,
-        guardian=None if sealed else _guardian(ctx, row),
-        withdrawn_at=row.consent_withdrawn_at,
-    )
-    return ReferralRead(
-        id=row.id,
-        reference=row.reference,
-        status=row.status,  # type: ignore[arg-type]
-        from_agency=row.from_agency,
-        to_agency=row.to_agency,
-        subject=SubjectOut(**subject, sealed=sealed),
-        protected_identity=row.protected_identity,
-        groups=list(row.groups),
-        kemenham_groups=list(row.kemenham_groups),
-        case_types=list(row.case_types),
-        urgency=row.urgency,  # type: ignore[arg-type]
-        summary=free_text("summary", row.summary_sealed) or "",
-        consent=consent,
-        external_ref=row.external_ref,
-        assessment=assessment,
-        services=[
-            ServiceOut(
-                id=s.id,
-                service_type=s.service_type,
-                service_unit=s.service_unit,
-                phase=s.phase,
-                started_at=s.started_at,
-                notes=free_text(f"service:{s.id}", s.notes_sealed),
-                recorded_at=s.recorded_at,
-            )
+        "guardian": None if sealed else _guardian(ctx, row),
+        "withdrawn_at": row.consent_withdrawn_at,
+    }
+    return {
+        "id": row.id,
+        "reference": row.reference,
+        "status": row.status,
+        "from_agency": row.from_agency,
+        "to_agency": row.to_agency,
+        "subject": subject,
+        "protected_identity": row.protected_identity,
+        "groups": row.groups,
+        "kemenham_groups": row.kemenham_groups,
+        "case_types": row.case_types,
+        "urgency": row.urgency,
+        "summary": free_text("summary", row.summary_sealed) or "",
+        "consent": consent,
+        "external_ref": row.external_ref,
+        "assessment": assessment,
+        "services": [
+            {
+                "id": s.id,
+                "service_type": s.service_type,
+                "service_unit": s.service_unit,
+                "phase": s.phase,
+                "started_at": s.started_at,
+                "notes": free_text(f"service:{s.id}", s.notes_sealed),
+                "recorded_at": s.recorded_at,
+            }
             for s in services
         ],
-        closure=closure,
-        parent_id=row.parent_id,
-        due_at=row.due_at,
-        is_overdue=bool(row.status != "closed" and row.due_at and row.due_at < now),
-        consent_withdrawn=row.consent_withdrawn_at is not None,
-        purged_at=row.purged_at,
-        created_at=row.created_at,
-        updated_at=row.updated_at,
-        version=row.version,
-    )
+        "closure": closure,
+        "parent_id": row.parent_id,
+        "due_at": row.due_at,
+        "is_overdue": bool(row.status != "closed" and row.due_at and row.due_at < now),
+        "consent_withdrawn": row.consent_withdrawn_at is not None,
+        "purged_at": row.purged_at,
+        "created_at": row.created_at,
+        "updated_at": row.updated_at,
+        "version": row.version,
+    }
 
 
 # ---- validation against reference data ------------------------------------------------------
@@ -633,8 +644,12 @@ def list_referrals(
         rows = repo.list_page(session, spec, limit=limit, after=after, now=now)
         page, more = rows[:limit], len(rows) > limit
         services = repo.services_of_rows(session, page)
-        items = [render(ctx, r, services[r.id], viewer=principal.agency, now=now) for r in page]
-    return ReferralPage(items=items, next_cursor=_encode_cursor(page[-1]) if more else None)
+        items = [
+            render_data(ctx, r, services[r.id], viewer=principal.agency, now=now) for r in page
+        ]
+    return ReferralPage.model_validate(
+        {"items": items, "next_cursor": _encode_cursor(page[-1]) if more else None}
+    )
 
 
 def history_of(session: Session, referral_id: uuid.UUID) -> list[HistoryEntry]:
