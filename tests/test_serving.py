@@ -31,10 +31,10 @@ from service import errors
 from service.app import create_app
 from service.audit.models import AuditEntry
 from service.auth import clients
+from service.config import Settings
 from service.context import ServiceContext
 from service.db import upgrade_to_head
 from service.referrals.models import Referral, ReferralHistory
-from service.config import Settings
 from tests.conftest import make_settings
 from tests.support import ALL_SCOPES, Api, assess_body, referral_body, service_body
 
