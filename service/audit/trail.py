@@ -44,18 +44,70 @@ def entry_hash(entry: AuditEntry) -> str:
 
 
 _LOCK_HELD = "rujukan_audit_lock_held"
+_HEAD_READ = "rujukan_audit_head"
 _HEAD = select(AuditEntry.id, AuditEntry.hash).order_by(AuditEntry.id.desc()).limit(1)  # type: ignore[union-attr]
+_PG_LOCK = "SELECT pg_advisory_xact_lock(%(k)s)"
+_PG_HEAD = "SELECT id, hash FROM audit_entry ORDER BY id DESC LIMIT 1"
+_compiled: dict[tuple[Any, tuple[str, ...]], Any] = {}
+
+
+def _held(session: Session) -> bool:
+    transaction = session.get_transaction()
+    return transaction is not None and session.info.get(_LOCK_HELD) is transaction
 
 
 def hold_append_lock(session: Session) -> None:
     """Take, until the transaction ends, the lock that serialises appends (re-entrant)."""
     if session.get_bind().dialect.name != "postgresql":
         return  # On SQLite the writer transaction already holds the database write lock.
-    transaction = session.get_transaction()
-    if transaction is not None and session.info.get(_LOCK_HELD) is transaction:
+    if _held(session):
         return  # Taken earlier in this transaction: it is held until the transaction ends.
     session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_LOCK_KEY})
     session.info[_LOCK_HELD] = session.get_transaction()
+
+
+def locked_insert(session: Session, statement: Any, params: dict[str, Any]) -> Any:
+    """Hold the append lock, then run `statement` (an INSERT ... RETURNING of one row) under
+    it; the row it returns. For writes that must be ordered like the chain (event numbers).
+
+    On PostgreSQL, when the lock is not held yet, the lock, the statement and the read of the
+    chain's head go to the server together, in one round trip (psycopg's pipeline mode).
+    The server still runs them one after the other, each with a snapshot of its own taken
+    when it starts, so the statement and the head read see everything committed before the
+    lock was granted. The head is kept for the `append` that follows in this transaction:
+    from the lock to the commit is the time every other writer waits, and each round trip
+    saved there is saved for all of them.
+    """
+    session.flush()
+    connection = session.connection()
+    if connection.dialect.name != "postgresql" or _held(session):
+        hold_append_lock(session)
+        return connection.execute(statement, params).one()
+    key = (statement, tuple(params))
+    compiled = _compiled.get(key)
+    if compiled is None:
+        compiled = _compiled[key] = statement.compile(
+            dialect=connection.dialect, column_keys=list(params)
+        )
+    driver: Any = connection.connection.driver_connection
+    with driver.pipeline():
+        driver.execute(_PG_LOCK, {"k": _PG_LOCK_KEY})
+        inserted = driver.execute(compiled.string, compiled.construct_params(params))
+        head = driver.execute(_PG_HEAD)
+    transaction = session.get_transaction()
+    session.info[_LOCK_HELD] = transaction
+    session.info[_HEAD_READ] = (transaction, head.fetchone())
+    return inserted.fetchone()
+
+
+def _head(session: Session) -> Any:
+    """The chain's last entry (id, hash), or None, read under the append lock."""
+    transaction = session.get_transaction()
+    read = session.info.pop(_HEAD_READ, None)
+    if read is not None and transaction is not None and read[0] is transaction:
+        return read[1]
+    hold_append_lock(session)
+    return session.connection().execute(_HEAD).first()
 
 
 def append(
@@ -75,8 +127,7 @@ def append(
     here first for that reason). Returns the stored entry's values.
     """
     session.flush()
-    hold_append_lock(session)
-    last = session.connection().execute(_HEAD).first()
+    last = _head(session)
     values = {
         "id": (last[0] + 1) if last else 1,
         "occurred_at": utcnow(),

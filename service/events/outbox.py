@@ -77,24 +77,19 @@ def record(
     a feed cursor (the last `seq` read) never skips an event that commits late. A database
     sequence would not give this: numbers are handed out at insert time, not commit time.
     """
-    session.flush()
-    trail.hold_append_lock(session)
-    seq = (
-        session.connection()
-        .execute(
-            _INSERT_EVENT,
-            {
-                "id": uuid.uuid4(),
-                "type": type,
-                "referral_id": referral_id,
-                "reference": reference,
-                "status": status,
-                "from_agency": from_agency,
-                "to_agency": to_agency,
-                "occurred_at": occurred_at,
-            },
-        )
-        .scalar_one()
+    (seq,) = trail.locked_insert(
+        session,
+        _INSERT_EVENT,
+        {
+            "id": uuid.uuid4(),
+            "type": type,
+            "referral_id": referral_id,
+            "reference": reference,
+            "status": status,
+            "from_agency": from_agency,
+            "to_agency": to_agency,
+            "occurred_at": occurred_at,
+        },
     )
     insert_rows(
         session,
