@@ -66,9 +66,12 @@ def hold_append_lock(session: Session) -> None:
     session.info[_LOCK_HELD] = session.get_transaction()
 
 
-def locked_insert(session: Session, statement: Any, params: dict[str, Any]) -> Any:
+def locked_insert(
+    session: Session, statement: Any, params: dict[str, Any], *, first: tuple[str, ...] = ()
+) -> Any:
     """Hold the append lock, then run `statement` (an INSERT ... RETURNING of one row) under
     it; the row it returns. For writes that must be ordered like the chain (event numbers).
+    `first` are PostgreSQL statements without parameters or results (a NOTIFY) to run before.
 
     On PostgreSQL, when the lock is not held yet, the lock, the statement and the read of the
     chain's head go to the server together, in one round trip (psycopg's pipeline mode).
@@ -81,6 +84,8 @@ def locked_insert(session: Session, statement: Any, params: dict[str, Any]) -> A
     session.flush()
     connection = session.connection()
     if connection.dialect.name != "postgresql" or _held(session):
+        for sql in first:
+            connection.exec_driver_sql(sql)
         hold_append_lock(session)
         return connection.execute(statement, params).one()
     key = (statement, tuple(params))
@@ -91,6 +96,8 @@ def locked_insert(session: Session, statement: Any, params: dict[str, Any]) -> A
         )
     driver: Any = connection.connection.driver_connection
     with driver.pipeline():
+        for sql in first:
+            driver.execute(sql)
         driver.execute(_PG_LOCK, {"k": _PG_LOCK_KEY})
         inserted = driver.execute(compiled.string, compiled.construct_params(params))
         head = driver.execute(_PG_HEAD)

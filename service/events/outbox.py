@@ -8,7 +8,7 @@ import uuid
 from typing import Any
 
 from sqlalchemy import event as sa_event
-from sqlalchemy import func, insert, select, text
+from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session as OrmSession
 from sqlmodel import Session
 
@@ -47,11 +47,7 @@ _INSERT_EVENT = (
 
 def prepare(session: Session, agencies: tuple[str, str]) -> list[Any]:
     """What `record` needs that can be read before the audit lock is taken: the active
-    subscriptions of the two parties. On PostgreSQL this also queues the NOTIFY, which the
-    server sends at commit only (never for a rolled-back transaction) and folds into one."""
-    if session.get_bind().dialect.name == "postgresql":
-        session.execute(text(f"NOTIFY {CHANNEL}"))
-    session.info[_WROTE] = True
+    subscriptions of the two parties."""
     return repo.active_subscription_targets(session, agencies)
 
 
@@ -77,6 +73,11 @@ def record(
     a feed cursor (the last `seq` read) never skips an event that commits late. A database
     sequence would not give this: numbers are handed out at insert time, not commit time.
     """
+    # On PostgreSQL the NOTIFY goes with the lock and the insert (one round trip); the
+    # server sends it at commit only (never for a rolled-back transaction) and folds the
+    # NOTIFYs of one transaction into one.
+    postgresql = session.get_bind().dialect.name == "postgresql"
+    session.info[_WROTE] = True
     (seq,) = trail.locked_insert(
         session,
         _INSERT_EVENT,
@@ -90,6 +91,7 @@ def record(
             "to_agency": to_agency,
             "occurred_at": occurred_at,
         },
+        first=(f"NOTIFY {CHANNEL}",) if postgresql else (),
     )
     insert_rows(
         session,
