@@ -305,7 +305,7 @@ def list_page(
         .limit(limit + 1)
     )
     # Through the connection: a Session would run Core rows through its ORM loading steps.
-    return [plain(row) for row in session.connection().execute(stmt)]
+    return [plain(row) for row in session.connection().execute(stmt).all()]
 
 
 _IDEMPOTENCY = IdempotencyRecord.__table__  # type: ignore[attr-defined]
