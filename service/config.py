@@ -75,14 +75,14 @@ class Settings(BaseSettings):
     # Each worker process has its own pool, so a host opens up to
     # workers * (pool_size + max_overflow); keep the sum over all hosts below max_connections.
     db_pool_size: int = Field(default=10, ge=1, le=200)
+    db_max_overflow: int = Field(default=10, ge=0, le=200)
+    db_pool_timeout_seconds: float = Field(default=30.0, gt=0, le=600)
     # Requests each worker process handles at once: its endpoints and blocking calls run in a
     # thread pool of this size, and further requests wait in the event loop, first come,
     # first served. On a host with as many workers as cores, a few threads keep the CPU busy;
     # dozens (the default of the thread library) only take turns at Python's interpreter lock
     # and at the database's write locks, and every request gets slower.
     worker_threads: int = Field(default=3, ge=1, le=200)
-    db_max_overflow: int = Field(default=10, ge=0, le=200)
-    db_pool_timeout_seconds: float = Field(default=30.0, gt=0, le=600)
     # A file holding the bearer token Prometheus presents at GET /metrics (its
     # `bearer_token_file`). Unset: /metrics is open in dev and refused in prod.
     metrics_token_file: Path | None = None

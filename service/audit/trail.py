@@ -79,7 +79,9 @@ def locked_insert(
     when it starts, so the statement and the head read see everything committed before the
     lock was granted. The head is kept for the `append` that follows in this transaction:
     from the lock to the commit is the time every other writer waits, and each round trip
-    saved there is saved for all of them.
+    saved there is saved for all of them. In that case the parameters go to psycopg as they
+    are, without SQLAlchemy's bind processing: only values psycopg adapts itself (text,
+    numbers, UUIDs, timezone-aware datetimes), no JSON columns.
     """
     session.flush()
     connection = session.connection()
