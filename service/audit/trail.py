@@ -45,9 +45,8 @@ def entry_hash(entry: AuditEntry) -> str:
 
 _LOCK_HELD = "rujukan_audit_lock_held"
 _HEAD_READ = "rujukan_audit_head"
+_LOCK = text("SELECT pg_advisory_xact_lock(:k)")
 _HEAD = select(AuditEntry.id, AuditEntry.hash).order_by(AuditEntry.id.desc()).limit(1)  # type: ignore[union-attr]
-_PG_LOCK = "SELECT pg_advisory_xact_lock(%(k)s)"
-_PG_HEAD = "SELECT id, hash FROM audit_entry ORDER BY id DESC LIMIT 1"
 _compiled: dict[tuple[Any, tuple[str, ...]], Any] = {}
 
 
@@ -62,47 +61,57 @@ def hold_append_lock(session: Session) -> None:
         return  # On SQLite the writer transaction already holds the database write lock.
     if _held(session):
         return  # Taken earlier in this transaction: it is held until the transaction ends.
-    session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_LOCK_KEY})
+    session.execute(_LOCK, {"k": _PG_LOCK_KEY})
     session.info[_LOCK_HELD] = session.get_transaction()
 
 
-def locked_insert(
-    session: Session, statement: Any, params: dict[str, Any], *, first: tuple[str, ...] = ()
-) -> Any:
-    """Hold the append lock, then run `statement` (an INSERT ... RETURNING of one row) under
-    it; the row it returns. For writes that must be ordered like the chain (event numbers).
-    `first` are PostgreSQL statements without parameters or results (a NOTIFY) to run before.
-
-    On PostgreSQL, when the lock is not held yet, the lock, the statement and the read of the
-    chain's head go to the server together, in one round trip (psycopg's pipeline mode).
-    The server still runs them one after the other, each with a snapshot of its own taken
-    when it starts, so the statement and the head read see everything committed before the
-    lock was granted. The head is kept for the `append` that follows in this transaction:
-    from the lock to the commit is the time every other writer waits, and each round trip
-    saved there is saved for all of them. In that case the parameters go to psycopg as they
-    are, without SQLAlchemy's bind processing: only values psycopg adapts itself (text,
-    numbers, UUIDs, timezone-aware datetimes), no JSON columns.
-    """
-    session.flush()
-    connection = session.connection()
-    if connection.dialect.name != "postgresql" or _held(session):
-        for sql in first:
-            connection.exec_driver_sql(sql)
-        hold_append_lock(session)
-        return connection.execute(statement, params).one()
+def _for_driver(
+    connection: Any, statement: Any, params: dict[str, Any]
+) -> tuple[str, dict[str, Any]]:
+    """`statement` as psycopg takes it: its SQL (compiled once) and its parameters."""
     key = (statement, tuple(params))
     compiled = _compiled.get(key)
     if compiled is None:
         compiled = _compiled[key] = statement.compile(
             dialect=connection.dialect, column_keys=list(params)
         )
+    return compiled.string, compiled.construct_params(params)
+
+
+def locked_insert(
+    session: Session, statement: Any, params: dict[str, Any], *, notify: str | None = None
+) -> Any:
+    """Hold the append lock, then run `statement` (an INSERT ... RETURNING of one row) under
+    it; the row it returns. For writes that must be ordered like the chain (event numbers).
+    `notify`: on PostgreSQL, a channel to NOTIFY (the server sends it at commit only, never
+    for a rolled-back transaction, and folds the NOTIFYs of one transaction into one).
+
+    On PostgreSQL, when the lock is not held yet, the NOTIFY, the lock, the statement and the
+    read of the chain's head go to the server together, in one round trip (psycopg's
+    pipeline mode). The server still runs them one after the other, each with a snapshot of
+    its own taken when it starts, so the statement and the head read see everything
+    committed before the lock was granted. The head is kept for the `append` that follows in
+    this transaction: from the lock to the commit is the time every other writer waits, and
+    each round trip saved there is saved for all of them. In that case the parameters go to
+    psycopg as they are, without SQLAlchemy's bind processing: only values psycopg adapts
+    itself (text, numbers, UUIDs, timezone-aware datetimes), no JSON columns.
+    """
+    session.flush()
+    connection = session.connection()
+    if connection.dialect.name != "postgresql":
+        return connection.execute(statement, params).one()
+    notify_sql = f"NOTIFY {notify}" if notify else None
+    if _held(session):
+        if notify_sql:
+            connection.exec_driver_sql(notify_sql)
+        return connection.execute(statement, params).one()
     driver: Any = connection.connection.driver_connection
     with driver.pipeline():
-        for sql in first:
-            driver.execute(sql)
-        driver.execute(_PG_LOCK, {"k": _PG_LOCK_KEY})
-        inserted = driver.execute(compiled.string, compiled.construct_params(params))
-        head = driver.execute(_PG_HEAD)
+        if notify_sql:
+            driver.execute(notify_sql)
+        driver.execute(*_for_driver(connection, _LOCK, {"k": _PG_LOCK_KEY}))
+        inserted = driver.execute(*_for_driver(connection, statement, params))
+        head = driver.execute(*_for_driver(connection, _HEAD, {}))
     transaction = session.get_transaction()
     session.info[_LOCK_HELD] = transaction
     session.info[_HEAD_READ] = (transaction, head.fetchone())

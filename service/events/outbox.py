@@ -73,10 +73,6 @@ def record(
     a feed cursor (the last `seq` read) never skips an event that commits late. A database
     sequence would not give this: numbers are handed out at insert time, not commit time.
     """
-    # On PostgreSQL the NOTIFY goes with the lock and the insert (one round trip); the
-    # server sends it at commit only (never for a rolled-back transaction) and folds the
-    # NOTIFYs of one transaction into one.
-    postgresql = session.get_bind().dialect.name == "postgresql"
     session.info[_WROTE] = True
     (seq,) = trail.locked_insert(
         session,
@@ -91,7 +87,8 @@ def record(
             "to_agency": to_agency,
             "occurred_at": occurred_at,
         },
-        first=(f"NOTIFY {CHANNEL}",) if postgresql else (),
+        # Wakes `rujukan worker` processes (LISTEN) once the transaction commits.
+        notify=CHANNEL,
     )
     insert_rows(
         session,
