@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import select
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -12,7 +13,8 @@ from typing import Any
 
 import orjson
 from alembic.config import Config as AlembicConfig
-from sqlalchemy import Engine, create_engine, event, text
+from psycopg import pq
+from sqlalchemy import Engine, create_engine, event, exc, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import sessionmaker
 from sqlalchemy.pool import NullPool, StaticPool
@@ -50,10 +52,11 @@ def make_engine(url: str, *, writer_gate: WriterGate | None = None, **kwargs: An
     # faster than the standard library (writes keep the standard encoder).
     kwargs.setdefault("json_deserializer", orjson.loads)
     if not is_sqlite(url):
-        kwargs.setdefault("pool_pre_ping", True)
         kwargs.setdefault("pool_size", 10)
         kwargs.setdefault("max_overflow", 10)
-        return create_engine(url, **kwargs)
+        engine = create_engine(url, **kwargs)
+        event.listen(engine, "checkout", _discard_if_closed)
+        return engine
 
     _prepare_sqlite_file(url)
     connect_args = {"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}
@@ -95,6 +98,25 @@ def make_engine(url: str, *, writer_gate: WriterGate | None = None, **kwargs: An
         conn.exec_driver_sql(f"BEGIN {mode}")
 
     return engine
+
+
+def _discard_if_closed(dbapi_conn: Any, _record: Any, _proxy: Any) -> None:
+    """Checkout check of a pooled PostgreSQL connection, without a round trip.
+
+    A connection waiting in the pool has nothing to read: the server sends nothing unasked
+    to a session that does not LISTEN. When it closes one (a restart, `pg_terminate_backend`,
+    `idle_session_timeout`), its "terminating connection" message and the end of the stream
+    arrive on the socket. So a readable socket means a closed session (or, rarely, a setting
+    the server reports): the pool drops the connection and hands out a new one, as
+    `pool_pre_ping` would, without that ping's round trip on every checkout.
+    """
+    pgconn = dbapi_conn.pgconn
+    if pgconn.status != pq.ConnStatus.OK:
+        raise exc.DisconnectionError("the connection is closed")
+    poller = select.poll()
+    poller.register(pgconn.socket, select.POLLIN)
+    if poller.poll(0):
+        raise exc.DisconnectionError("the server closed the connection")
 
 
 _INSERTS: dict[Any, Any] = {}
