@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from types import SimpleNamespace
 from typing import Any
 
@@ -79,17 +79,23 @@ def _for_driver(
 
 
 def locked_insert(
-    session: Session, statement: Any, params: dict[str, Any], *, notify: str | None = None
-) -> Any:
-    """Hold the append lock, then run `statement` (an INSERT ... RETURNING of one row) under
-    it; the row it returns. For writes that must be ordered like the chain (event numbers).
+    session: Session,
+    statement: Any,
+    params: dict[str, Any],
+    *,
+    notify: str | None = None,
+    reads: Sequence[tuple[Any, dict[str, Any]]] = (),
+) -> tuple[Any, list[list[Any]]]:
+    """Hold the append lock, then run `statement` (an INSERT ... RETURNING of one row) and
+    the `reads` (statement, parameters) under it: the row the insert returns, and the rows
+    of each read (as tuples). For writes that must be ordered like the chain (event numbers).
     `notify`: on PostgreSQL, a channel to NOTIFY (the server sends it at commit only, never
     for a rolled-back transaction, and folds the NOTIFYs of one transaction into one).
 
-    On PostgreSQL, when the lock is not held yet, the NOTIFY, the lock, the statement and the
-    read of the chain's head go to the server together, in one round trip (psycopg's
-    pipeline mode). The server still runs them one after the other, each with a snapshot of
-    its own taken when it starts, so the statement and the head read see everything
+    On PostgreSQL, when the lock is not held yet, the NOTIFY, the lock, the statement, the
+    read of the chain's head and the `reads` go to the server together, in one round trip
+    (psycopg's pipeline mode). The server still runs them one after the other, each with a
+    snapshot of its own taken when it starts, so the statement and the reads see everything
     committed before the lock was granted. The head is kept for the `append` that follows in
     this transaction: from the lock to the commit is the time every other writer waits, and
     each round trip saved there is saved for all of them. In that case the parameters go to
@@ -98,24 +104,24 @@ def locked_insert(
     """
     session.flush()
     connection = session.connection()
-    if connection.dialect.name != "postgresql":
-        return connection.execute(statement, params).one()
-    notify_sql = f"NOTIFY {notify}" if notify else None
-    if _held(session):
+    notify_sql = f"NOTIFY {notify}" if notify and connection.dialect.name == "postgresql" else None
+    if connection.dialect.name != "postgresql" or _held(session):
         if notify_sql:
             connection.exec_driver_sql(notify_sql)
-        return connection.execute(statement, params).one()
+        inserted = connection.execute(statement, params).one()
+        return inserted, [[tuple(row) for row in connection.execute(*read)] for read in reads]
     driver: Any = connection.connection.driver_connection
     with driver.pipeline():
         if notify_sql:
             driver.execute(notify_sql)
         driver.execute(*_for_driver(connection, _LOCK, {"k": _PG_LOCK_KEY}))
-        inserted = driver.execute(*_for_driver(connection, statement, params))
-        head = driver.execute(*_for_driver(connection, _HEAD, {}))
+        insert_cursor = driver.execute(*_for_driver(connection, statement, params))
+        head_cursor = driver.execute(*_for_driver(connection, _HEAD, {}))
+        read_cursors = [driver.execute(*_for_driver(connection, *read)) for read in reads]
     transaction = session.get_transaction()
     session.info[_LOCK_HELD] = transaction
-    session.info[_HEAD_READ] = (transaction, head.fetchone())
-    return inserted.fetchone()
+    session.info[_HEAD_READ] = (transaction, head_cursor.fetchone())
+    return insert_cursor.fetchone(), [cursor.fetchall() for cursor in read_cursors]
 
 
 def _head(session: Session) -> Any:

@@ -45,15 +45,8 @@ _INSERT_EVENT = (
 )
 
 
-def prepare(session: Session, agencies: tuple[str, str]) -> list[Any]:
-    """What `record` needs that can be read before the audit lock is taken: the active
-    subscriptions of the two parties."""
-    return repo.active_subscription_targets(session, agencies)
-
-
 def record(
     session: Session,
-    subscriptions: list[Any],
     *,
     type: str,
     referral_id: uuid.UUID,
@@ -63,8 +56,8 @@ def record(
     to_agency: str,
     occurred_at: dt.datetime,
 ) -> int:
-    """Write one event, and a delivery for every one of `subscriptions` (from `prepare`, in
-    the same transaction) that wants its type; its number.
+    """Write one event, and a delivery for every active subscription of either party that
+    wants its type; its number.
 
     Why `seq` is in commit order: it is allocated as max + 1 while holding the lock that
     serialises audit appends, and that lock is held until the transaction ends. A
@@ -72,9 +65,12 @@ def record(
     roll back) first, so no event can ever commit behind one a reader has already seen:
     a feed cursor (the last `seq` read) never skips an event that commits late. A database
     sequence would not give this: numbers are handed out at insert time, not commit time.
+    The subscriptions are read under the same lock, which creating or deleting one takes
+    too (for its audit entry): the event is owed to exactly the subscriptions committed
+    before it.
     """
     session.info[_WROTE] = True
-    (seq,) = trail.locked_insert(
+    (seq,), (subscriptions,) = trail.locked_insert(
         session,
         _INSERT_EVENT,
         {
@@ -89,19 +85,20 @@ def record(
         },
         # Wakes `rujukan worker` processes (LISTEN) once the transaction commits.
         notify=CHANNEL,
+        reads=[repo.subscription_targets_read((from_agency, to_agency))],
     )
     insert_rows(
         session,
         [
             WebhookDelivery(
-                subscription_id=subscription.id,
+                subscription_id=subscription_id,
                 event_seq=seq,
                 next_attempt_at=occurred_at,
                 created_at=occurred_at,
                 updated_at=occurred_at,
             )
-            for subscription in subscriptions
-            if type in subscription.event_types
+            for subscription_id, event_types in subscriptions
+            if type in event_types
         ],
     )
     return int(seq)

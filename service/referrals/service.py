@@ -413,15 +413,10 @@ def _event_and_audit(
     audit_action: str,
     detail: dict[str, Any],
 ) -> None:
-    """The event and the audit entry of an action: the last writes of its transaction.
-
-    What can be read before the audit lock is read first; from the lock to the commit (the
-    part every writer of the service waits for) only the two inserts remain.
-    """
-    subscriptions = outbox.prepare(session, (row.from_agency, row.to_agency))
+    """The event and the audit entry of an action: the last writes of its transaction (from
+    the audit lock to the commit, the part every writer of the service waits for)."""
     outbox.record(
         session,
-        subscriptions,
         type=event_type,
         referral_id=row.id,
         reference=row.reference,

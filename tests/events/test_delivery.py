@@ -13,13 +13,18 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import text
 from standardwebhooks import Webhook
 from standardwebhooks.webhooks import WebhookVerificationError
 
 from service.app import create_app
+from service.audit import trail
 from service.context import ServiceContext
+from service.dbtypes import utcnow
 from service.events import urlguard
 from service.events.dispatcher import Dispatcher, backoff_seconds, wake_all
+from service.events.models import WebhookSubscription
+from service.events.service import new_secret, secret_context
 from tests.events.conftest import FAST, drain, subscribe, variant
 from tests.events.helpers import all_events, walk
 from tests.events.receiver import Received, Receiver
@@ -486,3 +491,59 @@ def test_every_dead_delivery_can_be_queued_again_at_once(
         assert ok(lpsk.http.post(retry, headers=lpsk.headers()), 202) == {"queued": 0}
     finally:
         flaky.close()
+
+
+def _wait_for_a_lock_waiter(ctx: ServiceContext) -> None:
+    """On PostgreSQL, until a session waits for an advisory lock (the audit lock)."""
+    if ctx.db.sqlite:
+        return  # The waiting writer queues for the database's write lock instead.
+    deadline = time.monotonic() + 10
+    with ctx.db.autocommit() as session:
+        while time.monotonic() < deadline:
+            waiting = session.execute(
+                text("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted")
+            ).scalar_one()
+            if waiting:
+                return
+            time.sleep(0.01)
+    raise AssertionError("no writer waited for the audit lock")
+
+
+def test_an_event_written_while_a_subscription_commits_is_owed_to_it(
+    ctx: ServiceContext, lpsk: Api
+) -> None:
+    """A subscription is committed while a create is already under way: the create's event,
+    numbered after the subscription's audit entry, gets a delivery for it."""
+    now = utcnow()
+    row = WebhookSubscription(
+        agency=lpsk.agency,
+        url="https://hooks.example.org/rujukan",
+        event_types=["referral.created"],
+        secret_sealed="",
+        created_by_client=lpsk.party.client_id,
+        created_at=now,
+        updated_at=now,
+    )
+    row.secret_sealed = ctx.keyring.seal(new_secret(), secret_context(row.id))
+    created: dict[str, Any] = {}
+    creating = threading.Thread(
+        target=lambda: created.update(response=lpsk.create(referral_body("KEMENSOS")))
+    )
+    with ctx.db.writer() as session:
+        # What POST /v1/webhook-subscriptions does in its transaction.
+        session.add(row)
+        trail.append(
+            session,
+            action="webhook_subscription.create",
+            agency=lpsk.agency,
+            client_id=lpsk.party.client_id,
+            detail={"subscription_id": str(row.id), "event_types": row.event_types},
+        )
+        creating.start()
+        _wait_for_a_lock_waiter(ctx)
+        session.commit()
+    creating.join(30)
+    referral = ok(created["response"], 201)
+    (owed,) = deliveries(lpsk, str(row.id))
+    (event,) = [e for e in all_events(lpsk) if e["referral_id"] == referral["id"]]
+    assert owed["event_id"] == event["id"]

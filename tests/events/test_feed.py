@@ -169,7 +169,6 @@ def _record_note_event(ctx: ServiceContext, referral_id: uuid.UUID, session) -> 
     row = session.get(Referral, referral_id)
     outbox.record(
         session,
-        outbox.prepare(session, (row.from_agency, row.to_agency)),
         type="referral.note_added",
         referral_id=row.id,
         reference=row.reference,
