@@ -18,12 +18,14 @@ from sqlalchemy import (
     delete,
     exists,
     func,
+    insert,
     or_,
     select,
     text,
     tuple_,
     update,
 )
+from sqlalchemy.dialects import postgresql
 from sqlmodel import Session
 
 from service.db import insert_rows, insert_values
@@ -112,16 +114,79 @@ def next_reference_number(session: Session | Connection, year: int) -> int:
 REFERRAL_COLUMNS = tuple(c.key for c in Referral.__table__.columns)  # type: ignore[attr-defined]
 
 
-def add_referral(session: Session, referral: Any) -> None:
+def _index_rows(referral: Any) -> tuple[list[str], list[str]]:
+    """The group codes and the case type codes a referral is indexed under."""
+    return sorted({*referral.groups, *referral.kemenham_groups}), sorted(set(referral.case_types))
+
+
+def _bound(table: Any, prefix: str, **given: Any) -> dict[str, Any]:
+    """A parameter for each column of `table` (`given` ones taken as they are), except an
+    autoincrement key."""
+    return {
+        column.key: given.get(column.key, bindparam(prefix + column.key, type_=column.type))
+        for column in table.columns
+        if column.key in given or column is not table.autoincrement_column
+    }
+
+
+def _build_add_referral(with_idempotency: bool) -> Any:
+    """PostgreSQL: the inserts of a new referral as one statement, the others as
+    data-modifying WITH clauses (each runs exactly once, whether or not anything reads it)."""
+    table = Referral.__table__  # type: ignore[attr-defined]
+    referral_id = bindparam("r_id", type_=table.c.id.type)
+    ctes = [insert(table).values(_bound(table, "r_", id=referral_id)).cte("new_referral")]
+    for model, codes in ((ReferralGroup, "groups"), (ReferralCaseType, "case_types")):
+        index = model.__table__  # type: ignore[attr-defined]
+        code_list = bindparam(codes, type_=postgresql.ARRAY(index.c.code.type))
+        ctes.append(
+            insert(index)
+            .from_select(["referral_id", "code"], select(referral_id, func.unnest(code_list)))
+            .cte(f"new_{codes}")
+        )
+    history = ReferralHistory.__table__  # type: ignore[attr-defined]
+    statement = insert(history).values(_bound(history, "h_", referral_id=referral_id))
+    if with_idempotency:
+        record = IdempotencyRecord.__table__  # type: ignore[attr-defined]
+        ctes.append(
+            insert(record).values(_bound(record, "i_", referral_id=referral_id)).cte("new_record")
+        )
+    return statement.add_cte(*ctes)
+
+
+_ADD_REFERRAL = {flag: _build_add_referral(flag) for flag in (False, True)}
+
+
+def add_referral(
+    session: Session,
+    referral: Any,
+    history: dict[str, Any],
+    idempotency: dict[str, Any] | None = None,
+) -> None:
     """Insert a referral (any object with the referral's columns as attributes) with its
-    group and case type index rows."""
+    group and case type index rows, its first history entry (the history columns but the
+    referral's id) and, when given, the stored answer to an Idempotency-Key (the
+    idempotency_record columns but the referral's id).
+
+    On PostgreSQL this is one statement, one round trip where there would be five; the
+    foreign keys to the referral are checked at its end, when the referral is there.
+    """
+    groups, case_types = _index_rows(referral)
+    connection = session.connection()
+    if connection.dialect.name == "postgresql":
+        params = {f"r_{name}": getattr(referral, name) for name in REFERRAL_COLUMNS}
+        params.update({f"h_{name}": value for name, value in history.items()})
+        params.update({f"i_{name}": value for name, value in (idempotency or {}).items()})
+        params.update(groups=groups, case_types=case_types)
+        connection.execute(_ADD_REFERRAL[idempotency is not None], params)
+        return
     insert_values(session, Referral, [{name: getattr(referral, name) for name in REFERRAL_COLUMNS}])
-    groups = sorted({*referral.groups, *referral.kemenham_groups})
     insert_values(session, ReferralGroup, [{"referral_id": referral.id, "code": c} for c in groups])
-    types = sorted(set(referral.case_types))
     insert_values(
-        session, ReferralCaseType, [{"referral_id": referral.id, "code": c} for c in types]
+        session, ReferralCaseType, [{"referral_id": referral.id, "code": c} for c in case_types]
     )
+    insert_values(session, ReferralHistory, [{**history, "referral_id": referral.id}])
+    if idempotency is not None:
+        insert_values(session, IdempotencyRecord, [{**idempotency, "referral_id": referral.id}])
 
 
 _UPDATES: dict[frozenset[str], Any] = {}
@@ -317,11 +382,6 @@ _GET_IDEMPOTENCY = select(_IDEMPOTENCY).where(
 def get_idempotency(session: Session, agency: str, key: str) -> Any:
     """The stored answer to an Idempotency-Key of this agency (a row), or None."""
     return session.connection().execute(_GET_IDEMPOTENCY, {"agency": agency, "key": key}).first()
-
-
-def add_idempotency(session: Session, **values: Any) -> None:
-    """Store the answer to an Idempotency-Key (the idempotency_record columns)."""
-    insert_values(session, IdempotencyRecord, [values])
 
 
 # Reference data is read on every create and action, inside the write transaction, but

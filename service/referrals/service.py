@@ -368,19 +368,24 @@ def _reference(year: int, number: int) -> str:
     return f"RJK-{year}-{number:06d}"
 
 
-def _store_referral(session: Session, row: Referral, actor: Principal) -> None:
-    """Insert a numbered referral and its first history entry."""
-    repo.add_referral(session, row)
-    repo.add_history(
+def _store_referral(
+    session: Session, row: Referral, actor: Principal, idempotency: dict[str, Any] | None = None
+) -> None:
+    """Insert a numbered referral, its first history entry and, when given, the answer
+    stored for its Idempotency-Key."""
+    repo.add_referral(
         session,
-        referral_id=row.id,
-        action="create",
-        from_status=None,
-        to_status=workflow.REFERRED,
-        actor_agency=actor.agency,
-        actor_client=actor.client_id,
-        detail={"parent_id": str(row.parent_id)} if row.parent_id else {},
-        occurred_at=row.created_at,
+        row,
+        history={
+            "action": "create",
+            "from_status": None,
+            "to_status": workflow.REFERRED,
+            "actor_agency": actor.agency,
+            "actor_client": actor.client_id,
+            "detail": {"parent_id": str(row.parent_id)} if row.parent_id else {},
+            "occurred_at": row.created_at,
+        },
+        idempotency=idempotency,
     )
 
 
@@ -514,18 +519,25 @@ def create_referral(
                 number = repo.next_reference_number(session, now.year)
             row.reference = result.reference = _reference(now.year, number)
             payload = result.model_dump_json()
-            _store_referral(session, row, principal)
-            if idempotency_key:
-                repo.add_idempotency(
-                    session,
-                    agency=principal.agency,
-                    key=idempotency_key,
-                    request_hash=fingerprint,
-                    referral_id=row.id,
-                    response_status=201,
-                    response_sealed=ctx.keyring.seal(payload, f"idempotency:{idempotency_key}"),
-                    created_at=now,
-                )
+            _store_referral(
+                session,
+                row,
+                principal,
+                idempotency=(
+                    {
+                        "agency": principal.agency,
+                        "key": idempotency_key,
+                        "request_hash": fingerprint,
+                        "response_status": 201,
+                        "response_sealed": ctx.keyring.seal(
+                            payload, f"idempotency:{idempotency_key}"
+                        ),
+                        "created_at": now,
+                    }
+                    if idempotency_key
+                    else None
+                ),
+            )
             _audit_created(session, row, principal)
             session.commit()
             return Created(
