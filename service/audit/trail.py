@@ -5,11 +5,13 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import select, text
+from sqlalchemy import bindparam, select, text
+from sqlalchemy import event as sa_event
+from sqlalchemy.orm import Session as OrmSession
 from sqlmodel import Session
 
 from service.audit.models import AuditEntry
@@ -22,8 +24,8 @@ GENESIS = "0" * 64
 _PG_LOCK_KEY = 0x52554A554B414E
 
 
-def _canonical(entry: AuditEntry) -> bytes:
-    content = {
+def _content(entry: AuditEntry) -> dict[str, Any]:
+    return {
         "id": entry.id,
         "occurred_at": entry.occurred_at.isoformat(),
         "agency": entry.agency,
@@ -35,7 +37,14 @@ def _canonical(entry: AuditEntry) -> bytes:
         "detail_sealed": entry.detail_sealed,
         "prev_hash": entry.prev_hash,
     }
-    return json.dumps(content, sort_keys=True, separators=(",", ":")).encode("utf-8")
+
+
+def _json(content: dict[str, Any]) -> str:
+    return json.dumps(content, sort_keys=True, separators=(",", ":"))
+
+
+def _canonical(entry: AuditEntry) -> bytes:
+    return _json(_content(entry)).encode("utf-8")
 
 
 def entry_hash(entry: AuditEntry) -> str:
@@ -44,10 +53,31 @@ def entry_hash(entry: AuditEntry) -> str:
 
 
 _LOCK_HELD = "rujukan_audit_lock_held"
-_HEAD_READ = "rujukan_audit_head"
+_TAIL = "rujukan_audit_tail"
 _LOCK = text("SELECT pg_advisory_xact_lock(:k)")
 _HEAD = select(AuditEntry.id, AuditEntry.hash).order_by(AuditEntry.id.desc()).limit(1)  # type: ignore[union-attr]
-_compiled: dict[tuple[Any, tuple[str, ...]], Any] = {}
+
+# PostgreSQL: the entry numbered and hashed by the server, from the chain's head as the
+# insert finds it. The canonical content (see `_canonical`) is sent in three pieces: what
+# comes before the id, between the id and prev_hash, and after prev_hash (sorted keys), so
+# that the server only splices in the head's id + 1 and hash. The head is read in the
+# statement: at the end of the transaction, under the append lock, it is the chain's last
+# committed entry, or this transaction's own previous one.
+_INSERT_HASHED = text(
+    "INSERT INTO audit_entry (id, occurred_at, agency, client_id, action, referral_id,"
+    " request_id, detail, detail_sealed, prev_hash, hash)"
+    " SELECT head.id + 1, :occurred_at, :agency, :client_id, :action, :referral_id,"
+    " :request_id, :detail, :detail_sealed, head.hash, encode(sha256(convert_to("
+    "head.hash || :before_id || CAST(head.id + 1 AS TEXT) || :before_prev_hash"
+    " || '\"' || head.hash || '\"' || :after_prev_hash, 'UTF8')), 'hex')"
+    " FROM (SELECT id, hash FROM audit_entry UNION ALL SELECT 0, :genesis"
+    " ORDER BY id DESC LIMIT 1) AS head"
+).bindparams(
+    bindparam("occurred_at", type_=AuditEntry.__table__.c.occurred_at.type),  # type: ignore[attr-defined]
+    bindparam("referral_id", type_=AuditEntry.__table__.c.referral_id.type),  # type: ignore[attr-defined]
+    bindparam("detail", type_=AuditEntry.__table__.c.detail.type),  # type: ignore[attr-defined]
+)
+_compiled: dict[Any, tuple[Any, dict[str, Any]]] = {}
 
 
 def _held(session: Session) -> bool:
@@ -55,9 +85,13 @@ def _held(session: Session) -> bool:
     return transaction is not None and session.info.get(_LOCK_HELD) is transaction
 
 
+def _postgresql(session: Session) -> bool:
+    return session.get_bind().dialect.name == "postgresql"
+
+
 def hold_append_lock(session: Session) -> None:
     """Take, until the transaction ends, the lock that serialises appends (re-entrant)."""
-    if session.get_bind().dialect.name != "postgresql":
+    if not _postgresql(session):
         return  # On SQLite the writer transaction already holds the database write lock.
     if _held(session):
         return  # Taken earlier in this transaction: it is held until the transaction ends.
@@ -68,70 +102,96 @@ def hold_append_lock(session: Session) -> None:
 def _for_driver(
     connection: Any, statement: Any, params: dict[str, Any]
 ) -> tuple[str, dict[str, Any]]:
-    """`statement` as psycopg takes it: its SQL (compiled once) and its parameters."""
-    key = (statement, tuple(params))
-    compiled = _compiled.get(key)
-    if compiled is None:
-        compiled = _compiled[key] = statement.compile(
-            dialect=connection.dialect, column_keys=list(params)
-        )
-    return compiled.string, compiled.construct_params(params)
+    """`statement` (its parameters all named in it) as psycopg takes it: its SQL, compiled
+    once, and its parameters bound as SQLAlchemy binds them (each type's bind processing:
+    JSON, UTC timestamps)."""
+    entry = _compiled.get(statement)
+    if entry is None:
+        dialect = connection.dialect
+        compiled = statement.compile(dialect=dialect)
+        processors = {}
+        for bind, name in compiled.bind_names.items():
+            processor = bind.type.dialect_impl(dialect).bind_processor(dialect)
+            if processor is not None:
+                processors[name] = processor
+        entry = _compiled[statement] = (compiled, processors)
+    compiled, processors = entry
+    values = compiled.construct_params(params)
+    for name, processor in processors.items():
+        if name in values:
+            values[name] = processor(values[name])
+    return compiled.string, values
 
 
-def locked_insert(
-    session: Session,
-    statement: Any,
-    params: dict[str, Any],
-    *,
-    notify: str | None = None,
-    reads: Sequence[tuple[Any, dict[str, Any]]] = (),
-) -> tuple[Any, list[list[Any]]]:
-    """Hold the append lock, then run `statement` (an INSERT ... RETURNING of one row) and
-    the `reads` (statement, parameters) under it: the row the insert returns, and the rows
-    of each read (as tuples). For writes that must be ordered like the chain (event numbers).
-    `notify`: on PostgreSQL, a channel to NOTIFY (the server sends it at commit only, never
-    for a rolled-back transaction, and folds the NOTIFYs of one transaction into one).
+def defer(
+    session: Session, statement: Any, params: dict[str, Any], *, notify: str | None = None
+) -> None:
+    """PostgreSQL: run `statement` at commit, under the append lock, just before the
+    transaction's audit entries; `notify`: a channel to NOTIFY at that commit.
 
-    On PostgreSQL, when the lock is not held yet, the NOTIFY, the lock, the statement, the
-    read of the chain's head and the `reads` go to the server together, in one round trip
-    (psycopg's pipeline mode). The server still runs them one after the other, each with a
-    snapshot of its own taken when it starts, so the statement and the reads see everything
-    committed before the lock was granted. The head is kept for the `append` that follows in
-    this transaction: from the lock to the commit is the time every other writer waits, and
-    each round trip saved there is saved for all of them. In that case the parameters go to
-    psycopg as they are, without SQLAlchemy's bind processing: only values psycopg adapts
-    itself (text, numbers, UUIDs, timezone-aware datetimes), no JSON columns.
+    For writes that must be ordered like the chain (event numbers, taken as max + 1).
     """
+    statements, channels = _tail(session)
+    statements.append(_for_driver(session.connection(), statement, params))
+    if notify:
+        channels.add(notify)
+
+
+def _tail(session: Session) -> tuple[list[tuple[str, dict[str, Any]]], set[str]]:
+    """What the transaction sends at its commit (dropped when it ends)."""
+    return session.info.setdefault(_TAIL, ([], set()))  # type: ignore[no-any-return]
+
+
+@sa_event.listens_for(OrmSession, "before_commit")
+def _commit_tail(session: Any) -> None:
+    """PostgreSQL: send what the transaction deferred, and its COMMIT, in one round trip.
+
+    The NOTIFYs, the append lock, the deferred statements and the audit entries go to the
+    server together (psycopg's pipeline mode) and it runs them one after the other; the
+    lock is then held only while the server runs them and commits, never while this
+    process waits for the network or its turn at the interpreter lock, and every other
+    writer of the service waits only that long. The transaction is committed here: the
+    COMMIT that SQLAlchemy then sends finds it ended and does nothing. A failure of any of
+    them fails the commit, and the transaction is rolled back, nothing of it stored.
+    """
+    tail = session.info.get(_TAIL)
+    if tail is None or session.in_nested_transaction():
+        return
+    del session.info[_TAIL]
+    statements, channels = tail
     session.flush()
     connection = session.connection()
-    notify_sql = f"NOTIFY {notify}" if notify and connection.dialect.name == "postgresql" else None
-    if connection.dialect.name != "postgresql" or _held(session):
-        if notify_sql:
-            connection.exec_driver_sql(notify_sql)
-        inserted = connection.execute(statement, params).one()
-        return inserted, [[tuple(row) for row in connection.execute(*read)] for read in reads]
     driver: Any = connection.connection.driver_connection
     with driver.pipeline():
-        if notify_sql:
-            driver.execute(notify_sql)
-        driver.execute(*_for_driver(connection, _LOCK, {"k": _PG_LOCK_KEY}))
-        insert_cursor = driver.execute(*_for_driver(connection, statement, params))
-        head_cursor = driver.execute(*_for_driver(connection, _HEAD, {}))
-        read_cursors = [driver.execute(*_for_driver(connection, *read)) for read in reads]
-    transaction = session.get_transaction()
-    session.info[_LOCK_HELD] = transaction
-    session.info[_HEAD_READ] = (transaction, head_cursor.fetchone())
-    return insert_cursor.fetchone(), [cursor.fetchall() for cursor in read_cursors]
+        for channel in sorted(channels):
+            driver.execute(f"NOTIFY {channel}")
+        if not _held(session):
+            driver.execute(*_for_driver(connection, _LOCK, {"k": _PG_LOCK_KEY}))
+        for sql, params in statements:
+            driver.execute(sql, params)
+        driver.commit()
 
 
-def _head(session: Session) -> Any:
-    """The chain's last entry (id, hash), or None, read under the append lock."""
-    transaction = session.get_transaction()
-    read = session.info.pop(_HEAD_READ, None)
-    if read is not None and transaction is not None and read[0] is transaction:
-        return read[1]
-    hold_append_lock(session)
-    return session.connection().execute(_HEAD).first()
+@sa_event.listens_for(OrmSession, "after_transaction_end")
+def _drop_tail(session: Any, transaction: Any) -> None:
+    if transaction.parent is None:
+        session.info.pop(_TAIL, None)
+
+
+def _canonical_pieces(values: dict[str, Any]) -> dict[str, str]:
+    """The canonical content of an entry without its id and prev_hash, in the three pieces
+    `_INSERT_HASHED` joins around them (the keys are sorted: those before "id", those
+    between "id" and "prev_hash", those after)."""
+    content = _content(SimpleNamespace(**values, id=None, prev_hash=None))  # type: ignore[arg-type]
+    keys = sorted(content)
+    before = _json({k: content[k] for k in keys if k < "id"})
+    between = _json({k: content[k] for k in keys if "id" < k < "prev_hash"})
+    after = _json({k: content[k] for k in keys if k > "prev_hash"})
+    return {
+        "before_id": before[:-1] + ',"id":',
+        "before_prev_hash": "," + between[1:-1] + ',"prev_hash":',
+        "after_prev_hash": "," + after[1:],
+    }
 
 
 def append(
@@ -143,17 +203,15 @@ def append(
     referral_id: uuid.UUID | None = None,
     detail: dict[str, Any] | None = None,
     detail_sealed: str | None = None,
-) -> SimpleNamespace:
+) -> None:
     """Append one entry inside the caller's transaction, serialised with every other append.
 
-    Call it as the last write of a transaction: the audit lock is held until commit, so
-    every other lock the transaction needs must already be taken (pending rows are flushed
-    here first for that reason). Returns the stored entry's values.
+    Call it as the last write of a transaction. On SQLite the entry is inserted at once
+    (the writer transaction holds the database's write lock from its start). On
+    PostgreSQL it is inserted at commit, after everything else, under the append lock
+    (see `_commit_tail`), numbered and hashed by the server from the head it finds then.
     """
-    session.flush()
-    last = _head(session)
     values = {
-        "id": (last[0] + 1) if last else 1,
         "occurred_at": utcnow(),
         "agency": agency,
         "client_id": client_id,
@@ -162,12 +220,18 @@ def append(
         "request_id": request_id.get(),
         "detail": detail or {},
         "detail_sealed": detail_sealed,
-        "prev_hash": last[1] if last else GENESIS,
     }
+    if _postgresql(session):
+        params = {**values, **_canonical_pieces(values), "genesis": GENESIS}
+        _tail(session)[0].append(_for_driver(session.connection(), _INSERT_HASHED, params))
+        return
+    session.flush()
+    last = session.connection().execute(_HEAD).first()
+    values["id"] = (last[0] + 1) if last else 1
+    values["prev_hash"] = last[1] if last else GENESIS
     # Hashed and inserted as plain values: no ORM instance to build and flush.
     values["hash"] = entry_hash(SimpleNamespace(**values))  # type: ignore[arg-type]
     insert_values(session, AuditEntry, [values])
-    return SimpleNamespace(**values)
 
 
 def iter_entries(session: Session, batch: int = 1000) -> Iterator[AuditEntry]:

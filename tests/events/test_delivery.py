@@ -530,8 +530,10 @@ def test_an_event_written_while_a_subscription_commits_is_owed_to_it(
         target=lambda: created.update(response=lpsk.create(referral_body("KEMENSOS")))
     )
     with ctx.db.writer() as session:
-        # What POST /v1/webhook-subscriptions does in its transaction.
+        # What POST /v1/webhook-subscriptions does in its transaction; its commit is under
+        # way (it holds the append lock) when the create reaches the lock.
         session.add(row)
+        trail.hold_append_lock(session)
         trail.append(
             session,
             action="webhook_subscription.create",

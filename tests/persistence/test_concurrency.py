@@ -463,6 +463,8 @@ def test_onward_close_racing_another_close_while_another_write_is_in_flight(
     assert kemensos.act(rid, "assess", assess_body(), '"1"').status_code == 200
 
     with ctx.db.writer() as busy, ThreadPoolExecutor(max_workers=2) as pool:
+        # Its commit is under way: it holds the append lock (SQLite: the write lock).
+        trail.hold_append_lock(busy)
         trail.append(busy, action="test.concurrent_write", agency=None, client_id=None)
         onward = pool.submit(
             kemensos.act, rid, "close",
