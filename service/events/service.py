@@ -146,6 +146,17 @@ def _owned(session, principal: Principal, subscription_id: uuid.UUID, **kw) -> W
     return row
 
 
+def _lock_before_the_row(session) -> None:  # type: ignore[no-untyped-def]
+    """Take the audit append lock before locking a subscription's row for update.
+
+    An action's event writes its deliveries under that lock, and each delivery's foreign
+    key waits for a subscription row locked for update. Locked the other way round (the
+    row, then the append lock at commit), a delete or a secret rotation and an action
+    would each wait for the other, and PostgreSQL would end one of them as a deadlock.
+    """
+    trail.hold_append_lock(session)
+
+
 def get_subscription(
     ctx: ServiceContext, principal: Principal, subscription_id: uuid.UUID
 ) -> SubscriptionRead:
@@ -159,6 +170,7 @@ def delete_subscription(
 ) -> None:
     """Unsubscribe: nothing more is sent, pending deliveries are dropped."""
     with ctx.db.writer() as session:
+        _lock_before_the_row(session)
         _owned(session, principal, subscription_id, for_update=True)
         repo.delete_subscription(session, subscription_id)
         trail.append(
@@ -178,6 +190,7 @@ def rotate_secret(
     secret = new_secret()
     now = utcnow()
     with ctx.db.writer() as session:
+        _lock_before_the_row(session)
         row = _owned(session, principal, subscription_id, for_update=True)
         current = ctx.keyring.open(row.secret_sealed, secret_context(row.id))
         expires = now + dt.timedelta(seconds=body.overlap_seconds) if body.overlap_seconds else None

@@ -8,22 +8,24 @@ import random
 import socket
 import threading
 import time
+import uuid
 from collections.abc import Callable
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import text
+from sqlalchemy import select, text
 from standardwebhooks import Webhook
 from standardwebhooks.webhooks import WebhookVerificationError
 
 from service.app import create_app
 from service.audit import trail
 from service.context import ServiceContext
+from service.db import insert_rows
 from service.dbtypes import utcnow
 from service.events import urlguard
 from service.events.dispatcher import Dispatcher, backoff_seconds, wake_all
-from service.events.models import WebhookSubscription
+from service.events.models import Event, WebhookDelivery, WebhookSubscription
 from service.events.service import new_secret, secret_context
 from tests.events.conftest import FAST, drain, subscribe, variant
 from tests.events.helpers import all_events, walk
@@ -549,3 +551,48 @@ def test_an_event_written_while_a_subscription_commits_is_owed_to_it(
     (owed,) = deliveries(lpsk, str(row.id))
     (event,) = [e for e in all_events(lpsk) if e["referral_id"] == referral["id"]]
     assert owed["event_id"] == event["id"]
+
+
+def test_deleting_a_subscription_while_an_action_owes_it_a_delivery_is_no_deadlock(
+    ctx: ServiceContext, lpsk: Api
+) -> None:
+    """An action is committing (it holds the append lock) and owes the subscription a
+    delivery; meanwhile the subscription is deleted. The delete waits for the action, then
+    succeeds; the action is not made to wait for the delete's row lock in turn."""
+    sid = subscribe(lpsk, "https://hooks.example.org/rujukan", ["referral.created"])["id"]
+    lpsk.create_ok("KEMENSOS")
+    (event,) = [e for e in all_events(lpsk) if e["type"] == "referral.created"]
+    with ctx.db.writer() as action:
+        trail.hold_append_lock(action)
+        action.execute(text("SELECT 1"))  # SQLite: BEGIN IMMEDIATE, the write lock
+        deleted: dict[str, Any] = {}
+        deleting = threading.Thread(
+            target=lambda: deleted.update(
+                response=lpsk.http.delete(
+                    f"/v1/webhook-subscriptions/{sid}", headers=lpsk.headers()
+                )
+            )
+        )
+        deleting.start()
+        _wait_for_a_lock_waiter(ctx)
+        now = utcnow()
+        insert_rows(
+            action,
+            [
+                WebhookDelivery(
+                    subscription_id=uuid.UUID(sid),
+                    event_seq=action.execute(
+                        select(Event.seq).where(Event.id == uuid.UUID(event["id"]))
+                    ).scalar_one(),
+                    next_attempt_at=now,
+                    created_at=now,
+                    updated_at=now,
+                )
+            ],
+        )
+        action.commit()
+    deleting.join(30)
+    assert deleted["response"].status_code == 204, deleted["response"].text
+    assert_problem(
+        lpsk.http.get(f"/v1/webhook-subscriptions/{sid}", headers=lpsk.headers()), 404
+    )
