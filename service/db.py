@@ -120,25 +120,103 @@ def _discard_if_closed(dbapi_conn: Any, _record: Any, _proxy: Any) -> None:
 
 
 _INSERTS: dict[Any, Any] = {}
+_COMPILED: dict[tuple[Any, str, tuple[str, ...]], Any] = {}
+
+
+class _Compiled:
+    """A statement compiled once for a dialect, with what binding its parameters needs."""
+
+    def __init__(self, statement: Any, dialect: Any, keys: tuple[str, ...]) -> None:
+        compiled = statement.compile(dialect=dialect, column_keys=list(keys))
+        self.compiled = compiled
+        self.sql: str = compiled.string
+        self.positions: list[str] | None = (
+            list(compiled.positiontup) if compiled.positional else None
+        )
+        # Columns whose default SQLAlchemy computes at execution: not for `driver_params`.
+        self.needs_defaults = bool(
+            getattr(compiled, "insert_prefetch", None) or getattr(compiled, "update_prefetch", None)
+        )
+        self.processors = {}
+        for bind, name in compiled.bind_names.items():
+            processor = bind.type.dialect_impl(dialect).bind_processor(dialect)
+            if processor is not None:
+                self.processors[name] = processor
+
+    def driver_params(self, params: dict[str, Any]) -> Any:
+        """`params` bound as SQLAlchemy binds them (each type's bind processing: JSON, UTC
+        timestamps, UUIDs), in the driver's parameter style."""
+        values = self.compiled.construct_params(params)
+        for name, processor in self.processors.items():
+            if name in values:
+                values[name] = processor(values[name])
+        if self.positions is None:
+            return values
+        return [values[name] for name in self.positions]
+
+
+def compiled_for(dialect: Any, statement: Any, keys: Sequence[str] = ()) -> _Compiled:
+    """`statement` compiled for `dialect` (once per statement, dialect and parameter names)."""
+    key = (statement, dialect.name, tuple(keys))
+    entry = _COMPILED.get(key)
+    if entry is None:
+        entry = _COMPILED[key] = _Compiled(statement, dialect, tuple(keys))
+    return entry
+
+
+def execute_direct(
+    session: Session,
+    statement: Any,
+    rows: Sequence[dict[str, Any]],
+    column_keys: Sequence[str] = (),
+) -> Any:
+    """Execute `statement` for `rows` (of parameters; `column_keys`: the columns they give,
+    for an INSERT without values of its own) through the driver's cursor, past SQLAlchemy's
+    per-statement machinery (execution context, result set-up, events); the cursor.
+
+    For the few statements of the write path (on SQLite, run while the database's write
+    lock is held, which every other writer waits for): SQLAlchemy's work around a small
+    INSERT costs more than SQLite's. The SQL and the parameter binding are SQLAlchemy's,
+    compiled once; a driver error is raised as SQLAlchemy raises it (`IntegrityError` and
+    the rest), without the parameters. A statement with defaults SQLAlchemy computes at
+    execution goes through SQLAlchemy.
+    """
+    connection = session.connection()
+    dialect = connection.dialect
+    entry = compiled_for(dialect, statement, column_keys)
+    if entry.needs_defaults:
+        return connection.execute(statement, list(rows) if len(rows) > 1 else rows[0])
+    cursor = connection.connection.driver_connection.cursor()
+    try:
+        if len(rows) == 1:
+            cursor.execute(entry.sql, entry.driver_params(rows[0]))
+        else:
+            cursor.executemany(entry.sql, [entry.driver_params(row) for row in rows])
+    except dialect.loaded_dbapi.Error as error:
+        raise exc.DBAPIError.instance(
+            entry.sql, None, error, dialect.loaded_dbapi.Error, hide_parameters=True,
+            dialect=dialect,
+        ) from error  # fmt: skip
+    return cursor
 
 
 def insert_values(session: Session, model: Any, values: Sequence[dict[str, Any]]) -> None:
-    """INSERT rows given as column values into `model`'s table, with one Core statement (an
+    """INSERT rows given as column values into `model`'s table, with one statement (an
     executemany for several; every row names the same columns).
 
     For rows that are only written, never changed later in the transaction: building ORM
     objects and flushing them through the unit of work (identity map, change tracking,
     flush ordering) costs several times the INSERT itself on the hot paths. Executed at
-    once, in call order.
+    once, in call order, through `execute_direct`.
     """
     if not values:
         return
     table = model.__table__
     statement = _INSERTS.get(table)
     if statement is None:
-        # Built once per table and reused: SQLAlchemy memoises a statement object's cache key.
+        # Built once per table and reused: the compiled form is kept per statement object.
         statement = _INSERTS[table] = table.insert()
-    session.connection().execute(statement, list(values))
+    execute_direct(session, statement, values, list(values[0]))
 
 
 def insert_rows(session: Session, rows: Sequence[SQLModel]) -> None:

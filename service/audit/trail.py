@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session as OrmSession
 from sqlmodel import Session
 
 from service.audit.models import AuditEntry
-from service.db import insert_values
+from service.db import compiled_for, execute_direct, insert_values
 from service.dbtypes import utcnow
 from service.requestctx import request_id
 
@@ -77,7 +77,6 @@ _INSERT_HASHED = text(
     bindparam("referral_id", type_=AuditEntry.__table__.c.referral_id.type),  # type: ignore[attr-defined]
     bindparam("detail", type_=AuditEntry.__table__.c.detail.type),  # type: ignore[attr-defined]
 )
-_compiled: dict[Any, tuple[Any, dict[str, Any]]] = {}
 
 
 def _held(session: Session) -> bool:
@@ -102,25 +101,10 @@ def hold_append_lock(session: Session) -> None:
 def _for_driver(
     connection: Any, statement: Any, params: dict[str, Any]
 ) -> tuple[str, dict[str, Any]]:
-    """`statement` (its parameters all named in it) as psycopg takes it: its SQL, compiled
-    once, and its parameters bound as SQLAlchemy binds them (each type's bind processing:
-    JSON, UTC timestamps)."""
-    entry = _compiled.get(statement)
-    if entry is None:
-        dialect = connection.dialect
-        compiled = statement.compile(dialect=dialect)
-        processors = {}
-        for bind, name in compiled.bind_names.items():
-            processor = bind.type.dialect_impl(dialect).bind_processor(dialect)
-            if processor is not None:
-                processors[name] = processor
-        entry = _compiled[statement] = (compiled, processors)
-    compiled, processors = entry
-    values = compiled.construct_params(params)
-    for name, processor in processors.items():
-        if name in values:
-            values[name] = processor(values[name])
-    return compiled.string, values
+    """`statement` (its parameters all named in it) as psycopg takes it: its SQL and its
+    parameters, bound as SQLAlchemy binds them."""
+    compiled = compiled_for(connection.dialect, statement)
+    return compiled.sql, compiled.driver_params(params)
 
 
 def defer(
@@ -226,7 +210,7 @@ def append(
         _tail(session)[0].append(_for_driver(session.connection(), _INSERT_HASHED, params))
         return
     session.flush()
-    last = session.connection().execute(_HEAD).first()
+    last = execute_direct(session, _HEAD, [{}]).fetchone()
     values["id"] = (last[0] + 1) if last else 1
     values["prev_hash"] = last[1] if last else GENESIS
     # Hashed and inserted as plain values: no ORM instance to build and flush.

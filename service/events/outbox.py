@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session as OrmSession
 from sqlmodel import Session
 
 from service.audit import trail
-from service.db import insert_rows
+from service.db import execute_direct, insert_rows
 from service.events import repository as repo
 from service.events.models import Event, WebhookDelivery, WebhookSubscription
 
@@ -142,9 +142,10 @@ def record(
         }
         trail.defer(session, _RECORD_WITH_DELIVERIES, params, notify=CHANNEL)
         return
-    connection = session.connection()
-    (seq,) = connection.execute(_INSERT_EVENT, event).one()
-    subscriptions = connection.execute(*repo.subscription_targets_read((from_agency, to_agency)))
+    (seq,) = execute_direct(session, _INSERT_EVENT, [event], list(event)).fetchone()
+    subscriptions = session.connection().execute(
+        *repo.subscription_targets_read((from_agency, to_agency))
+    )
     insert_rows(
         session,
         [

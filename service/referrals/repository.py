@@ -28,7 +28,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql
 from sqlmodel import Session
 
-from service.db import insert_rows, insert_values
+from service.db import execute_direct, insert_rows, insert_values
 from service.referrals import workflow
 from service.referrals.models import (
     IdempotencyRecord,
@@ -107,8 +107,9 @@ def next_reference_number(session: Session | Connection, year: int) -> int:
     One upsert, one round trip: callers hold the write lock (SQLite) or this row's lock
     (PostgreSQL) from here to commit, so every statement saved here is saved for all.
     """
-    conn = session.connection() if isinstance(session, Session) else session
-    return int(conn.execute(_NEXT_NUMBER, {"year": year}).scalar_one())
+    if isinstance(session, Session):
+        return int(execute_direct(session, _NEXT_NUMBER, [{"year": year}]).fetchone()[0])
+    return int(session.execute(_NEXT_NUMBER, {"year": year}).scalar_one())
 
 
 REFERRAL_COLUMNS = tuple(c.key for c in Referral.__table__.columns)  # type: ignore[attr-defined]

@@ -2,26 +2,29 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from sqlalchemy import create_engine, text
 
 from service.context import ServiceContext
 from tests.support import Api, assess_body, referral_body
 
+_OTHERS = "FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+
 
 def _terminate_sessions_of(url: str) -> int:
-    """Close, from the server's side, every other session on the database; how many."""
+    """Close, from the server's side, every other session on the database, and wait until
+    they are gone; how many there were."""
     admin = create_engine(url, isolation_level="AUTOCOMMIT")
     try:
         with admin.connect() as conn:
-            return len(
-                conn.execute(
-                    text(
-                        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                        "WHERE datname = current_database() AND pid <> pg_backend_pid()"
-                    )
-                ).all()
-            )
+            closed = len(conn.execute(text(f"SELECT pg_terminate_backend(pid) {_OTHERS}")).all())
+            deadline = time.monotonic() + 10
+            while conn.execute(text(f"SELECT count(*) {_OTHERS}")).scalar_one():
+                assert time.monotonic() < deadline, "the sessions did not end"
+                time.sleep(0.01)
+            return closed
     finally:
         admin.dispose()
 
