@@ -102,11 +102,9 @@ _NEXT_NUMBER = text(
 
 
 def next_reference_number(session: Session | Connection, year: int) -> int:
-    """Take the next number of the year's sequence (row-locked until commit).
-
-    One upsert, one round trip: callers hold the write lock (SQLite) or this row's lock
-    (PostgreSQL) from here to commit, so every statement saved here is saved for all.
-    """
+    """Take the next number of the year's sequence: one upsert, which locks the year's row
+    until the caller's transaction ends (a create on PostgreSQL takes it in autocommit, so
+    for that statement only; on SQLite the writer transaction holds the write lock anyway)."""
     if isinstance(session, Session):
         return int(execute_direct(session, _NEXT_NUMBER, [{"year": year}]).fetchone()[0])
     return int(session.execute(_NEXT_NUMBER, {"year": year}).scalar_one())
