@@ -110,20 +110,17 @@ def _for_driver(
 def defer(
     session: Session, statement: Any, params: dict[str, Any], *, notify: str | None = None
 ) -> None:
-    """PostgreSQL: run `statement` at commit, under the append lock, just before the
-    transaction's audit entries; `notify`: a channel to NOTIFY at that commit.
+    """PostgreSQL: run `statement` at commit, under the append lock, in the order the
+    transaction deferred its statements (`append` defers its entries the same way);
+    `notify`: a channel to NOTIFY at that commit.
 
     For writes that must be ordered like the chain (event numbers, taken as max + 1).
     """
-    statements, channels = _tail(session)
+    # What the transaction sends at its commit (dropped when it ends, see `_drop_tail`).
+    statements, channels = session.info.setdefault(_TAIL, ([], set()))
     statements.append(_for_driver(session.connection(), statement, params))
     if notify:
         channels.add(notify)
-
-
-def _tail(session: Session) -> tuple[list[tuple[str, dict[str, Any]]], set[str]]:
-    """What the transaction sends at its commit (dropped when it ends)."""
-    return session.info.setdefault(_TAIL, ([], set()))  # type: ignore[no-any-return]
 
 
 @sa_event.listens_for(OrmSession, "before_commit")
@@ -206,8 +203,7 @@ def append(
         "detail_sealed": detail_sealed,
     }
     if _postgresql(session):
-        params = {**values, **_canonical_pieces(values), "genesis": GENESIS}
-        _tail(session)[0].append(_for_driver(session.connection(), _INSERT_HASHED, params))
+        defer(session, _INSERT_HASHED, {**values, **_canonical_pieces(values), "genesis": GENESIS})
         return
     session.flush()
     last = execute_direct(session, _HEAD, [{}]).fetchone()

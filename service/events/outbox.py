@@ -41,11 +41,8 @@ _EVENT = Event.__table__  # type: ignore[attr-defined]
 _SUBSCRIPTION = WebhookSubscription.__table__  # type: ignore[attr-defined]
 _DELIVERY = WebhookDelivery.__table__  # type: ignore[attr-defined]
 # The number is max + 1, taken in the INSERT itself (see `record` for why it is in commit order).
-_INSERT_EVENT = (
-    insert(_EVENT)
-    .values(seq=select(func.coalesce(func.max(_EVENT.c.seq), 0) + 1).scalar_subquery())
-    .returning(_EVENT.c.seq)
-)
+_NEXT_SEQ = select(func.coalesce(func.max(_EVENT.c.seq), 0) + 1).scalar_subquery()
+_INSERT_EVENT = insert(_EVENT).values(seq=_NEXT_SEQ).returning(_EVENT.c.seq)
 _EVENT_COLUMNS = (
     "id", "type", "referral_id", "reference", "status", "from_agency", "to_agency", "occurred_at"
 )  # fmt: skip
@@ -57,7 +54,7 @@ def _record_with_deliveries() -> Any:
     new_event = (
         insert(_EVENT)
         .values(
-            seq=select(func.coalesce(func.max(_EVENT.c.seq), 0) + 1).scalar_subquery(),
+            seq=_NEXT_SEQ,
             **{name: bindparam(name, type_=_EVENT.c[name].type) for name in _EVENT_COLUMNS},
         )
         .returning(_EVENT.c.seq)
@@ -143,9 +140,7 @@ def record(
         trail.defer(session, _RECORD_WITH_DELIVERIES, params, notify=CHANNEL)
         return
     (seq,) = execute_direct(session, _INSERT_EVENT, [event], list(event)).fetchone()
-    subscriptions = session.connection().execute(
-        *repo.subscription_targets_read((from_agency, to_agency))
-    )
+    subscriptions = repo.active_subscription_targets(session, (from_agency, to_agency))
     insert_rows(
         session,
         [

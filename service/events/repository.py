@@ -20,10 +20,10 @@ _TARGETS = select(_SUBSCRIPTION.c.id, _SUBSCRIPTION.c.event_types).where(
 )
 
 
-def subscription_targets_read(agencies: tuple[str, str]) -> tuple[Any, dict[str, Any]]:
-    """The query of (id, event_types) of the active subscriptions owned by either of the two
-    agencies, with its parameters."""
-    return _TARGETS, {"agency_a": agencies[0], "agency_b": agencies[1]}
+def active_subscription_targets(session: Session, agencies: tuple[str, str]) -> list[Any]:
+    """(id, event_types) of the active subscriptions owned by either of the two agencies."""
+    params = {"agency_a": agencies[0], "agency_b": agencies[1]}
+    return list(session.connection().execute(_TARGETS, params))
 
 
 def events_page(session: Session, agency: str, after: int, limit: int) -> list[Event]:

@@ -12,7 +12,6 @@ from types import SimpleNamespace
 from typing import Any
 
 from sqlalchemy import (
-    Connection,
     and_,
     bindparam,
     delete,
@@ -101,13 +100,11 @@ _NEXT_NUMBER = text(
 )
 
 
-def next_reference_number(session: Session | Connection, year: int) -> int:
+def next_reference_number(session: Session, year: int) -> int:
     """Take the next number of the year's sequence: one upsert, which locks the year's row
     until the caller's transaction ends (a create on PostgreSQL takes it in autocommit, so
     for that statement only; on SQLite the writer transaction holds the write lock anyway)."""
-    if isinstance(session, Session):
-        return int(execute_direct(session, _NEXT_NUMBER, [{"year": year}]).fetchone()[0])
-    return int(session.execute(_NEXT_NUMBER, {"year": year}).scalar_one())
+    return int(execute_direct(session, _NEXT_NUMBER, [{"year": year}]).fetchone()[0])
 
 
 REFERRAL_COLUMNS = tuple(c.key for c in Referral.__table__.columns)  # type: ignore[attr-defined]
