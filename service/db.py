@@ -85,6 +85,8 @@ def make_engine(url: str, *, writer_gate: WriterGate | None = None, **kwargs: An
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
         mode = conn.get_execution_options().get("sqlite_begin", "DEFERRED")
+        if mode is None:  # `Database.autocommit`: each statement is its own transaction
+            return
         if mode == "IMMEDIATE" and writer_gate is not None:
             # In this listener, not one of its own: the gate must be held before BEGIN
             # IMMEDIATE asks SQLite for the lock, or waiters fall back to its busy handler.
@@ -297,7 +299,13 @@ class Database:
             self.engine.execution_options(sqlite_begin="IMMEDIATE") if self.sqlite else self.engine
         )
         self._writer_sessions = sessionmaker(self._writer, class_=Session, expire_on_commit=False)
-        self._autocommit = self.engine.execution_options(isolation_level="AUTOCOMMIT")
+        # On SQLite, by not issuing BEGIN (the driver's own transaction handling is off): the
+        # driver-level AUTOCOMMIT setting would also cost a PRAGMA on every return to the pool.
+        self._autocommit = (
+            self.engine.execution_options(sqlite_begin=None)
+            if self.sqlite
+            else self.engine.execution_options(isolation_level="AUTOCOMMIT")
+        )
         if gate is not None:
 
             @event.listens_for(self._writer_sessions, "after_transaction_end")
@@ -314,8 +322,10 @@ class Database:
     @contextmanager
     def autocommit(self) -> Iterator[Session]:
         """A session whose every statement stands alone (autocommit): for reads that need no
-        snapshot shared between them, and single-statement writes. It saves the BEGIN and
-        ROLLBACK or COMMIT round trips of a transaction on PostgreSQL."""
+        snapshot shared between them, and single-statement writes (PostgreSQL; on SQLite a
+        write belongs in `writer`, which takes the write lock in turn). It saves the BEGIN
+        and ROLLBACK or COMMIT of a transaction: round trips on PostgreSQL, statements on
+        SQLite."""
         with Session(self._autocommit, expire_on_commit=False) as session:
             yield session
 
