@@ -9,6 +9,7 @@ import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import orjson
@@ -144,6 +145,14 @@ class _Compiled:
             processor = bind.type.dialect_impl(dialect).bind_processor(dialect)
             if processor is not None:
                 self.processors[name] = processor
+        # A SELECT's columns: their keys, and each one's result processing by position.
+        columns = getattr(statement, "selected_columns", ())
+        self.keys: tuple[str, ...] = tuple(column.key for column in columns)
+        self.result_processors: list[tuple[int, Any]] = []
+        for position, column in enumerate(columns):
+            processor = column.type.dialect_impl(dialect).result_processor(dialect, None)
+            if processor is not None:
+                self.result_processors.append((position, processor))
 
     def driver_params(self, params: dict[str, Any]) -> Any:
         """`params` bound as SQLAlchemy binds them (each type's bind processing: JSON, UTC
@@ -184,10 +193,14 @@ def execute_direct(
     execution goes through SQLAlchemy.
     """
     connection = session.connection()
-    dialect = connection.dialect
-    entry = compiled_for(dialect, statement, column_keys)
+    entry = compiled_for(connection.dialect, statement, column_keys)
     if entry.needs_defaults:
         return connection.execute(statement, list(rows) if len(rows) > 1 else rows[0])
+    return _run(connection, entry, rows)
+
+
+def _run(connection: Any, entry: _Compiled, rows: Sequence[dict[str, Any]]) -> Any:
+    dialect = connection.dialect
     cursor = connection.connection.driver_connection.cursor()
     try:
         if len(rows) == 1:
@@ -195,11 +208,48 @@ def execute_direct(
         else:
             cursor.executemany(entry.sql, [entry.driver_params(row) for row in rows])
     except dialect.loaded_dbapi.Error as error:
-        raise exc.DBAPIError.instance(
-            entry.sql, None, error, dialect.loaded_dbapi.Error, hide_parameters=True,
-            dialect=dialect,
-        ) from error  # fmt: skip
+        raise _as_sqlalchemy_error(entry, dialect, error) from error
     return cursor
+
+
+def _as_sqlalchemy_error(entry: _Compiled, dialect: Any, error: Exception) -> Exception:
+    """A driver error as SQLAlchemy raises it (`IntegrityError` and the rest), without the
+    parameters."""
+    return exc.DBAPIError.instance(
+        entry.sql, None, error, dialect.loaded_dbapi.Error, hide_parameters=True,
+        dialect=dialect,
+    )  # fmt: skip
+
+
+def fetch_direct(session: Session, statement: Any, params: dict[str, Any]) -> list[Any]:
+    """The rows of a SELECT of columns, run as `execute_direct` runs a statement, each as a
+    plain object with the columns as attributes and the values SQLAlchemy would return
+    (each type's result processing: UUIDs, UTC timestamps, JSON).
+
+    For the reads every request makes (a referral, a page of them): SQLAlchemy's result
+    machinery (result metadata, Row objects, then a copy into a plain object) cost more than
+    the processing of the values themselves. `statement` must be built once and reused, with
+    its values as bound parameters: it is compiled once per statement object.
+    """
+    connection = session.connection()
+    entry = compiled_for(connection.dialect, statement)
+    cursor = _run(connection, entry, [params])
+    try:
+        raw_rows = cursor.fetchall()
+    except connection.dialect.loaded_dbapi.Error as error:
+        raise _as_sqlalchemy_error(entry, connection.dialect, error) from error
+    finally:
+        cursor.close()
+    keys, processors = entry.keys, entry.result_processors
+    rows = []
+    for raw in raw_rows:
+        values = list(raw)
+        for position, processor in processors:
+            values[position] = processor(values[position])
+        row = SimpleNamespace()
+        row.__dict__.update(zip(keys, values, strict=True))
+        rows.append(row)
+    return rows
 
 
 def insert_values(session: Session, model: Any, values: Sequence[dict[str, Any]]) -> None:

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import threading
 import time
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from types import SimpleNamespace
 from typing import Any
 
 from sqlalchemy import (
+    Integer,
     and_,
     bindparam,
     delete,
@@ -27,7 +28,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql
 from sqlmodel import Session
 
-from service.db import execute_direct, insert_rows, insert_values
+from service.db import execute_direct, fetch_direct, insert_rows, insert_values
 from service.referrals import workflow
 from service.referrals.models import (
     IdempotencyRecord,
@@ -46,13 +47,6 @@ def visible_to(agency: str) -> Any:
     return or_(Referral.from_agency == agency, Referral.to_agency == agency)
 
 
-def plain(row: Any) -> SimpleNamespace:
-    """A Core row copied into a plain object with the columns as attributes: an attribute of
-    a SQLAlchemy Row costs about as much as a dict lookup of every column, and rendering a
-    referral reads some thirty of them; actions also update the copy in place."""
-    return SimpleNamespace(**row._mapping)
-
-
 def _visible_statement(for_update: bool) -> Any:
     table = Referral.__table__  # type: ignore[attr-defined]
     stmt = select(table).where(
@@ -61,7 +55,7 @@ def _visible_statement(for_update: bool) -> Any:
     return stmt.with_for_update() if for_update else stmt
 
 
-# Built once: SQLAlchemy memoises the cache key of a statement object it sees again.
+# Built once: `fetch_direct` compiles a statement object once.
 _VISIBLE = {False: _visible_statement(False), True: _visible_statement(True)}
 
 
@@ -77,8 +71,8 @@ def get_visible(
     SQLite needs no row lock: its writers already hold the database write lock.
     """
     params = {"referral_id": referral_id, "agency": agency}
-    row = session.connection().execute(_VISIBLE[for_update], params).first()
-    return None if row is None else plain(row)
+    rows = fetch_direct(session, _VISIBLE[for_update], params)
+    return rows[0] if rows else None
 
 
 def find_open_by_nik(session: Session, to_agency: str, nik_hash: str) -> Referral | None:
@@ -315,58 +309,83 @@ def list_page(
 ) -> list[Any]:
     """Newest first, keyset-paginated on (created_at, id); returns up to limit + 1 rows.
 
-    Plain objects (`plain`: each column an attribute, as on a Referral), not ORM ones: a page
-    is only read and rendered, and building and tracking 51 instances cost more than the
+    Plain objects (each column an attribute, as on a Referral), not ORM ones: a page is
+    only read and rendered, and building and tracking 51 instances cost more than the
     query itself.
     """
-    me = filters.agency
-    if filters.direction == "incoming":
-        conditions: list[Any] = [Referral.to_agency == me]
-    elif filters.direction == "outgoing":
-        conditions = [Referral.from_agency == me]
-    else:
-        conditions = [visible_to(me)]
-    if filters.status:
-        conditions.append(Referral.status == filters.status)
-    if filters.to_agency:
-        conditions.append(Referral.to_agency == filters.to_agency)
-    if filters.from_agency:
-        conditions.append(Referral.from_agency == filters.from_agency)
-    if filters.urgency:
-        conditions.append(Referral.urgency == filters.urgency)
-    if filters.nik_hash:
-        conditions.append(Referral.nik_hash == filters.nik_hash)
-        # After consent withdrawal the receiver must not find the person by NIK either.
-        conditions.append(
-            or_(Referral.consent_withdrawn_at.is_(None), Referral.to_agency != me)  # type: ignore[union-attr]
-        )
+    params: dict[str, Any] = {"agency": filters.agency, "limit": limit + 1}
+    for name in _LIST_EQUALS:
+        if (value := getattr(filters, name)) is not None and value != "":
+            params[name] = value
     if filters.group:
+        params["group"] = filters.group
+    if filters.overdue is not None:
+        params["now"] = now
+    if filters.updated_since:
+        params["updated_since"] = filters.updated_since
+    if after is not None:
+        params["after_created_at"], params["after_id"] = after
+    statement = _list_statement(filters.direction, frozenset(params), filters.overdue)
+    return fetch_direct(session, statement, params)
+
+
+# The filters of a list that compare a column with the value given.
+_LIST_EQUALS = ("status", "to_agency", "from_agency", "urgency", "nik_hash")
+
+
+@functools.lru_cache(maxsize=512)
+def _list_statement(direction: str | None, given: frozenset[str], overdue: bool | None) -> Any:
+    """The SELECT of a list page for the filters given, their values as bound parameters:
+    built once per combination of filters, so it is compiled once (`fetch_direct`)."""
+    table = Referral.__table__  # type: ignore[attr-defined]
+    me = bindparam("agency", type_=table.c.to_agency.type)
+    if direction == "incoming":
+        conditions: list[Any] = [table.c.to_agency == me]
+    elif direction == "outgoing":
+        conditions = [table.c.from_agency == me]
+    else:
+        conditions = [or_(table.c.from_agency == me, table.c.to_agency == me)]
+    for name in _LIST_EQUALS:
+        if name in given:
+            column = table.c[name]
+            conditions.append(column == bindparam(name, type_=column.type))
+    if "nik_hash" in given:
+        # After consent withdrawal the receiver must not find the person by NIK either.
+        conditions.append(or_(table.c.consent_withdrawn_at.is_(None), table.c.to_agency != me))
+    if "group" in given:
+        index = ReferralGroup.__table__  # type: ignore[attr-defined]
         conditions.append(
             exists().where(
-                ReferralGroup.referral_id == Referral.id, ReferralGroup.code == filters.group
+                index.c.referral_id == table.c.id,
+                index.c.code == bindparam("group", type_=index.c.code.type),
             )
         )
-    if filters.overdue is not None:
+    if overdue is not None:
         late = and_(
-            Referral.status != "closed",
-            Referral.due_at.is_not(None),  # type: ignore[union-attr]
-            Referral.due_at < now,  # type: ignore[operator]
+            table.c.status != "closed",
+            table.c.due_at.is_not(None),
+            table.c.due_at < bindparam("now", type_=table.c.due_at.type),
         )
-        conditions.append(late if filters.overdue else ~late)
-    if filters.updated_since:
-        conditions.append(Referral.updated_at >= filters.updated_since)
-    if after is not None:
+        conditions.append(late if overdue else ~late)
+    if "updated_since" in given:
+        column = table.c.updated_at
+        conditions.append(column >= bindparam("updated_since", type_=column.type))
+    if "after_id" in given:
         # A row-value comparison, not `a < x OR (a = x AND b < y)`: both databases turn it
         # into one index range, so a deep page costs what the first one does.
-        conditions.append(tuple_(Referral.created_at, Referral.id) < tuple_(*after))
-    stmt = (
-        select(*Referral.__table__.columns)  # type: ignore[attr-defined]
+        conditions.append(
+            tuple_(table.c.created_at, table.c.id)
+            < tuple_(
+                bindparam("after_created_at", type_=table.c.created_at.type),
+                bindparam("after_id", type_=table.c.id.type),
+            )
+        )
+    return (
+        select(*table.columns)
         .where(*conditions)
-        .order_by(Referral.created_at.desc(), Referral.id.desc())  # type: ignore[attr-defined]
-        .limit(limit + 1)
+        .order_by(table.c.created_at.desc(), table.c.id.desc())
+        .limit(bindparam("limit", type_=Integer()))
     )
-    # Through the connection: a Session would run Core rows through its ORM loading steps.
-    return [plain(row) for row in session.connection().execute(stmt).all()]
 
 
 _IDEMPOTENCY = IdempotencyRecord.__table__  # type: ignore[attr-defined]
