@@ -43,5 +43,24 @@ class UTCDateTime(TypeDecorator[dt.datetime]):
             return value.replace(tzinfo=dt.UTC)
         return value.astimezone(dt.UTC)
 
+    def result_processor(self, dialect: Any, coltype: Any) -> Any:
+        general = super().result_processor(dialect, coltype)
+        if dialect.name != "sqlite":
+            return general
+        parse = dt.datetime.fromisoformat
+
+        def process(value: Any) -> Any:
+            # SQLite keeps the UTC time as text without an offset: parsed with "+00:00"
+            # appended, in one step where the general path parses, then calls replace(),
+            # several times slower (timestamps are a tenth of a list page's row work).
+            if value is None:
+                return None
+            try:
+                return parse(value + "+00:00")
+            except (TypeError, ValueError):
+                return general(value)
+
+        return process
+
 
 JSONList = JSON
