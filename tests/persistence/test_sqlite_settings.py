@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import sqlite3
 import threading
 import time
@@ -9,9 +10,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import event, text
+from sqlalchemy import Column, Integer, MetaData, Table, event, select, text
 
-from service.db import Database, make_engine, upgrade_to_head
+from service.db import Database, fetch_direct, make_engine, upgrade_to_head
+from service.dbtypes import UTCDateTime
 
 
 @pytest.fixture
@@ -183,3 +185,49 @@ def test_a_waiting_writer_queues_on_the_gate_not_on_sqlite_busy_polling(db: Data
         "BEGIN IMMEDIATE two",
         "second began",
     ]
+
+
+def test_a_read_only_session_holds_no_transaction_between_its_reads(
+    db: Database, sqlite_url: str
+) -> None:
+    """A get or a list reads with `Database.autocommit`: each SELECT is its own read
+    transaction, so a slow client never pins an old snapshot (which would keep the WAL from
+    being checkpointed), and a writer can commit between two of its reads."""
+    with db.autocommit() as session:
+        counted = text("SELECT count(*) FROM reference_counter WHERE year = 1999")
+        assert session.execute(counted).scalar_one() == 0
+        assert not session.connection().connection.driver_connection.in_transaction
+        with sqlite3.connect(_db_path(sqlite_url)) as other:
+            other.execute("INSERT INTO reference_counter (year, last) VALUES (1999, 1)")
+        assert session.execute(counted).scalar_one() == 1
+    # Its connection goes back to the pool as a writer expects it: the write lock up front.
+    with db.writer() as session:
+        session.execute(text("SELECT count(*) FROM reference_counter")).scalar_one()
+        assert _try_write_lock(_db_path(sqlite_url)) == "database is locked"
+        session.execute(text("DELETE FROM reference_counter WHERE year = 1999"))
+        session.commit()
+
+
+def test_timestamps_read_back_in_utc_whatever_form_sqlite_holds(db: Database) -> None:
+    """Timestamps are stored as UTC text without an offset; text written by other tools (an
+    offset, a 'T', no fraction) reads back as the same instant, timezone-aware, in UTC."""
+    stamps = Table("stamp_probe", MetaData(), Column("n", Integer), Column("at", UTCDateTime()))
+    stamps.create(db.engine)
+    held = [
+        "2026-01-31 23:52:38.496000",
+        "2026-01-31 23:52:38",
+        "2026-02-01T06:52:38.496+07:00",
+        None,
+    ]
+    with db.engine.begin() as conn:
+        for n, value in enumerate(held):
+            conn.exec_driver_sql("INSERT INTO stamp_probe (n, at) VALUES (?, ?)", (n, value))
+    at = dt.datetime(2026, 1, 31, 23, 52, 38, 496000, tzinfo=dt.UTC)
+    expected = [at, at.replace(microsecond=0), at, None]
+    query = select(stamps.c.n, stamps.c.at).order_by(stamps.c.n)
+    with db.autocommit() as session:
+        through_core = [row.at for row in session.execute(query)]
+        direct = [row.at for row in fetch_direct(session, query, {})]
+    assert through_core == expected
+    assert direct == expected
+    assert all(value.tzinfo is dt.UTC for value in direct if value is not None)
