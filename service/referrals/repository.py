@@ -315,7 +315,7 @@ def list_page(
     """
     params: dict[str, Any] = {"agency": filters.agency, "limit": limit + 1}
     for name in _LIST_EQUALS:
-        if (value := getattr(filters, name)) is not None and value != "":
+        if value := getattr(filters, name):
             params[name] = value
     if filters.group:
         params["group"] = filters.group
@@ -344,7 +344,7 @@ def _list_statement(direction: str | None, given: frozenset[str], overdue: bool 
     elif direction == "outgoing":
         conditions = [table.c.from_agency == me]
     else:
-        conditions = [or_(table.c.from_agency == me, table.c.to_agency == me)]
+        conditions = [visible_to(me)]
     for name in _LIST_EQUALS:
         if name in given:
             column = table.c[name]
