@@ -314,15 +314,11 @@ def list_page(
     query itself.
     """
     params: dict[str, Any] = {"agency": filters.agency, "limit": limit + 1}
-    for name in _LIST_EQUALS:
+    for name in (*_LIST_EQUALS, "group", "updated_since"):
         if value := getattr(filters, name):
             params[name] = value
-    if filters.group:
-        params["group"] = filters.group
     if filters.overdue is not None:
         params["now"] = now
-    if filters.updated_since:
-        params["updated_since"] = filters.updated_since
     if after is not None:
         params["after_created_at"], params["after_id"] = after
     statement = _list_statement(filters.direction, frozenset(params), filters.overdue)
