@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import contextvars
 import fcntl
 import os
 import select
 import threading
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 from alembic.config import Config as AlembicConfig
@@ -336,6 +337,113 @@ class WriterGate:
         self._lock.release()
 
 
+T = TypeVar("T")
+
+
+class _Write:
+    """One caller's part of a group commit: its work, its context, and how it ended."""
+
+    __slots__ = ("work", "context", "woken", "done", "result", "error")
+
+    def __init__(self, work: Callable[[Session], Any]) -> None:
+        self.work = work
+        # The caller's context variables (its request id, read by the audit trail), so the
+        # work runs as the caller's even when another thread commits it.
+        self.context = contextvars.copy_context()
+        self.woken = threading.Event()
+        self.done = False
+        self.result: Any = None
+        self.error: BaseException | None = None
+
+
+class GroupCommit:
+    """Commits the writes of a worker's concurrent requests together, on SQLite.
+
+    On SQLite every commit waits for the disk (synchronous=FULL: the WAL is synced before
+    COMMIT returns), and that wait happens under the database's one write lock, which every
+    writer of every worker process queues for. So when several of a process's threads wait
+    to write, the first to get the lock (the leader) runs the waiting writes in one
+    transaction, each in a savepoint of its own, and commits them with one sync. A write
+    that fails is rolled back to its savepoint and its error goes to its own caller, the
+    others commit; if the commit fails, every caller of the group gets that error. Nothing
+    is answered before its commit: a caller returns once the transaction holding its write
+    has committed.
+
+    Leadership passes on: a leader commits one group and then wakes the oldest waiting
+    caller to lead the next, so no request waits behind more than the group before its own.
+    """
+
+    def __init__(self, sessions: Callable[[], Any]) -> None:
+        self._sessions = sessions
+        self._lock = threading.Lock()
+        self._waiting: list[_Write] = []
+        self._leading = False
+
+    def run(self, work: Callable[[Session], T]) -> T:
+        write = _Write(work)
+        with self._lock:
+            self._waiting.append(write)
+            lead = not self._leading
+            self._leading = True
+        if not lead:
+            write.woken.wait()
+        if not write.done:  # woken to lead, or leading from the start
+            self._lead(write)
+        if write.error is not None:
+            raise write.error
+        return write.result  # type: ignore[no-any-return]
+
+    def _lead(self, own: _Write) -> None:
+        try:
+            with self._sessions() as session:
+                try:
+                    # The write lock first (BEGIN IMMEDIATE, after the gate): every write
+                    # that arrives while this waits for it joins the group.
+                    session.connection()
+                except BaseException as error:
+                    # No lock, no group: this caller gets the error, the next one leads.
+                    with self._lock:
+                        self._waiting.remove(own)
+                    own.error, own.done = error, True
+                    return
+                with self._lock:
+                    group, self._waiting = self._waiting, []
+                self._commit_group(session, group)
+        finally:
+            with self._lock:
+                if self._waiting:
+                    self._waiting[0].woken.set()
+                else:
+                    self._leading = False
+
+    @staticmethod
+    def _commit_group(session: Session, group: list[_Write]) -> None:
+        try:
+            for write in group:
+                try:
+                    if len(group) == 1:
+                        write.result = write.context.run(write.work, session)
+                    else:
+                        with session.begin_nested():
+                            write.result = write.context.run(write.work, session)
+                except BaseException as error:  # noqa: BLE001 - handed to its own caller
+                    write.error = error
+                    if len(group) == 1:
+                        session.rollback()
+            if any(write.error is None for write in group):
+                session.commit()
+        except BaseException as error:  # noqa: BLE001 - the commit failed: every caller's
+            for write in group:
+                if write.error is None:
+                    write.error = error
+            with suppress(Exception):
+                session.rollback()
+        finally:
+            for write in group:
+                write.done = True
+                write.woken.set()
+
+
 class Database:
     """The engine plus the two kinds of session the service uses."""
 
@@ -356,6 +464,7 @@ class Database:
             if self.sqlite
             else self.engine.execution_options(isolation_level="AUTOCOMMIT")
         )
+        self._group = GroupCommit(self.writer) if gate is not None else None
         if gate is not None:
 
             @event.listens_for(self._writer_sessions, "after_transaction_end")
@@ -384,6 +493,21 @@ class Database:
         """A session whose transaction holds the write lock from its first statement (SQLite)."""
         with self._writer_sessions() as session:
             yield session
+
+    def write(self, work: Callable[[Session], T]) -> T:
+        """Run `work` in a writer transaction and commit it; its result.
+
+        `work` writes through the session it is given and must not commit or roll back. On
+        a SQLite file it may share its transaction (and its commit) with other threads'
+        writes, each in a savepoint of its own (see `GroupCommit`): it must not depend on
+        what the session holds besides its own writes.
+        """
+        if self._group is not None:
+            return self._group.run(work)
+        with self.writer() as session:
+            result = work(session)
+            session.commit()
+            return result
 
     def dispose(self) -> None:
         self.engine.dispose()

@@ -513,40 +513,40 @@ def create_referral(
         now=now,
     )
     result = render(ctx, row, [], viewer=principal.agency, now=now)
+
+    def store(session: Session) -> Created:
+        taken = repo.next_reference_number(session, now.year) if number is None else number
+        row.reference = result.reference = _reference(now.year, taken)
+        payload = result.model_dump_json()
+        _store_referral(
+            session,
+            row,
+            principal,
+            idempotency=(
+                {
+                    "agency": principal.agency,
+                    "key": idempotency_key,
+                    "request_hash": fingerprint,
+                    "response_status": 201,
+                    "response_sealed": ctx.keyring.seal(payload, f"idempotency:{idempotency_key}"),
+                    "created_at": now,
+                }
+                if idempotency_key
+                else None
+            ),
+        )
+        _audit_created(session, row, principal)
+        return Created(
+            payload=payload.encode(),
+            status=201,
+            replayed=False,
+            referral_id=str(row.id),
+            version=row.version,
+        )
+
     try:
-        with ctx.db.writer() as session:
-            if number is None:
-                number = repo.next_reference_number(session, now.year)
-            row.reference = result.reference = _reference(now.year, number)
-            payload = result.model_dump_json()
-            _store_referral(
-                session,
-                row,
-                principal,
-                idempotency=(
-                    {
-                        "agency": principal.agency,
-                        "key": idempotency_key,
-                        "request_hash": fingerprint,
-                        "response_status": 201,
-                        "response_sealed": ctx.keyring.seal(
-                            payload, f"idempotency:{idempotency_key}"
-                        ),
-                        "created_at": now,
-                    }
-                    if idempotency_key
-                    else None
-                ),
-            )
-            _audit_created(session, row, principal)
-            session.commit()
-            return Created(
-                payload=payload.encode(),
-                status=201,
-                replayed=False,
-                referral_id=str(row.id),
-                version=row.version,
-            )
+        # On SQLite, committed together with other requests' writes waiting at the same time.
+        return ctx.db.write(store)
     except IntegrityError:
         # A concurrent request with the same Idempotency-Key committed first (its referral of
         # the same person then also trips the unique index): replay it.
