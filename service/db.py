@@ -419,6 +419,8 @@ class GroupCommit:
     @staticmethod
     def _commit_group(session: Session, group: list[_Write]) -> None:
         try:
+            transaction = session.get_transaction()
+            ran: list[_Write] = []  # the writes of the transaction open now
             for write in group:
                 try:
                     if len(group) == 1:
@@ -428,14 +430,28 @@ class GroupCommit:
                             write.result = write.context.run(write.work, session)
                 except BaseException as error:  # noqa: BLE001 - handed to its own caller
                     write.error = error
-                    if len(group) == 1:
+                if session.get_transaction() is not transaction:
+                    # The work ended the group's transaction itself (a rollback or commit,
+                    # which a work must not do): what ran in it is in doubt, so each of its
+                    # writes fails, and the rest run in a transaction of their own.
+                    for earlier in (*ran, write):
+                        if earlier.error is None:
+                            earlier.error = RuntimeError("a write ended its group's transaction")
+                    with suppress(Exception):
                         session.rollback()
-            if any(write.error is None for write in group):
+                    session.connection()
+                    transaction, ran = session.get_transaction(), []
+                    continue
+                ran.append(write)
+            if any(write.error is None for write in ran):
                 session.commit()
-        except BaseException as error:  # noqa: BLE001 - the commit failed: every caller's
+            else:
+                session.rollback()
+        except BaseException as error:  # noqa: BLE001 - the commit failed: every caller of
+            # the group gets its error, even one whose own write failed first (that failure
+            # may have been decided by what another write of the group did, never committed).
             for write in group:
-                if write.error is None:
-                    write.error = error
+                write.error = error
             with suppress(Exception):
                 session.rollback()
         finally:

@@ -773,7 +773,7 @@ def _apply(
 ) -> None:
     changes = {**changes, "status": transition.to, "updated_at": now}
     if not repo.update_if_version(session, row.id, row.version, changes):
-        session.rollback()
+        # The error rolls the action's writes back (`Database.write`), and only them.
         raise errors.PreconditionFailed(
             "The referral changed while this request was handled; read it again and retry."
         )
@@ -804,12 +804,10 @@ def _apply(
     )
 
 
-def _finish(
-    ctx: ServiceContext, session: Session, principal: Principal, row: Referral
-) -> ReferralRead:
-    session.commit()
-    # Services are read after the commit, by a reader: a read in the writer session would
-    # open a second write transaction (and wait for the write lock again on SQLite).
+def _finish(ctx: ServiceContext, principal: Principal, row: Referral) -> ReferralRead:
+    """The answer to an action, once its transaction has committed."""
+    # Services are read by a reader: a read in the writer session would open a second write
+    # transaction (and wait for the write lock again on SQLite).
     services: list[ReferralService] = []
     if row.status in workflow.MAY_HAVE_SERVICES:
         with ctx.db.autocommit() as reader:
@@ -834,7 +832,8 @@ def assess_referral(
     if_match: str | None,
 ) -> ReferralRead:
     """Record the receiver's assessment: referred -> assessed."""
-    with ctx.db.writer() as session:
+
+    def act(session: Session) -> Referral:
         row = _begin_action(session, principal, referral_id, if_match)
         transition = _decide(principal, row, "assess")
         _check_precondition(row, if_match)
@@ -865,7 +864,9 @@ def assess_referral(
             {"approach": body.approach, "service_unit": body.service_unit},
             now,
         )
-        return _finish(ctx, session, principal, row)
+        return row
+
+    return _finish(ctx, principal, ctx.db.write(act))
 
 
 def _record_service(
@@ -940,12 +941,15 @@ def serve_referral(
     if_match: str | None,
 ) -> ReferralRead:
     """Start the first service: assessed -> served."""
-    with ctx.db.writer() as session:
+
+    def act(session: Session) -> Referral:
         row = _begin_action(session, principal, referral_id, if_match)
         transition = _decide(principal, row, "serve")
         _check_precondition(row, if_match)
         _record_service(ctx, session, principal, row, body, "serve", transition)
-        return _finish(ctx, session, principal, row)
+        return row
+
+    return _finish(ctx, principal, ctx.db.write(act))
 
 
 def record_service(
@@ -956,12 +960,15 @@ def record_service(
     if_match: str | None,
 ) -> ReferralRead:
     """Record a further service on a served referral."""
-    with ctx.db.writer() as session:
+
+    def act(session: Session) -> Referral:
         row = _begin_action(session, principal, referral_id, if_match)
         transition = _decide(principal, row, "record_service")
         _check_precondition(row, if_match)
         _record_service(ctx, session, principal, row, body, "record_service", transition)
-        return _finish(ctx, session, principal, row)
+        return row
+
+    return _finish(ctx, principal, ctx.db.write(act))
 
 
 def close_referral(
@@ -973,7 +980,8 @@ def close_referral(
 ) -> ReferralRead:
     """Close a referral with an outcome; referred_onward also creates the child referral."""
     action = f"close:{body.outcome}"
-    with ctx.db.writer() as session:
+
+    def act(session: Session) -> Referral:
         row = _begin_action(session, principal, referral_id, if_match)
         transition = _decide(principal, row, action, body.model_dump())
         _check_precondition(row, if_match)
@@ -1048,7 +1056,9 @@ def close_referral(
         )
         if child is not None:
             _audit_created(session, child, principal)
-        return _finish(ctx, session, principal, row)
+        return row
+
+    return _finish(ctx, principal, ctx.db.write(act))
 
 
 def add_note(
@@ -1112,7 +1122,8 @@ def withdraw_consent(
     """Record that the person withdrew consent: the referral closes as consent_withdrawn and
     its receiving agency sees none of the person's data from then on."""
     action = workflow.WITHDRAW_CONSENT
-    with ctx.db.writer() as session:
+
+    def act(session: Session) -> Referral:
         row = _begin_action(session, principal, referral_id, if_match)
         transition = _decide(principal, row, action, {"outcome": workflow.CONSENT_WITHDRAWN})
         _check_precondition(row, if_match)
@@ -1142,7 +1153,9 @@ def withdraw_consent(
             now,
             audit_action="referral.consent_withdrawn",
         )
-        return _finish(ctx, session, principal, row)
+        return row
+
+    return _finish(ctx, principal, ctx.db.write(act))
 
 
 # ---- retention ------------------------------------------------------------------------------

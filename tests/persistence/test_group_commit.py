@@ -139,3 +139,19 @@ def test_a_caller_alone_commits_at_once(db: Database) -> None:
     assert db.write(_insert(2002)) == 2002
     assert len(commits) == 2
     assert _years(db) == [2001, 2002]
+
+
+def test_a_write_that_rolls_back_the_group_cannot_take_the_others_with_it(
+    db: Database,
+) -> None:
+    """A work must not end the transaction it is given; if one does, the writes it undid are
+    answered with an error (never as committed), and the writes after it still commit."""
+
+    def rolls_back(session: Session) -> None:
+        session.rollback()
+
+    outcomes = _while_the_lock_is_held(db, [_insert(2001), rolls_back, _insert(2003)])
+    assert isinstance(outcomes[0], RuntimeError)
+    assert isinstance(outcomes[1], Exception)
+    assert outcomes[2] == 2003
+    assert _years(db) == [2003]
