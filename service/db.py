@@ -378,8 +378,12 @@ class GroupCommit:
         self._lock = threading.Lock()
         self._waiting: list[_Write] = []
         self._leading = False
+        self._leader: int | None = None  # the thread running a group's writes
 
     def run(self, work: Callable[[Session], T]) -> T:
+        if self._leader == threading.get_ident():
+            # Its own group could not commit before this returned: it would wait forever.
+            raise RuntimeError("Database.write called inside a write")
         write = _Write(work)
         with self._lock:
             self._waiting.append(write)
@@ -408,7 +412,11 @@ class GroupCommit:
                     return
                 with self._lock:
                     group, self._waiting = self._waiting, []
-                self._commit_group(session, group)
+                self._leader = threading.get_ident()
+                try:
+                    self._commit_group(session, group)
+                finally:
+                    self._leader = None
         finally:
             with self._lock:
                 if self._waiting:

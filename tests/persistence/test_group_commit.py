@@ -155,3 +155,13 @@ def test_a_write_that_rolls_back_the_group_cannot_take_the_others_with_it(
     assert isinstance(outcomes[1], Exception)
     assert outcomes[2] == 2003
     assert _years(db) == [2003]
+
+
+def test_a_write_inside_a_write_is_refused_rather_than_waiting_forever(db: Database) -> None:
+    def nested(session: Session) -> int:
+        return db.write(_insert(2002))
+
+    outcomes = _while_the_lock_is_held(db, [_insert(2001), nested])
+    assert outcomes[0] == 2001
+    assert isinstance(outcomes[1], RuntimeError)
+    assert _years(db) == [2001]
