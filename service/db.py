@@ -8,7 +8,7 @@ import os
 import select
 import threading
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager, nullcontext, suppress
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any, TypeVar
@@ -431,11 +431,9 @@ class GroupCommit:
             ran: list[_Write] = []  # the writes of the transaction open now
             for write in group:
                 try:
-                    if len(group) == 1:
+                    # A write alone needs no savepoint: if it fails, the transaction is its own.
+                    with session.begin_nested() if len(group) > 1 else nullcontext():
                         write.result = write.context.run(write.work, session)
-                    else:
-                        with session.begin_nested():
-                            write.result = write.context.run(write.work, session)
                 except BaseException as error:  # noqa: BLE001 - handed to its own caller
                     write.error = error
                 if session.get_transaction() is not transaction:

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import event, text
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
 from service.db import Database, upgrade_to_head
@@ -102,8 +103,6 @@ def test_a_failing_write_is_rolled_back_alone_and_its_caller_gets_its_error(
 def test_a_duplicate_in_the_group_fails_alone(db: Database) -> None:
     """Two writes of one unique key in one group: the second fails on the index (as it
     would in a transaction of its own), the first commits."""
-    from sqlalchemy.exc import IntegrityError
-
     outcomes = _while_the_lock_is_held(db, [_insert(2001), _insert(2001), _insert(2002)])
     assert outcomes[0] == 2001 and outcomes[2] == 2002
     assert isinstance(outcomes[1], IntegrityError)
