@@ -11,25 +11,69 @@ import limits
 from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from service.auth.scopes import parse_scopes, unknown_scopes
+
 DEFAULT_SIGNING_KEY_FILE = Path("./var/signing-keys.pem")
 DEFAULT_DATA_KEY_FILE = Path("./var/data-keys.json")
 REDIS_SCHEMES = ("redis://", "rediss://", "redis+unix://")
 
 
 class TrustedIssuer(BaseModel):
-    """An external identity provider whose tokens are accepted."""
+    """An external identity provider whose tokens are accepted, bound to what it may speak for.
+
+    A provider runs outside Rujukan's control: its tokens may name only the agency (or agencies)
+    it is bound to here, and carry at most the scopes listed here, whatever they claim.
+    """
 
     iss: str = Field(min_length=1)
     jwks_url: str | None = None
     jwks_file: Path | None = None
     audience: str = Field(min_length=1)
+    # The one agency this provider speaks for, or an explicit list of them.
+    agency: str | None = None
+    agencies: list[str] | None = None
+    # The most a token of this provider grants (a space-separated string or a list).
+    scopes: list[str]
+    # The token claim that names the agency (required when `agencies` lists several).
     agency_claim: str = "agency"
+
+    @field_validator("scopes", mode="before")
+    @classmethod
+    def _split_scopes(cls, value: Any) -> Any:
+        return value.split() if isinstance(value, str) else value
+
+    @field_validator("scopes")
+    @classmethod
+    def _known_scopes(cls, value: list[str]) -> list[str]:
+        if not value:
+            raise ValueError("a trusted issuer needs at least one scope")
+        unknown = unknown_scopes(value)
+        if unknown:
+            raise ValueError("unknown scope(s): " + ", ".join(unknown))
+        return parse_scopes(" ".join(value))
 
     @model_validator(mode="after")
     def _one_source(self) -> TrustedIssuer:
         if (self.jwks_url is None) == (self.jwks_file is None):
             raise ValueError("a trusted issuer needs exactly one of jwks_url or jwks_file")
         return self
+
+    @model_validator(mode="after")
+    def _bound_to_agencies(self) -> TrustedIssuer:
+        if (self.agency is None) == (self.agencies is None):
+            raise ValueError(
+                "a trusted issuer needs the agency it speaks for: exactly one of agency "
+                "or agencies"
+            )
+        codes = [self.agency] if self.agency is not None else self.agencies or []
+        if not codes or any(not isinstance(c, str) or not c.strip() for c in codes):
+            raise ValueError("a trusted issuer's agencies must be non-empty agency codes")
+        return self
+
+    @property
+    def bound_agencies(self) -> frozenset[str]:
+        """The agency codes this provider's tokens may act for."""
+        return frozenset([self.agency] if self.agency is not None else self.agencies or [])
 
 
 class Settings(BaseSettings):
