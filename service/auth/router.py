@@ -159,8 +159,7 @@ def issue_token(
         raise too_many_failures(lockout)
     client = None
     if secret:
-        with ctx.db.reader() as session:
-            client = clients.authenticate(session, cid, secret)
+        client = clients.authenticate(ctx.db, ctx.keyring, cid, secret)
     if client is None:
         limits.record_token_failure(cid)
         raise OAuthError("invalid_client", "Client authentication failed.", 401)
