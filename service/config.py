@@ -110,8 +110,13 @@ class Settings(BaseSettings):
     # `limits` notation ("600/minute", "10/second"). 600 a minute lets an agency system work
     # through a backlog at 10 requests a second; a runaway loop or a stolen token is cut off.
     rate_limit: str = "600/minute"
-    # Failed client authentications per client_id at POST /oauth/token before it answers 429.
+    # Failed client authentications per client_id from one address at POST /oauth/token
+    # before that client id answers 429 to that address: a stranger guessing a client's
+    # secret locks out only themself.
     token_failure_limit: str = "10/5minutes"  # noqa: S105 - a rate, not a secret
+    # Failed client authentications from one address, whatever the client ids, before
+    # POST /oauth/token answers 429 to that address.
+    token_address_failure_limit: str = "30/5minutes"  # noqa: S105 - a rate, not a secret
     # Where the counters live: in process memory when unset (each worker counts on its own),
     # shared across workers and hosts when set, e.g. redis://127.0.0.1:6379/0.
     redis_url: SecretStr | None = None
@@ -153,7 +158,7 @@ class Settings(BaseSettings):
             return json.loads(value) if value.strip() else []
         return value
 
-    @field_validator("rate_limit", "token_failure_limit")
+    @field_validator("rate_limit", "token_failure_limit", "token_address_failure_limit")
     @classmethod
     def _parse_limit(cls, value: str) -> str:
         try:
