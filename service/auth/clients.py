@@ -15,6 +15,7 @@ import base64
 import hashlib
 import hmac
 import logging
+import math
 import secrets
 import uuid
 from collections.abc import Sequence
@@ -24,7 +25,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-from sqlalchemy import select, update
+from sqlalchemy import or_, select, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session
 
@@ -153,6 +154,23 @@ def _store_keyed_hash(db: Database, client: ApiClient, keyed: str) -> None:
         )
         return
     client.secret_hash = keyed
+
+
+def token_cutoffs(session: Session) -> dict[str, float]:
+    """Client id -> the issue time (epoch seconds) before which its tokens no longer count:
+    infinite for a revoked client, the secret's change for a rotated one."""
+    rows = session.execute(
+        select(ApiClient.client_id, ApiClient.active, ApiClient.secret_changed_at).where(
+            or_(
+                ApiClient.active == False,  # noqa: E712 - a SQL expression
+                ApiClient.secret_changed_at > ApiClient.created_at,  # type: ignore[arg-type]
+            )
+        )
+    )
+    return {
+        client_id: math.inf if not active else float(math.floor(changed.timestamp()))
+        for client_id, active, changed in rows
+    }
 
 
 def list_clients(session: Session) -> Sequence[ApiClient]:

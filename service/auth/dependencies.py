@@ -132,6 +132,14 @@ async def authenticate(
         principal = _own_principal(claims)
     else:
         claims, principal = await run_in_threadpool(_verify_in_full, ctx, token)
+    if principal.issuer == ctx.settings.issuer:
+        revoked = ctx.revoked_clients
+        if revoked.due():  # at most every few seconds per process
+            await run_in_threadpool(revoked.refresh)
+        if revoked.refuses(str(claims["sub"]), claims.get("iat")):
+            raise errors.Unauthorized(
+                "The access token is not valid: its client was revoked or given a new secret."
+            )
     # Keyed by the verified client, never by anything the caller could vary unverified;
     # a client's tokens share one quota.
     if rate_limits(request).shared:  # counted in Redis: a network round trip
