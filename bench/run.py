@@ -200,7 +200,10 @@ def seed_database(db: Database) -> None:
             for agency in seed.AGENCIES:
                 for n in range(CLIENTS_PER_AGENCY):
                     client, secret = clients.create_client(
-                        session, agency=agency, name=f"bench {agency} {n}", scope=SCOPES,
+                        session,
+                        agency=agency,
+                        name=f"bench {agency} {n}",
+                        scope=SCOPES,
                         keyring=ctx.keyring,
                     )
                     trail.append(

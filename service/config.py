@@ -62,8 +62,7 @@ class TrustedIssuer(BaseModel):
     def _bound_to_agencies(self) -> TrustedIssuer:
         if (self.agency is None) == (self.agencies is None):
             raise ValueError(
-                "a trusted issuer needs the agency it speaks for: exactly one of agency "
-                "or agencies"
+                "a trusted issuer needs the agency it speaks for: exactly one of agency or agencies"
             )
         codes = [self.agency] if self.agency is not None else self.agencies or []
         if not codes or any(not isinstance(c, str) or not c.strip() for c in codes):

@@ -273,7 +273,9 @@ def test_an_ipv6_address_counts_as_its_64(serve: Callable[..., Served]) -> None:
         assert token_request(neighbour, guessed, "a-guess").status_code == 401
     assert_throttled(
         token_request(app.from_address(f"{prefix}::abcd"), "lpsk-0", "a-guess"),
-        "token-address-failures", 3, 60,
+        "token-address-failures",
+        3,
+        60,
     )
     party = app.party("LPSK")
     elsewhere = app.from_address(unique_address())
@@ -385,8 +387,12 @@ def test_an_unreachable_redis_leaves_each_process_limiting_in_memory(
 
 @pytest.mark.parametrize(
     "field, value",
-    [("rate_limit", "lots"), ("rate_limit", "0/minute"), ("token_failure_limit", "ten"),
-     ("token_address_failure_limit", "thirty")],
+    [
+        ("rate_limit", "lots"),
+        ("rate_limit", "0/minute"),
+        ("token_failure_limit", "ten"),
+        ("token_address_failure_limit", "thirty"),
+    ],
 )
 def test_a_malformed_limit_is_refused(field: str, value: str) -> None:
     with pytest.raises(ValidationError, match=field):

@@ -218,9 +218,7 @@ def _bearer(token: str, **extra: str) -> dict[str, str]:
 
 
 def _outgoing(client: TestClient, token: str) -> list[str]:
-    response = client.get(
-        "/v1/referrals", params={"direction": "outgoing"}, headers=_bearer(token)
-    )
+    response = client.get("/v1/referrals", params={"direction": "outgoing"}, headers=_bearer(token))
     assert response.status_code == 200, response.text
     return [item["id"] for item in response.json()["items"]]
 
@@ -282,9 +280,7 @@ def test_a_provider_grants_at_most_its_listed_scopes(
     with _client(settings, tmp_path, [_issuer(idp, scopes="referrals:read")]) as client:
         token = idp_token(key, scope="referrals:read referrals:write admin")
         assert _get(client, token) == 200
-        write = client.post(
-            "/v1/referrals", json=referral_body("KEMENSOS"), headers=_bearer(token)
-        )
+        write = client.post("/v1/referrals", json=referral_body("KEMENSOS"), headers=_bearer(token))
         assert write.status_code == 403, write.text
         assert "referrals:write" in write.json()["detail"]
         # Left with no allowed scope, the token still authenticates, and every scoped
