@@ -3,8 +3,11 @@
 For each database: seed a small (10,000 rows) and a large database in bulk, start Rujukan, the
 baseline and the ceiling with 2 workers each, and drive each operation with wrk in interleaved
 rounds (Rujukan and baseline alternate who goes first), quoting medians. Then unloaded latency
-(1 connection), the mixed-write soak (SQLite), and peak memory per worker. Writes
-bench/results/latest.json and latest.png and prints the table.
+(1 connection), the inbox read while strangers guess client secrets at /oauth/token, the
+mixed-write soak (SQLite), and peak memory per worker. Writes bench/results/latest.json and
+latest.png and prints the table.
+
+`--only guessing` runs the secret-guessing scenario alone, on a database of `--rows` referrals.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ import time
 import urllib.parse
 import urllib.request
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -46,6 +50,8 @@ PORTS = range(8141, 8160)
 CLIENTS_PER_AGENCY = 2
 SCOPES = "referrals:read referrals:write referrals:assess"
 WRK_THREADS = 2
+# The guessing scenario: strangers sending client secrets, beside clients reading their inbox.
+GUESSERS, READERS = 12, 4
 
 
 def log(message: str) -> None:
@@ -94,6 +100,11 @@ def _env(url: str) -> dict[str, str]:
         # test: 60,000 a minute for each of the 6 clients stays above what 2 workers serve
         # here, and the limiter still counts every request in its moving window.
         RUJUKAN_RATE_LIMIT="60000/minute",
+        # As behind a TLS proxy: the guessers of the guessing scenario send X-Forwarded-For,
+        # each guess from another address, so that the failed-authentication limits (kept at
+        # their defaults) stop none of them and every secret is checked.
+        RUJUKAN_PROXY_HEADERS="1",
+        RUJUKAN_FORWARDED_ALLOW_IPS="127.0.0.1",
         # As in production: webhooks are sent by a `rujukan worker` process started beside
         # the web workers (see `servers`), not by a thread inside each of them.
         RUJUKAN_EMBEDDED_DISPATCHER="0",
@@ -189,7 +200,11 @@ def seed_database(db: Database) -> None:
             for agency in seed.AGENCIES:
                 for n in range(CLIENTS_PER_AGENCY):
                     client, secret = clients.create_client(
-                        session, agency=agency, name=f"bench {agency} {n}", scope=SCOPES
+                        session,
+                        agency=agency,
+                        name=f"bench {agency} {n}",
+                        scope=SCOPES,
+                        keyring=ctx.keyring,
                     )
                     trail.append(
                         session,
@@ -328,6 +343,7 @@ class Workload:
 
     get_rows: Path
     assess_pool: list[str]
+    client_ids: Path
     used: int = 0
     nik_block: int = 0
     # Last measured assess rate per (target, connections), to hand out just enough rows.
@@ -360,9 +376,11 @@ def workload(db: Database) -> Workload:
             referred.append(f"{rid} {from_agency} {to_agency}")
     path = VAR / f"get-rows-{db.kind}.txt"
     path.write_text("\n".join(get_rows) + "\n")
+    client_ids = VAR / f"client-ids-{db.kind}.txt"
+    client_ids.write_text("".join(f"{c['client_id']}\n" for c in db.clients))
     # Spread the consumption over the whole table, not only the oldest rows.
     referred = referred[::-1][::3] + referred[::-1][1::3] + referred[::-1][2::3]
-    return Workload(get_rows=path, assess_pool=referred)
+    return Workload(get_rows=path, assess_pool=referred, client_ids=client_ids)
 
 
 def wrk(
@@ -387,6 +405,8 @@ def wrk(
         env["BENCH_TOKENS"] = str(tokens)
     if op == "get":
         env["BENCH_ROWS"] = str(load.get_rows)
+    elif op == "guess":
+        env["BENCH_ROWS"] = str(load.client_ids)
     elif op in ("assess", "mixed"):
         rate = load.rates.get((server.name, connections), 1500.0 if connections > 1 else 400.0)
         env["BENCH_ROWS"] = str(load.assess_file(int(rate * 2 * seconds) + 100))
@@ -433,6 +453,45 @@ def peak_rss_mib(server: Server) -> list[float]:
                 if line.startswith("VmHWM:"):
                     peaks.append(round(int(line.split()[1]) / 1024, 1))
     return peaks
+
+
+def guessing(
+    server: Server, tokens: Path, load: Workload, *, rounds: int, seconds: float
+) -> dict[str, Any]:
+    """The inbox read at READERS connections, alone and while GUESSERS connections send wrong
+    client secrets (for real client ids and unknown ones) to /oauth/token; medians of rounds."""
+    unloaded, loaded, guesses = [], [], []
+    for _ in range(rounds):
+        unloaded.append(
+            wrk(server, "list", connections=READERS, seconds=seconds, tokens=tokens, load=load)
+        )
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            guess = pool.submit(
+                wrk, server, "guess", connections=GUESSERS, seconds=seconds + 2, tokens=None,
+                load=load,
+            )  # fmt: skip
+            time.sleep(1)  # the guessers are at full speed before the reads start
+            loaded.append(
+                wrk(server, "list", connections=READERS, seconds=seconds, tokens=tokens,
+                    load=load)
+            )  # fmt: skip
+            guesses.append(guess.result())
+    alone, under = median_of(unloaded), median_of(loaded)
+    return {
+        "guessers": GUESSERS,
+        "readers": READERS,
+        "seconds": seconds,
+        "read_alone": alone,
+        "read_while_guessing": under,
+        "guesses": median_of(guesses),
+        "p99_ratio": round(under["p99_ms"] / alone["p99_ms"], 2) if alone["p99_ms"] else None,
+    }
+
+
+def log_guessing(kind: str, result: dict[str, Any]) -> None:
+    log(f"{kind} inbox p99 {result['read_alone']['p99_ms']:.1f} ms alone, "
+        f"{result['read_while_guessing']['p99_ms']:.1f} ms while {GUESSERS} connections guess "
+        f"secrets at {result['guesses']['rps']:.0f} req/s ({result['p99_ratio']}x)")  # fmt: skip
 
 
 # ---- one database ---------------------------------------------------------------------------
@@ -510,6 +569,11 @@ def bench_database(kind: str, args: argparse.Namespace, admin_url: str | None) -
                 for name in ("rujukan", "baseline")
             }  # fmt: skip
 
+        out["guessing"] = guessing(
+            running["rujukan"], tokens, load, rounds=args.rounds, seconds=args.duration
+        )
+        log_guessing(kind, out["guessing"])
+
         if kind == "sqlite":
             mixed = wrk(
                 running["rujukan"], "mixed", connections=64, seconds=args.mixed_duration,
@@ -522,6 +586,21 @@ def bench_database(kind: str, args: argparse.Namespace, admin_url: str | None) -
     out["list_large_p99_ms"] = out["ops"]["list"]["rujukan"]["p99_ms"]
     out["list_small_p99_ms"] = out["list_small"]["p99_ms"]
     return out
+
+
+def bench_guessing(kind: str, args: argparse.Namespace, admin_url: str | None) -> dict[str, Any]:
+    """The guessing scenario alone, on a database of `args.rows` referrals."""
+    db = fresh_database(kind, args.rows, admin_url)
+    seed_database(db)
+    load = workload(db)
+    with servers(db, set(), ("rujukan",)) as running:
+        tokens = fetch_tokens(running["rujukan"], db)
+        wrk(running["rujukan"], "list", connections=READERS, seconds=2, tokens=tokens, load=load)
+        result = guessing(
+            running["rujukan"], tokens, load, rounds=args.rounds, seconds=args.duration
+        )
+    log_guessing(kind, result)
+    return {"rows": db.rows, "guessing": result}
 
 
 # ---- report ---------------------------------------------------------------------------------
@@ -553,6 +632,17 @@ def goals(results: dict[str, Any]) -> list[dict[str, Any]]:
     """Each goal of issue 6 with the measured value and whether it is met."""
     checks = []
     for kind, r in results["databases"].items():
+        if "guessing" in r:
+            g = r["guessing"]
+            alone, under = g["read_alone"]["p99_ms"], g["read_while_guessing"]["p99_ms"]
+            checks.append(
+                {"goal": f"{kind} inbox read p99 while {GUESSERS} connections guess client "
+                         f"secrets < 2x its p99 alone ({READERS} connections)",
+                 "value": f"{under:.1f} ms vs {alone:.1f} ms ({g['p99_ratio']}x)",
+                 "met": g["p99_ratio"] is not None and g["p99_ratio"] < 2}
+            )  # fmt: skip
+        if "ops" not in r:
+            continue
         for op, floor in (("get", 1.0), ("list", 1.0), ("create", 0.8), ("assess", 0.8)):
             ratio = r["ops"][op]["ratio"]
             checks.append(
@@ -580,14 +670,14 @@ def goals(results: dict[str, Any]) -> list[dict[str, Any]]:
     return checks
 
 
-def table(results: dict[str, Any]) -> str:
-    """The results as a Markdown table (printed, and pasted into the README)."""
+def _ops_tables(full: dict[str, dict[str, Any]]) -> list[str]:
+    """Each operation against the baseline and the ceiling, then each at 1 connection."""
     lines = [
         "| database | operation | Rujukan req/s | p50 ms | p99 ms | baseline req/s | p50 ms "
         "| p99 ms | Rujukan/baseline | share of ceiling |",
         "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
-    for kind, r in results["databases"].items():
+    for kind, r in full.items():
         for op in OPS:
             o = r["ops"][op]
             ruj, base = o["rujukan"], o["baseline"]
@@ -604,7 +694,7 @@ def table(results: dict[str, Any]) -> str:
     lines.append("")
     lines.append("| database | operation | unloaded p50 / p99 ms, Rujukan | baseline |")
     lines.append("| --- | --- | ---: | ---: |")
-    for kind, r in results["databases"].items():
+    for kind, r in full.items():
         for op in OPS:
             u = r["unloaded"][op]
             lines.append(
@@ -612,6 +702,36 @@ def table(results: dict[str, Any]) -> str:
                 f"| {u['baseline']['p50_ms']:.1f} / {u['baseline']['p99_ms']:.1f} |"
             )
     lines.append("")
+    return lines
+
+
+def _guessing_table(results: dict[str, Any]) -> list[str]:
+    """The inbox read alone and while strangers guess client secrets."""
+    lines = [
+        f"| database | inbox read ({READERS} connections) | p50 / p99 ms | req/s "
+        f"| guesses/s ({GUESSERS} connections) |",
+        "| --- | --- | ---: | ---: | ---: |",
+    ]
+    for kind, r in results["databases"].items():
+        if "guessing" not in r:
+            continue
+        g = r["guessing"]
+        for label, read, guesses in (("alone", g["read_alone"], ""),
+                                     ("while guessing", g["read_while_guessing"],
+                                      f"{g['guesses']['rps']:.0f}")):  # fmt: skip
+            lines.append(
+                f"| {kind} | {label} | {read['p50_ms']:.1f} / {read['p99_ms']:.1f} "
+                f"| {read['rps']:.0f} | {guesses} |"
+            )
+    lines.append("")
+    return lines
+
+
+def table(results: dict[str, Any]) -> str:
+    """The results as Markdown tables (printed, and pasted into the README)."""
+    full = {kind: r for kind, r in results["databases"].items() if "ops" in r}
+    lines = _ops_tables(full) if full else []
+    lines += _guessing_table(results)
     lines.append("| goal | measured | met |")
     lines.append("| --- | --- | --- |")
     for check in results["goals"]:
@@ -621,12 +741,14 @@ def table(results: dict[str, Any]) -> str:
 
 def chart(results: dict[str, Any], path: Path) -> None:
     """Requests/s per operation, Rujukan beside the baseline, with the ceiling marked."""
+    kinds = [kind for kind, r in results["databases"].items() if "ops" in r]
+    if not kinds:
+        return
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    kinds = list(results["databases"])
     fig, axes = plt.subplots(1, len(kinds), figsize=(6 * len(kinds), 4), squeeze=False)
     for ax, kind in zip(axes[0], kinds, strict=True):
         r = results["databases"][kind]
@@ -662,6 +784,9 @@ def main() -> None:
     parser.add_argument("--mixed-duration", type=float, default=30.0)
     parser.add_argument("--databases", default="sqlite,postgresql")
     parser.add_argument("--output", default=str(RESULTS / "latest"))
+    parser.add_argument(
+        "--only", choices=["guessing"], help="run one scenario alone (on --rows referrals)"
+    )
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is missing: install it with `sudo apt-get install -y wrk`")
@@ -693,7 +818,8 @@ def main() -> None:
 
             with psycopg.connect(admin_url.replace("+psycopg", "")) as conn:
                 results["machine"]["postgresql"] = conn.info.server_version
-        results["databases"][kind] = bench_database(kind, args, admin_url)
+        measure = bench_guessing if args.only == "guessing" else bench_database
+        results["databases"][kind] = measure(kind, args, admin_url)
     results["machine"]["load_average_at_end"] = os.getloadavg()
     results["minutes"] = round((time.time() - started) / 60, 1)
     results["goals"] = goals(results)
@@ -701,7 +827,8 @@ def main() -> None:
     out.with_suffix(".json").write_text(json.dumps(results, indent=2) + "\n")
     chart(results, out.with_suffix(".png"))
     print(table(results))
-    log(f"wrote {out.with_suffix('.json')} and {out.with_suffix('.png')}")
+    chart_note = "" if args.only else f" and {out.with_suffix('.png')}"
+    log(f"wrote {out.with_suffix('.json')}{chart_note}")
 
 
 if __name__ == "__main__":

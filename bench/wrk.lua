@@ -1,8 +1,9 @@
 -- One wrk script for every benchmark operation; bench/run.py sets the environment:
---   BENCH_OP       get | list | create | assess | mixed | ceiling
+--   BENCH_OP       get | list | create | assess | mixed | guess | ceiling
 --   BENCH_TARGET   rujukan | baseline | ceiling
 --   BENCH_TOKENS   file of "AGENCY token" lines (Rujukan only)
---   BENCH_ROWS     file of "id from_agency to_agency" lines (get, assess, mixed)
+--   BENCH_ROWS     file of "id from_agency to_agency" lines (get, assess, mixed), or of
+--                  "client_id" lines (guess: wrong secrets for these ids, and unknown ids)
 --   BENCH_NIK_BASE first number of this run's block of NIKs (create, mixed)
 -- done() prints one line "BENCH_RESULT {json}" that bench/run.py reads.
 
@@ -137,6 +138,29 @@ local function assess_request()
   }, body)
 end
 
+local guesses = 0
+
+-- A stranger's token request: every other one names a real client id, the rest ids that
+-- exist nowhere; the secret is always a guess. Each comes from another address (the proxy's
+-- X-Forwarded-For), as from a large botnet, so that no failure limit stops it and every
+-- secret is checked.
+local function guess_request()
+  guesses = guesses + 1
+  local client_id
+  if guesses % 2 == 0 and #rows > 0 then
+    client_id = rows[guesses % #rows + 1][1]
+  else
+    client_id = string.format("lpsk-%08x%08x", math.random(0, 0x7fffffff), math.random(0, 0x7fffffff))
+  end
+  local secret = string.format("%08x%08x%08x%08x", math.random(0, 0x7fffffff),
+    math.random(0, 0x7fffffff), math.random(0, 0x7fffffff), math.random(0, 0x7fffffff))
+  local address = string.format("10.%d.%d.%d", math.random(0, 255), math.random(0, 255),
+    math.random(1, 254))
+  return wrk.format("POST", "/oauth/token",
+    { ["Content-Type"] = "application/x-www-form-urlencoded", ["X-Forwarded-For"] = address },
+    "grant_type=client_credentials&client_id=" .. client_id .. "&client_secret=" .. secret)
+end
+
 local turn = 0
 
 function request()
@@ -144,6 +168,7 @@ function request()
   if op == "list" then return list_request() end
   if op == "create" then return create_request() end
   if op == "assess" then return assess_request() end
+  if op == "guess" then return guess_request() end
   if op == "mixed" then
     turn = turn + 1
     if turn % 2 == 0 then return create_request() end

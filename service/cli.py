@@ -179,7 +179,9 @@ def client_create(
     ctx = _context()
     try:
         with ctx.db.writer() as session:
-            client, secret = clients.create_client(session, agency=agency, name=name, scope=scope)
+            client, secret = clients.create_client(
+                session, agency=agency, name=name, scope=scope, keyring=ctx.keyring
+            )
             trail.append(
                 session,
                 action="client.create",
@@ -250,7 +252,7 @@ def client_rotate_secret(client_id: Annotated[str, typer.Argument(help="The clie
     ctx = _context()
     try:
         with ctx.db.writer() as session:
-            client, secret = clients.rotate_secret(session, client_id)
+            client, secret = clients.rotate_secret(session, client_id, keyring=ctx.keyring)
             trail.append(
                 session,
                 action="client.rotate_secret",

@@ -11,25 +11,68 @@ import limits
 from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from service.auth.scopes import parse_scopes, unknown_scopes
+
 DEFAULT_SIGNING_KEY_FILE = Path("./var/signing-keys.pem")
 DEFAULT_DATA_KEY_FILE = Path("./var/data-keys.json")
 REDIS_SCHEMES = ("redis://", "rediss://", "redis+unix://")
 
 
 class TrustedIssuer(BaseModel):
-    """An external identity provider whose tokens are accepted."""
+    """An external identity provider whose tokens are accepted, bound to what it may speak for.
+
+    A provider runs outside Rujukan's control: its tokens may name only the agency (or agencies)
+    it is bound to here, and carry at most the scopes listed here, whatever they claim.
+    """
 
     iss: str = Field(min_length=1)
     jwks_url: str | None = None
     jwks_file: Path | None = None
     audience: str = Field(min_length=1)
+    # The one agency this provider speaks for, or an explicit list of them.
+    agency: str | None = None
+    agencies: list[str] | None = None
+    # The most a token of this provider grants (a space-separated string or a list).
+    scopes: list[str]
+    # The token claim that names the agency (required when `agencies` lists several).
     agency_claim: str = "agency"
+
+    @field_validator("scopes", mode="before")
+    @classmethod
+    def _split_scopes(cls, value: Any) -> Any:
+        return value.split() if isinstance(value, str) else value
+
+    @field_validator("scopes")
+    @classmethod
+    def _known_scopes(cls, value: list[str]) -> list[str]:
+        if not value:
+            raise ValueError("a trusted issuer needs at least one scope")
+        unknown = unknown_scopes(value)
+        if unknown:
+            raise ValueError("unknown scope(s): " + ", ".join(unknown))
+        return parse_scopes(" ".join(value))
 
     @model_validator(mode="after")
     def _one_source(self) -> TrustedIssuer:
         if (self.jwks_url is None) == (self.jwks_file is None):
             raise ValueError("a trusted issuer needs exactly one of jwks_url or jwks_file")
         return self
+
+    @model_validator(mode="after")
+    def _bound_to_agencies(self) -> TrustedIssuer:
+        if (self.agency is None) == (self.agencies is None):
+            raise ValueError(
+                "a trusted issuer needs the agency it speaks for: exactly one of agency or agencies"
+            )
+        codes = [self.agency] if self.agency is not None else self.agencies or []
+        if not codes or any(not isinstance(c, str) or not c.strip() for c in codes):
+            raise ValueError("a trusted issuer's agencies must be non-empty agency codes")
+        return self
+
+    @property
+    def bound_agencies(self) -> frozenset[str]:
+        """The agency codes this provider's tokens may act for."""
+        return frozenset([self.agency] if self.agency is not None else self.agencies or [])
 
 
 class Settings(BaseSettings):
@@ -66,8 +109,13 @@ class Settings(BaseSettings):
     # `limits` notation ("600/minute", "10/second"). 600 a minute lets an agency system work
     # through a backlog at 10 requests a second; a runaway loop or a stolen token is cut off.
     rate_limit: str = "600/minute"
-    # Failed client authentications per client_id at POST /oauth/token before it answers 429.
+    # Failed client authentications per client_id from one address at POST /oauth/token
+    # before that client id answers 429 to that address: a stranger guessing a client's
+    # secret locks out only themself.
     token_failure_limit: str = "10/5minutes"  # noqa: S105 - a rate, not a secret
+    # Failed client authentications from one address, whatever the client ids, before
+    # POST /oauth/token answers 429 to that address.
+    token_address_failure_limit: str = "30/5minutes"  # noqa: S105 - a rate, not a secret
     # Where the counters live: in process memory when unset (each worker counts on its own),
     # shared across workers and hosts when set, e.g. redis://127.0.0.1:6379/0.
     redis_url: SecretStr | None = None
@@ -109,7 +157,7 @@ class Settings(BaseSettings):
             return json.loads(value) if value.strip() else []
         return value
 
-    @field_validator("rate_limit", "token_failure_limit")
+    @field_validator("rate_limit", "token_failure_limit", "token_address_failure_limit")
     @classmethod
     def _parse_limit(cls, value: str) -> str:
         try:

@@ -12,8 +12,10 @@ from typing import Generic, TypeVar
 
 from sqlalchemy import select
 
+from service.auth.clients import token_cutoffs
 from service.auth.issuers import TrustedIssuers
 from service.auth.keys import KeySet, load_keyset, load_or_create_keyset
+from service.auth.revocation import RevokedClients
 from service.auth.token_cache import VerifiedTokenCache
 from service.config import Settings
 from service.crypto import DataKeyring, KeyFileError
@@ -77,8 +79,17 @@ class ServiceContext:
     _keyset: ReloadingFile[KeySet]
     trusted_issuers: TrustedIssuers = field(default_factory=lambda: TrustedIssuers([]))
     verified_tokens: VerifiedTokenCache = field(default_factory=VerifiedTokenCache)
+    revoked_clients: RevokedClients = field(init=False)
     _agencies: frozenset[str] = frozenset()
     _agencies_read: float = float("-inf")
+
+    def __post_init__(self) -> None:
+        self.revoked_clients = RevokedClients(self.read_token_cutoffs)
+
+    def read_token_cutoffs(self) -> dict[str, float]:
+        """The clients whose tokens were cut off (revoked, or their secret rotated)."""
+        with self.db.autocommit() as session:
+            return token_cutoffs(session)
 
     @classmethod
     def build(cls, settings: Settings) -> ServiceContext:

@@ -1,4 +1,5 @@
-"""Limits against abuse (OWASP API4): requests per client, failed token requests per client id.
+"""Limits against abuse (OWASP API4): requests per client; failed token requests per client id
+and address, and per address.
 
 The counting is the `limits` library's moving-window strategy: exact (no double burst at a
 window edge), and it knows how much is left and when the next unit frees up, which is what
@@ -16,8 +17,10 @@ door left open.
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import logging
 import math
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -40,11 +43,16 @@ log = logging.getLogger("rujukan.ratelimit")
 
 REQUEST_POLICY = "default"
 TOKEN_FAILURE_POLICY = "token-failures"  # noqa: S105 - a policy name, not a secret
+ADDRESS_FAILURE_POLICY = "token-address-failures"
 REDIS_RETRY_SECONDS = 30.0
 REDIS_TIMEOUT_SECONDS = 0.5
 REDIS_KEY_PREFIX = "rujukan-ratelimit"
+# How often the in-memory counters drop expired entries (see `_MemoryCounters`).
+MEMORY_SWEEP_SECONDS = 10.0
 _STATE_KEY = "rujukan_quota"
 _T = TypeVar("_T")
+# A used-up policy: its name, its limit and where its window stands.
+_UsedUp = tuple[str, RateLimitItem, WindowStats]
 
 
 @dataclass(frozen=True)
@@ -75,13 +83,59 @@ def _key(*parts: str) -> str:
     return hashlib.sha256("\x00".join(parts).encode("utf-8")).hexdigest()[:40]
 
 
+def _network(address: str) -> str:
+    """The caller's address as counted: an IPv6 address by its /64, the least a host or a
+    home line is given (a stranger with one /64 has 2**64 addresses, not one each)."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.IPv6Network((ip, 64), strict=False))
+    return str(ip)
+
+
+class _MemoryCounters(MemoryStorage):
+    """The `limits` in-process storage, dropping expired entries at most every
+    MEMORY_SWEEP_SECONDS.
+
+    The library sweeps every key 10 ms after each hit. Strangers sending made-up client ids
+    from many addresses make a key each: with tens of thousands of keys, back-to-back sweeps
+    would keep a core busy. Counting ignores expired entries anyway (the moving window looks
+    at their times), so sweeping less often only holds their memory a little longer.
+    """
+
+    def __init__(self) -> None:
+        self._next_sweep = 0.0
+        self._sweep_lock = threading.Lock()
+        super().__init__()
+
+    # The library's own scheduling hook (a private, name-mangled method), overridden so that
+    # a hit starts a sweep only once the interval has passed.
+    def _MemoryStorage__schedule_expiry(self) -> None:
+        now = time.monotonic()
+        if now < self._next_sweep or not self._sweep_lock.acquire(blocking=False):
+            return
+        try:
+            if now >= self._next_sweep and not self.timer.is_alive():
+                self._next_sweep = now + MEMORY_SWEEP_SECONDS
+                self.timer = threading.Timer(0, self._MemoryStorage__expire_events)
+                self.timer.daemon = True
+                self.timer.start()
+        finally:
+            self._sweep_lock.release()
+
+
 class RateLimits:
-    """The service's two policies, counted in Redis (with a memory fallback) or in memory."""
+    """The service's policies, counted in Redis (with a memory fallback) or in memory."""
 
     def __init__(self, settings: Settings) -> None:
         self.requests: RateLimitItem = parse(settings.rate_limit)
         self.token_failures: RateLimitItem = parse(settings.token_failure_limit)
-        self._memory = MovingWindowRateLimiter(MemoryStorage())
+        self.address_failures: RateLimitItem = parse(settings.token_address_failure_limit)
+        self._memory = MovingWindowRateLimiter(_MemoryCounters())
         self._shared: MovingWindowRateLimiter | None = None
         self._shared_down_until = 0.0
         if settings.redis_url is not None:
@@ -136,24 +190,43 @@ class RateLimits:
         allowed, stats = self._run(hit)
         return self._quota(REQUEST_POLICY, self.requests, stats, allowed)
 
-    def token_lockout(self, client_id: str) -> Quota | None:
-        """The used-up failure quota of this client id, or None while it may still try."""
-        key = _key(client_id)
+    def token_lockout(self, client_id: str, address: str) -> Quota | None:
+        """The used-up failure quota that refuses this client id from this address: the
+        address's own (every client id) or that of the client id from this address; None
+        while it may still try.
 
-        def check(limiter: MovingWindowRateLimiter) -> WindowStats | None:
-            if limiter.test(self.token_failures, "token-failures", key):
-                return None
-            return limiter.get_window_stats(self.token_failures, "token-failures", key)
+        Keyed by address as well, so that a stranger guessing one client's secret locks
+        out only themself: the client keeps getting tokens from its own address.
+        """
+        network = _network(address)
+        # The counters' names in storage are the policy names.
+        policies = (
+            (ADDRESS_FAILURE_POLICY, self.address_failures, _key(network)),
+            (TOKEN_FAILURE_POLICY, self.token_failures, _key(client_id, network)),
+        )
 
-        stats = self._run(check)
-        if stats is None:
+        def check(limiter: MovingWindowRateLimiter) -> _UsedUp | None:
+            for policy, item, key in policies:
+                if not limiter.test(item, policy, key):
+                    return policy, item, limiter.get_window_stats(item, policy, key)
             return None
-        return self._quota(TOKEN_FAILURE_POLICY, self.token_failures, stats, allowed=False)
 
-    def record_token_failure(self, client_id: str) -> None:
-        """Count one failed client authentication for this client id."""
-        key = _key(client_id)
-        self._run(lambda limiter: limiter.hit(self.token_failures, "token-failures", key))
+        used_up = self._run(check)
+        if used_up is None:
+            return None
+        policy, item, stats = used_up
+        return self._quota(policy, item, stats, allowed=False)
+
+    def record_token_failure(self, client_id: str, address: str) -> None:
+        """Count one failed client authentication for this client id and this address."""
+
+        network = _network(address)
+
+        def hit(limiter: MovingWindowRateLimiter) -> None:
+            limiter.hit(self.address_failures, ADDRESS_FAILURE_POLICY, _key(network))
+            limiter.hit(self.token_failures, TOKEN_FAILURE_POLICY, _key(client_id, network))
+
+        self._run(hit)
 
 
 def rate_limits(request: Request) -> RateLimits:
@@ -240,8 +313,9 @@ def document_rate_limits(spec: dict[str, Any]) -> dict[str, Any]:
             responses = operation.setdefault("responses", {})
             if operation.get("operationId") == "issue_token":
                 description = (
-                    "Too many failed client authentications for this client_id (`error` "
-                    "invalid_client), whatever the secret, until Retry-After seconds have passed"
+                    "Too many failed client authentications from this address, for this "
+                    "client_id or for any (`error` invalid_client), whatever the secret, until "
+                    "Retry-After seconds have passed"
                 )
             elif operation.get("security"):
                 description = problems(429)[429]["description"]

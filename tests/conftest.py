@@ -114,6 +114,7 @@ def make_settings(url: str, key_dir: Path, **overrides: object) -> Settings:
         # limits are tested in tests/test_rate_limits.py with their own, small values.
         "rate_limit": "100000/minute",
         "token_failure_limit": "10000/minute",
+        "token_address_failure_limit": "10000/minute",
         # Tests start the webhook dispatcher themselves, when and where they need it.
         "embedded_dispatcher": False,
     }

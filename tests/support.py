@@ -150,7 +150,11 @@ class Party:
     def register(cls, ctx: ServiceContext, http: TestClient, agency: str, scope: str) -> Party:
         with ctx.db.writer() as session:
             client, secret = clients.create_client(
-                session, agency=agency, name=f"{agency} test system", scope=scope
+                session,
+                agency=agency,
+                name=f"{agency} test system",
+                scope=scope,
+                keyring=ctx.keyring,
             )
             session.commit()
         response = http.post(

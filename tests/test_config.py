@@ -22,6 +22,8 @@ from service.crypto import GENERATED_MARKER, KeyFileError
 from tests.auth import jwt_parts
 from tests.conftest import make_settings
 from tests.support import Party
+from tests.test_cli_errors import one_line_error
+from tests.test_cli_errors import run as run_cli
 
 
 @pytest.fixture
@@ -58,7 +60,8 @@ def test_environment_variables_are_read(clean_env: pytest.MonkeyPatch, tmp_path:
     clean_env.setenv(
         "RUJUKAN_TRUSTED_ISSUERS",
         json.dumps([{"iss": "https://idp.example", "jwks_url": "https://idp.example/jwks",
-                     "audience": "rujukan", "agency_claim": "org"}]),
+                     "audience": "rujukan", "agency_claim": "org", "agency": "LPSK",
+                     "scopes": "referrals:read referrals:write"}]),
     )
     settings = Settings()
     assert settings.database_url == "postgresql+psycopg://u@db:5432/r"
@@ -69,12 +72,51 @@ def test_environment_variables_are_read(clean_env: pytest.MonkeyPatch, tmp_path:
     assert settings.allow_private_webhooks is False
     assert settings.trusted_issuers[0].iss == "https://idp.example"
     assert settings.trusted_issuers[0].agency_claim == "org"
+    assert settings.trusted_issuers[0].bound_agencies == {"LPSK"}
+    assert settings.trusted_issuers[0].scopes == ["referrals:read", "referrals:write"]
 
 
 def test_env_must_be_dev_or_prod(clean_env: pytest.MonkeyPatch) -> None:
     clean_env.setenv("RUJUKAN_ENV", "staging")
     with pytest.raises(ValidationError):
         Settings()
+
+
+IDP = {"iss": "https://sso.lpsk.example", "jwks_url": "https://sso.lpsk.example/jwks",
+       "audience": "rujukan-api"}  # fmt: skip
+BAD_ISSUERS = {
+    "no agency": ({**IDP, "scopes": "referrals:read"}, ["agency"]),
+    "blank agency": ({**IDP, "agency": " ", "scopes": "referrals:read"}, ["agency"]),
+    "empty agency list": ({**IDP, "agencies": [], "scopes": "referrals:read"}, ["agencies"]),
+    "agency and agencies": (
+        {**IDP, "agency": "LPSK", "agencies": ["LPSK"], "scopes": "referrals:read"}, ["agency"]
+    ),
+    "no scopes": ({**IDP, "agency": "LPSK"}, ["scopes"]),
+    "empty scopes": ({**IDP, "agency": "LPSK", "scopes": ""}, ["scope"]),
+    "unknown scope": (
+        {**IDP, "agency": "LPSK", "scopes": "referrals:read referrals:everything"},
+        ["referrals:everything"],
+    ),
+}
+
+
+@pytest.mark.parametrize(("issuer", "words"), BAD_ISSUERS.values(), ids=BAD_ISSUERS.keys())
+def test_a_trusted_issuer_must_be_bound_to_its_agency_and_scopes(
+    issuer: dict[str, object], words: list[str]
+) -> None:
+    with pytest.raises(ValidationError) as caught:
+        Settings(env="dev", trusted_issuers=[issuer])
+    for word in words:
+        assert word in str(caught.value)
+
+
+@pytest.mark.parametrize("command", [["serve"], ["client", "list"], ["migrate"]])
+def test_an_unbound_trusted_issuer_stops_every_command_with_one_line(
+    command: list[str], tmp_path: Path
+) -> None:
+    unbound = json.dumps([{**IDP, "scopes": "referrals:read"}])
+    result = run_cli(command, tmp_path, RUJUKAN_TRUSTED_ISSUERS=unbound)
+    one_line_error(result, "trusted_issuers", "agency")
 
 
 @pytest.mark.parametrize(

@@ -20,8 +20,11 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 from httpx import Response
+from limits import parse
+from limits.strategies import MovingWindowRateLimiter
 from pydantic import ValidationError
 
+from service import ratelimit
 from service.app import create_app
 from service.config import Settings
 from service.context import ServiceContext
@@ -48,6 +51,10 @@ class Served:
     def party(self, agency: str = "LPSK", scope: str = ALL_SCOPES) -> Party:
         return Party.register(self.ctx, self.http, agency, scope)
 
+    def from_address(self, host: str) -> TestClient:
+        """A client of the same app whose requests come from `host`."""
+        return TestClient(self.http.app, client=(host, 40_000), raise_server_exceptions=False)
+
 
 @pytest.fixture
 def serve(settings: Settings) -> Iterator[Callable[..., Served]]:
@@ -61,6 +68,11 @@ def serve(settings: Settings) -> Iterator[Callable[..., Served]]:
             return Served(stack.enter_context(http), ctx)
 
         yield start
+
+
+def unique_address() -> str:
+    """An IPv6 documentation address in a /64 no other test uses."""
+    return f"2001:db8:{uuid.uuid4().hex[:4]}:{uuid.uuid4().hex[:4]}::1"
 
 
 def bearer(party: Party, token: str | None = None) -> dict[str, str]:
@@ -214,6 +226,85 @@ def test_failed_token_requests_lock_the_client_id_even_for_the_right_secret(
     assert token_request(app.http, other.client_id, other.secret, how).status_code == 200
 
 
+def test_a_guesser_locks_out_only_its_own_address(serve: Callable[..., Served]) -> None:
+    app = serve(token_failure_limit="3/minute")
+    party = app.party("KEMENSOS")
+    stranger, owner = app.from_address("203.0.113.9"), app.from_address("10.0.0.7")
+    for _ in range(3):
+        assert token_request(stranger, party.client_id, "a-guess").status_code == 401
+    body = assert_throttled(
+        token_request(stranger, party.client_id, party.secret), "token-failures", 3, 60
+    )
+    assert body["error"] == "invalid_client"
+    # The client itself, from its own address, is not locked out by the stranger.
+    for _ in range(3):
+        assert token_request(owner, party.client_id, party.secret).status_code == 200
+
+
+@pytest.mark.parametrize("storage", STORAGES)
+def test_an_address_is_limited_across_client_ids(
+    serve: Callable[..., Served], storage: str | None
+) -> None:
+    app = serve(token_address_failure_limit="4/minute", redis_url=storage)
+    party = app.party("LPSK")
+    # Addresses of their own: Redis keeps its counters from one run of the suite to the next.
+    stranger, owner = app.from_address(unique_address()), app.from_address(unique_address())
+    for _ in range(4):
+        guessed = f"lpsk-{uuid.uuid4().hex[:16]}"
+        assert token_request(stranger, guessed, "a-guess").status_code == 401
+    # A fifth client id from the same address, even a real one with its secret: 429.
+    for client_id, secret in ((f"lpsk-{uuid.uuid4().hex[:16]}", "a-guess"),
+                              (party.client_id, party.secret)):  # fmt: skip
+        body = assert_throttled(
+            token_request(stranger, client_id, secret), "token-address-failures", 4, 60
+        )
+        assert body["error"] == "invalid_client"
+        assert "access_token" not in body
+    assert token_request(owner, party.client_id, party.secret).status_code == 200
+
+
+def test_an_ipv6_address_counts_as_its_64(serve: Callable[..., Served]) -> None:
+    """A stranger with a /64 has 2**64 addresses; they count as one."""
+    app = serve(token_address_failure_limit="3/minute")
+    prefix = unique_address().removesuffix("::1")
+    for host in range(3):
+        guessed = f"lpsk-{uuid.uuid4().hex[:16]}"
+        neighbour = app.from_address(f"{prefix}:{host}:{host}:{host}:{host + 1}")
+        assert token_request(neighbour, guessed, "a-guess").status_code == 401
+    assert_throttled(
+        token_request(app.from_address(f"{prefix}::abcd"), "lpsk-0", "a-guess"),
+        "token-address-failures",
+        3,
+        60,
+    )
+    party = app.party("LPSK")
+    elsewhere = app.from_address(unique_address())
+    assert token_request(elsewhere, party.client_id, party.secret).status_code == 200
+
+
+def test_memory_counters_are_swept_at_most_once_per_interval(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Each made-up client id is a key; sweeping them all after every hit (the library's
+    default) would keep a core busy under a stranger's flood. Counting stays exact."""
+    monkeypatch.setattr(ratelimit, "MEMORY_SWEEP_SECONDS", 60.0)
+    storage = ratelimit._MemoryCounters()
+    sweeps: list[float] = []
+    sweep = storage._MemoryStorage__expire_events  # type: ignore[attr-defined]
+    monkeypatch.setattr(
+        storage, "_MemoryStorage__expire_events", lambda: sweeps.append(time.monotonic()) or sweep()
+    )
+    limiter = MovingWindowRateLimiter(storage)
+    item = parse("2/second")
+    for n in range(300):
+        limiter.hit(item, "token-failures", f"made-up-{n}")
+        if n % 50 == 0:
+            time.sleep(0.02)  # the library would sweep 10 ms after each of these
+    assert len(sweeps) <= 1
+    assert limiter.hit(item, "token-failures", "made-up-1")
+    assert not limiter.hit(item, "token-failures", "made-up-1")
+
+
 def test_unknown_client_ids_are_locked_the_same_way(serve: Callable[..., Served]) -> None:
     app = serve(token_failure_limit="2/minute")
     known = app.party("LPSK")
@@ -296,7 +387,12 @@ def test_an_unreachable_redis_leaves_each_process_limiting_in_memory(
 
 @pytest.mark.parametrize(
     "field, value",
-    [("rate_limit", "lots"), ("rate_limit", "0/minute"), ("token_failure_limit", "ten")],
+    [
+        ("rate_limit", "lots"),
+        ("rate_limit", "0/minute"),
+        ("token_failure_limit", "ten"),
+        ("token_address_failure_limit", "thirty"),
+    ],
 )
 def test_a_malformed_limit_is_refused(field: str, value: str) -> None:
     with pytest.raises(ValidationError, match=field):
@@ -313,6 +409,7 @@ def test_the_production_defaults_are_documented_values() -> None:
     defaults = Settings(env="dev")
     assert defaults.rate_limit == "600/minute"
     assert defaults.token_failure_limit == "10/5minutes"
+    assert defaults.token_address_failure_limit == "30/5minutes"
     assert defaults.redis_url is None
 
 

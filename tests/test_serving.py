@@ -123,7 +123,8 @@ class Deployment:
     def token(self, server: Server, agency: str) -> str:
         with self.ctx.db.writer() as session:
             client, secret = clients.create_client(
-                session, agency=agency, name=f"{agency} system", scope=ALL_SCOPES
+                session, agency=agency, name=f"{agency} system", scope=ALL_SCOPES,
+                keyring=self.ctx.keyring,
             )
             session.commit()
         response = httpx.post(

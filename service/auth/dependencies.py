@@ -12,6 +12,7 @@ from starlette.concurrency import run_in_threadpool
 from service import errors
 from service.auth import tokens
 from service.auth.principal import Principal
+from service.config import TrustedIssuer
 from service.context import ServiceContext
 from service.ratelimit import enforce_request_limit, rate_limits
 
@@ -31,8 +32,8 @@ async def get_context(request: Request) -> ServiceContext:
 Context = Annotated[ServiceContext, Depends(get_context)]
 
 
-def _verify(ctx: ServiceContext, token: str) -> tuple[dict[str, Any], str, Any]:
-    """Full verification: (claims, the claim naming the agency, the external issuer or None).
+def _verify(ctx: ServiceContext, token: str) -> tuple[dict[str, Any], TrustedIssuer | None]:
+    """Full verification: (claims, the external issuer or None for Rujukan's own tokens).
 
     Tokens of this service are remembered once verified; those of trusted external issuers
     are checked in full every time (their keys come and go with a remote JWKS).
@@ -48,7 +49,7 @@ def _verify(ctx: ServiceContext, token: str) -> tuple[dict[str, Any], str, Any]:
             audience=settings.audience,
         )
         ctx.verified_tokens.put(token, claims, header["kid"])
-        return claims, "agency", None
+        return claims, None
     kid = header.get("kid") if isinstance(header.get("kid"), str) else None
     claims = tokens.verify(
         token,
@@ -56,34 +57,62 @@ def _verify(ctx: ServiceContext, token: str) -> tuple[dict[str, Any], str, Any]:
         issuer=external.issuer.iss,
         audience=external.issuer.audience,
     )
-    return claims, external.issuer.agency_claim, external
+    return claims, external.issuer
 
 
-def _principal(claims: dict[str, Any], agency_claim: str) -> Principal:
-    """The caller named by verified claims (401 when they lack the agency or the scope)."""
-    agency = claims.get(agency_claim)
+def _scopes(claims: dict[str, Any]) -> frozenset[str]:
+    """The token's scopes (401 when the claim is malformed)."""
     scope = claims.get("scope", "")
     if isinstance(scope, list):  # some providers send `scope` as a list
         scope = " ".join(s for s in scope if isinstance(s, str))
-    if not isinstance(agency, str) or not isinstance(scope, str):
+    if not isinstance(scope, str):
+        raise errors.Unauthorized("The access token is not valid: claims are incomplete.")
+    return frozenset(scope.split())
+
+
+def _principal(claims: dict[str, Any], agency: Any, scopes: frozenset[str]) -> Principal:
+    if not isinstance(agency, str):
         raise errors.Unauthorized("The access token is not valid: claims are incomplete.")
     return Principal(
         client_id=str(claims["sub"])[:64],
         agency=agency,
-        scopes=frozenset(scope.split()),
+        scopes=scopes,
         token_id=str(claims.get("jti", "")),
         issuer=str(claims.get("iss", "")),
     )
 
 
+def _own_principal(claims: dict[str, Any]) -> Principal:
+    """The caller named by a verified token of this service."""
+    return _principal(claims, claims.get("agency"), _scopes(claims))
+
+
+def _external_principal(claims: dict[str, Any], issuer: TrustedIssuer) -> Principal:
+    """The caller named by a verified token of an external issuer, held to what the issuer
+    is bound to: one of its agencies (401 otherwise), and at most its scopes (the rest are
+    dropped, so a token left with none is refused every scoped operation with 403)."""
+    bound = issuer.bound_agencies
+    if issuer.agency_claim not in claims and len(bound) == 1:
+        named: Any = next(iter(bound))
+    else:
+        named = claims.get(issuer.agency_claim)
+    if not isinstance(named, str) or named not in bound:
+        raise errors.Unauthorized(
+            "The access token is not valid: its issuer does not speak for that agency."
+        )
+    return _principal(claims, named, _scopes(claims) & frozenset(issuer.scopes))
+
+
 def _verify_in_full(ctx: ServiceContext, token: str) -> tuple[dict[str, Any], Principal]:
     """Verify a token not in the cache (blocking: may fetch a JWKS or read the database)."""
     try:
-        claims, agency_claim, external = _verify(ctx, token)
+        claims, external = _verify(ctx, token)
     except tokens.TokenInvalid as exc:
         raise errors.Unauthorized(f"The access token is not valid: {exc}.") from exc
-    principal = _principal(claims, agency_claim)
-    if external is not None and principal.agency not in ctx.known_agencies():
+    if external is None:
+        return claims, _own_principal(claims)
+    principal = _external_principal(claims, external)
+    if principal.agency not in ctx.known_agencies():
         raise errors.Unauthorized("The access token is not valid: unknown agency.")
     return claims, principal
 
@@ -100,9 +129,17 @@ async def authenticate(
     cached = ctx.verified_tokens.get(token)
     if cached is not None and any(k.kid == cached.kid for k in ctx.keyset.keys):
         claims = cached.claims
-        principal = _principal(claims, "agency")
+        principal = _own_principal(claims)
     else:
         claims, principal = await run_in_threadpool(_verify_in_full, ctx, token)
+    if principal.issuer == ctx.settings.issuer:
+        revoked = ctx.revoked_clients
+        if revoked.due():  # at most every few seconds per process
+            await run_in_threadpool(revoked.refresh)
+        if revoked.refuses(str(claims["sub"]), claims.get("iat")):
+            raise errors.Unauthorized(
+                "The access token is not valid: its client was revoked or given a new secret."
+            )
     # Keyed by the verified client, never by anything the caller could vary unverified;
     # a client's tokens share one quota.
     if rate_limits(request).shared:  # counted in Redis: a network round trip

@@ -12,7 +12,7 @@ from service.dbtypes import UTCDateTime, new_id, utcnow
 
 
 class ApiClient(SQLModel, table=True):
-    """An agency system allowed to obtain tokens; the secret is kept only as a slow hash."""
+    """An agency system allowed to obtain tokens; the secret is kept only as a keyed hash."""
 
     __tablename__ = "api_client"
 

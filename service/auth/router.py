@@ -16,7 +16,7 @@ from service.auth.dependencies import Context
 from service.auth.scopes import parse_scopes
 from service.errors import OAuthError, RateLimited
 from service.openapi_docs import problems
-from service.ratelimit import Quota, rate_limits
+from service.ratelimit import TOKEN_FAILURE_POLICY, Quota, rate_limits
 
 router = APIRouter(tags=["auth"])
 
@@ -58,7 +58,8 @@ class JWKS(BaseModel):
 
 
 def too_many_failures(quota: Quota) -> RateLimited:
-    """The 429 for a client id with too many failed authentications in the window.
+    """The 429 for an address with too many failed authentications in the window, for this
+    client id or for any.
 
     The status and `Retry-After` are what generic HTTP clients and retry layers act on (urllib3's
     Retry waits the given seconds on a 429). The body keeps the OAuth `error` member, which
@@ -71,8 +72,9 @@ def too_many_failures(quota: Quota) -> RateLimited:
     The answer is the same for a right or wrong secret and a known or unknown id, so it tells
     a prober nothing.
     """
+    whose = "this client_id" if quota.policy == TOKEN_FAILURE_POLICY else "any client_id"
     detail = (
-        "Too many failed client authentications for this client_id; "
+        f"Too many failed client authentications for {whose} from this address; "
         f"retry after {quota.reset} seconds."
     )
     return RateLimited(
@@ -152,17 +154,19 @@ def issue_token(
     if not cid:
         raise OAuthError("invalid_client", "Client authentication failed.", 401)
     # Checked before the secret, and the same for unknown ids: a locked client id answers 429
-    # even to the right secret, so guessing stops and nothing tells which ids exist.
+    # even to the right secret, so guessing stops and nothing tells which ids exist. Counted
+    # per address (the proxy's forwarded one where RUJUKAN_PROXY_HEADERS is set), so that
+    # the guesser is stopped and not the client it guesses at.
+    address = request.client.host if request.client is not None else ""
     limits = rate_limits(request)
-    lockout = limits.token_lockout(cid)
+    lockout = limits.token_lockout(cid, address)
     if lockout is not None:
         raise too_many_failures(lockout)
     client = None
     if secret:
-        with ctx.db.reader() as session:
-            client = clients.authenticate(session, cid, secret)
+        client = clients.authenticate(ctx.db, ctx.keyring, cid, secret)
     if client is None:
-        limits.record_token_failure(cid)
+        limits.record_token_failure(cid, address)
         raise OAuthError("invalid_client", "Client authentication failed.", 401)
     allowed = parse_scopes(client.scopes)
     requested = parse_scopes(scope) if scope is not None else allowed

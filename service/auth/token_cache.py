@@ -3,10 +3,11 @@
 Verifying an ES256 signature costs more than the rest of a small read. A client sends the
 same token for up to its 15 minutes, so each worker remembers the claims of tokens it has
 verified, keyed by the SHA-256 of the token (the token itself is not kept), bounded in
-size, and never past the token's `exp`. What the README says about revocation is unchanged:
-revoking a client or rotating its secret stops new tokens, and tokens already issued stay
-valid until they expire, cached or not. A hit also requires the signing key (`kid`) to be
-still in the key file, so removing a key ends its tokens here as it does on a full check.
+size, and never past the token's `exp`. A hit also requires the signing key (`kid`) to be
+still in the key file, so removing a key ends its tokens here as it does on a full check,
+and a cached token is held to the revocation list like any other
+(`service.auth.revocation`): revoking its client or rotating its secret ends it within
+seconds.
 """
 
 from __future__ import annotations

@@ -110,7 +110,8 @@ def own_keys(
     ctx = ServiceContext.build(settings)
     with ctx.db.writer() as session:
         client, secret = clients.create_client(
-            session, agency="LPSK", name="rotation test", scope="referrals:read"
+            session, agency="LPSK", name="rotation test", scope="referrals:read",
+            keyring=ctx.keyring,
         )
         session.commit()
     with TestClient(create_app(ctx=ctx), raise_server_exceptions=False) as http:

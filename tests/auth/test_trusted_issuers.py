@@ -18,9 +18,11 @@ from jose import jwt
 from service.app import create_app
 from service.auth import issuers
 from service.auth.keys import SigningKey, new_key
+from service.auth.scopes import ALL_SCOPES
 from service.config import Settings
 from service.context import ServiceContext
 from tests.conftest import make_settings
+from tests.support import Api, referral_body
 
 ISS = "https://sso.lpsk.example"
 AUD = "rujukan-api"
@@ -60,7 +62,8 @@ class JwksServer:
         self.server.server_close()
 
 
-def idp_token(key: SigningKey, **overrides: Any) -> str:
+def idp_token(key: SigningKey, without: tuple[str, ...] = (), **overrides: Any) -> str:
+    """A token of LPSK's provider; `without` names claims to leave out."""
     now = int(time.time())
     claims = {
         "iss": ISS,
@@ -74,6 +77,8 @@ def idp_token(key: SigningKey, **overrides: Any) -> str:
         "lpsk_unit": "LPSK",
     }
     claims.update(overrides)
+    for name in without:
+        claims.pop(name)
     return jwt.encode(claims, key.private_pem, algorithm=key.alg, headers={"kid": key.kid})
 
 
@@ -95,8 +100,12 @@ def _client(settings: Settings, tmp_path: Path, trusted: list[dict[str, Any]]) -
     return TestClient(create_app(ctx=ServiceContext.build(own)))
 
 
-def _issuer(idp: JwksServer) -> dict[str, Any]:
-    return {"iss": ISS, "jwks_url": idp.url, "audience": AUD, "agency_claim": "lpsk_unit"}
+def _issuer(idp: JwksServer, **binding: Any) -> dict[str, Any]:
+    """LPSK's provider, bound to LPSK and to reading and writing referrals unless told."""
+    issuer = {"iss": ISS, "jwks_url": idp.url, "audience": AUD, "agency_claim": "lpsk_unit",
+              "agency": "LPSK", "scopes": "referrals:read referrals:write"}  # fmt: skip
+    issuer.update(binding)
+    return {name: value for name, value in issuer.items() if value is not None}
 
 
 def _get(client: TestClient, token: str) -> int:
@@ -125,7 +134,7 @@ def test_trusted_issuer_tokens_are_refused_when_wrong(
 ) -> None:
     key = idp.keys[0]
     with _client(settings, tmp_path, [_issuer(idp)]) as client:
-        assert _get(client, idp_token(key, lpsk_unit="POLRI")) == 401  # unknown agency
+        assert _get(client, idp_token(key, lpsk_unit="POLRI")) == 401  # not its agency
         assert _get(client, idp_token(key, aud="someone-else")) == 401
         assert _get(client, idp_token(key, lpsk_unit=None)) == 401
         assert _get(client, idp_token(key, exp=int(time.time()) - 600)) == 401
@@ -170,8 +179,9 @@ def test_jwks_file_and_one_algorithm_per_key(
     jwks_file = tmp_path / "idp-jwks.json"
     jwks_file.write_text(json.dumps({"keys": [key.jwk]}))
     trusted = [
-        {"iss": ISS, "jwks_file": str(jwks_file), "audience": AUD, "agency_claim": "lpsk_unit"}
-    ]
+        {"iss": ISS, "jwks_file": str(jwks_file), "audience": AUD, "agency_claim": "lpsk_unit",
+         "agency": "LPSK", "scopes": ["referrals:read"]}
+    ]  # fmt: skip
     with _client(settings, tmp_path, trusted) as client:
         assert _get(client, idp_token(key)) == 200
         # The same key with another algorithm in the header is refused.
@@ -198,3 +208,81 @@ def test_jwks_parsing_skips_unusable_keys() -> None:
     )
     assert list(parsed) == [ec_key.kid]
     assert parsed[ec_key.kid][1] == "ES256"
+
+
+# --- an issuer speaks only for the agency it is bound to ---------------------------------
+
+
+def _bearer(token: str, **extra: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}", **extra}
+
+
+def _outgoing(client: TestClient, token: str) -> list[str]:
+    response = client.get("/v1/referrals", params={"direction": "outgoing"}, headers=_bearer(token))
+    assert response.status_code == 200, response.text
+    return [item["id"] for item in response.json()["items"]]
+
+
+def test_a_provider_cannot_act_for_another_agency(
+    settings: Settings, tmp_path: Path, lpsk: Api, idp: JwksServer
+) -> None:
+    """LPSK's provider signs a token naming KEMENSOS with every scope: refused outright."""
+    sealed = lpsk.create_ok("KEMENSOS", protected_identity=True)
+    every_scope = " ".join(ALL_SCOPES)
+    issuer = _issuer(idp, agency_claim=None, scopes=every_scope)
+    key = idp.keys[0]
+    forged = idp_token(key, agency="KEMENSOS", scope=every_scope, without=("lpsk_unit",))
+    with _client(settings, tmp_path, [issuer]) as client:
+        inbox = client.get(
+            "/v1/referrals", params={"direction": "incoming"}, headers=_bearer(forged)
+        )
+        assert inbox.status_code == 401, inbox.text
+        assert inbox.headers["WWW-Authenticate"].startswith("Bearer")
+        reveal = client.get(
+            f"/v1/referrals/{sealed['id']}",
+            params={"reveal": "identity"},
+            headers=_bearer(forged, **{"X-Reveal-Reason": "Court order 12/2026"}),
+        )
+        assert reveal.status_code == 401, reveal.text
+        assert "Dewi" not in reveal.text
+        # The same provider speaking for LPSK is served, as LPSK: the referral's sender.
+        own = idp_token(key, agency="LPSK", scope=every_scope, without=("lpsk_unit",))
+        assert _outgoing(client, own) == [sealed["id"]]
+
+
+def test_a_token_without_an_agency_acts_for_the_one_bound_agency(
+    settings: Settings, tmp_path: Path, lpsk: Api, idp: JwksServer
+) -> None:
+    sent = lpsk.create_ok("KEMENHAM")
+    key = idp.keys[0]
+    with _client(settings, tmp_path, [_issuer(idp)]) as client:
+        assert _outgoing(client, idp_token(key, without=("lpsk_unit",))) == [sent["id"]]
+        # A claim that is there but names no agency is not an absent one.
+        assert _get(client, idp_token(key, lpsk_unit=None)) == 401
+
+
+def test_with_several_bound_agencies_the_token_must_name_one_of_them(
+    settings: Settings, tmp_path: Path, clean: None, idp: JwksServer
+) -> None:
+    key = idp.keys[0]
+    issuer = _issuer(idp, agency=None, agencies=["LPSK", "KEMENHAM"])
+    with _client(settings, tmp_path, [issuer]) as client:
+        assert _get(client, idp_token(key, lpsk_unit="KEMENHAM")) == 200
+        assert _get(client, idp_token(key, lpsk_unit="LPSK")) == 200
+        assert _get(client, idp_token(key, lpsk_unit="KEMENSOS")) == 401
+        assert _get(client, idp_token(key, without=("lpsk_unit",))) == 401
+
+
+def test_a_provider_grants_at_most_its_listed_scopes(
+    settings: Settings, tmp_path: Path, clean: None, idp: JwksServer
+) -> None:
+    key = idp.keys[0]
+    with _client(settings, tmp_path, [_issuer(idp, scopes="referrals:read")]) as client:
+        token = idp_token(key, scope="referrals:read referrals:write admin")
+        assert _get(client, token) == 200
+        write = client.post("/v1/referrals", json=referral_body("KEMENSOS"), headers=_bearer(token))
+        assert write.status_code == 403, write.text
+        assert "referrals:write" in write.json()["detail"]
+        # Left with no allowed scope, the token still authenticates, and every scoped
+        # operation refuses it.
+        assert _get(client, idp_token(key, scope="referrals:write")) == 403

@@ -38,6 +38,7 @@ def service_env(settings: Settings, **extra: str) -> dict[str, str]:
             "RUJUKAN_TOKEN_TTL_SECONDS": str(settings.token_ttl_seconds),
             "RUJUKAN_RATE_LIMIT": settings.rate_limit,
             "RUJUKAN_TOKEN_FAILURE_LIMIT": settings.token_failure_limit,
+            "RUJUKAN_TOKEN_ADDRESS_FAILURE_LIMIT": settings.token_address_failure_limit,
             "RUJUKAN_LOG_LEVEL": "WARNING",
         }
     )
