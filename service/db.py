@@ -27,8 +27,13 @@ SQLITE_BUSY_TIMEOUT_MS = 30_000
 # server's pool) took a worker past 200 MiB at 1,000,000 rows. Writers queue on the gate
 # below anyway, so 10 kept and 10 more under a burst serve as many requests.
 SQLITE_POOL_SIZE = 10
-# An arbitrary constant naming the "migrations are running" advisory lock on PostgreSQL.
-MIGRATION_LOCK_KEY = 0x52554A554B414E  # "RUJUKAN"
+# The keys of the PostgreSQL advisory locks, one per lock. A migration holds its lock for its
+# whole run while its ALTER TABLE waits for the writers' row locks, and a writer takes the
+# append lock at its commit, holding row locks: under one key each waited for the other, for
+# ever. Appends keep the key of earlier releases, so that the processes of an old and a new
+# version serialise their appends together during a rolling upgrade.
+AUDIT_APPEND_LOCK_KEY = 0x52554A554B414E  # "RUJUKAN"
+MIGRATION_LOCK_KEY = 0x524A4B4D494752  # "RJKMIGR"
 
 
 def is_sqlite(engine_or_url: Engine | str) -> bool:
