@@ -3,15 +3,27 @@
 # Production image for the Rujukan service.
 #
 #   docker build -t rujukan .
+#   # once per release: migrate as the role that owns the database, and grant the service's
+#   docker run --rm \
+#     -e RUJUKAN_MIGRATION_DATABASE_URL=postgresql+psycopg://rujukan_owner:pass@db:5432/rujukan \
+#     -e RUJUKAN_DATABASE_URL=postgresql+psycopg://rujukan:pass@db:5432/rujukan \
+#     -e RUJUKAN_SIGNING_KEY_FILE=/run/secrets/signing-keys.pem \
+#     -e RUJUKAN_DATA_KEY_FILE=/run/secrets/data-keys.json \
+#     rujukan rujukan migrate
+#   # the servers: only the service role's URL, never the owner's
 #   docker run -p 8000:8000 \
-#     -e RUJUKAN_DATABASE_URL=postgresql+psycopg://user:pass@db:5432/rujukan \
+#     -e RUJUKAN_DATABASE_URL=postgresql+psycopg://rujukan:pass@db:5432/rujukan \
 #     -e RUJUKAN_SIGNING_KEY_FILE=/run/secrets/signing-keys.pem \
 #     -e RUJUKAN_DATA_KEY_FILE=/run/secrets/data-keys.json \
 #     rujukan
 #
-# RUJUKAN_ENV=prod refuses to start without explicitly provisioned key files.
-# The container applies pending migrations once (under a lock, so containers starting together
-# are safe), then serves on $RUJUKAN_HOST:$RUJUKAN_PORT with $RUJUKAN_WORKERS worker processes.
+# RUJUKAN_ENV=prod refuses to start without explicitly provisioned key files, and refuses a
+# PostgreSQL role that could rewrite the audit trail (a superuser, the tables' owner).
+# The container runs `rujukan migrate` (under a lock, so containers starting together are safe),
+# then serves on $RUJUKAN_HOST:$RUJUKAN_PORT with $RUJUKAN_WORKERS worker processes:
+# - with only the service role's URL, migrate finds nothing to do once the job has migrated;
+# - with both URLs (a trial), it migrates as the owner, and the server runs without that URL;
+# - with one URL and no roles (SQLite, or RUJUKAN_ENV=dev), it migrates and serves as it is.
 # On SIGTERM (docker stop) in-flight requests get $RUJUKAN_GRACEFUL_TIMEOUT seconds to finish:
 # give the container a longer stop timeout (docker stop -t 30, stop_grace_period: 30s).
 
@@ -78,5 +90,6 @@ HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
 
 STOPSIGNAL SIGTERM
 
-# `exec`: the server replaces the shell, so it is the process that receives SIGTERM.
-CMD ["sh", "-c", "rujukan migrate && exec rujukan serve --host \"$RUJUKAN_HOST\" --port \"$RUJUKAN_PORT\""]
+# `exec`: the server replaces the shell, so it is the process that receives SIGTERM; `env -u`:
+# it runs without the owner's URL, which only `rujukan migrate` needs.
+CMD ["sh", "-c", "rujukan migrate && exec env -u RUJUKAN_MIGRATION_DATABASE_URL rujukan serve --host \"$RUJUKAN_HOST\" --port \"$RUJUKAN_PORT\""]

@@ -50,15 +50,36 @@ def _context():  # type: ignore[no-untyped-def]
         _fail(str(exc))
 
 
+def _check_database_role(ctx) -> None:  # type: ignore[no-untyped-def]
+    """Refuse (prod) or warn (dev) when the service's database role could rewrite the audit
+    trail."""
+    from service.dbroles import RoleError, serving_role_warning
+
+    try:
+        warning = serving_role_warning(ctx.settings, ctx.db.engine)
+    except RoleError as exc:
+        _fail(str(exc))
+    if warning:
+        typer.echo(f"warning: {warning}", err=True)
+
+
 @app.command()
 def migrate() -> None:
-    """Apply every database migration (alembic upgrade head); in dev, also register an MoU
-    between each two of the three founding agencies (once)."""
+    """Apply every database migration (alembic upgrade head) as the owner role of
+    RUJUKAN_MIGRATION_DATABASE_URL (when set) and grant the service's role, that of
+    RUJUKAN_DATABASE_URL, what it needs; in dev, also register an MoU between each two of
+    the three founding agencies (once)."""
+    from service import dbroles
     from service.agreements.service import seed_dev_agreements
-    from service.db import Database, upgrade_to_head
+    from service.db import Database
 
     settings = get_settings()
-    upgrade_to_head(settings.database_url)
+    try:
+        warnings = dbroles.migrate(settings)
+    except dbroles.RoleError as exc:
+        _fail(str(exc))
+    for warning in warnings:
+        typer.echo(f"warning: {warning}", err=True)
     typer.echo("database is at the latest migration", err=True)
     if settings.is_dev:
         db = Database(settings.database_url)
@@ -108,6 +129,7 @@ def serve(
     serving.prepare_multiprocess_dir()
     settings = get_settings()
     ctx = _context()
+    _check_database_role(ctx)
     _print_first_client_hint(ctx)
     ctx.db.dispose()
     serving.run(
@@ -134,6 +156,7 @@ def worker(
     settings = get_settings()
     configure_logging(settings.log_level)
     ctx = _context()
+    _check_database_role(ctx)
     dispatcher = Dispatcher(ctx)
     try:
         if once:
@@ -660,7 +683,8 @@ def main() -> None:
         sys.exit(1)
     except ArgumentError:
         fail(
-            "RUJUKAN_DATABASE_URL is not a database URL; expected sqlite:///PATH or "
+            "RUJUKAN_DATABASE_URL (or RUJUKAN_MIGRATION_DATABASE_URL) is not a database URL; "
+            "expected sqlite:///PATH or "
             "postgresql+psycopg://USER:PASSWORD@HOST:PORT/DATABASE"
         )
     except (OperationalError, ProgrammingError) as exc:

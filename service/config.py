@@ -84,6 +84,9 @@ class Settings(BaseSettings):
     )
 
     database_url: str = "sqlite:///./var/rujukan.db"
+    # PostgreSQL: the URL of the role that owns the tables, for `rujukan migrate` only; it
+    # then grants the role of `database_url` what the service needs. Unset: migrate as that.
+    migration_database_url: str | None = None
     host: str = "127.0.0.1"
     port: int = 8000
     env: Literal["dev", "prod"] = "dev"

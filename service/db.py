@@ -27,8 +27,13 @@ SQLITE_BUSY_TIMEOUT_MS = 30_000
 # server's pool) took a worker past 200 MiB at 1,000,000 rows. Writers queue on the gate
 # below anyway, so 10 kept and 10 more under a burst serve as many requests.
 SQLITE_POOL_SIZE = 10
-# An arbitrary constant naming the "migrations are running" advisory lock on PostgreSQL.
-MIGRATION_LOCK_KEY = 0x52554A554B414E  # "RUJUKAN"
+# The keys of the PostgreSQL advisory locks, one per lock. A migration holds its lock for its
+# whole run while its ALTER TABLE waits for the writers' row locks, and a writer takes the
+# append lock at its commit, holding row locks: under one key each waited for the other, for
+# ever. Appends keep the key of earlier releases, so that the processes of an old and a new
+# version serialise their appends together during a rolling upgrade.
+AUDIT_APPEND_LOCK_KEY = 0x52554A554B414E  # "RUJUKAN"
+MIGRATION_LOCK_KEY = 0x524A4B4D494752  # "RJKMIGR"
 
 
 def is_sqlite(engine_or_url: Engine | str) -> bool:
@@ -555,27 +560,33 @@ def alembic_config(url: str) -> AlembicConfig:
     return cfg
 
 
-def upgrade_to_head(url: str) -> None:
-    """Apply every migration."""
+def upgrade_to_head(url: str, *, then: Callable[[], None] | None = None) -> None:
+    """Apply every migration, then run `then` (the grants) under the same lock."""
     from alembic import command
+
+    def upgrade() -> None:
+        command.upgrade(alembic_config(url), "head")
+        if then is not None:
+            then()
 
     if is_sqlite(url):
         _prepare_sqlite_file(url)
         database = make_url(url).database
         if not database or database == ":memory:":
-            command.upgrade(alembic_config(url), "head")
+            upgrade()
             return
         # Two processes migrating one file would both find the schema missing: a lock file
         # beside the database lets one migrate while the other waits.
         with open(f"{database}.migrate-lock", "a") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
             try:
-                command.upgrade(alembic_config(url), "head")
+                upgrade()
             finally:
                 fcntl.flock(lock, fcntl.LOCK_UN)
         return
     # Several containers may start at once, each running `rujukan migrate`: the first takes
-    # the lock and migrates, the others wait for it and then find nothing left to do.
+    # the lock and migrates, the others wait for it and then find nothing left to do. Their
+    # grants too wait: PostgreSQL fails a GRANT that races another on the same table.
     engine = create_engine(
         url, poolclass=NullPool, hide_parameters=True, isolation_level="AUTOCOMMIT"
     )
@@ -583,7 +594,7 @@ def upgrade_to_head(url: str) -> None:
         with engine.connect() as lock:
             lock.execute(text("SELECT pg_advisory_lock(:key)"), {"key": MIGRATION_LOCK_KEY})
             try:
-                command.upgrade(alembic_config(url), "head")
+                upgrade()
             finally:
                 lock.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": MIGRATION_LOCK_KEY})
     finally:

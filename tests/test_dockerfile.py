@@ -7,6 +7,7 @@ from the Dockerfile's instructions (final stage) and the .dockerignore patterns.
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -225,3 +226,26 @@ def test_build_context_leaves_out_local_state_and_secrets(path: str) -> None:
 )
 def test_build_context_keeps_what_the_dockerfile_copies(path: str) -> None:
     assert not _excluded_from_context(path), f"{path} is excluded by .dockerignore"
+
+
+def test_cmd_gives_the_owners_url_to_migrate_only(tmp_path: Path) -> None:
+    """Run the CMD's shell with a stand-in `rujukan` that records what each call was given:
+    the server must not inherit the migration (owner's) URL."""
+    cmd = _last(_final_stage(), "CMD")
+    assert cmd is not None and cmd.startswith("["), "the CMD is not in exec form"
+    calls = tmp_path / "calls"
+    stand_in = tmp_path / "rujukan"
+    stand_in.write_text(
+        '#!/bin/sh\necho "$1 ${RUJUKAN_MIGRATION_DATABASE_URL:-unset}" >> "$CALLS"\n'
+    )
+    stand_in.chmod(0o755)
+    owner_url = "postgresql+psycopg://rujukan_owner:secret@db:5432/rujukan"
+    env = {
+        "PATH": f"{tmp_path}{os.pathsep}{os.environ.get('PATH', '')}",
+        "CALLS": str(calls),
+        "RUJUKAN_MIGRATION_DATABASE_URL": owner_url,
+        "RUJUKAN_HOST": "0.0.0.0",  # noqa: S104 - the image's value, never bound here
+        "RUJUKAN_PORT": "8000",
+    }
+    subprocess.run(json.loads(cmd), env=env, check=True, timeout=30)  # noqa: S603
+    assert calls.read_text().splitlines() == [f"migrate {owner_url}", "serve unset"]

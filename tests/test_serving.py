@@ -35,7 +35,8 @@ from service.config import Settings
 from service.context import ServiceContext
 from service.db import upgrade_to_head
 from service.referrals.models import Referral, ReferralHistory
-from tests.conftest import make_settings
+from tests.conftest import POSTGRES_URL, make_settings
+from tests.roles import owner_and_service_roles
 from tests.support import ALL_SCOPES, Api, assess_body, referral_body, service_body
 
 BIN = Path(sys.executable).parent
@@ -287,18 +288,31 @@ def _dockerfile_env_and_cmd() -> tuple[dict[str, str], list[str]]:
     return env, cmd
 
 
+@pytest.fixture
+def image_database(backend: str, new_database_url) -> Iterator[dict[str, str]]:  # type: ignore[no-untyped-def]
+    """An empty database for the image's command, as deployed: on PostgreSQL, the URLs of an
+    owner role (for the migrations) and of the service's role."""
+    if backend == "sqlite":
+        yield {"RUJUKAN_DATABASE_URL": new_database_url(backend)}
+        return
+    with owner_and_service_roles(POSTGRES_URL or "") as roles:
+        yield {
+            "RUJUKAN_DATABASE_URL": roles.service_url,
+            "RUJUKAN_MIGRATION_DATABASE_URL": roles.owner_url,
+        }
+
+
 def test_the_images_command_migrates_once_then_serves_workers_and_stops_cleanly(
-    backend: str, new_database_url, tmp_path: Path  # type: ignore[no-untyped-def]
+    image_database: dict[str, str], tmp_path: Path
 ) -> None:
     image_env, cmd = _dockerfile_env_and_cmd()
     assert image_env["RUJUKAN_ENV"] == "prod"
-    url = new_database_url(backend)  # empty: the command must migrate it
     key_dir = tmp_path / "secrets"
-    env = base_env(url, key_dir)
+    env = base_env(image_database["RUJUKAN_DATABASE_URL"], key_dir)
     port = free_port()
     env.update(
         {k: v for k, v in image_env.items() if k.startswith("RUJUKAN_")},
-        RUJUKAN_DATABASE_URL=url,
+        **image_database,
         RUJUKAN_HOST="127.0.0.1",
         RUJUKAN_PORT=str(port),
         RUJUKAN_MIGRATIONS_DIR=str(REPO / "migrations"),

@@ -15,13 +15,13 @@ from sqlalchemy.orm import Session as OrmSession
 from sqlmodel import Session
 
 from service.audit.models import AuditEntry
-from service.db import compiled_for, execute_direct, insert_values
+from service.db import AUDIT_APPEND_LOCK_KEY, compiled_for, execute_direct, insert_values
 from service.dbtypes import utcnow
 from service.requestctx import request_id
 
 GENESIS = "0" * 64
-# Any fixed 64-bit number: the key of the PostgreSQL advisory lock that serialises appends.
-_PG_LOCK_KEY = 0x52554A554B414E
+# The key of the PostgreSQL advisory lock that serialises appends.
+_PG_LOCK_KEY = AUDIT_APPEND_LOCK_KEY
 
 
 def _content(entry: AuditEntry) -> dict[str, Any]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import datetime as dt
 import io
@@ -20,7 +21,8 @@ from service.config import Settings
 from service.context import ServiceContext
 from service.demo.loader import DemoError, load_demo
 from service.referrals.models import Referral, ReferralHistory
-from tests.conftest import make_settings
+from tests.conftest import POSTGRES_URL, make_settings
+from tests.roles import owner_and_service_roles
 from tests.test_cli import Cli, assert_clean_failure, make_cli, token_status
 
 OUTCOMES = {
@@ -102,17 +104,25 @@ def test_prod_migrate_registers_no_agreement(
 
     from tests.test_cli import RUJUKAN
 
-    result = subprocess.run(  # noqa: S603
-        [str(RUJUKAN), "migrate"], env=env, cwd=cli.workdir, capture_output=True, text=True,
-        timeout=180, check=False,
-    )
-    assert result.returncode == 0, result.stderr
-    engine = create_engine(cli.url)
-    try:
-        with engine.connect() as conn:
-            assert conn.execute(text("SELECT COUNT(*) FROM agreement")).scalar_one() == 0
-    finally:
-        engine.dispose()
+    with contextlib.ExitStack() as stack:
+        if backend == "postgresql":
+            # prod migrates as the owner, for another role to serve (README: Deploying, 3.)
+            roles = stack.enter_context(owner_and_service_roles(POSTGRES_URL or ""))
+            env.update(
+                RUJUKAN_DATABASE_URL=roles.service_url,
+                RUJUKAN_MIGRATION_DATABASE_URL=roles.owner_url,
+            )
+        result = subprocess.run(  # noqa: S603
+            [str(RUJUKAN), "migrate"], env=env, cwd=cli.workdir, capture_output=True, text=True,
+            timeout=180, check=False,
+        )
+        assert result.returncode == 0, result.stderr
+        engine = create_engine(env["RUJUKAN_DATABASE_URL"])
+        try:
+            with engine.connect() as conn:
+                assert conn.execute(text("SELECT COUNT(*) FROM agreement")).scalar_one() == 0
+        finally:
+            engine.dispose()
 
 
 def test_agreement_add_list_end(cli: Cli) -> None:
