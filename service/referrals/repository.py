@@ -21,14 +21,13 @@ from sqlalchemy import (
     insert,
     or_,
     select,
-    text,
     tuple_,
     update,
 )
 from sqlalchemy.dialects import postgresql
 from sqlmodel import Session
 
-from service.db import execute_direct, fetch_direct, insert_rows, insert_values
+from service.db import fetch_direct, insert_rows, insert_values
 from service.referrals import workflow
 from service.referrals.models import (
     IdempotencyRecord,
@@ -67,7 +66,7 @@ def get_visible(
     actions update it with `update_if_version` and keep it current themselves).
 
     `for_update` locks the row first (PostgreSQL), so every action takes its locks in the
-    same order (referral, reference counter, audit trail) and none can deadlock another.
+    same order (referral, audit trail) and none can deadlock another.
     SQLite needs no row lock: its writers already hold the database write lock.
     """
     params = {"referral_id": referral_id, "agency": agency}
@@ -75,30 +74,26 @@ def get_visible(
     return rows[0] if rows else None
 
 
-def find_open_by_nik(session: Session, to_agency: str, nik_hash: str) -> Referral | None:
-    """The open referral of this person to this agency, if any."""
-    stmt = select(Referral).where(
-        Referral.to_agency == to_agency,
-        Referral.nik_hash == nik_hash,
-        Referral.status != "closed",
+def _open_of_person_statement() -> Any:
+    table = Referral.__table__  # type: ignore[attr-defined]
+    return (
+        select(table.c.id, table.c.reference, table.c.from_agency, table.c.protected_identity)
+        .where(
+            table.c.to_agency == bindparam("to_agency"),
+            table.c.nik_hash == bindparam("nik_hash"),
+            table.c.status != "closed",
+        )
+        .order_by(table.c.created_at, table.c.id)
     )
-    return session.execute(stmt).scalars().first()
 
 
-# The same statement on SQLite and PostgreSQL; a text() statement is compiled once, where the
-# dialects' upsert constructs were compiled again on every call.
-_NEXT_NUMBER = text(
-    "INSERT INTO reference_counter (year, last) VALUES (:year, 1) "
-    "ON CONFLICT (year) DO UPDATE SET last = reference_counter.last + 1 "
-    "RETURNING last"
-)
+_OPEN_OF_PERSON = _open_of_person_statement()
 
 
-def next_reference_number(session: Session, year: int) -> int:
-    """Take the next number of the year's sequence: one upsert, which locks the year's row
-    until the caller's transaction ends (a create on PostgreSQL takes it in autocommit, so
-    for that statement only; on SQLite the writer transaction holds the write lock anyway)."""
-    return int(execute_direct(session, _NEXT_NUMBER, [{"year": year}]).fetchone()[0])
+def open_referrals_of_person(session: Session, to_agency: str, nik_hash: str) -> list[Any]:
+    """The open referrals of this person to this agency (at most one per sender), oldest
+    first: their id, reference, sender and whether the identity is protected."""
+    return fetch_direct(session, _OPEN_OF_PERSON, {"to_agency": to_agency, "nik_hash": nik_hash})
 
 
 REFERRAL_COLUMNS = tuple(c.key for c in Referral.__table__.columns)  # type: ignore[attr-defined]
@@ -393,6 +388,12 @@ _GET_IDEMPOTENCY = select(_IDEMPOTENCY).where(
 def get_idempotency(session: Session, agency: str, key: str) -> Any:
     """The stored answer to an Idempotency-Key of this agency (a row), or None."""
     return session.connection().execute(_GET_IDEMPOTENCY, {"agency": agency, "key": key}).first()
+
+
+def sender_of(session: Session, referral_id: uuid.UUID) -> str | None:
+    """The sending agency of a referral, or None if there is no such referral."""
+    stmt = select(Referral.from_agency).where(Referral.id == referral_id)
+    return session.execute(stmt).scalar_one_or_none()
 
 
 # Reference data is read on every create and action, inside the write transaction, but

@@ -73,9 +73,13 @@ def _with_etag(referral: ReferralRead, response: Response) -> ReferralRead:
     description=(
         "Creates a referral from the caller's agency to `to_agency` in state `referred`. "
         "Send `Idempotency-Key` to make retries safe: a repeat with the same key and body "
-        "returns the first response; the same key with another body is refused (422). "
-        "A second open referral of the same NIK to the same agency is refused (409) and the "
-        "problem names the existing referral."
+        "returns the first response; the same key with another body is refused (422), and "
+        "a key is the calling agency's own. A second open referral of the same NIK from the "
+        "caller to the same agency is refused (409) and the problem names the existing "
+        "referral. An open referral of the same NIK to that agency from another sender does "
+        "not refuse the create (that would tell the caller the person is known there): the "
+        "new referral is created, and only its receiver sees `possible_duplicate_of` naming "
+        "the open one."
     ),
     responses={
         201: {"headers": {**_ETAG_HEADER, "Location": {"schema": {"type": "string"}}}},
