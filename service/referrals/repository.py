@@ -278,6 +278,18 @@ def notes(session: Session, referral_id: uuid.UUID) -> Sequence[ReferralNote]:
     return session.execute(stmt).scalars().all()
 
 
+def findable_by_nik(agency: Any, *, with_protected: bool) -> list[Any]:
+    """The conditions on a referral that `agency` looks up by NIK: no referral whose
+    identity is sealed to it is found. After consent withdrawal, never by its receiver; a
+    protected identity, only `with_protected` (the request gave a reason, and the caller
+    audits each such match as a reveal)."""
+    table = Referral.__table__  # type: ignore[attr-defined]
+    found = [or_(table.c.consent_withdrawn_at.is_(None), table.c.to_agency != agency)]
+    if not with_protected:
+        found.append(table.c.protected_identity.is_(False))
+    return found
+
+
 @dataclass(frozen=True)
 class ListFilter:
     """The filters of GET /v1/referrals."""
@@ -290,6 +302,8 @@ class ListFilter:
     group: str | None = None
     urgency: str | None = None
     nik_hash: str | None = None
+    # The request gave a reason (X-Reveal-Reason): a NIK may match a protected identity.
+    nik_reveal: bool = False
     overdue: bool | None = None
     updated_since: dt.datetime | None = None
 
@@ -316,7 +330,9 @@ def list_page(
         params["now"] = now
     if after is not None:
         params["after_created_at"], params["after_id"] = after
-    statement = _list_statement(filters.direction, frozenset(params), filters.overdue)
+    statement = _list_statement(
+        filters.direction, frozenset(params), filters.overdue, filters.nik_reveal
+    )
     return fetch_direct(session, statement, params)
 
 
@@ -325,7 +341,9 @@ _LIST_EQUALS = ("status", "to_agency", "from_agency", "urgency", "nik_hash")
 
 
 @functools.lru_cache(maxsize=512)
-def _list_statement(direction: str | None, given: frozenset[str], overdue: bool | None) -> Any:
+def _list_statement(
+    direction: str | None, given: frozenset[str], overdue: bool | None, nik_reveal: bool
+) -> Any:
     """The SELECT of a list page for the filters given, their values as bound parameters:
     built once per combination of filters, so it is compiled once (`fetch_direct`)."""
     table = Referral.__table__  # type: ignore[attr-defined]
@@ -341,8 +359,7 @@ def _list_statement(direction: str | None, given: frozenset[str], overdue: bool 
             column = table.c[name]
             conditions.append(column == bindparam(name, type_=column.type))
     if "nik_hash" in given:
-        # After consent withdrawal the receiver must not find the person by NIK either.
-        conditions.append(or_(table.c.consent_withdrawn_at.is_(None), table.c.to_agency != me))
+        conditions += findable_by_nik(me, with_protected=nik_reveal)
     if "group" in given:
         index = ReferralGroup.__table__  # type: ignore[attr-defined]
         conditions.append(

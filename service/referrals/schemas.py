@@ -372,7 +372,8 @@ class SubjectOut(BaseModel):
         default=False,
         description=(
             "True when identifying fields are withheld: an LPSK-protected person (unless "
-            "revealed), or a referral whose consent was withdrawn, to its receiving agency"
+            "revealed), or a referral whose consent was withdrawn, to its receiving agency "
+            "(which then sees no subject field at all: sex and region code are null too)"
         ),
     )
 

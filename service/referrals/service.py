@@ -48,6 +48,7 @@ from service.referrals.schemas import (
 )
 
 IDENTIFYING_FIELDS = ("full_name", "nik", "birth_date", "address", "phone")
+REVEAL_ACTION = "referral.reveal_identity"
 
 
 @dataclass(frozen=True)
@@ -132,7 +133,11 @@ def render_data(
     sealed = (row.protected_identity and not reveal) or withheld
     subject = orjson.loads(_open(ctx, row.id, "subject", row.subject_sealed) or "{}")
     if sealed:
-        subject = {k: v for k, v in subject.items() if k not in IDENTIFYING_FIELDS}
+        # After consent withdrawal the receiver keeps no field of the person at all: sex,
+        # a village's region code or why a NIK is absent would still narrow them down.
+        subject = (
+            {} if withheld else {k: v for k, v in subject.items() if k not in IDENTIFYING_FIELDS}
+        )
     subject["sealed"] = sealed
 
     def free_text(field: str, sealed_text: str | None) -> str | None:
@@ -173,7 +178,8 @@ def render_data(
         "urgency": row.urgency,
         "summary": free_text("summary", row.summary_sealed) or "",
         "consent": consent,
-        "external_ref": row.external_ref,
+        # The sender's case number is a key to the person's file there.
+        "external_ref": None if withheld else row.external_ref,
         "assessment": assessment,
         "services": [
             {
@@ -655,18 +661,35 @@ def get_referral(
                 "their identity."
             )
         if row.protected_identity:
-            trail.append(
-                session,
-                action="referral.reveal_identity",
-                agency=principal.agency,
-                client_id=principal.client_id,
-                referral_id=row.id,
-                detail={"reference": row.reference},
-                detail_sealed=ctx.keyring.seal(reveal_reason, f"audit:reveal:{row.id}"),
-            )
+            audit_reveal(ctx, session, principal, row, reveal_reason)
             session.commit()
         services = repo.services_of(session, [row.id])[row.id]
         return render(ctx, row, services, viewer=principal.agency, reveal=True)
+
+
+def seal_reveal_reason(ctx: ServiceContext, referral_id: uuid.UUID, reason: str) -> str:
+    """A reveal reason sealed for the audit entry of a referral."""
+    return ctx.keyring.seal(reason, f"audit:reveal:{referral_id}")
+
+
+def audit_reveal(
+    ctx: ServiceContext,
+    session: Session,
+    principal: Principal,
+    row: Referral,
+    reason: str,
+    **detail: str,
+) -> None:
+    """Write that the caller saw (or matched) a protected identity, with its sealed reason."""
+    trail.append(
+        session,
+        action=REVEAL_ACTION,
+        agency=principal.agency,
+        client_id=principal.client_id,
+        referral_id=row.id,
+        detail={"reference": row.reference, **detail},
+        detail_sealed=seal_reveal_reason(ctx, row.id, reason),
+    )
 
 
 def _encode_cursor(row: Referral) -> str:
@@ -696,12 +719,23 @@ def list_referrals(
     limit: int,
     cursor: str | None,
     nik: str | None,
+    reveal_reason: str | None = None,
     **filters: Any,
 ) -> ReferralPage:
-    """A page of the caller's referrals, newest first."""
+    """A page of the caller's referrals, newest first.
+
+    A `nik` matches a protected identity only with a `reveal_reason`, and each protected
+    referral it matched on the page is audited as a reveal before the page is answered.
+    The identifying fields stay withheld, as in any list: the reason lets the match happen.
+    """
     after = _decode_cursor(cursor) if cursor else None
     nik_hash = ctx.keyring.nik_index(nik) if nik else None
-    spec = repo.ListFilter(agency=principal.agency, nik_hash=nik_hash, **filters)
+    spec = repo.ListFilter(
+        agency=principal.agency,
+        nik_hash=nik_hash,
+        nik_reveal=bool(nik_hash and reveal_reason),
+        **filters,
+    )
     now = utcnow()
     # As for one referral: the page and its services need no shared snapshot.
     with ctx.db.autocommit() as session:
@@ -711,6 +745,12 @@ def list_referrals(
         items = [
             render_data(ctx, r, services[r.id], viewer=principal.agency, now=now) for r in page
         ]
+    matched = [r for r in page if r.protected_identity]
+    if spec.nik_reveal and reveal_reason and matched:
+        with ctx.db.writer() as session:
+            for row in matched:
+                audit_reveal(ctx, session, principal, row, reveal_reason, matched_by="nik")
+            session.commit()
     return ReferralPage.model_validate(
         {"items": items, "next_cursor": _encode_cursor(page[-1]) if more else None}
     )
