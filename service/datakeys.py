@@ -21,8 +21,12 @@ What is not rotated, and why:
   `referral.nik_hash`. Rotating it means re-hashing every NIK, which needs each plain NIK
   back from its sealed subject, and, while that runs, searches by NIK and the
   one-open-referral-per-person constraint would silently miss rows hashed under the other
-  key. (It also keys the fingerprints of stored Idempotency-Key requests.) It is left alone
-  on purpose.
+  key. (It also keys the fingerprints of stored Idempotency-Key requests and the event feed's
+  cursors.) It is left alone on purpose.
+
+Stored Idempotency-Key answers are sealed naming their agency. Those sealed before (bound
+to the key only) are re-encrypted under that same earlier context: they keep replaying only
+to their referral's sender (see `service.referrals.service`), and rotation never fails on them.
 """
 
 from __future__ import annotations
@@ -42,6 +46,7 @@ from service.db import Database
 from service.events.models import WebhookSubscription
 from service.events.service import secret_context
 from service.referrals.models import IdempotencyRecord, Referral, ReferralNote, ReferralService
+from service.referrals.service import idempotency_context
 
 DEFAULT_WAIT_SECONDS = KEY_RELOAD_SECONDS + 1.0
 DEFAULT_BATCH_SIZE = 200
@@ -56,6 +61,10 @@ class SealedColumn:
     column: str
     context: Callable[[Mapping[str, Any]], str]
     needs: tuple[str, ...] = ()
+    # The context values were sealed under before `context` bound them to more of their row;
+    # such a value is re-sealed under the context it was found under, never moved to the
+    # new one (the rotation cannot tell whether the row was changed to fit it).
+    earlier_context: Callable[[Mapping[str, Any]], str] | None = None
 
     @property
     def name(self) -> str:
@@ -92,7 +101,12 @@ SEALED_COLUMNS: tuple[SealedColumn, ...] = (
         lambda r: f"referral:{r['referral_id']}:note:{r['id']}",
         needs=("referral_id",),
     ),
-    SealedColumn(_table(IdempotencyRecord), "response_sealed", lambda r: f"idempotency:{r['key']}"),
+    SealedColumn(
+        _table(IdempotencyRecord),
+        "response_sealed",
+        lambda r: idempotency_context(r["agency"], r["key"]),
+        earlier_context=lambda r: idempotency_context(None, r["key"]),
+    ),
     SealedColumn(_table(WebhookSubscription), "secret_sealed", lambda r: secret_context(r["id"])),
     SealedColumn(
         _table(WebhookSubscription),
@@ -158,6 +172,20 @@ def remaining_under_old_keys(db: Database, active: str) -> dict[str, int]:
     return counts
 
 
+def _open_sealed(
+    keyring: DataKeyring, spec: SealedColumn, values: Mapping[str, Any], sealed: str
+) -> tuple[str, str]:
+    """The plain text of a stored value and the context it was sealed under."""
+    context = spec.context(values)
+    try:
+        return keyring.open(sealed, context), context
+    except KeyFileError:
+        if spec.earlier_context is None:
+            raise
+        context = spec.earlier_context(values)
+        return keyring.open(sealed, context), context
+
+
 def reencrypt_pass(
     db: Database, keyring: DataKeyring, spec: SealedColumn, batch_size: int
 ) -> tuple[int, int]:
@@ -184,11 +212,11 @@ def reencrypt_pass(
             values = row._mapping
             old = values[spec.column]
             try:
-                plain = keyring.open(old, spec.context(values))
+                plain, context = _open_sealed(keyring, spec, values, old)
             except KeyFileError as exc:
                 where = ", ".join(f"{c.name}={values[c.name]}" for c in pk)
                 raise RotationError(f"{spec.name} of row {where} cannot be opened: {exc}") from exc
-            new = keyring.seal(plain, spec.context(values))
+            new = keyring.seal(plain, context)
             rewritten.append(({c.name: values[c.name] for c in pk}, old, new))
         with db.writer() as session:
             for key, old, new in rewritten:

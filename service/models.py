@@ -5,7 +5,13 @@ from sqlmodel import SQLModel
 from service.agreements.models import Agreement
 from service.audit.models import AuditEntry
 from service.auth.models import ApiClient
-from service.events.models import Event, WebhookAttempt, WebhookDelivery, WebhookSubscription
+from service.events.models import (
+    Event,
+    LegacyFeedCursor,
+    WebhookAttempt,
+    WebhookDelivery,
+    WebhookSubscription,
+)
 from service.referrals.models import (
     IdempotencyRecord,
     ReferenceCounter,
@@ -27,6 +33,7 @@ __all__ = [
     "ApiClient",
     "Event",
     "IdempotencyRecord",
+    "LegacyFeedCursor",
     "ReferenceCounter",
     "Referral",
     "ReferralCaseType",

@@ -40,7 +40,6 @@ _MUTABLE_TABLES = (
     "referral_note",
     "referral_history",
     "referral",
-    "reference_counter",
     "agreement",
 )
 

@@ -143,3 +143,16 @@ class WebhookAttempt(SQLModel, table=True):
     status_code: int | None = Field(default=None, sa_column=Column(Integer()))
     error: str | None = Field(default=None, sa_column=Column(String(200)))
     worker: str = Field(sa_column=Column(String(64), nullable=False))
+
+
+class LegacyFeedCursor(SQLModel, table=True):
+    """The highest event number when feed cursors became opaque (one row).
+
+    Cursors handed out before were plain event numbers. One of those is still taken, but
+    only up to this number: beyond it, trying numbers would show how many events other
+    agencies caused since, which an opaque cursor no longer tells.
+    """
+
+    __tablename__ = "legacy_feed_cursor"
+
+    max_seq: int = Field(sa_column=Column(_SEQ, primary_key=True, autoincrement=False))

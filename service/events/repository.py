@@ -7,10 +7,16 @@ import uuid
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import bindparam, or_, select, update
+from sqlalchemy import bindparam, func, or_, select, update
 from sqlmodel import Session
 
-from service.events.models import Event, WebhookAttempt, WebhookDelivery, WebhookSubscription
+from service.events.models import (
+    Event,
+    LegacyFeedCursor,
+    WebhookAttempt,
+    WebhookDelivery,
+    WebhookSubscription,
+)
 
 _SUBSCRIPTION = WebhookSubscription.__table__  # type: ignore[attr-defined]
 _TARGETS = select(_SUBSCRIPTION.c.id, _SUBSCRIPTION.c.event_types).where(
@@ -39,6 +45,12 @@ def events_page(session: Session, agency: str, after: int, limit: int) -> list[E
             .limit(limit)
         ).scalars()
     )
+
+
+def legacy_cursor_limit(session: Session) -> int:
+    """The highest event number a cursor of an earlier release can hold."""
+    found = session.execute(select(func.max(LegacyFeedCursor.max_seq))).scalar_one()
+    return int(found or 0)
 
 
 def events_by_seq(session: Session, seqs: Iterable[int]) -> dict[int, Event]:

@@ -22,7 +22,7 @@ class EventRead(BaseModel):
     type: EventType = Field(examples=["referral.assessed"])  # type: ignore[valid-type]
     occurred_at: dt.datetime
     referral_id: uuid.UUID
-    reference: str = Field(examples=["RJK-2026-000123"])
+    reference: str = Field(examples=["RJK-2026-7K3QX9MD"])
     status: str = Field(description="The referral's status after the change", examples=["assessed"])
     from_agency: str = Field(examples=["LPSK"])
     to_agency: str = Field(examples=["KEMENSOS"])

@@ -3,9 +3,18 @@
 from __future__ import annotations
 
 import base64
+import binascii
 import datetime as dt
+import functools
+import re
 import secrets
 import uuid
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.ciphers.aead import AESSIV
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from sqlmodel import Session
 
 from service import errors
 from service.audit import trail
@@ -39,14 +48,57 @@ def _bad_cursor(name: str) -> errors.ValidationFailed:
     )
 
 
-def _decode_position(value: str | None, name: str) -> int | None:
-    # Opaque to clients; today the event number, which keeps cursors short and stable.
+# Cursors handed out by earlier releases: the plain event number.
+_NUMERIC_CURSOR = re.compile(r"[0-9]{1,18}")
+_OPAQUE_CURSOR = re.compile(r"[A-Za-z0-9_-]{32}")
+
+
+@functools.cache
+def _cursor_cipher(index_key: bytes) -> AESSIV:
+    # A key of its own, derived from the index key (which is never rotated, so a cursor a
+    # client holds stays valid across data key rotations).
+    key = HKDF(
+        algorithm=hashes.SHA256(), length=64, salt=None, info=b"rujukan:event-cursor"
+    ).derive(index_key)
+    return AESSIV(key)
+
+
+def encode_position(ctx: ServiceContext, seq: int, *scope: str) -> str:
+    """An event number as an opaque cursor: encrypted deterministically (AES-SIV) and bound
+    to `scope` (whose cursor it is), so it shows no count of anyone's events, and one not
+    handed out (a guessed or changed value) fails authentication instead of being walked."""
+    sealed = _cursor_cipher(ctx.keyring.index_key).encrypt(
+        seq.to_bytes(8, "big"), [part.encode() for part in scope]
+    )
+    return base64.urlsafe_b64encode(sealed).rstrip(b"=").decode("ascii")
+
+
+def _decode_position(
+    ctx: ServiceContext, session: Session, value: str | None, name: str, *scope: str
+) -> int | None:
     # Empty counts as absent: a client that keeps "no cursor yet" as "" means "from the start".
     if not value:
         return None
-    if not value.isdigit() or len(value) > 18:
+    if _NUMERIC_CURSOR.fullmatch(value):
+        # An earlier release's cursor, taken only up to the last number it could have
+        # handed out: past that, trying numbers would count other agencies' events.
+        seq = int(value)
+        if seq > repo.legacy_cursor_limit(session):
+            raise _bad_cursor(name)
+        return seq
+    if not _OPAQUE_CURSOR.fullmatch(value):
         raise _bad_cursor(name)
-    return int(value)
+    try:
+        plain = _cursor_cipher(ctx.keyring.index_key).decrypt(
+            base64.urlsafe_b64decode(value + "=="), [part.encode() for part in scope]
+        )
+    except (InvalidTag, ValueError, binascii.Error) as exc:
+        raise _bad_cursor(name) from exc
+    return int.from_bytes(plain, "big")
+
+
+def _feed_scope(principal: Principal) -> tuple[str, ...]:
+    return ("events", principal.agency)
 
 
 def event_read(event: Event) -> EventRead:
@@ -59,13 +111,14 @@ def list_events(
     ctx: ServiceContext, principal: Principal, *, after: str | None, limit: int
 ) -> EventPage:
     """The caller agency's events after the cursor, in commit order."""
-    start = _decode_position(after, "after") or 0
+    scope = _feed_scope(principal)
     with ctx.db.reader() as session:
+        start = _decode_position(ctx, session, after, "after", *scope) or 0
         rows = repo.events_page(session, principal.agency, start, limit + 1)
     page, more = rows[:limit], len(rows) > limit
     return EventPage(
         items=[event_read(e) for e in page],
-        next_cursor=str(page[-1].seq if page else start),
+        next_cursor=encode_position(ctx, page[-1].seq if page else start, *scope),
         has_more=more,
     )
 
@@ -241,9 +294,10 @@ def list_deliveries(
     status: str | None,
 ) -> DeliveryPage:
     """Deliveries of one of the caller's subscriptions with their attempts, newest first."""
-    before = _decode_position(cursor, "cursor")
+    scope = ("deliveries", str(subscription_id))
     with ctx.db.reader() as session:
         _owned(session, principal, subscription_id)
+        before = _decode_position(ctx, session, cursor, "cursor", *scope)
         rows = repo.deliveries_page(
             session, subscription_id, before=before, limit=limit + 1, status=status
         )
@@ -252,7 +306,7 @@ def list_deliveries(
         attempts = repo.attempts_of(session, [d.id for d in page])
     return DeliveryPage(
         items=[_delivery_read(d, events[d.event_seq], attempts[d.id]) for d in page],
-        next_cursor=str(page[-1].event_seq) if more else None,
+        next_cursor=encode_position(ctx, page[-1].event_seq, *scope) if more else None,
     )
 
 

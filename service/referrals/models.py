@@ -51,10 +51,13 @@ class Referral(SQLModel, table=True):
         Index("ix_referral_updated_at", "updated_at"),
         Index("ix_referral_nik_hash", "nik_hash"),
         Index("ix_referral_closed_at", "closed_at"),
-        # One open referral per person and receiving agency, enforced by the database
-        # so that two concurrent creates cannot both pass.
+        # One open referral per person from one sender to one receiver, enforced by the
+        # database so that two concurrent creates cannot both pass. Another sender's open
+        # referral of the same person does not block a create (a refusal would tell that
+        # sender the person is known there); the new one points to it instead.
         Index(
-            "uq_referral_open_nik_per_receiver",
+            "uq_referral_open_nik_per_parties",
+            "from_agency",
             "to_agency",
             "nik_hash",
             unique=True,
@@ -96,6 +99,9 @@ class Referral(SQLModel, table=True):
     )
     onward_referral_id: uuid.UUID | None = Field(default=None, sa_column=Column(Uuid()))
     closed_at: dt.datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
+    # An open referral of the same person to the same receiver from another sender, when
+    # there was one at creation; shown to the receiver only.
+    possible_duplicate_of: uuid.UUID | None = Field(default=None, sa_column=Column(Uuid()))
     parent_id: uuid.UUID | None = Field(
         default=None, sa_column=Column(Uuid(), ForeignKey("referral.id"), index=True)
     )
@@ -215,7 +221,12 @@ class IdempotencyRecord(SQLModel, table=True):
 
 
 class ReferenceCounter(SQLModel, table=True):
-    """Last number handed out for human-readable references, per year."""
+    """Last number handed out for the sequential references of earlier releases.
+
+    No longer written (references are random now, so that none counts other agencies'
+    referrals); kept so that the code of an earlier release, after a downgrade, numbers on
+    where it stopped.
+    """
 
     __tablename__ = "reference_counter"
 

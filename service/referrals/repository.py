@@ -21,14 +21,13 @@ from sqlalchemy import (
     insert,
     or_,
     select,
-    text,
     tuple_,
     update,
 )
 from sqlalchemy.dialects import postgresql
 from sqlmodel import Session
 
-from service.db import execute_direct, fetch_direct, insert_rows, insert_values
+from service.db import fetch_direct, insert_rows, insert_values
 from service.referrals import workflow
 from service.referrals.models import (
     IdempotencyRecord,
@@ -67,7 +66,7 @@ def get_visible(
     actions update it with `update_if_version` and keep it current themselves).
 
     `for_update` locks the row first (PostgreSQL), so every action takes its locks in the
-    same order (referral, reference counter, audit trail) and none can deadlock another.
+    same order (referral, audit trail) and none can deadlock another.
     SQLite needs no row lock: its writers already hold the database write lock.
     """
     params = {"referral_id": referral_id, "agency": agency}
@@ -75,30 +74,26 @@ def get_visible(
     return rows[0] if rows else None
 
 
-def find_open_by_nik(session: Session, to_agency: str, nik_hash: str) -> Referral | None:
-    """The open referral of this person to this agency, if any."""
-    stmt = select(Referral).where(
-        Referral.to_agency == to_agency,
-        Referral.nik_hash == nik_hash,
-        Referral.status != "closed",
+def _open_of_person_statement() -> Any:
+    table = Referral.__table__  # type: ignore[attr-defined]
+    return (
+        select(table.c.id, table.c.reference, table.c.from_agency, table.c.protected_identity)
+        .where(
+            table.c.to_agency == bindparam("to_agency"),
+            table.c.nik_hash == bindparam("nik_hash"),
+            table.c.status != "closed",
+        )
+        .order_by(table.c.created_at, table.c.id)
     )
-    return session.execute(stmt).scalars().first()
 
 
-# The same statement on SQLite and PostgreSQL; a text() statement is compiled once, where the
-# dialects' upsert constructs were compiled again on every call.
-_NEXT_NUMBER = text(
-    "INSERT INTO reference_counter (year, last) VALUES (:year, 1) "
-    "ON CONFLICT (year) DO UPDATE SET last = reference_counter.last + 1 "
-    "RETURNING last"
-)
+_OPEN_OF_PERSON = _open_of_person_statement()
 
 
-def next_reference_number(session: Session, year: int) -> int:
-    """Take the next number of the year's sequence: one upsert, which locks the year's row
-    until the caller's transaction ends (a create on PostgreSQL takes it in autocommit, so
-    for that statement only; on SQLite the writer transaction holds the write lock anyway)."""
-    return int(execute_direct(session, _NEXT_NUMBER, [{"year": year}]).fetchone()[0])
+def open_referrals_of_person(session: Session, to_agency: str, nik_hash: str) -> list[Any]:
+    """The open referrals of this person to this agency (at most one per sender), oldest
+    first: their id, reference, sender and whether the identity is protected."""
+    return fetch_direct(session, _OPEN_OF_PERSON, {"to_agency": to_agency, "nik_hash": nik_hash})
 
 
 REFERRAL_COLUMNS = tuple(c.key for c in Referral.__table__.columns)  # type: ignore[attr-defined]
@@ -283,6 +278,18 @@ def notes(session: Session, referral_id: uuid.UUID) -> Sequence[ReferralNote]:
     return session.execute(stmt).scalars().all()
 
 
+def findable_by_nik(agency: Any, *, with_protected: bool) -> list[Any]:
+    """The conditions on a referral that `agency` looks up by NIK: no referral whose
+    identity is sealed to it is found. After consent withdrawal, never by its receiver; a
+    protected identity, only `with_protected` (the request gave a reason, and the caller
+    audits each such match as a reveal)."""
+    table = Referral.__table__  # type: ignore[attr-defined]
+    found = [or_(table.c.consent_withdrawn_at.is_(None), table.c.to_agency != agency)]
+    if not with_protected:
+        found.append(table.c.protected_identity.is_(False))
+    return found
+
+
 @dataclass(frozen=True)
 class ListFilter:
     """The filters of GET /v1/referrals."""
@@ -295,6 +302,8 @@ class ListFilter:
     group: str | None = None
     urgency: str | None = None
     nik_hash: str | None = None
+    # The request gave a reason (X-Reveal-Reason): a NIK may match a protected identity.
+    nik_reveal: bool = False
     overdue: bool | None = None
     updated_since: dt.datetime | None = None
 
@@ -321,7 +330,9 @@ def list_page(
         params["now"] = now
     if after is not None:
         params["after_created_at"], params["after_id"] = after
-    statement = _list_statement(filters.direction, frozenset(params), filters.overdue)
+    statement = _list_statement(
+        filters.direction, frozenset(params), filters.overdue, filters.nik_reveal
+    )
     return fetch_direct(session, statement, params)
 
 
@@ -330,7 +341,9 @@ _LIST_EQUALS = ("status", "to_agency", "from_agency", "urgency", "nik_hash")
 
 
 @functools.lru_cache(maxsize=512)
-def _list_statement(direction: str | None, given: frozenset[str], overdue: bool | None) -> Any:
+def _list_statement(
+    direction: str | None, given: frozenset[str], overdue: bool | None, nik_reveal: bool
+) -> Any:
     """The SELECT of a list page for the filters given, their values as bound parameters:
     built once per combination of filters, so it is compiled once (`fetch_direct`)."""
     table = Referral.__table__  # type: ignore[attr-defined]
@@ -346,8 +359,7 @@ def _list_statement(direction: str | None, given: frozenset[str], overdue: bool 
             column = table.c[name]
             conditions.append(column == bindparam(name, type_=column.type))
     if "nik_hash" in given:
-        # After consent withdrawal the receiver must not find the person by NIK either.
-        conditions.append(or_(table.c.consent_withdrawn_at.is_(None), table.c.to_agency != me))
+        conditions += findable_by_nik(me, with_protected=nik_reveal)
     if "group" in given:
         index = ReferralGroup.__table__  # type: ignore[attr-defined]
         conditions.append(
@@ -393,6 +405,12 @@ _GET_IDEMPOTENCY = select(_IDEMPOTENCY).where(
 def get_idempotency(session: Session, agency: str, key: str) -> Any:
     """The stored answer to an Idempotency-Key of this agency (a row), or None."""
     return session.connection().execute(_GET_IDEMPOTENCY, {"agency": agency, "key": key}).first()
+
+
+def sender_of(session: Session, referral_id: uuid.UUID) -> str | None:
+    """The sending agency of a referral, or None if there is no such referral."""
+    stmt = select(Referral.from_agency).where(Referral.id == referral_id)
+    return session.execute(stmt).scalar_one_or_none()
 
 
 # Reference data is read on every create and action, inside the write transaction, but

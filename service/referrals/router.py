@@ -43,6 +43,15 @@ IfMatch = Annotated[
     ),
 ]
 ReferralId = Annotated[uuid.UUID, "referral id"]
+RevealReason = Annotated[
+    str | None,
+    Header(
+        alias="X-Reveal-Reason",
+        min_length=3,
+        max_length=500,
+        description="Why the caller needs a protected identity; kept (sealed) in the audit trail",
+    ),
+]
 AgencyFilter = Annotated[str | None, Query(max_length=32, pattern=r"^[A-Z0-9_]+$")]
 
 _READ_ERRORS = problems(401, 403, 404, 422)
@@ -73,9 +82,13 @@ def _with_etag(referral: ReferralRead, response: Response) -> ReferralRead:
     description=(
         "Creates a referral from the caller's agency to `to_agency` in state `referred`. "
         "Send `Idempotency-Key` to make retries safe: a repeat with the same key and body "
-        "returns the first response; the same key with another body is refused (422). "
-        "A second open referral of the same NIK to the same agency is refused (409) and the "
-        "problem names the existing referral."
+        "returns the first response; the same key with another body is refused (422), and "
+        "a key is the calling agency's own. A second open referral of the same NIK from the "
+        "caller to the same agency is refused (409) and the problem names the existing "
+        "referral. An open referral of the same NIK to that agency from another sender does "
+        "not refuse the create (that would tell the caller the person is known there): the "
+        "new referral is created, and only its receiver sees `possible_duplicate_of` naming "
+        "the open one."
     ),
     responses={
         201: {"headers": {**_ETAG_HEADER, "Location": {"schema": {"type": "string"}}}},
@@ -111,9 +124,16 @@ def create_referral(
     summary="List referrals of the caller's agency",
     description=(
         "Referrals the caller's agency sent or received, newest first. Filters combine with "
-        "AND. `nik` matches exactly through a keyed hash index. Pages are keyset-based: pass "
-        "`next_cursor` back as `cursor`; pages stay complete and free of duplicates while "
-        "new referrals arrive. Identifying fields of protected persons are withheld."
+        "AND. `nik` matches exactly through a keyed hash index, but never a referral whose "
+        "identity is sealed to the caller: a protected identity (`protected_identity`) "
+        "matches only when the request carries `X-Reveal-Reason`, and each protected "
+        "referral matched on the page is then written to the audit trail as a reveal "
+        "(`referral.reveal_identity`, the reason sealed); its identifying fields stay "
+        "withheld in the list all the same (read it with `reveal=identity` to see them). A "
+        "referral whose consent was withdrawn never matches for its receiving agency. "
+        "Without `nik` the header is ignored. Pages are keyset-based: pass `next_cursor` "
+        "back as `cursor`; pages stay complete and free of duplicates while new referrals "
+        "arrive. Identifying fields of protected persons are withheld."
     ),
     responses=problems(401, 403, 422),
 )
@@ -131,6 +151,7 @@ def list_referrals(
     updated_since: Timestamp | None = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     cursor: Annotated[str | None, Query(max_length=512)] = None,
+    reveal_reason: RevealReason = None,
 ) -> Response:
     """List referrals."""
     page = service.list_referrals(
@@ -139,6 +160,7 @@ def list_referrals(
         limit=limit,
         cursor=cursor,
         nik=nik,
+        reveal_reason=reveal_reason,
         status=status_,
         direction=direction,
         to_agency=to_agency,
@@ -169,9 +191,7 @@ def get_referral(
     ctx: Context,
     principal: Reader,
     reveal: Literal["identity"] | None = None,
-    reveal_reason: Annotated[
-        str | None, Header(alias="X-Reveal-Reason", min_length=3, max_length=500)
-    ] = None,
+    reveal_reason: RevealReason = None,
 ) -> Response:
     """Get a referral."""
     if reveal and not reveal_reason:
@@ -286,11 +306,12 @@ def close_referral(
     description=(
         "Either party (scope referrals:write), from any open state: closes the referral with "
         "outcome `consent_withdrawn` (UU PDP Pasal 40). From then on the receiving agency no "
-        "longer sees the person's identifying fields, guardian, summary or notes (they read "
-        "as withheld, `consent_withdrawn` is true, `subject.sealed` is true), cannot reveal "
-        "them and does not find the referral by NIK; the sending agency keeps seeing what it "
-        "holds. Written to the history and the audit trail. 409 if already closed. Needs "
-        "`If-Match`."
+        "longer sees any field of the subject (sex and region code included), the guardian, "
+        "`external_ref`, `possible_duplicate_of`, the summary or notes (they read as "
+        "withheld, `consent_withdrawn` is true, `subject.sealed` is true), cannot reveal "
+        "them, and does not find the referral by NIK or in a subject export; the sending "
+        "agency keeps seeing what it holds. Written to the history and the audit trail. 409 "
+        "if already closed. Needs `If-Match`."
     ),
     responses={200: {"headers": _ETAG_HEADER}, **_ACTION_ERRORS},
 )

@@ -372,7 +372,8 @@ class SubjectOut(BaseModel):
         default=False,
         description=(
             "True when identifying fields are withheld: an LPSK-protected person (unless "
-            "revealed), or a referral whose consent was withdrawn, to its receiving agency"
+            "revealed), or a referral whose consent was withdrawn, to its receiving agency "
+            "(which then sees no subject field at all: sex and region code are null too)"
         ),
     )
 
@@ -433,7 +434,13 @@ class ReferralRead(BaseModel):
     """A referral as either party sees it."""
 
     id: uuid.UUID
-    reference: str = Field(examples=["RJK-2026-000123"])
+    reference: str = Field(
+        description=(
+            "Human-readable and unique: `RJK-<year>-` and 8 random characters of Crockford's "
+            "base32 (referrals created before this format keep their `RJK-<year>-<6 digits>`)"
+        ),
+        examples=["RJK-2026-7K3QX9MD"],
+    )
     status: Status
     from_agency: str
     to_agency: str
@@ -445,18 +452,32 @@ class ReferralRead(BaseModel):
     urgency: Urgency
     summary: str = Field(description="Empty when withheld (consent withdrawn) or erased")
     consent: ConsentOut
-    external_ref: str | None = None
+    external_ref: str | None = Field(
+        default=None,
+        description="The sender's own case number; withheld from the receiver after consent "
+        "withdrawal",
+    )
     assessment: AssessmentOut | None = None
     services: list[ServiceOut] = Field(default_factory=list)
     closure: ClosureOut | None = None
     parent_id: uuid.UUID | None = None
+    possible_duplicate_of: uuid.UUID | None = Field(
+        default=None,
+        description=(
+            "Shown to the receiving agency only: an open referral of the same person (same "
+            "NIK) to it from another sender, open when this one was created. Always null for "
+            "the sender; null for the receiver while this referral's identity is sealed to "
+            "it (a protected person not revealed, or after consent withdrawal); never names "
+            "a protected person's referral"
+        ),
+    )
     due_at: dt.datetime | None = None
     is_overdue: bool = False
     consent_withdrawn: bool = Field(
         default=False,
         description=(
             "Consent was withdrawn: the referral is closed and its receiving agency no longer "
-            "sees the person's identifying fields, summary or notes"
+            "sees any subject field, the guardian, `external_ref`, the summary or notes"
         ),
     )
     purged_at: dt.datetime | None = Field(
@@ -490,7 +511,7 @@ class NoteRead(BaseModel):
 
 
 class HistoryEntry(BaseModel):
-    id: int
+    id: int = Field(description="The entry's number in the referral's history: 1, 2, ...")
     action: str
     from_status: str | None = None
     to_status: str

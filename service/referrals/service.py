@@ -8,6 +8,7 @@ import datetime as dt
 import hashlib
 import hmac
 import json
+import secrets
 import uuid
 from dataclasses import dataclass
 from types import SimpleNamespace
@@ -22,6 +23,7 @@ from service.agreements import service as agreements
 from service.audit import trail
 from service.auth.principal import Principal
 from service.context import ServiceContext
+from service.crypto import KeyFileError
 from service.dbtypes import utcnow
 from service.events import outbox
 from service.referrals import repository as repo
@@ -46,6 +48,7 @@ from service.referrals.schemas import (
 )
 
 IDENTIFYING_FIELDS = ("full_name", "nik", "birth_date", "address", "phone")
+REVEAL_ACTION = "referral.reveal_identity"
 
 
 @dataclass(frozen=True)
@@ -130,7 +133,11 @@ def render_data(
     sealed = (row.protected_identity and not reveal) or withheld
     subject = orjson.loads(_open(ctx, row.id, "subject", row.subject_sealed) or "{}")
     if sealed:
-        subject = {k: v for k, v in subject.items() if k not in IDENTIFYING_FIELDS}
+        # After consent withdrawal the receiver keeps no field of the person at all: sex,
+        # a village's region code or why a NIK is absent would still narrow them down.
+        subject = (
+            {} if withheld else {k: v for k, v in subject.items() if k not in IDENTIFYING_FIELDS}
+        )
     subject["sealed"] = sealed
 
     def free_text(field: str, sealed_text: str | None) -> str | None:
@@ -171,7 +178,8 @@ def render_data(
         "urgency": row.urgency,
         "summary": free_text("summary", row.summary_sealed) or "",
         "consent": consent,
-        "external_ref": row.external_ref,
+        # The sender's case number is a key to the person's file there.
+        "external_ref": None if withheld else row.external_ref,
         "assessment": assessment,
         "services": [
             {
@@ -187,6 +195,10 @@ def render_data(
         ],
         "closure": closure,
         "parent_id": row.parent_id,
+        # Ties this referral to another of the person: shown with the identity only.
+        "possible_duplicate_of": (
+            row.possible_duplicate_of if viewer == row.to_agency and not sealed else None
+        ),
         "due_at": row.due_at,
         "is_overdue": bool(row.status != "closed" and row.due_at and row.due_at < now),
         "consent_withdrawn": row.consent_withdrawn_at is not None,
@@ -262,12 +274,40 @@ def _request_fingerprint(ctx: ServiceContext, body: ReferralCreate) -> str:
     return hmac.new(ctx.keyring.index_key, canonical.encode(), hashlib.sha256).hexdigest()
 
 
-def _replay(ctx: ServiceContext, record: IdempotencyRecord, fingerprint: str) -> Created:
+def idempotency_context(agency: str | None, key: str) -> str:
+    """Where the stored answer to an agency's Idempotency-Key is sealed: naming the agency
+    (no agency: how records were sealed before, bound to the key only)."""
+    return f"idempotency:{key}" if agency is None else f"idempotency:{agency}:{key}"
+
+
+def _stored_answer(
+    ctx: ServiceContext, session: Session, record: IdempotencyRecord, agency: str
+) -> str:
+    """The stored answer, only if it was sealed for `agency`: a record moved to another
+    agency in the database cannot be opened as that agency's."""
+    try:
+        return ctx.keyring.open(record.response_sealed, idempotency_context(agency, record.key))
+    except KeyFileError:
+        # Stored before answers were sealed for their agency: replayed to the sender only.
+        if repo.sender_of(session, record.referral_id) != agency:
+            raise errors.IdempotencyMismatch(
+                "This Idempotency-Key cannot be replayed to your agency; send a new key."
+            ) from None
+        return ctx.keyring.open(record.response_sealed, idempotency_context(None, record.key))
+
+
+def _replay(
+    ctx: ServiceContext,
+    session: Session,
+    record: IdempotencyRecord,
+    fingerprint: str,
+    agency: str,
+) -> Created:
     if not hmac.compare_digest(record.request_hash, fingerprint):
         raise errors.IdempotencyMismatch(
             "This Idempotency-Key was first used with a different request body."
         )
-    body = json.loads(ctx.keyring.open(record.response_sealed, f"idempotency:{record.key}"))
+    body = json.loads(_stored_answer(ctx, session, record, agency))
     # Written out as the first answer was (records stored by earlier releases are spaced).
     payload = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
     return Created(
@@ -292,19 +332,24 @@ def _step_due_at(ctx: ServiceContext, status: str, start: dt.datetime) -> dt.dat
     return start + dt.timedelta(hours=hours)
 
 
-def _refuse_if_open(session: Session, row: Any, actor: Principal) -> None:
-    """409 naming the open referral of the same person to the same agency, if there is one."""
-    if row.nik_hash:
-        existing = repo.find_open_by_nik(session, row.to_agency, row.nik_hash)
-        if existing is not None:
-            raise _duplicate(existing, actor)
+def _check_duplicate(session: Session, row: Any) -> None:
+    """Refuse (409, naming it) a second open referral of the same person from the same
+    sender to the same receiver; when another sender has one open, point to it instead.
 
-
-def _duplicate(existing: Referral, actor: Principal) -> errors.DuplicateReferral:
-    """The 409 for a second open referral; its id is named only to a party of it."""
-    if actor.agency in (existing.from_agency, existing.to_agency):
-        return errors.DuplicateReferral(str(existing.id), existing.reference)
-    return errors.DuplicateReferral(None, None)
+    Only the sender of the open referral is refused: it is a party to it. Any other sender
+    would learn from a 409 that the person is known to the receiver (in protection, say),
+    so its referral is created, and the receiver, a party to both, sees the pointer. Never
+    a pointer to a protected identity: it would tell whose it is without a reveal.
+    """
+    if not row.nik_hash:
+        return
+    others = []
+    for existing in repo.open_referrals_of_person(session, row.to_agency, row.nik_hash):
+        if existing.from_agency == row.from_agency:
+            raise errors.DuplicateReferral(str(existing.id), existing.reference)
+        if not existing.protected_identity:
+            others.append(existing.id)
+    row.possible_duplicate_of = others[0] if others else None
 
 
 def _build_referral(
@@ -326,13 +371,13 @@ def _build_referral(
     actor: Principal,
     now: dt.datetime,
 ) -> Referral:
-    """A new referral row with its personal data sealed, not yet numbered nor stored."""
+    """A new referral row with its personal data sealed, not yet stored."""
     referral_id = uuid.uuid4()
     # A plain object with every column as an attribute: it is inserted with Core and then
     # only read (rendered), so an ORM instance would be bookkeeping for nothing.
     return _new_row(
         id=referral_id,
-        reference="",
+        reference=new_reference(now.year),
         status=workflow.REFERRED,
         from_agency=from_agency,
         to_agency=to_agency,
@@ -364,15 +409,25 @@ def _new_row(**values: Any) -> Any:
     return SimpleNamespace(**{**dict.fromkeys(repo.REFERRAL_COLUMNS), **values})
 
 
-def _reference(year: int, number: int) -> str:
-    return f"RJK-{year}-{number:06d}"
+# Crockford's base32: no I, L, O or U, so nothing is misread on paper or over the phone.
+REFERENCE_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+REFERENCE_LENGTH = 8
+# Tries at a free reference: with 2**40 codes a year, even a second one is rare.
+_REFERENCE_TRIES = 3
+
+
+def new_reference(year: int) -> str:
+    """A human-readable reference that counts nothing: `RJK-<year>-` and 8 random base32
+    characters (unique through the referral table's unique index; a clash is drawn again)."""
+    code = "".join(secrets.choice(REFERENCE_ALPHABET) for _ in range(REFERENCE_LENGTH))
+    return f"RJK-{year}-{code}"
 
 
 def _store_referral(
     session: Session, row: Referral, actor: Principal, idempotency: dict[str, Any] | None = None
 ) -> None:
-    """Insert a numbered referral, its first history entry and, when given, the answer
-    stored for its Idempotency-Key."""
+    """Insert a referral, its first history entry and, when given, the answer stored for
+    its Idempotency-Key."""
     repo.add_referral(
         session,
         row,
@@ -390,21 +445,25 @@ def _store_referral(
 
 
 def _new_referral(ctx: ServiceContext, session: Session, **fields: Any) -> Referral:
-    """Build, number and store a referral inside the caller's transaction (an onward
-    referral); a second open referral of the person to the same agency is refused (409)."""
+    """Build and store a referral inside the caller's transaction (an onward referral),
+    following the duplicate rule of a create (`_check_duplicate`)."""
     actor: Principal = fields["actor"]
-    now: dt.datetime = fields["now"]
     row = _build_referral(ctx, **fields)
-    _refuse_if_open(session, row, actor)
-    row.reference = _reference(now.year, repo.next_reference_number(session, now.year))
-    try:
-        with session.begin_nested():
-            _store_referral(session, row, actor)
-    except IntegrityError:
-        # Lost a race with a concurrent create of the same person: name the winner.
-        _refuse_if_open(session, row, actor)
-        raise
-    return row
+    _check_duplicate(session, row)
+    tries = 1
+    while True:
+        try:
+            with session.begin_nested():
+                _store_referral(session, row, actor)
+            return row
+        except IntegrityError:
+            # Lost a race with the same sender's create of the same person: name the winner.
+            _check_duplicate(session, row)
+            if tries == _REFERENCE_TRIES:
+                raise
+            # Otherwise the reference was taken: draw another.
+            tries += 1
+            row.reference = new_reference(row.created_at.year)
 
 
 def _event_and_audit(
@@ -461,11 +520,11 @@ def create_referral(
 ) -> Created:
     """Create a referral from the caller's agency (replaying a repeated Idempotency-Key).
 
-    Everything that needs no lock (the replay lookup, validation, agreements, sealing and
-    rendering) happens before the write transaction; inside it, only the inserts. The
-    unique indexes decide races: a concurrent request with the same Idempotency-Key, or a
-    second open referral of the same person, fails its insert and is answered from what
-    the winner committed.
+    Everything that needs no lock (the replay lookup, validation, agreements, the duplicate
+    check, sealing and rendering) happens before the write transaction; inside it, only the
+    inserts. The unique indexes decide races: a concurrent request with the same
+    Idempotency-Key, or a second open referral of the same person from the same sender,
+    fails its insert and is answered from what the winner committed.
     """
     fingerprint = _request_fingerprint(ctx, body) if idempotency_key else ""
     now = utcnow()
@@ -473,7 +532,7 @@ def create_referral(
         if idempotency_key:
             record = repo.get_idempotency(session, principal.agency, idempotency_key)
             if record is not None:
-                return _replay(ctx, record, fingerprint)
+                return _replay(ctx, session, record, fingerprint, principal.agency)
         _validate_create(session, principal, body)
         agreements.check_referral_allowed(
             ctx,
@@ -485,38 +544,33 @@ def create_referral(
             field="to_agency",
             on=now.date(),
         )
-        # PostgreSQL: the number is taken here, as a statement of its own, so the counter's
-        # row is locked only for that statement. A number whose referral is then not stored
-        # (a refused duplicate) is skipped: references stay unique and increasing, with gaps.
-        # SQLite: inside the write transaction, under the write lock it holds anyway.
-        number = None if ctx.db.sqlite else repo.next_reference_number(session, now.year)
-    row = _build_referral(
-        ctx,
-        from_agency=principal.agency,
-        to_agency=body.to_agency,
-        subject=body.subject.model_dump(mode="json", exclude_none=True),
-        protected_identity=body.protected_identity,
-        groups=body.groups,
-        kemenham_groups=body.kemenham_groups,
-        case_types=body.case_types,
-        urgency=body.urgency,
-        summary=body.summary,
-        consent=body.consent.model_dump(mode="json", exclude={"guardian"}),
-        guardian=(
-            body.consent.guardian.model_dump(mode="json", exclude_none=True)
-            if body.consent.guardian
-            else None
-        ),
-        external_ref=body.external_ref,
-        parent_id=None,
-        actor=principal,
-        now=now,
-    )
+        row = _build_referral(
+            ctx,
+            from_agency=principal.agency,
+            to_agency=body.to_agency,
+            subject=body.subject.model_dump(mode="json", exclude_none=True),
+            protected_identity=body.protected_identity,
+            groups=body.groups,
+            kemenham_groups=body.kemenham_groups,
+            case_types=body.case_types,
+            urgency=body.urgency,
+            summary=body.summary,
+            consent=body.consent.model_dump(mode="json", exclude={"guardian"}),
+            guardian=(
+                body.consent.guardian.model_dump(mode="json", exclude_none=True)
+                if body.consent.guardian
+                else None
+            ),
+            external_ref=body.external_ref,
+            parent_id=None,
+            actor=principal,
+            now=now,
+        )
+        _check_duplicate(session, row)
     result = render(ctx, row, [], viewer=principal.agency, now=now)
 
     def store(session: Session) -> Created:
-        taken = repo.next_reference_number(session, now.year) if number is None else number
-        row.reference = result.reference = _reference(now.year, taken)
+        result.reference = row.reference
         payload = result.model_dump_json()
         _store_referral(
             session,
@@ -528,7 +582,9 @@ def create_referral(
                     "key": idempotency_key,
                     "request_hash": fingerprint,
                     "response_status": 201,
-                    "response_sealed": ctx.keyring.seal(payload, f"idempotency:{idempotency_key}"),
+                    "response_sealed": ctx.keyring.seal(
+                        payload, idempotency_context(principal.agency, idempotency_key)
+                    ),
                     "created_at": now,
                 }
                 if idempotency_key
@@ -544,20 +600,27 @@ def create_referral(
             version=row.version,
         )
 
-    try:
-        # On SQLite, committed together with other requests' writes waiting at the same time.
-        return ctx.db.write(store)
-    except IntegrityError:
-        # A concurrent request with the same Idempotency-Key committed first (its referral of
-        # the same person then also trips the unique index): replay it.
-        with ctx.db.autocommit() as session:
-            if idempotency_key:
-                record = repo.get_idempotency(session, principal.agency, idempotency_key)
-                if record is not None:
-                    return _replay(ctx, record, fingerprint)
-            # A second open referral of the same person to the same agency: name the first.
-            _refuse_if_open(session, row, principal)
-        raise
+    tries = 1
+    while True:
+        try:
+            # On SQLite, committed together with other requests' writes waiting at the same
+            # time.
+            return ctx.db.write(store)
+        except IntegrityError:
+            with ctx.db.autocommit() as session:
+                # A concurrent request with the same Idempotency-Key committed first (its
+                # referral of the same person then also trips the unique index): replay it.
+                if idempotency_key:
+                    record = repo.get_idempotency(session, principal.agency, idempotency_key)
+                    if record is not None:
+                        return _replay(ctx, session, record, fingerprint, principal.agency)
+                # The same sender's open referral of the person committed first: name it.
+                _check_duplicate(session, row)
+            if tries == _REFERENCE_TRIES:
+                raise
+            # Otherwise the reference was taken: draw another.
+            tries += 1
+            row.reference = new_reference(now.year)
 
 
 # ---- reads ----------------------------------------------------------------------------------
@@ -598,18 +661,35 @@ def get_referral(
                 "their identity."
             )
         if row.protected_identity:
-            trail.append(
-                session,
-                action="referral.reveal_identity",
-                agency=principal.agency,
-                client_id=principal.client_id,
-                referral_id=row.id,
-                detail={"reference": row.reference},
-                detail_sealed=ctx.keyring.seal(reveal_reason, f"audit:reveal:{row.id}"),
-            )
+            audit_reveal(ctx, session, principal, row, reveal_reason)
             session.commit()
         services = repo.services_of(session, [row.id])[row.id]
         return render(ctx, row, services, viewer=principal.agency, reveal=True)
+
+
+def seal_reveal_reason(ctx: ServiceContext, referral_id: uuid.UUID, reason: str) -> str:
+    """A reveal reason sealed for the audit entry of a referral."""
+    return ctx.keyring.seal(reason, f"audit:reveal:{referral_id}")
+
+
+def audit_reveal(
+    ctx: ServiceContext,
+    session: Session,
+    principal: Principal,
+    row: Referral,
+    reason: str,
+    **detail: str,
+) -> None:
+    """Write that the caller saw (or matched) a protected identity, with its sealed reason."""
+    trail.append(
+        session,
+        action=REVEAL_ACTION,
+        agency=principal.agency,
+        client_id=principal.client_id,
+        referral_id=row.id,
+        detail={"reference": row.reference, **detail},
+        detail_sealed=seal_reveal_reason(ctx, row.id, reason),
+    )
 
 
 def _encode_cursor(row: Referral) -> str:
@@ -639,12 +719,23 @@ def list_referrals(
     limit: int,
     cursor: str | None,
     nik: str | None,
+    reveal_reason: str | None = None,
     **filters: Any,
 ) -> ReferralPage:
-    """A page of the caller's referrals, newest first."""
+    """A page of the caller's referrals, newest first.
+
+    A `nik` matches a protected identity only with a `reveal_reason`, and each protected
+    referral it matched on the page is audited as a reveal before the page is answered.
+    The identifying fields stay withheld, as in any list: the reason lets the match happen.
+    """
     after = _decode_cursor(cursor) if cursor else None
     nik_hash = ctx.keyring.nik_index(nik) if nik else None
-    spec = repo.ListFilter(agency=principal.agency, nik_hash=nik_hash, **filters)
+    spec = repo.ListFilter(
+        agency=principal.agency,
+        nik_hash=nik_hash,
+        nik_reveal=bool(nik_hash and reveal_reason),
+        **filters,
+    )
     now = utcnow()
     # As for one referral: the page and its services need no shared snapshot.
     with ctx.db.autocommit() as session:
@@ -654,6 +745,12 @@ def list_referrals(
         items = [
             render_data(ctx, r, services[r.id], viewer=principal.agency, now=now) for r in page
         ]
+    matched = [r for r in page if r.protected_identity]
+    if spec.nik_reveal and reveal_reason and matched:
+        with ctx.db.writer() as session:
+            for row in matched:
+                audit_reveal(ctx, session, principal, row, reveal_reason, matched_by="nik")
+            session.commit()
     return ReferralPage.model_validate(
         {"items": items, "next_cursor": _encode_cursor(page[-1]) if more else None}
     )
@@ -661,9 +758,10 @@ def list_referrals(
 
 def history_of(session: Session, referral_id: uuid.UUID) -> list[HistoryEntry]:
     """The history rows of a referral, oldest first (the caller checked visibility)."""
+    # Numbered within the referral: the rows' own ids count every agency's actions.
     return [
         HistoryEntry(
-            id=h.id or 0,
+            id=position,
             action=h.action,
             from_status=h.from_status,
             to_status=h.to_status,
@@ -671,7 +769,7 @@ def history_of(session: Session, referral_id: uuid.UUID) -> list[HistoryEntry]:
             occurred_at=h.occurred_at,
             detail=h.detail,
         )
-        for h in repo.history(session, referral_id)
+        for position, h in enumerate(repo.history(session, referral_id), start=1)
     ]
 
 

@@ -10,14 +10,21 @@ from sqlmodel import Session
 
 from service.audit.models import AuditEntry
 from service.referrals.models import Referral
-from service.referrals.repository import visible_to
+from service.referrals.repository import findable_by_nik, visible_to
 
 
-def referrals_of_person(session: Session, nik_hash: str, agency: str) -> list[Referral]:
-    """The person's referrals (by the keyed NIK index) that the agency is a party to."""
+def referrals_of_person(
+    session: Session, nik_hash: str, agency: str, *, with_protected: bool
+) -> list[Referral]:
+    """The person's referrals (by the keyed NIK index) that the agency is a party to and
+    may find by NIK (`findable_by_nik`)."""
     stmt = (
         select(Referral)
-        .where(Referral.nik_hash == nik_hash, visible_to(agency))
+        .where(
+            Referral.nik_hash == nik_hash,
+            visible_to(agency),
+            *findable_by_nik(agency, with_protected=with_protected),
+        )
         .order_by(Referral.created_at, Referral.id)
     )
     return list(session.execute(stmt).scalars())

@@ -7,17 +7,29 @@ from service.auth.principal import Principal
 from service.context import ServiceContext
 from service.dbtypes import utcnow
 from service.referrals import repository as referrals_repo
-from service.referrals.service import history_of, notes_of, render, withheld_from
+from service.referrals.service import history_of, notes_of, render, seal_reveal_reason
 from service.subjects import repository as repo
 from service.subjects.schemas import ProcessingStep, SubjectExport, SubjectReferral
 
 
-def export_subject_data(ctx: ServiceContext, principal: Principal, nik: str) -> SubjectExport:
-    """Every referral of the person with this NIK that the caller's agency is a party to,
-    with its history, notes and processing trail; each exported referral is audited."""
+def export_subject_data(
+    ctx: ServiceContext, principal: Principal, nik: str, reveal_reason: str | None = None
+) -> SubjectExport:
+    """Every referral of the person with this NIK that the caller's agency is a party to and
+    may find by NIK, with its history, notes and processing trail; each is audited.
+
+    A protected identity is exported (in full) only with a `reveal_reason`, sealed into its
+    audit entry; without one the referral is left out. A referral whose consent was
+    withdrawn is left out for its receiver.
+    """
     now = utcnow()
     with ctx.db.writer() as session:
-        rows = repo.referrals_of_person(session, ctx.keyring.nik_index(nik), principal.agency)
+        rows = repo.referrals_of_person(
+            session,
+            ctx.keyring.nik_index(nik),
+            principal.agency,
+            with_protected=reveal_reason is not None,
+        )
         ids = [row.id for row in rows]
         services = referrals_repo.services_of(session, ids)
         trails = repo.processing_trail(session, ids)
@@ -44,11 +56,12 @@ def export_subject_data(ctx: ServiceContext, principal: Principal, nik: str) -> 
                 agency=principal.agency,
                 client_id=principal.client_id,
                 referral_id=row.id,
-                detail={
-                    "reference": row.reference,
-                    "identity_included": row.protected_identity
-                    and not withheld_from(row, principal.agency),
-                },
+                detail={"reference": row.reference, "identity_included": row.protected_identity},
+                detail_sealed=(
+                    seal_reveal_reason(ctx, row.id, reveal_reason)
+                    if row.protected_identity and reveal_reason
+                    else None
+                ),
             )
         if not rows:
             trail.append(

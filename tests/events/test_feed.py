@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import base64
+import re
 import threading
 import uuid
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 from sqlalchemy import select, text
@@ -275,3 +279,122 @@ def test_a_replayed_or_duplicate_create_writes_no_second_event(lpsk: Api) -> Non
     assert [(e["type"], e["referral_id"]) for e in all_events(lpsk)] == [
         ("referral.created", first["id"])
     ]
+
+
+# ---- cursors that count nothing -------------------------------------------------------------
+
+
+def _seqs(ctx: ServiceContext, agency: str) -> list[int]:
+    with ctx.db.reader() as session:
+        return list(session.execute(
+            select(Event.seq)
+            .where((Event.from_agency == agency) | (Event.to_agency == agency))
+            .order_by(Event.seq)  # type: ignore[arg-type]
+        ).scalars())
+
+
+def _after(api: Api, cursor: str):  # type: ignore[no-untyped-def]
+    return api.http.get("/v1/events", params={"after": cursor}, headers=api.headers())
+
+
+def test_a_cursor_shows_no_count_of_other_agencies_events(
+    ctx: ServiceContext, lpsk: Api, kemensos: Api, kemenham: Api
+) -> None:
+    walk(lpsk, kemensos)  # five events KEMENHAM is no party to
+    mine = kemenham.create_ok("LPSK")["id"]
+    page = feed(kemenham)
+    assert [e["referral_id"] for e in page["items"]] == [mine]
+    cursor = page["next_cursor"]
+    (seq,) = _seqs(ctx, "KEMENHAM")
+    assert seq == 6
+
+    # An earlier release answered "6" here, after KEMENHAM's one event. Now the cursor is
+    # no number, and its bytes hold no event number either.
+    assert not cursor.isdigit()
+    raw = base64.urlsafe_b64decode(cursor + "==")
+    assert seq.to_bytes(8, "big") not in raw
+    # It cannot be walked: numbers, a changed cursor and another agency's use are refused.
+    for probe in ("5", "6", "7", cursor[:-1] + ("A" if cursor[-1] != "A" else "B"), cursor[1:]):
+        assert_problem(_after(kemenham, probe), 422)
+    assert_problem(_after(lpsk, cursor), 422)
+    # And it works: the next event of KEMENHAM's, and nothing else, follows it.
+    ok(kemenham.act(mine, "close", {"outcome": "withdrawn"}))
+    (closed,) = ok(_after(kemenham, cursor))["items"]
+    assert closed["type"] == "referral.closed"
+
+
+def test_the_same_own_activity_gives_cursors_of_the_same_form_whatever_others_did(
+    lpsk: Api, kemensos: Api, kemenham: Api
+) -> None:
+    kemenham.create_ok("LPSK")
+    quiet = feed(kemenham)["next_cursor"]  # its event is the first of the database
+    for _ in range(3):
+        walk(lpsk, kemensos)
+    kemenham.create_ok("LPSK")
+    busy = feed(kemenham, quiet)["next_cursor"]  # after 15 events of others
+    assert len(quiet) == len(busy) == 32
+    assert re.fullmatch(r"[A-Za-z0-9_-]{32}", quiet) and re.fullmatch(r"[A-Za-z0-9_-]{32}", busy)
+
+
+@pytest.fixture
+def legacy_limit(ctx: ServiceContext) -> Iterator[Callable[[int], None]]:
+    """Set the highest event number of an earlier release (restored afterwards)."""
+    with ctx.db.reader() as session:
+        saved = session.execute(text("SELECT max_seq FROM legacy_feed_cursor")).scalars().all()
+
+    def set_to(value: int) -> None:
+        with ctx.db.writer() as session:
+            session.execute(text("DELETE FROM legacy_feed_cursor"))
+            session.execute(text("INSERT INTO legacy_feed_cursor (max_seq) VALUES (:v)"),
+                            {"v": value})
+            session.commit()
+
+    yield set_to
+    with ctx.db.writer() as session:
+        session.execute(text("DELETE FROM legacy_feed_cursor"))
+        for value in saved:
+            session.execute(text("INSERT INTO legacy_feed_cursor (max_seq) VALUES (:v)"),
+                            {"v": value})
+        session.commit()
+
+
+def test_a_numeric_cursor_of_an_earlier_release_keeps_working_up_to_its_last_number(
+    ctx: ServiceContext, lpsk: Api, kemensos: Api, legacy_limit: Callable[[int], None]
+) -> None:
+    walk(lpsk, kemensos)
+    seqs = _seqs(ctx, "LPSK")
+    # The upgrade happened here: a client still holds the number of LPSK's second event.
+    legacy_limit(seqs[-1])
+    held = str(seqs[1])
+    rest = ok(_after(lpsk, held))
+    assert [e["type"] for e in rest["items"]] == LIFECYCLE[2:-1]
+    assert not rest["next_cursor"].isdigit()
+    assert ok(_after(lpsk, rest["next_cursor"]))["items"] == []
+    # Numbers past the last one an earlier release handed out are refused: they could only
+    # be guesses, made to count events.
+    assert_problem(_after(lpsk, str(seqs[-1] + 1)), 422)
+
+
+def test_a_delivery_cursor_counts_nothing_either(
+    ctx: ServiceContext, lpsk: Api, kemensos: Api, kemenham: Api
+) -> None:
+    sub = subscribe(kemenham, "https://hooks.example.org/rujukan")
+    walk(lpsk, kemensos)
+    for _ in range(3):
+        kemenham.create_ok("LPSK")
+    path = f"/v1/webhook-subscriptions/{sub['id']}/deliveries"
+
+    def page(cursor: str | None = None):  # type: ignore[no-untyped-def]
+        params: dict[str, Any] = {"limit": 2, **({"cursor": cursor} if cursor else {})}
+        return kemenham.http.get(path, params=params, headers=kemenham.headers())
+
+    first = ok(page())
+    cursor = first["next_cursor"]
+    assert not cursor.isdigit() and len(cursor) == 32
+    second = ok(page(cursor))
+    assert len(first["items"]) == 2 and len(second["items"]) == 1
+    assert {d["event_id"] for d in first["items"] + second["items"]} == {
+        e["id"] for e in all_events(kemenham)
+    }
+    for probe in ("7", cursor[::-1]):
+        assert_problem(page(probe), 422)

@@ -4,6 +4,7 @@ open referral and stops further sharing of the person's data with the receiving 
 from __future__ import annotations
 
 import datetime as dt
+import json
 import uuid
 from typing import Any
 
@@ -92,12 +93,16 @@ def test_either_party_withdraws_from_any_open_state(
         assert_withheld(view)
     else:
         assert_whole(view)
-    # Statistics stay for both.
+    # The codes statistics count by stay for both.
     for api in (lpsk, kemensos):
         seen = ok(api.get(rid))
         assert seen["groups"] == before["groups"]
-        assert seen["subject"]["sex"] == "female"
-        assert seen["subject"]["region_code"] == before["subject"]["region_code"]
+        assert seen["case_types"] == before["case_types"]
+    # What only narrows the person down stays with the sender alone.
+    sender = ok(lpsk.get(rid))["subject"]
+    assert (sender["sex"], sender["region_code"]) == ("female", before["subject"]["region_code"])
+    receiver = ok(kemensos.get(rid))["subject"]
+    assert (receiver["sex"], receiver["region_code"]) == (None, None)
 
 
 def test_the_receiver_no_longer_reads_the_notes_or_the_list_entry(
@@ -126,6 +131,39 @@ def test_the_receiver_cannot_find_the_person_by_nik_any_more(lpsk: Api, kemensos
     assert ok(kemensos.list(nik=nik))["items"] == []
     assert [i["id"] for i in ok(lpsk.list(nik=nik))["items"]] == [rid]
     assert [i["id"] for i in ok(kemensos.list())["items"]] == [rid]  # still listed, withheld
+
+
+def test_the_receiver_keeps_nothing_that_narrows_the_person_down(
+    lpsk: Api, kemensos: Api
+) -> None:
+    """Sex, a village-level region code, the reason a NIK is absent and the sender's case
+    number would still single a person out; after withdrawal the receiver gets none."""
+    with_nik = adult_body(external_ref="LPSK-2026-0042")
+    without_nik = adult_body(external_ref="LPSK-2026-0043")
+    without_nik["subject"] = {
+        **{k: v for k, v in without_nik["subject"].items() if k != "nik"},
+        "nik_absent_reason": "foreign_national",
+        "region_code": "31.71.01.1001",
+    }
+    for body in (with_nik, without_nik):
+        rid = created(lpsk, body)["id"]
+        ok(withdraw(lpsk, rid))
+        for view in (ok(kemensos.get(rid)), *[
+            i for i in ok(kemensos.list(limit=200))["items"] if i["id"] == rid
+        ]):
+            assert set(view["subject"].values()) == {None, True}, view["subject"]
+            assert view["subject"]["sealed"] is True
+            assert view["external_ref"] is None
+        raw = kemensos.get(rid).text + kemensos.list(limit=200).text
+        for value in (body["external_ref"], body["subject"]["region_code"]):
+            assert value not in raw
+        fhir = json.dumps(ok(kemensos.http.get(f"/v1/referrals/{rid}/fhir",
+                                               headers=kemensos.headers())))
+        assert body["subject"]["region_code"] not in fhir and '"female"' not in fhir
+        # The sender keeps all of it.
+        mine = ok(lpsk.get(rid))
+        assert mine["external_ref"] == body["external_ref"]
+        assert {k: mine["subject"][k] for k in body["subject"]} == body["subject"]
 
 
 def test_the_receiver_cannot_reveal_a_withdrawn_referral(

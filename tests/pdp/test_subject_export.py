@@ -15,9 +15,12 @@ from service.context import ServiceContext
 from tests.pdp.helpers import adult_body, created, ok, problem
 from tests.support import Api, assess_body, make_nik
 
+REASON = "Permintaan akses data oleh subjek, surat 12/2026"
 
-def export(api: Api, nik: str):  # type: ignore[no-untyped-def]
-    return api.http.get("/v1/subjects/export", params={"nik": nik}, headers=api.headers())
+
+def export(api: Api, nik: str, reason: str | None = None):  # type: ignore[no-untyped-def]
+    headers = api.headers(**({"X-Reveal-Reason": reason} if reason else {}))
+    return api.http.get("/v1/subjects/export", params={"nik": nik}, headers=headers)
 
 
 def _audit_since(ctx: ServiceContext, after_id: int) -> list[AuditEntry]:
@@ -56,24 +59,25 @@ def test_each_party_gets_the_referrals_it_is_a_party_to(
     story: dict[str, Any], lpsk: Api, kemensos: Api, kemenham: Api
 ) -> None:
     nik = story["nik"]
-    assert [r["id"] for r in ok(export(lpsk, nik))["referrals"]] == [story["parent"]]
-    assert [r["id"] for r in ok(export(kemensos, nik))["referrals"]] == [
+    assert [r["id"] for r in ok(export(lpsk, nik, REASON))["referrals"]] == [story["parent"]]
+    assert [r["id"] for r in ok(export(kemensos, nik, REASON))["referrals"]] == [
         story["parent"], story["child"]
     ]
-    assert [r["id"] for r in ok(export(kemenham, nik))["referrals"]] == [story["child"]]
+    assert [r["id"] for r in ok(export(kemenham, nik, REASON))["referrals"]] == [story["child"]]
 
 
 def test_the_export_is_the_whole_referral_with_the_identity(
     story: dict[str, Any], kemensos: Api
 ) -> None:
-    response = export(kemensos, story["nik"])
+    response = export(kemensos, story["nik"], REASON)
     document = ok(response)
     assert response.headers["Cache-Control"] == "no-store"
     assert document["nik"] == story["nik"]
     exported_at = dt.datetime.fromisoformat(document["exported_at"])
     assert abs(dt.datetime.now(dt.UTC) - exported_at) < dt.timedelta(minutes=1)
     parent = document["referrals"][0]
-    # A protected identity, withheld in an ordinary read, is the person's own here.
+    # A protected identity, withheld in an ordinary read, is the person's own here (given a
+    # reason).
     assert ok(kemensos.get(story["parent"]))["subject"]["full_name"] is None
     assert parent["subject"]["full_name"] == "Dewi Lestari"
     assert parent["subject"]["nik"] == story["nik"]
@@ -91,7 +95,7 @@ def test_the_export_is_the_whole_referral_with_the_identity(
 def test_the_processing_trail_comes_from_the_audit_log(
     story: dict[str, Any], kemensos: Api
 ) -> None:
-    parent = ok(export(kemensos, story["nik"]))["referrals"][0]
+    parent = ok(export(kemensos, story["nik"], REASON))["referrals"][0]
     trail = parent["processing_trail"]
     assert [(s["agency"], s["action"]) for s in trail] == [
         ("LPSK", "referral.create"),
@@ -103,7 +107,7 @@ def test_the_processing_trail_comes_from_the_audit_log(
     times = [dt.datetime.fromisoformat(s["occurred_at"]) for s in trail]
     assert times == sorted(times)
     # A second export shows the first one in the trail.
-    again = ok(export(kemensos, story["nik"]))["referrals"][0]["processing_trail"]
+    again = ok(export(kemensos, story["nik"], REASON))["referrals"][0]["processing_trail"]
     assert again[-1] == {**again[-1], "agency": "KEMENSOS", "action": "subject.export"}
 
 
@@ -111,7 +115,7 @@ def test_the_export_is_audited_without_the_nik(
     story: dict[str, Any], kemensos: Api, ctx: ServiceContext
 ) -> None:
     before = _last_audit_id(ctx)
-    ok(export(kemensos, story["nik"]))
+    ok(export(kemensos, story["nik"], REASON))
     entries = _audit_since(ctx, before)
     assert [e.action for e in entries] == ["subject.export", "subject.export"]
     assert [str(e.referral_id) for e in entries] == [story["parent"], story["child"]]
@@ -121,7 +125,56 @@ def test_the_export_is_audited_without_the_nik(
     for entry in entries:
         assert story["nik"] not in json.dumps(entry.detail)
         assert ctx.keyring.nik_index(story["nik"]) not in json.dumps(entry.detail)
-        assert entry.detail_sealed is None
+        # The reason the identity was exported, sealed to its referral's audit entry.
+        assert REASON not in entry.detail_sealed
+        assert ctx.keyring.open(entry.detail_sealed, f"audit:reveal:{entry.referral_id}") == REASON
+
+
+def test_without_a_reason_a_protected_referral_is_left_out(
+    lpsk: Api, kemensos: Api, kemenham: Api, ctx: ServiceContext
+) -> None:
+    body = adult_body(protected_identity=True)
+    nik = body["subject"]["nik"]
+    protected = created(lpsk, body)["id"]
+    plain = created(kemenham, {**body, "protected_identity": False})["id"]
+    before = _last_audit_id(ctx)
+
+    response = export(kemensos, nik)
+
+    # The plain referral of the same person is exported; the protected one is not there.
+    assert [r["id"] for r in ok(response)["referrals"]] == [plain]
+    assert protected not in response.text
+    for secret in ("Jl. Kenanga", "+62 811"):
+        assert response.text.count(secret) == 1  # the plain referral's own copy
+    (entry,) = _audit_since(ctx, before)
+    assert (entry.action, str(entry.referral_id)) == ("subject.export", plain)
+    assert entry.detail["identity_included"] is False and entry.detail_sealed is None
+
+    # With a reason: exported with the identity, and the reason sealed in its audit entry.
+    before = _last_audit_id(ctx)
+    document = ok(export(kemensos, nik, REASON))
+    exported = {r["id"]: r for r in document["referrals"]}
+    assert list(exported) == [protected, plain]
+    assert exported[protected]["subject"]["full_name"] == "Dewi Lestari"
+    assert exported[protected]["subject"]["sealed"] is False
+    entries = {str(e.referral_id): e for e in _audit_since(ctx, before)}
+    assert entries[protected].detail["identity_included"] is True
+    opened = ctx.keyring.open(entries[protected].detail_sealed, f"audit:reveal:{protected}")
+    assert opened == REASON
+    assert entries[plain].detail_sealed is None
+
+
+def test_a_reason_shorter_than_three_characters_is_422(lpsk: Api) -> None:
+    found = problem(export(lpsk, make_nik(dt.date(1980, 1, 1)), "ok"), 422)
+    assert found["errors"][0]["loc"] == ["header", "X-Reveal-Reason"]
+
+
+def test_the_reason_header_is_documented() -> None:
+    from service.app import openapi_spec
+
+    operation = openapi_spec()["paths"]["/v1/subjects/export"]["get"]
+    assert "X-Reveal-Reason" in {p["name"] for p in operation["parameters"]}
+    assert "X-Reveal-Reason" in operation["description"]
 
 
 def test_an_unknown_nik_is_an_empty_export_and_still_audited(
@@ -169,20 +222,25 @@ def test_the_read_scope_is_needed(lpsk: Api) -> None:
     problem(lpsk.http.get("/v1/subjects/export", params={"nik": nik}), 401)
 
 
-def test_a_withdrawn_referral_is_exported_to_its_receiver_without_personal_data(
-    lpsk: Api, kemensos: Api
+@pytest.mark.parametrize("protected", [False, True], ids=["plain", "protected"])
+def test_a_withdrawn_referral_is_left_out_of_its_receivers_export(
+    lpsk: Api, kemensos: Api, ctx: ServiceContext, protected: bool
 ) -> None:
-    body = adult_body()
+    body = adult_body(protected_identity=protected)
+    nik = body["subject"]["nik"]
     rid = created(lpsk, body)["id"]
+    assert [r["id"] for r in ok(export(kemensos, nik, REASON))["referrals"]] == [rid]
     ok(kemensos.act(rid, "consent-withdrawal",
                     {"withdrawn_at": dt.datetime.now(dt.UTC).isoformat()}))
-    (mine,) = ok(export(kemensos, body["subject"]["nik"]))["referrals"]
-    assert mine["consent_withdrawn"] is True
-    assert mine["subject"]["full_name"] is None and mine["summary"] == ""
-    assert [s["action"] for s in mine["processing_trail"]] == [
-        "referral.create", "referral.consent_withdrawn"
-    ]
-    (theirs,) = ok(export(lpsk, body["subject"]["nik"]))["referrals"]
+    before = _last_audit_id(ctx)
+    # Absent, with or without a reason: the receiver no longer finds the person by NIK.
+    for reason in (None, REASON):
+        response = export(kemensos, nik, reason)
+        assert ok(response)["referrals"] == []
+        assert rid not in response.text
+    assert {e.detail.get("referrals") for e in _audit_since(ctx, before)} == {0}
+    # The sender keeps what it sent.
+    (theirs,) = ok(export(lpsk, nik, REASON))["referrals"]
     assert theirs["subject"]["full_name"] == "Dewi Lestari"
 
 

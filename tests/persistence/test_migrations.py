@@ -139,7 +139,7 @@ def _assert_schema_complete(engine: Engine) -> None:
         assert {"audit_entry_append_only", "audit_entry_no_truncate"} <= triggers
         assert "audit_entry_append_only" in _functions(engine)
     indexes = {ix["name"] for ix in inspect(engine).get_indexes("referral")}
-    assert "uq_referral_open_nik_per_receiver" in indexes
+    assert "uq_referral_open_nik_per_parties" in indexes
 
 
 def test_upgrade_downgrade_upgrade_round_trip(fresh_url: str) -> None:

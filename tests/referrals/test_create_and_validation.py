@@ -23,7 +23,7 @@ from tests.support import (
     ts,
 )
 
-REFERENCE = re.compile(r"^RJK-(\d{4})-(\d{6})$")
+REFERENCE = re.compile(r"^RJK-(\d{4})-([0-9A-HJKMNP-TV-Z]{8})$")
 
 
 def count(api: Api) -> int:

@@ -423,10 +423,10 @@ def test_the_onward_agency_can_work_the_child_referral(
 
 
 def test_referred_onward_is_all_or_nothing(lpsk: Api, kemensos: Api, kemenham: Api) -> None:
-    # The person already has an open referral to KEMENHAM, so the child cannot be created.
+    # KEMENSOS already has the person open at KEMENHAM, so the child cannot be created.
     body = referral_body("KEMENSOS")
     rid = ok(lpsk.create(body), 201)["id"]
-    other = ok(lpsk.create({**body, "to_agency": "KEMENHAM"}), 201)["id"]
+    other = ok(kemensos.create({**body, "to_agency": "KEMENHAM"}), 201)["id"]
     ok(kemensos.act(rid, "assess", assess_body()))
     before = snapshot(lpsk, rid)
 
@@ -434,10 +434,10 @@ def test_referred_onward_is_all_or_nothing(lpsk: Api, kemensos: Api, kemenham: A
         rid, "close", {"outcome": "referred_onward", "onward_agency": "KEMENHAM"}
     )
 
-    assert_problem(response, 409)
+    assert assert_problem(response, 409)["existing_referral_id"] == other
     assert snapshot(lpsk, rid) == before
     assert [i["id"] for i in ok(kemenham.list())["items"]] == [other]
-    assert ok(kemensos.list(direction="outgoing"))["items"] == []
+    assert [i["id"] for i in ok(kemensos.list(direction="outgoing"))["items"]] == [other]
 
 
 # ---- notes ----------------------------------------------------------------------------------
