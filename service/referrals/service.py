@@ -24,6 +24,7 @@ from service.auth.principal import Principal
 from service.context import ServiceContext
 from service.dbtypes import utcnow
 from service.events import outbox
+from service.inputs import check_instant
 from service.referrals import repository as repo
 from service.referrals import workflow
 from service.referrals.models import (
@@ -624,7 +625,7 @@ def _decode_cursor(cursor: str) -> tuple[dt.datetime, uuid.UUID]:
         at = dt.datetime.fromisoformat(created)
         if at.tzinfo is None:
             raise ValueError("naive")
-        return at, uuid.UUID(rid)
+        return check_instant(at), uuid.UUID(rid)
     except (ValueError, TypeError, binascii.Error, UnicodeDecodeError) as exc:
         raise errors.ValidationFailed(
             "cursor is not valid; pass back next_cursor exactly as received",
