@@ -16,18 +16,8 @@ from httpx import Response
 
 from service.errors import MAX_FIELD_ERRORS
 from service.inputs import Input
+from tests.proof.hostile import EXTREME_DAYS, EXTREME_TIMES, NUL, opaque
 from tests.support import Api, assert_problem, assess_body, ok, referral_body, service_body
-
-EXTREME_TIMES = [
-    "0001-01-01T00:00:00+01:00",  # before year 1 in UTC: converting it overflowed
-    "9999-12-31T23:59:59-01:00",  # after year 9999 in UTC
-    "0001-01-01T00:00:00Z",
-    "9999-12-31T23:59:59Z",
-    "1899-12-31T23:59:59Z",
-    "3000-01-01T00:00:00Z",
-]
-EXTREME_DAYS = ["0001-01-01", "9999-12-31", "1899-12-31", "3000-01-01"]
-NUL = "\u0000"
 
 
 def field_error(response: Response, loc: list[str | int]) -> dict[str, Any]:
@@ -40,8 +30,7 @@ def field_error(response: Response, loc: list[str | int]) -> dict[str, Any]:
 
 def cursor_at(instant: str) -> str:
     """A list cursor as the service makes them, holding this creation time."""
-    raw = json.dumps([instant, str(uuid.uuid4())]).encode()
-    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+    return opaque(json.dumps([instant, str(uuid.uuid4())]))
 
 
 def test_statistics_days_outside_the_calendar_are_422(lpsk: Api) -> None:

@@ -44,7 +44,8 @@ def _decode_position(value: str | None, name: str) -> int | None:
     # Empty counts as absent: a client that keeps "no cursor yet" as "" means "from the start".
     if not value:
         return None
-    if not value.isdigit() or len(value) > 18:
+    # ASCII digits only: str.isdigit() also takes "²", which int() then refuses.
+    if not (value.isascii() and value.isdigit()) or len(value) > 18:
         raise _bad_cursor(name)
     return int(value)
 
