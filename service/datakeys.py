@@ -102,6 +102,16 @@ SEALED_COLUMNS: tuple[SealedColumn, ...] = (
 )
 
 
+# The reveal reason is the only value an audit entry seals. Append-only, so never re-encrypted
+# (see above), but `rujukan check` opens it like the others.
+AUDIT_SEALED = SealedColumn(
+    _table(AuditEntry),
+    "detail_sealed",
+    lambda r: f"audit:reveal:{r['referral_id']}",
+    needs=("referral_id",),
+)
+
+
 class RotationError(RuntimeError):
     """Re-encryption could not finish; the message names what is left."""
 
@@ -156,6 +166,49 @@ def remaining_under_old_keys(db: Database, active: str) -> dict[str, int]:
             stmt = select(func.count()).select_from(spec.table).where(_under_old_key(spec, active))
             counts[spec.name] = int(session.execute(stmt).scalar_one())
     return counts
+
+
+@dataclass(frozen=True)
+class Unreadable:
+    """A sealed value that the keys in the data key file cannot open."""
+
+    column: str
+    row: dict[str, Any]
+    reason: str
+
+
+def check_sealed_values(
+    db: Database, keyring: DataKeyring, batch_size: int = DEFAULT_BATCH_SIZE
+) -> tuple[dict[str, int], list[Unreadable]]:
+    """Open every sealed value: (values opened or not per column, those that cannot be)."""
+    checked: dict[str, int] = {}
+    unreadable: list[Unreadable] = []
+    for spec in (*SEALED_COLUMNS, AUDIT_SEALED):
+        pk = list(spec.table.primary_key.columns)
+        column = spec.table.c[spec.column]
+        extra = [spec.table.c[name] for name in spec.needs]
+        checked[spec.name] = 0
+        last: tuple[Any, ...] | None = None
+        while True:
+            with db.reader() as session:
+                rows = session.execute(
+                    select(*pk, *extra, column)
+                    .where(column.is_not(None), column != "", _after(pk, last))
+                    .order_by(*pk)
+                    .limit(batch_size)
+                ).all()
+            if not rows:
+                break
+            last = tuple(rows[-1][: len(pk)])
+            for row in rows:
+                values = row._mapping
+                checked[spec.name] += 1
+                try:
+                    keyring.open(values[spec.column], spec.context(values))
+                except KeyFileError as exc:
+                    key = {c.name: str(values[c.name]) for c in pk}
+                    unreadable.append(Unreadable(spec.name, key, str(exc)))
+    return checked, unreadable
 
 
 def reencrypt_pass(

@@ -47,6 +47,7 @@ class JsonFormatter(logging.Formatter):
             "client",
             "agency",
             "peer",
+            "referral_id",
         ):
             if hasattr(record, key):
                 entry[key] = getattr(record, key)

@@ -454,6 +454,16 @@ class ReferralRead(BaseModel):
     created_at: dt.datetime
     updated_at: dt.datetime
     version: int
+    unavailable: bool = Field(
+        default=False,
+        description=(
+            "True when the service could not open this referral's sealed data (a damaged "
+            "stored value, or a data key missing from its key file; the operator is alerted "
+            "and `rujukan check` names it): the person's fields, the summary, the guardian and "
+            "all notes are then empty or null, and the other fields are as stored. The rest of "
+            "a list page is served as usual"
+        ),
+    )
 
 
 class ReferralPage(BaseModel):

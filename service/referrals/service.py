@@ -8,6 +8,7 @@ import datetime as dt
 import hashlib
 import hmac
 import json
+import logging
 import uuid
 from dataclasses import dataclass
 from types import SimpleNamespace
@@ -22,9 +23,11 @@ from service.agreements import service as agreements
 from service.audit import trail
 from service.auth.principal import Principal
 from service.context import ServiceContext
+from service.crypto import KeyFileError
 from service.dbtypes import utcnow
 from service.events import outbox
 from service.inputs import check_instant
+from service.metrics import UNREADABLE_REFERRALS
 from service.referrals import repository as repo
 from service.referrals import workflow
 from service.referrals.models import (
@@ -45,6 +48,8 @@ from service.referrals.schemas import (
     ReferralRead,
     ServiceIn,
 )
+
+log = logging.getLogger("rujukan.referrals")
 
 IDENTIFYING_FIELDS = ("full_name", "nik", "birth_date", "address", "phone")
 
@@ -126,16 +131,49 @@ def render_data(
     now: dt.datetime,
 ) -> dict[str, Any]:
     """What `render` returns, as the plain data `ReferralRead` validates: a page of them is
-    validated in one call (`ReferralPage.model_validate`), not model by model."""
+    validated in one call (`ReferralPage.model_validate`), not model by model.
+
+    A referral whose sealed values cannot be opened (damaged, or sealed under a data key the
+    key file lacks) comes without them, marked `unavailable`, and is logged and counted: the
+    rest of a page is still served, and `rujukan check` names the values.
+    """
+    try:
+        return _render_data(ctx, row, services, viewer=viewer, reveal=reveal, now=now)
+    except (KeyFileError, ValueError) as exc:
+        # The id and the kind of failure only: the message could describe the stored value.
+        log.error(
+            "sealed referral data cannot be opened",
+            extra={"referral_id": str(row.id), "error_type": type(exc).__name__},
+        )
+        UNREADABLE_REFERRALS.inc()
+        data = _render_data(
+            ctx, row, services, viewer=viewer, reveal=reveal, now=now, readable=False
+        )
+        return {**data, "unavailable": True}
+
+
+def _render_data(
+    ctx: ServiceContext,
+    row: Referral,
+    services: list[ReferralService],
+    *,
+    viewer: str,
+    reveal: bool,
+    now: dt.datetime,
+    readable: bool = True,
+) -> dict[str, Any]:
+    def open_(field: str, sealed_text: str | None) -> str | None:
+        return _open(ctx, row.id, field, sealed_text) if readable else None
+
     withheld = withheld_from(row, viewer)
     sealed = (row.protected_identity and not reveal) or withheld
-    subject = orjson.loads(_open(ctx, row.id, "subject", row.subject_sealed) or "{}")
+    subject = orjson.loads(open_("subject", row.subject_sealed) or "{}")
     if sealed:
         subject = {k: v for k, v in subject.items() if k not in IDENTIFYING_FIELDS}
     subject["sealed"] = sealed
 
     def free_text(field: str, sealed_text: str | None) -> str | None:
-        return None if withheld else _open(ctx, row.id, field, sealed_text)
+        return None if withheld else open_(field, sealed_text)
 
     assessment = None
     if row.assessment:
@@ -155,7 +193,7 @@ def render_data(
         }
     consent = {
         **row.consent,
-        "guardian": None if sealed else _guardian(ctx, row),
+        "guardian": None if sealed or not readable else _guardian(ctx, row),
         "withdrawn_at": row.consent_withdrawn_at,
     }
     return {
