@@ -28,7 +28,7 @@ from service.events.dispatcher import BackgroundDispatcher
 from service.events.router import events_router, webhooks_router
 from service.fhir.router import router as fhir_router
 from service.health import router as health_router
-from service.logs import access_fields, configure_logging
+from service.logs import access_fields, configure_logging, loggable_path
 from service.metrics import install_metrics
 from service.openapi_docs import (
     add_problem_schemas,
@@ -121,7 +121,7 @@ class RequestContextMiddleware:
             # carries the request id and the log line names it.
             log.error(
                 "unhandled error",
-                extra={"error_type": type(exc).__name__, "path": scope.get("path")},
+                extra={"error_type": type(exc).__name__, "path": loggable_path(scope)},
                 exc_info=exc,
             )
             if response_started:
@@ -130,12 +130,13 @@ class RequestContextMiddleware:
                 500, detail="The service failed to handle this request; it has been logged."
             )(scope, receive, send_tracked)
         finally:
-            # The path only: query strings can carry a NIK filter.
+            # Never the query string (it can carry a NIK filter) nor a raw path (a NIK can be
+            # typed into one): see loggable_path.
             log.info(
                 "request",
                 extra={
                     "method": scope.get("method"),
-                    "path": scope.get("path"),
+                    "path": loggable_path(scope),
                     "status": status_code,
                     "duration_ms": round((time.perf_counter() - started) * 1000, 2),
                     **access_fields(scope),

@@ -13,6 +13,8 @@ from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
+from service.logs import loggable_path
+
 log = logging.getLogger("rujukan.errors")
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
@@ -290,7 +292,7 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.error(
             "unhandled error",
-            extra={"error_type": type(exc).__name__, "path": request.url.path},
+            extra={"error_type": type(exc).__name__, "path": loggable_path(request.scope)},
             exc_info=exc,
         )
         return problem_response(
