@@ -241,22 +241,32 @@ def test_a_410_settles_the_subscription_s_other_pending_deliveries(
         gone.close()
 
 
-def test_the_address_is_checked_again_at_delivery_time(
+def rebound(
     ctx: ServiceContext, lpsk: Api, receiver: Receiver, dispatchers: Make,
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    """DNS rebinding: the name was public when subscribed and points to loopback later."""
-    answers = {"rebind.example.net": ["93.184.216.34"]}
+    monkeypatch: pytest.MonkeyPatch, address: str,
+) -> dict[str, Any]:
+    """Subscribe (private addresses refused) to a name that resolves to a public address, then
+    point the name at `address`, make an event and let a dispatcher try it; the subscription."""
+    answers = {"rebind.example.net": [PUBLIC_ADDRESS]}
     monkeypatch.setattr(urlguard, "resolve", lambda host, port: answers[host])
     strict = variant(ctx, webhook_allow_private=False)
     url = f"http://rebind.example.net:{receiver.port}/hook"
     with TestClient(create_app(ctx=strict), raise_server_exceptions=False) as http:
         response = http.post(PATH, json={"url": url, "event_types": ["referral.created"]},
                              headers=lpsk.headers())
-        sub = ok(response, 201)
-    answers["rebind.example.net"] = ["127.0.0.1"]
+        sub: dict[str, Any] = ok(response, 201)
+    answers["rebind.example.net"] = [address]
     lpsk.create_ok("KEMENSOS")
     drain(dispatchers(webhook_allow_private=False))
+    return sub
+
+
+def test_the_address_is_checked_again_at_delivery_time(
+    ctx: ServiceContext, lpsk: Api, receiver: Receiver, dispatchers: Make,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """DNS rebinding: the name was public when subscribed and points to loopback later."""
+    sub = rebound(ctx, lpsk, receiver, dispatchers, monkeypatch, "127.0.0.1")
     time.sleep(0.2)
     assert receiver.requests == []
     (delivery,) = deliveries(lpsk, sub["id"])
@@ -276,17 +286,7 @@ def test_a_name_that_turns_into_an_ipv6_form_of_a_private_address_is_refused_at_
     ctx: ServiceContext, lpsk: Api, receiver: Receiver, dispatchers: Make,
     monkeypatch: pytest.MonkeyPatch, address: str,
 ) -> None:
-    answers = {"rebind.example.net": [PUBLIC_ADDRESS]}
-    monkeypatch.setattr(urlguard, "resolve", lambda host, port: answers[host])
-    strict = variant(ctx, webhook_allow_private=False)
-    url = f"http://rebind.example.net:{receiver.port}/hook"
-    with TestClient(create_app(ctx=strict), raise_server_exceptions=False) as http:
-        response = http.post(PATH, json={"url": url, "event_types": ["referral.created"]},
-                             headers=lpsk.headers())
-        sub = ok(response, 201)
-    answers["rebind.example.net"] = [address]
-    lpsk.create_ok("KEMENSOS")
-    drain(dispatchers(webhook_allow_private=False))
+    sub = rebound(ctx, lpsk, receiver, dispatchers, monkeypatch, address)
     assert receiver.requests == []
     (delivery,) = deliveries(lpsk, sub["id"])
     (attempt,) = delivery["attempts"]
