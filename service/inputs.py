@@ -99,9 +99,11 @@ def field_problems(fields: dict[str, Any]) -> list[InitErrorDetails]:
                 found.append(InitErrorDetails(type=_refused("nul"), loc=(name,), input=value))
         elif kind is list or kind is tuple:
             for index, item in enumerate(value):
-                if (type(item) is not str or NUL in item) and (problem := _problem(item)):
+                if type(item) is str and NUL not in item:
+                    continue
+                if (problem := _problem(item)) is not None:
                     found.append(InitErrorDetails(type=problem, loc=(name, index), input=item))
-        elif (kind is dt.datetime or kind is dt.date) and (problem := _problem(value)):
+        elif (kind is dt.datetime or kind is dt.date) and (problem := _problem(value)) is not None:
             found.append(InitErrorDetails(type=problem, loc=(name,), input=value))
     return found
 
