@@ -15,12 +15,12 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute
 from fastapi_offline import FastAPIOffline
-from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service import __version__
 from service.audit.router import router as audit_router
 from service.auth.router import router as auth_router
+from service.bodies import MAX_BODY_BYTES, BodyBudget, BodyGuard, budget_spent, too_large
 from service.config import Settings, get_settings
 from service.context import ServiceContext
 from service.errors import install_error_handlers, problem_response
@@ -28,7 +28,7 @@ from service.events.dispatcher import BackgroundDispatcher
 from service.events.router import events_router, webhooks_router
 from service.fhir.router import router as fhir_router
 from service.health import router as health_router
-from service.logs import access_fields, configure_logging
+from service.logs import access_fields, configure_logging, loggable_path
 from service.metrics import install_metrics
 from service.openapi_docs import (
     add_problem_schemas,
@@ -44,7 +44,6 @@ from service.taxonomy.router import router as taxonomy_router
 
 log = logging.getLogger("rujukan.http")
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
-MAX_BODY_BYTES = 1024 * 1024
 
 
 def _operation_id(route: APIRoute) -> str:
@@ -53,10 +52,13 @@ def _operation_id(route: APIRoute) -> str:
 
 
 class RequestContextMiddleware:
-    """Request ids (X-Request-ID accepted and echoed), body size limit, security headers."""
+    """Request ids (X-Request-ID accepted and echoed), request body limits (size, time, the
+    process's budget: see service.bodies), security headers, the access log line."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, *, body_timeout: float, body_budget: int) -> None:
         self.app = app
+        self.body_timeout = body_timeout
+        self.bodies = BodyBudget(body_budget)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -68,81 +70,78 @@ class RequestContextMiddleware:
         token = request_id.set(rid)
         length = headers.get(b"content-length")
         try:
+            refusal = None
             if length is not None and (not length.isdigit() or int(length) > MAX_BODY_BYTES):
+                refusal = too_large()
+            elif length is not None and not self.bodies.take(int(length)):
+                refusal = budget_spent()
+            if refusal is not None:
                 response = problem_response(
-                    413, detail=f"Request bodies are limited to {MAX_BODY_BYTES} bytes."
+                    refusal.status_code, detail=refusal.detail, headers=refusal.headers
                 )
                 response.headers["X-Request-ID"] = rid
                 await response(scope, receive, send)
                 return
-
-            received = 0
-
-            async def limited_receive() -> Message:
-                nonlocal received
-                message = await receive()
-                if message["type"] == "http.request":
-                    received += len(message.get("body", b""))
-                    if received > MAX_BODY_BYTES:
-                        # An HTTPException passes through FastAPI's body parsing untouched
-                        # and becomes a 413 problem document in the error handler.
-                        raise StarletteHTTPException(
-                            413, f"Request bodies are limited to {MAX_BODY_BYTES} bytes."
-                        )
-                return message
-
-            status_code = 500
-
-            async def send_with_headers(message: Message) -> None:
-                nonlocal status_code
-                if message["type"] == "http.response.start":
-                    status_code = message["status"]
-                    extra = [
-                        (b"x-request-id", rid.encode()),
-                        (b"x-content-type-options", b"nosniff"),
-                        (b"referrer-policy", b"no-referrer"),
-                    ]
-                    message["headers"] = list(message.get("headers", [])) + extra
-                await send(message)
-
-            started = time.perf_counter()
-            response_started = False
-
-            async def send_tracked(message: Message) -> None:
-                nonlocal response_started
-                if message["type"] == "http.response.start":
-                    response_started = True
-                await send_with_headers(message)
-
+            body = BodyGuard(receive, self.bodies, self.body_timeout, int(length or 0))
             try:
-                await self.app(scope, limited_receive, send_tracked)
-            except Exception as exc:
-                # Handled here, not by Starlette's outermost layer, so that the 500 still
-                # carries the request id and the log line names it.
-                log.error(
-                    "unhandled error",
-                    extra={"error_type": type(exc).__name__, "path": scope.get("path")},
-                    exc_info=exc,
-                )
-                if response_started:
-                    raise
-                await problem_response(
-                    500, detail="The service failed to handle this request; it has been logged."
-                )(scope, receive, send_tracked)
+                await self._handle(scope, body.receive, send, rid)
             finally:
-                # The path only: query strings can carry a NIK filter.
-                log.info(
-                    "request",
-                    extra={
-                        "method": scope.get("method"),
-                        "path": scope.get("path"),
-                        "status": status_code,
-                        "duration_ms": round((time.perf_counter() - started) * 1000, 2),
-                        **access_fields(scope),
-                    },
-                )
+                body.release()
         finally:
             request_id.reset(token)
+
+    async def _handle(self, scope: Scope, receive: Receive, send: Send, rid: str) -> None:
+        status_code = 500
+
+        async def send_with_headers(message: Message) -> None:
+            nonlocal status_code
+            if message["type"] == "http.response.start":
+                status_code = message["status"]
+                extra = [
+                    (b"x-request-id", rid.encode()),
+                    (b"x-content-type-options", b"nosniff"),
+                    (b"referrer-policy", b"no-referrer"),
+                ]
+                message["headers"] = list(message.get("headers", [])) + extra
+            await send(message)
+
+        started = time.perf_counter()
+        response_started = False
+
+        async def send_tracked(message: Message) -> None:
+            nonlocal response_started
+            if message["type"] == "http.response.start":
+                response_started = True
+            await send_with_headers(message)
+
+        try:
+            await self.app(scope, receive, send_tracked)
+        except Exception as exc:
+            # Handled here, not by Starlette's outermost layer, so that the 500 still
+            # carries the request id and the log line names it.
+            log.error(
+                "unhandled error",
+                extra={"error_type": type(exc).__name__, "path": loggable_path(scope)},
+                exc_info=exc,
+            )
+            if response_started:
+                raise
+            await problem_response(
+                500, detail="The service failed to handle this request; it has been logged."
+            )(scope, receive, send_tracked)
+        finally:
+            # Never the query string (it can carry a NIK filter) nor a raw path (a NIK can be
+            # typed into one): see loggable_path.
+            log.info(
+                "request",
+                extra={
+                    "method": scope.get("method"),
+                    "path": loggable_path(scope),
+                    "status": status_code,
+                    "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+                    **access_fields(scope),
+                },
+            )
 
 
 def create_app(settings: Settings | None = None, ctx: ServiceContext | None = None) -> FastAPI:
@@ -188,7 +187,11 @@ def create_app(settings: Settings | None = None, ctx: ServiceContext | None = No
     app.state.ctx = ctx
     install_error_handlers(app)
     install_rate_limits(app, settings)
-    app.add_middleware(RequestContextMiddleware)
+    app.add_middleware(
+        RequestContextMiddleware,
+        body_timeout=settings.body_timeout_seconds,
+        body_budget=settings.body_budget_bytes,
+    )
     app.include_router(auth_router)
     app.include_router(referrals_router)
     app.include_router(fhir_router)

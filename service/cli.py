@@ -643,6 +643,27 @@ def audit_verify(
     typer.echo(json.dumps(report))
 
 
+@app.command()
+def check() -> None:
+    """Open every sealed value in the database with the data key file; exit 1 naming each one
+    that cannot be opened (table, column and row), as the service marks such referrals
+    `unavailable`."""
+    from service.datakeys import check_sealed_values
+
+    ctx = _context()
+    checked, unreadable = check_sealed_values(ctx.db, ctx.keyring)
+    for item in unreadable:
+        where = ", ".join(f"{k}={v}" for k, v in item.row.items())
+        typer.echo(f"error: {item.column} of row {where} cannot be opened: {item.reason}", err=True)
+    report = {
+        "sealed_values": checked,
+        "unreadable": [{"column": i.column, "row": i.row, "reason": i.reason} for i in unreadable],
+    }
+    typer.echo(json.dumps(report))
+    if unreadable:
+        raise typer.Exit(1)
+
+
 @audit_app.command("head")
 def audit_head() -> None:
     """Print a signed head of the trail (count and last hash, as a JWS) to keep elsewhere."""

@@ -134,6 +134,15 @@ class Settings(BaseSettings):
     # dozens (the default of the thread library) only take turns at Python's interpreter lock
     # and at the database's write locks, and every request gets slower.
     worker_threads: int = Field(default=3, ge=1, le=200)
+    # Time a request's body has to arrive in full, from the end of its headers; then 408. A
+    # body of the largest size (1 MiB) arrives in time over a link of 300 kbit/s (a weak mobile
+    # uplink); one that stalls stops holding memory after this long.
+    body_timeout_seconds: float = Field(default=30.0, gt=0, le=600)
+    # Bytes of request bodies one process holds at once, over all its requests (each counted
+    # by its Content-Length, or as it arrives when sent in chunks); a body beyond it gets 503
+    # with Retry-After at once. 16 MiB is thousands of referrals (a few KiB each) or 16 bodies
+    # of the largest size, and keeps a worker near its memory goal under an upload flood.
+    body_budget_bytes: int = Field(default=16 * 1024 * 1024, ge=1024 * 1024)
     # A file holding the bearer token Prometheus presents at GET /metrics (its
     # `bearer_token_file`). Unset: /metrics is open in dev and refused in prod.
     metrics_token_file: Path | None = None

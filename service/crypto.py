@@ -113,15 +113,16 @@ class DataKeyring:
         return f"{self.active}.{_b64e(nonce + ct)}"
 
     def open(self, sealed: str, context: str) -> str:
-        """Decrypt a value sealed by `seal` under any known key."""
+        """Decrypt a value sealed by `seal` under any known key; KeyFileError for one that
+        cannot be opened (an unknown key, a damaged value, another row's value)."""
         kid, _, body = sealed.partition(".")
         if kid not in self.keys:
             # Name the key only when it looks like a key id: a damaged or unsealed value must
             # not carry personal data into a log line through this message.
             shown = repr(kid) if _KEY_ID.fullmatch(kid) else "of this value"
             raise KeyFileError(f"data key {shown} is not in the key file")
-        raw = _b64d(body)
         try:
+            raw = _b64d(body)
             return (
                 self._cipher(kid)
                 .decrypt(raw[:12], raw[12:], context.encode("utf-8"))
@@ -129,6 +130,9 @@ class DataKeyring:
             )
         except InvalidTag as exc:
             raise KeyFileError("sealed value failed authentication") from exc
+        except ValueError as exc:
+            # Not base64 at all (binascii.Error is a ValueError): damaged in storage.
+            raise KeyFileError("sealed value is malformed") from exc
 
     def nik_index(self, nik: str) -> str:
         """Keyed hash of a NIK: searchable, but useless without the key."""

@@ -32,7 +32,7 @@ to their referral's sender (see `service.referrals.service`), and rotation never
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -116,6 +116,16 @@ SEALED_COLUMNS: tuple[SealedColumn, ...] = (
 )
 
 
+# The reveal reason is the only value an audit entry seals. Append-only, so never re-encrypted
+# (see above), but `rujukan check` opens it like the others.
+AUDIT_SEALED = SealedColumn(
+    _table(AuditEntry),
+    "detail_sealed",
+    lambda r: f"audit:reveal:{r['referral_id']}",
+    needs=("referral_id",),
+)
+
+
 class RotationError(RuntimeError):
     """Re-encryption could not finish; the message names what is left."""
 
@@ -186,30 +196,69 @@ def _open_sealed(
         return keyring.open(sealed, context), context
 
 
+@dataclass(frozen=True)
+class Unreadable:
+    """A sealed value that the keys in the data key file cannot open."""
+
+    column: str
+    row: dict[str, Any]
+    reason: str
+
+
+def check_sealed_values(
+    db: Database, keyring: DataKeyring, batch_size: int = DEFAULT_BATCH_SIZE
+) -> tuple[dict[str, int], list[Unreadable]]:
+    """Open every sealed value: (values opened or not per column, those that cannot be)."""
+    checked: dict[str, int] = {}
+    unreadable: list[Unreadable] = []
+    for spec in (*SEALED_COLUMNS, AUDIT_SEALED):
+        column = spec.table.c[spec.column]
+        pk = list(spec.table.primary_key.columns)
+        checked[spec.name] = 0
+        for rows in _batches(db, spec, and_(column.is_not(None), column != ""), batch_size):
+            for values in rows:
+                checked[spec.name] += 1
+                try:
+                    _open_sealed(keyring, spec, values, values[spec.column])
+                except KeyFileError as exc:
+                    key = {c.name: str(values[c.name]) for c in pk}
+                    unreadable.append(Unreadable(spec.name, key, str(exc)))
+    return checked, unreadable
+
+
+def _batches(
+    db: Database, spec: SealedColumn, where: Any, batch_size: int
+) -> Iterator[list[Mapping[str, Any]]]:
+    """The rows of `spec`'s table matching `where` (its key, what its context needs and the
+    sealed value), in key order, a batch at a time, each read without holding any lock."""
+    pk = list(spec.table.primary_key.columns)
+    extra = [spec.table.c[name] for name in spec.needs]
+    last: tuple[Any, ...] | None = None
+    while True:
+        with db.reader() as session:
+            rows = session.execute(
+                select(*pk, *extra, spec.table.c[spec.column])
+                .where(where, _after(pk, last))
+                .order_by(*pk)
+                .limit(batch_size)
+            ).all()
+        if not rows:
+            return
+        last = tuple(rows[-1][: len(pk)])
+        yield [row._mapping for row in rows]
+
+
 def reencrypt_pass(
     db: Database, keyring: DataKeyring, spec: SealedColumn, batch_size: int
 ) -> tuple[int, int]:
     """One pass over a column: (values re-encrypted, values changed by someone else meanwhile)."""
     pk = list(spec.table.primary_key.columns)
     column = spec.table.c[spec.column]
-    extra = [spec.table.c[name] for name in spec.needs]
     done = conflicts = 0
-    last: tuple[Any, ...] | None = None
-    while True:
-        # Read without holding any lock; decrypt and re-seal outside any transaction.
-        with db.reader() as session:
-            rows = session.execute(
-                select(*pk, *extra, column)
-                .where(_under_old_key(spec, keyring.active), _after(pk, last))
-                .order_by(*pk)
-                .limit(batch_size)
-            ).all()
-        if not rows:
-            return done, conflicts
-        last = tuple(rows[-1][: len(pk)])
+    # Decrypt and re-seal outside any transaction; only the conditional updates take the lock.
+    for rows in _batches(db, spec, _under_old_key(spec, keyring.active), batch_size):
         rewritten = []
-        for row in rows:
-            values = row._mapping
+        for values in rows:
             old = values[spec.column]
             try:
                 plain, context = _open_sealed(keyring, spec, values, old)
@@ -230,6 +279,7 @@ def reencrypt_pass(
                 else:
                     conflicts += 1
             session.commit()
+    return done, conflicts
 
 
 def audit_values_by_key(db: Database, keyring: DataKeyring) -> dict[str, int]:

@@ -13,10 +13,14 @@ from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
+from service.logs import loggable_path
+
 log = logging.getLogger("rujukan.errors")
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 PROBLEM_TYPE_BASE = "urn:rujukan:problem:"
+# A 422 lists at most this many invalid fields, and counts them all in `error_count`.
+MAX_FIELD_ERRORS = 50
 
 
 class FieldError(BaseModel):
@@ -35,7 +39,17 @@ class Problem(BaseModel):
     status: int
     detail: str | None = None
     instance: str | None = None
-    errors: list[FieldError] | None = None
+    errors: list[FieldError] | None = Field(
+        default=None,
+        description=f"On 422: the invalid fields, at most {MAX_FIELD_ERRORS} of them",
+    )
+    error_count: int | None = Field(
+        default=None,
+        description=(
+            "On 422, beside `errors`: how many fields are invalid in all (more than `errors` "
+            "lists when it is cut at its limit)"
+        ),
+    )
     current_status: str | None = None
     existing_referral_id: str | None = None
     violated_policies: list[str] | None = Field(
@@ -193,6 +207,10 @@ def problem_response(
     if detail:
         body["detail"] = detail
     body.update({k: v for k, v in extra.items() if v is not None})
+    if isinstance(body.get("errors"), list):
+        listed = body["errors"]
+        body["error_count"] = body.pop("error_count", None) or len(listed)
+        body["errors"] = listed[:MAX_FIELD_ERRORS]
     all_headers = {"Cache-Control": "no-store"}
     all_headers.update(headers or {})
     return JSONResponse(
@@ -203,8 +221,9 @@ def problem_response(
 def _clean_validation_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
     # The raw errors echo the submitted values (`input`, `ctx`); those can be a
     # protected person's name or NIK, so only location, message and type leave.
+    # Only the errors that will be listed are cleaned.
     cleaned = []
-    for err in exc.errors():
+    for err in exc.errors()[:MAX_FIELD_ERRORS]:
         msg = str(err.get("msg", "invalid"))
         if err.get("type") == "value_error":
             msg = msg.removeprefix("Value error, ")
@@ -256,6 +275,7 @@ def install_error_handlers(app: FastAPI) -> None:
             title="The request is not valid",
             detail="One or more fields are invalid.",
             errors=_clean_validation_errors(exc),
+            error_count=len(exc.errors()),
         )
 
     @app.exception_handler(StarletteHTTPException)
@@ -272,7 +292,7 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.error(
             "unhandled error",
-            extra={"error_type": type(exc).__name__, "path": request.url.path},
+            extra={"error_type": type(exc).__name__, "path": loggable_path(request.scope)},
             exc_info=exc,
         )
         return problem_response(

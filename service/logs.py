@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import sys
 import time
 from typing import Any
@@ -47,6 +48,7 @@ class JsonFormatter(logging.Formatter):
             "client",
             "agency",
             "peer",
+            "referral_id",
         ):
             if hasattr(record, key):
                 entry[key] = getattr(record, key)
@@ -54,6 +56,23 @@ class JsonFormatter(logging.Formatter):
             entry["exc_type"] = record.exc_info[0].__name__
             entry["traceback"] = self.formatException(record.exc_info)
         return json.dumps(entry, ensure_ascii=False)
+
+
+# Six or more digits in a row, single spaces, dots or dashes between them allowed: a NIK (16
+# digits), a phone or an account number, however it is written. A UUID's hex groups rarely
+# match, and a request that names one by route is logged by its template anyway.
+_DIGIT_RUN = re.compile(r"\d(?:[ .\-]?\d){5,}")
+MASKED_DIGITS = "[digits]"
+
+
+def loggable_path(scope: dict[str, Any]) -> str:
+    """What a log line may say of a request's path: the route template when a route matched
+    (`/v1/referrals/{referral_id}`, even if the id was a NIK), else the raw path with every
+    long run of digits masked (a NIK typed into a URL stays out of the log)."""
+    template = getattr(scope.get("route"), "path", None)
+    if isinstance(template, str):
+        return template
+    return _DIGIT_RUN.sub(MASKED_DIGITS, str(scope.get("path") or ""))
 
 
 def access_fields(scope: dict[str, Any]) -> dict[str, Any]:

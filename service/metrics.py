@@ -53,6 +53,17 @@ def _multiprocess() -> bool:
     return bool(os.environ.get(MULTIPROC_ENV))
 
 
+# Counted where it happens (a process-wide counter; with several workers the scrape sums their
+# files, as for the HTTP figures). Alert on any increase: the data key file lacks a key, or
+# stored values were damaged; `rujukan check` names the rows.
+SERVICE_REGISTRY = CollectorRegistry(auto_describe=True)
+UNREADABLE_REFERRALS = Counter(
+    "rujukan_referrals_unreadable",
+    "Referrals answered as `unavailable` because their sealed data could not be opened",
+    registry=SERVICE_REGISTRY,
+)
+
+
 class DomainCollector(Collector):
     """Referral figures from the database, computed at each scrape (cheap grouped queries)."""
 
@@ -386,10 +397,9 @@ def metrics(request: Request) -> Response:
     if _multiprocess():
         registry = CollectorRegistry()
         MultiProcessCollector(registry)
+        text = generate_latest(registry)
     else:
-        registry = app.state.metrics_registry
+        text = generate_latest(app.state.metrics_registry) + generate_latest(SERVICE_REGISTRY)
     domain = CollectorRegistry(auto_describe=False)
     domain.register(app.state.domain_collector)
-    return Response(
-        generate_latest(registry) + generate_latest(domain), media_type=CONTENT_TYPE_LATEST
-    )
+    return Response(text + generate_latest(domain), media_type=CONTENT_TYPE_LATEST)

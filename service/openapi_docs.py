@@ -11,6 +11,7 @@ _DESCRIPTIONS = {
     401: "Missing or invalid access token",
     403: "The token lacks the scope, or the caller is the wrong party for this action",
     404: "No such referral visible to the caller's agency",
+    408: "The request body did not arrive in time",
     409: "Not allowed in the referral's current state, or a duplicate open referral",
     412: "If-Match does not match the referral's current ETag",
     413: "Request body too large",
@@ -18,6 +19,7 @@ _DESCRIPTIONS = {
     428: "If-Match header missing",
     429: "Too many requests: the client's quota is used up; retry after Retry-After seconds",
     500: "The service failed to handle the request; the request id names it in the logs",
+    503: "The service is busy; retry after Retry-After seconds",
 }
 _METHODS = {"get", "put", "post", "delete", "patch", "head", "options", "trace"}
 
@@ -56,12 +58,17 @@ def document_server_errors(spec: dict[str, Any]) -> dict[str, Any]:
 
 _BODY_ERRORS = {
     400: "The body could not be read at all (for example, it is not UTF-8 text)",
+    408: "The body did not arrive in full within RUJUKAN_BODY_TIMEOUT_SECONDS",
     413: "Request body over 1 MiB",
+    503: (
+        "The process already holds RUJUKAN_BODY_BUDGET_BYTES of request bodies; "
+        "retry after Retry-After seconds"
+    ),
 }
 
 
 def document_body_errors(spec: dict[str, Any]) -> dict[str, Any]:
-    """Document 400 and 413 on every operation that takes a body.
+    """Document 400, 408, 413 and 503 on every operation that takes a body.
 
     The framework answers them before a handler runs, so no route declares them itself.
     """

@@ -10,7 +10,8 @@ import pytest
 from fastapi.testclient import TestClient
 from httpx import Response
 
-from service.app import MAX_BODY_BYTES, create_app
+from service.app import create_app
+from service.bodies import MAX_BODY_BYTES
 from service.context import ServiceContext
 from tests.support import Api, referral_body
 

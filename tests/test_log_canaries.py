@@ -1,9 +1,9 @@
 """Canary values sent through every kind of request never reach the logs.
 
 Names, NIK, address, phone, free text (summary, assessment, service, closure, notes, consent
-withdrawal), the reveal reason and a NIK in a query string all carry a marker; the captured
-log lines must hold none of them, and each request's line must say who, which route, what
-status and how long.
+withdrawal), the reveal reason, a NIK in a query string and a NIK in a path all carry a
+marker; the captured log lines (and the metrics) must hold none of them, and each request's
+line must say who, which route, what status and how long.
 """
 
 from __future__ import annotations
@@ -14,7 +14,10 @@ import uuid
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.support import Api, assess_body, referral_body, service_body
+from service.app import create_app
+from service.context import ServiceContext
+from service.logs import MASKED_DIGITS
+from tests.support import Api, assess_body, make_nik, referral_body, service_body
 
 
 def log_lines(err: str) -> list[dict]:  # type: ignore[type-arg]
@@ -124,3 +127,45 @@ def test_the_request_id_is_echoed_and_a_bad_one_replaced(http: TestClient) -> No
     hostile = http.get("/healthz", headers={"X-Request-ID": "a b\"{}<script>"})
     assert hostile.headers["X-Request-ID"] != "a b\"{}<script>"
     assert len(hostile.headers["X-Request-ID"]) == 32
+
+
+def test_a_nik_typed_into_a_path_reaches_neither_the_logs_nor_the_metrics(
+    ctx: ServiceContext, lpsk: Api, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Unmatched paths are logged with long digit runs masked; a path that matched a route
+    (even with a NIK where the id goes) is logged as the route's template; so is a failure."""
+    nik = make_nik()
+    spaced = " ".join(nik[i : i + 4] for i in range(0, 16, 4))
+    app = create_app(ctx=ctx)
+
+    @app.get("/v1/boom/{anything}")
+    def boom(anything: str) -> None:
+        raise RuntimeError("failed")
+
+    with TestClient(app, raise_server_exceptions=False) as http:
+        capsys.readouterr()
+        headers = lpsk.headers()
+        answers = [
+            http.get(f"/v1/{nik}", headers=headers),
+            http.get(f"/v1/people/{spaced}/cases", headers=headers),
+            http.get(f"/nik/{nik[:8]}-{nik[8:]}"),
+            http.get(f"/v1/referrals/{nik}", headers=headers),
+            http.get(f"/v1/referrals/{nik}/history", headers=headers),
+            http.put(f"/v1/referrals/{nik}", headers=headers),
+            http.get(f"/v1/boom/{nik}", headers=headers),
+        ]
+        assert [a.status_code for a in answers] == [404, 404, 404, 422, 422, 405, 500]
+        metrics = http.get("/metrics").text
+
+    err = capsys.readouterr().err
+    for value in (nik, spaced, nik[:8], nik[8:]):
+        assert value not in err, value
+        assert value not in metrics, value
+    lines = log_lines(err)
+    paths = [line["path"] for line in lines if line.get("msg") == "request"]
+    assert f"/v1/{MASKED_DIGITS}" in paths
+    assert f"/v1/people/{MASKED_DIGITS}/cases" in paths
+    assert "/v1/referrals/{referral_id}" in paths
+    assert "/v1/referrals/{referral_id}/history" in paths
+    failure = next(line for line in lines if line.get("msg") == "unhandled error")
+    assert failure["path"] == "/v1/boom/{anything}"

@@ -6,6 +6,7 @@ would, and talks to it over HTTP.
 
 from __future__ import annotations
 
+import dataclasses
 import http.client
 import json
 import os
@@ -21,8 +22,10 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import anyio
 import httpx
 import pytest
+import uvicorn
 from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import func, select
@@ -415,3 +418,159 @@ def test_a_worker_handles_at_most_worker_threads_requests_at_once(
         ctx.db.dispose()
     assert statuses == [404] * 6
     assert most == 2
+
+
+# ---- Request bodies that arrive slowly or all at once ----------------------------------------
+
+
+def _app_with(ctx: ServiceContext, **settings: object):  # type: ignore[no-untyped-def]
+    """The app on the same database and keys, with other settings."""
+    changed = ctx.settings.model_copy(update=settings)
+    return create_app(ctx=dataclasses.replace(ctx, settings=changed))
+
+
+async def _post(
+    app,  # type: ignore[no-untyped-def]
+    token: str,
+    chunks: list[bytes],
+    *,
+    length: int | None,
+    stall: bool = False,
+    gap: float = 0.0,
+) -> tuple[int, dict[str, str], bytes]:
+    """POST /v1/referrals at the ASGI level, the body in these chunks (with `gap` seconds
+    between them); with `stall`, the client then sends nothing more and never hangs up."""
+    headers = [
+        (b"authorization", f"Bearer {token}".encode()),
+        (b"content-type", b"application/json"),
+    ]
+    if length is not None:
+        headers.append((b"content-length", str(length).encode()))
+    scope = {
+        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST",
+        "scheme": "http", "path": "/v1/referrals", "raw_path": b"/v1/referrals",
+        "query_string": b"", "root_path": "", "headers": headers,
+        "client": ("127.0.0.1", 50000), "server": ("127.0.0.1", 8000),
+    }
+    pending = [
+        {"type": "http.request", "body": chunk, "more_body": stall or i < len(chunks) - 1}
+        for i, chunk in enumerate(chunks)
+    ]
+    never = anyio.Event()
+
+    async def receive() -> dict[str, object]:
+        if pending:
+            if gap:
+                await anyio.sleep(gap)
+            return pending.pop(0)
+        await never.wait()
+        return {"type": "http.disconnect"}
+
+    sent: list[dict[str, object]] = []
+
+    async def send(message: dict[str, object]) -> None:
+        sent.append(message)
+
+    with anyio.fail_after(5):  # far beyond any body timeout a test sets
+        await app(scope, receive, send)
+    start = next(m for m in sent if m["type"] == "http.response.start")
+    answer_headers = {k.decode().lower(): v.decode() for k, v in start["headers"]}  # type: ignore[attr-defined]
+    body = b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")  # type: ignore[misc]
+    return start["status"], answer_headers, body  # type: ignore[return-value]
+
+
+def _json_of(size: int) -> bytes:
+    """An empty JSON object padded to `size` bytes (a body that arrives whole and is refused
+    by validation, 422, so reaching validation shows the body was taken)."""
+    return b"{" + b" " * (size - 2) + b"}"
+
+
+def test_a_body_that_stalls_gets_408_within_the_body_timeout(
+    ctx: ServiceContext, lpsk: Api
+) -> None:
+    app = _app_with(ctx, body_timeout_seconds=0.3)
+    started = time.monotonic()
+    status, headers, body = anyio.run(
+        lambda: _post(app, lpsk.token, [b"{" + b" " * 499], length=1000, stall=True)
+    )
+    assert status == 408
+    assert headers["content-type"].startswith("application/problem+json")
+    assert headers["connection"] == "close"
+    assert "0.3 seconds" in json.loads(body)["detail"]
+    assert time.monotonic() - started < 3
+    # A body that keeps coming and ends in time is taken, however it is cut.
+    status, _, _ = anyio.run(
+        lambda: _post(app, lpsk.token, [_json_of(300)[:100], _json_of(300)[100:]],
+                      length=300, gap=0.05)
+    )
+    assert status == 422
+
+
+def test_bodies_held_at_once_stay_within_the_budget(ctx: ServiceContext, lpsk: Api) -> None:
+    """While a stalled upload holds most of the budget, another body gets 503 with
+    Retry-After before it is read; once the stalled one times out, its bytes are free again."""
+    budget = 1024 * 1024
+    app = _app_with(ctx, body_timeout_seconds=0.5, body_budget_bytes=budget)
+    held = 1_000_000
+    answers: dict[str, tuple[int, dict[str, str], bytes]] = {}
+
+    async def scenario() -> None:
+        async def stalled() -> None:
+            answers["stalled"] = await _post(
+                app, lpsk.token, [b"{" + b" " * 499_999], length=held, stall=True
+            )
+
+        async with anyio.create_task_group() as group:
+            group.start_soon(stalled)
+            await anyio.sleep(0.1)
+            answers["declared"] = await _post(app, lpsk.token, [_json_of(100_000)], length=100_000)
+            # Without Content-Length the bytes count as they arrive.
+            answers["chunked"] = await _post(
+                app, lpsk.token, [b"{" + b" " * 59_999, b" " * 59_999 + b"}"], length=None
+            )
+        answers["after"] = await _post(app, lpsk.token, [_json_of(100_000)], length=100_000)
+
+    anyio.run(scenario)
+    assert answers["stalled"][0] == 408
+    for name in ("declared", "chunked"):
+        status, headers, body = answers[name]
+        assert status == 503, name
+        assert headers["retry-after"] == "1"
+        assert json.loads(body)["status"] == 503
+    assert answers["after"][0] == 422
+
+
+def test_a_real_server_answers_a_stalled_upload_with_408_and_hangs_up(
+    ctx: ServiceContext, lpsk: Api
+) -> None:
+    """Through uvicorn on a socket: the client declares 1,048,000 bytes, sends 1,040,000 and
+    stalls, as in the attack; the server answers 408 once the body timeout passes and closes
+    the connection, so the memory is given back."""
+    app = _app_with(ctx, body_timeout_seconds=0.5)
+    port = free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 10
+        while not server.started and time.monotonic() < deadline:
+            time.sleep(0.01)
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+            sock.sendall(
+                b"POST /v1/referrals HTTP/1.1\r\nHost: rujukan\r\n"
+                + f"Authorization: Bearer {lpsk.token}\r\n".encode()
+                + b"Content-Type: application/json\r\nContent-Length: 1048000\r\n\r\n"
+                + b"{" + b" " * 1_039_999
+            )
+            started = time.monotonic()
+            answer = b""
+            while chunk := sock.recv(65536):  # b"" once the server hangs up
+                answer += chunk
+        assert answer.startswith(b"HTTP/1.1 408 "), answer[:200]
+        assert b"application/problem+json" in answer
+        assert time.monotonic() - started < 5
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)

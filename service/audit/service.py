@@ -27,7 +27,8 @@ def _decode_cursor(cursor: str) -> int:
         if not raw.startswith(_CURSOR_PREFIX):
             raise ValueError("not an audit cursor")
         entry_id = int(raw.removeprefix(_CURSOR_PREFIX))
-        if entry_id < 1:
+        # Past a 64-bit integer the database would fail on the comparison.
+        if not 1 <= entry_id < 2**63:
             raise ValueError("out of range")
         return entry_id
     except (ValueError, binascii.Error, UnicodeDecodeError) as exc:

@@ -15,6 +15,7 @@ from service.auth import clients, tokens
 from service.auth.dependencies import Context
 from service.auth.scopes import parse_scopes
 from service.errors import OAuthError, RateLimited
+from service.inputs import contains_nul
 from service.openapi_docs import problems
 from service.ratelimit import TOKEN_FAILURE_POLICY, Quota, rate_limits
 
@@ -151,6 +152,8 @@ def issue_token(
     if grant_type != "client_credentials":
         raise OAuthError("unsupported_grant_type", "Only client_credentials is supported.")
     cid, secret = basic or (client_id, client_secret)
+    if contains_nul(cid, secret, scope):
+        raise OAuthError("invalid_request", "A credential or the scope holds a NUL character.")
     if not cid:
         raise OAuthError("invalid_client", "Client authentication failed.", 401)
     # Checked before the secret, and the same for unknown ids: a locked client id answers 429

@@ -8,6 +8,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from service.inputs import Input
 from service.referrals.workflow import EVENT_TYPES
 
 EventType = Literal[EVENT_TYPES]  # type: ignore[valid-type]
@@ -37,7 +38,7 @@ class EventPage(BaseModel):
     has_more: bool = Field(description="More events are already available after this page")
 
 
-class SubscriptionCreate(BaseModel):
+class SubscriptionCreate(Input):
     """A new webhook subscription of the caller's agency."""
 
     model_config = ConfigDict(
@@ -92,7 +93,7 @@ class SubscriptionCreated(SubscriptionRead):
     )
 
 
-class SecretRotation(BaseModel):
+class SecretRotation(Input):
     """How long the previous secret keeps signing beside the new one."""
 
     model_config = ConfigDict(

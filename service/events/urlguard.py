@@ -47,10 +47,48 @@ def resolve(host: str, port: int) -> list[str]:
     return [str(info[4][0]) for info in infos]
 
 
+_V6 = ipaddress.IPv6Network
+
+# IPv6 forms that carry an IPv4 address inside them. A connection to one of them reaches (or
+# can be steered to) that IPv4 address, so it is judged by the IPv4 address it carries; the
+# standard library's `is_global` looks at the IPv6 prefix only.
+# NAT64 with the well-known prefix (RFC 6052 §2.1): the gateway forwards to the last 32 bits.
+_NAT64 = _V6("64:ff9b::/96")
+# 6to4 (RFC 3056): the relay tunnels to the IPv4 address in bits 16-47.
+_SIX_TO_FOUR = _V6("2002::/16")
+# IPv4-mapped (RFC 4291 §2.5.5.2): the kernel connects over IPv4 to the last 32 bits.
+_MAPPED = _V6("::ffff:0:0/96")
+# Forms that are never a public receiver, whatever IPv4 address they carry: NAT64 for local use
+# (RFC 8215, not globally reachable), Teredo (RFC 4380: the server address in bits 32-63, the
+# client's inverted in the last 32; not globally reachable per the IANA registry), IPv4-compatible
+# (RFC 4291 §2.5.5.1, deprecated; `::` and `::1` are in it too) and IPv4-translated (RFC 2765
+# SIIT, `::ffff:0:a.b.c.d`, only meaningful inside a translator's own network).
+_NEVER_PUBLIC = (
+    _V6("64:ff9b:1::/48"),
+    _V6("2001::/32"),
+    _V6("::/96"),
+    _V6("::ffff:0:0:0/96"),
+)
+
+
+def embedded_ipv4(address: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
+    """The IPv4 address a NAT64, 6to4 or IPv4-mapped address leads to (None for other forms)."""
+    if address in _MAPPED or address in _NAT64:
+        return ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
+    if address in _SIX_TO_FOUR:
+        return address.sixtofour
+    return None
+
+
 def is_public(address: IPAddress) -> bool:
-    """True for a globally routable unicast address."""
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped
+    """True for a globally routable unicast address, and for an IPv6 address that carries
+    an IPv4 address only when that IPv4 address is one."""
+    if isinstance(address, ipaddress.IPv6Address):
+        if any(address in network for network in _NEVER_PUBLIC):
+            return False
+        carried = embedded_ipv4(address)
+        if carried is not None:
+            return is_public(carried)
     return address.is_global and not address.is_multicast
 
 

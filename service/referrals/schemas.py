@@ -3,20 +3,18 @@
 from __future__ import annotations
 
 import datetime as dt
-import re
 import uuid
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from pydantic import (
-    AwareDatetime,
     BaseModel,
-    BeforeValidator,
     ConfigDict,
     Field,
     StringConstraints,
     model_validator,
 )
 
+from service.inputs import Input, Timestamp
 from service.referrals.nik import nik_problems
 
 Code = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_]+$")]
@@ -33,19 +31,6 @@ Outcome = Literal[
 GuardianRelationship = Literal["parent", "legal_guardian", "social_worker", "other"]
 Phone = Annotated[str, StringConstraints(pattern=r"^\+?[0-9][0-9 -]{5,19}$")]
 
-_DATE_TIME_TEXT = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ]")
-
-
-def _date_time_text(value: Any) -> Any:
-    # Pydantic would also read a number (or a numeric string) as seconds since 1970; the spec
-    # promises an RFC 3339 string, and a stray 0 must not become 1970-01-01.
-    if isinstance(value, dt.datetime) or (isinstance(value, str) and _DATE_TIME_TEXT.match(value)):
-        return value
-    raise ValueError("must be an RFC 3339 date-time with an offset, e.g. 2026-11-20T09:00:00+07:00")
-
-
-Timestamp = Annotated[AwareDatetime, BeforeValidator(_date_time_text)]
-
 # What a consent covers when a client sends no `purposes` (clients written before purposes
 # existed keep working); codes of the `consent_purpose` taxonomy.
 DEFAULT_CONSENT_PURPOSES = ("REFERRAL", "ASSESSMENT", "SERVICE_DELIVERY")
@@ -57,8 +42,8 @@ NikAbsentReason = Literal[
 ]
 
 
-class _Input(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class _Input(Input):
+    """A request body of the referral API."""
 
 
 def _not_future(value: dt.datetime | None, name: str) -> None:
@@ -490,6 +475,16 @@ class ReferralRead(BaseModel):
     created_at: dt.datetime
     updated_at: dt.datetime
     version: int
+    unavailable: bool = Field(
+        default=False,
+        description=(
+            "True when the service could not open this referral's sealed data (a damaged "
+            "stored value, or a data key missing from its key file; the operator is alerted "
+            "and `rujukan check` names it): the person's fields, the summary, the guardian and "
+            "all notes are then empty or null, and the other fields are as stored. The rest of "
+            "a list page is served as usual"
+        ),
+    )
 
 
 class ReferralPage(BaseModel):

@@ -8,6 +8,7 @@ import datetime as dt
 import hashlib
 import hmac
 import json
+import logging
 import secrets
 import uuid
 from dataclasses import dataclass
@@ -26,6 +27,8 @@ from service.context import ServiceContext
 from service.crypto import KeyFileError
 from service.dbtypes import utcnow
 from service.events import outbox
+from service.inputs import check_instant
+from service.metrics import UNREADABLE_REFERRALS
 from service.referrals import repository as repo
 from service.referrals import workflow
 from service.referrals.models import (
@@ -46,6 +49,8 @@ from service.referrals.schemas import (
     ReferralRead,
     ServiceIn,
 )
+
+log = logging.getLogger("rujukan.referrals")
 
 IDENTIFYING_FIELDS = ("full_name", "nik", "birth_date", "address", "phone")
 REVEAL_ACTION = "referral.reveal_identity"
@@ -128,10 +133,43 @@ def render_data(
     now: dt.datetime,
 ) -> dict[str, Any]:
     """What `render` returns, as the plain data `ReferralRead` validates: a page of them is
-    validated in one call (`ReferralPage.model_validate`), not model by model."""
+    validated in one call (`ReferralPage.model_validate`), not model by model.
+
+    A referral whose sealed values cannot be opened (damaged, or sealed under a data key the
+    key file lacks) comes without them, marked `unavailable`, and is logged and counted: the
+    rest of a page is still served, and `rujukan check` names the values.
+    """
+    try:
+        return _render_data(ctx, row, services, viewer=viewer, reveal=reveal, now=now)
+    except (KeyFileError, ValueError) as exc:
+        # The id and the kind of failure only: the message could describe the stored value.
+        log.error(
+            "sealed referral data cannot be opened",
+            extra={"referral_id": str(row.id), "error_type": type(exc).__name__},
+        )
+        UNREADABLE_REFERRALS.inc()
+        data = _render_data(
+            ctx, row, services, viewer=viewer, reveal=reveal, now=now, readable=False
+        )
+        return {**data, "unavailable": True}
+
+
+def _render_data(
+    ctx: ServiceContext,
+    row: Referral,
+    services: list[ReferralService],
+    *,
+    viewer: str,
+    reveal: bool,
+    now: dt.datetime,
+    readable: bool = True,
+) -> dict[str, Any]:
+    def open_(field: str, sealed_text: str | None) -> str | None:
+        return _open(ctx, row.id, field, sealed_text) if readable else None
+
     withheld = withheld_from(row, viewer)
     sealed = (row.protected_identity and not reveal) or withheld
-    subject = orjson.loads(_open(ctx, row.id, "subject", row.subject_sealed) or "{}")
+    subject = orjson.loads(open_("subject", row.subject_sealed) or "{}")
     if sealed:
         # After consent withdrawal the receiver keeps no field of the person at all: sex,
         # a village's region code or why a NIK is absent would still narrow them down.
@@ -141,7 +179,7 @@ def render_data(
     subject["sealed"] = sealed
 
     def free_text(field: str, sealed_text: str | None) -> str | None:
-        return None if withheld else _open(ctx, row.id, field, sealed_text)
+        return None if withheld else open_(field, sealed_text)
 
     assessment = None
     if row.assessment:
@@ -161,7 +199,7 @@ def render_data(
         }
     consent = {
         **row.consent,
-        "guardian": None if sealed else _guardian(ctx, row),
+        "guardian": None if sealed or not readable else _guardian(ctx, row),
         "withdrawn_at": row.consent_withdrawn_at,
     }
     return {
@@ -704,7 +742,7 @@ def _decode_cursor(cursor: str) -> tuple[dt.datetime, uuid.UUID]:
         at = dt.datetime.fromisoformat(created)
         if at.tzinfo is None:
             raise ValueError("naive")
-        return at, uuid.UUID(rid)
+        return check_instant(at), uuid.UUID(rid)
     except (ValueError, TypeError, binascii.Error, UnicodeDecodeError) as exc:
         raise errors.ValidationFailed(
             "cursor is not valid; pass back next_cursor exactly as received",

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query, Response
@@ -10,6 +9,7 @@ from fastapi import APIRouter, Depends, Query, Response
 from service.auth import scopes
 from service.auth.dependencies import Context, require
 from service.auth.principal import Principal
+from service.inputs import Day
 from service.openapi_docs import problems
 from service.stats import service
 from service.stats.schemas import Stats
@@ -38,8 +38,8 @@ def get_stats(
     ctx: Context,
     principal: Reader,
     response: Response,
-    from_: Annotated[dt.date | None, Query(alias="from")] = None,
-    to: dt.date | None = None,
+    from_: Annotated[Day | None, Query(alias="from")] = None,
+    to: Day | None = None,
     direction: Literal["incoming", "outgoing"] | None = None,
 ) -> Stats:
     """Get statistics."""

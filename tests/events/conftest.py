@@ -31,6 +31,18 @@ def variant(ctx: ServiceContext, **settings: Any) -> ServiceContext:
 
 PUBLIC_ADDRESS = "93.184.216.34"
 
+# IPv6 addresses that carry a non-public IPv4 address (or are never public), one per form.
+EMBEDDED_IPV4_FORMS = [
+    pytest.param("64:ff9b::a9fe:a9fe", id="nat64-metadata"),  # 169.254.169.254
+    pytest.param("64:ff9b::a00:1", id="nat64-private"),  # 10.0.0.1
+    pytest.param("64:ff9b:1::a00:1", id="nat64-local-use"),
+    pytest.param("2002:7f00:1::", id="6to4-loopback"),  # 127.0.0.1
+    pytest.param("2001:0:a00:1::80ff:fffe", id="teredo"),  # server 10.0.0.1, client 127.0.0.1
+    pytest.param("::127.0.0.1", id="ipv4-compatible"),
+    pytest.param("::ffff:169.254.169.254", id="ipv4-mapped"),
+    pytest.param("::ffff:0:127.0.0.1", id="ipv4-translated"),
+]
+
 
 @pytest.fixture(autouse=True)
 def public_names(monkeypatch: pytest.MonkeyPatch) -> None:

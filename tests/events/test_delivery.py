@@ -27,7 +27,14 @@ from service.events import urlguard
 from service.events.dispatcher import Dispatcher, backoff_seconds, wake_all
 from service.events.models import Event, WebhookDelivery, WebhookSubscription
 from service.events.service import new_secret, secret_context
-from tests.events.conftest import FAST, drain, subscribe, variant
+from tests.events.conftest import (
+    EMBEDDED_IPV4_FORMS,
+    FAST,
+    PUBLIC_ADDRESS,
+    drain,
+    subscribe,
+    variant,
+)
 from tests.events.helpers import all_events, walk
 from tests.events.receiver import Received, Receiver
 from tests.support import Api, assert_problem, ok, referral_body
@@ -234,22 +241,32 @@ def test_a_410_settles_the_subscription_s_other_pending_deliveries(
         gone.close()
 
 
-def test_the_address_is_checked_again_at_delivery_time(
+def rebound(
     ctx: ServiceContext, lpsk: Api, receiver: Receiver, dispatchers: Make,
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    """DNS rebinding: the name was public when subscribed and points to loopback later."""
-    answers = {"rebind.example.net": ["93.184.216.34"]}
+    monkeypatch: pytest.MonkeyPatch, address: str,
+) -> dict[str, Any]:
+    """Subscribe (private addresses refused) to a name that resolves to a public address, then
+    point the name at `address`, make an event and let a dispatcher try it; the subscription."""
+    answers = {"rebind.example.net": [PUBLIC_ADDRESS]}
     monkeypatch.setattr(urlguard, "resolve", lambda host, port: answers[host])
     strict = variant(ctx, webhook_allow_private=False)
     url = f"http://rebind.example.net:{receiver.port}/hook"
     with TestClient(create_app(ctx=strict), raise_server_exceptions=False) as http:
         response = http.post(PATH, json={"url": url, "event_types": ["referral.created"]},
                              headers=lpsk.headers())
-        sub = ok(response, 201)
-    answers["rebind.example.net"] = ["127.0.0.1"]
+        sub: dict[str, Any] = ok(response, 201)
+    answers["rebind.example.net"] = [address]
     lpsk.create_ok("KEMENSOS")
     drain(dispatchers(webhook_allow_private=False))
+    return sub
+
+
+def test_the_address_is_checked_again_at_delivery_time(
+    ctx: ServiceContext, lpsk: Api, receiver: Receiver, dispatchers: Make,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """DNS rebinding: the name was public when subscribed and points to loopback later."""
+    sub = rebound(ctx, lpsk, receiver, dispatchers, monkeypatch, "127.0.0.1")
     time.sleep(0.2)
     assert receiver.requests == []
     (delivery,) = deliveries(lpsk, sub["id"])
@@ -262,6 +279,20 @@ def test_the_address_is_checked_again_at_delivery_time(
     (request,) = receiver.wait_for(1)
     assert request.headers["host"] == f"rebind.example.net:{receiver.port}"
     verified(sub["secret"], request)
+
+
+@pytest.mark.parametrize("address", EMBEDDED_IPV4_FORMS)
+def test_a_name_that_turns_into_an_ipv6_form_of_a_private_address_is_refused_at_delivery(
+    ctx: ServiceContext, lpsk: Api, receiver: Receiver, dispatchers: Make,
+    monkeypatch: pytest.MonkeyPatch, address: str,
+) -> None:
+    sub = rebound(ctx, lpsk, receiver, dispatchers, monkeypatch, address)
+    assert receiver.requests == []
+    (delivery,) = deliveries(lpsk, sub["id"])
+    (attempt,) = delivery["attempts"]
+    # Refused before any connection: no status code, and the guard's reason.
+    assert attempt["status_code"] is None
+    assert attempt["error"].startswith("refused"), attempt["error"]
 
 
 def test_both_secrets_sign_during_a_rotation_overlap(

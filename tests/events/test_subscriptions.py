@@ -12,7 +12,7 @@ from service.app import create_app
 from service.context import ServiceContext
 from service.events import urlguard
 from service.events.models import WebhookSubscription
-from tests.events.conftest import subscribe, variant
+from tests.events.conftest import EMBEDDED_IPV4_FORMS, subscribe, variant
 from tests.support import Api, assert_problem, ok
 
 PATH = "/v1/webhook-subscriptions"
@@ -104,6 +104,29 @@ def test_non_public_addresses_are_refused_unless_allowed(
         urlguard.target(url, https_only=False, allow_private=False)
     # The dev default allows them, for receivers on the developer's own machine.
     assert urlguard.target(url, https_only=False, allow_private=True).port > 0
+
+
+@pytest.mark.parametrize("address", EMBEDDED_IPV4_FORMS)
+def test_ipv6_forms_carrying_a_non_public_ipv4_address_are_refused(
+    ctx: ServiceContext, parties, address: str  # type: ignore[no-untyped-def]
+) -> None:
+    """NAT64, 6to4, Teredo, IPv4-compatible, -mapped and -translated addresses lead to the
+    IPv4 address inside them: judged by it, not by the IPv6 prefix."""
+    url = f"https://[{address}]/hook"
+    strict = variant(ctx, webhook_allow_private=False)
+    with TestClient(create_app(ctx=strict), raise_server_exceptions=False) as http:
+        headers = {"Authorization": f"Bearer {parties['LPSK'].token}"}
+        body = {"url": url, "event_types": ["referral.created"]}
+        problem = assert_problem(http.post(PATH, json=body, headers=headers), 422)
+        assert problem["errors"][0]["loc"] == ["body", "url"]
+    with pytest.raises(urlguard.UrlRefused, match="non-public"):
+        urlguard.target(url, https_only=True, allow_private=False)
+
+
+@pytest.mark.parametrize("address", ["64:ff9b::5db8:d822", "2002:5db8:d822::1"])
+def test_nat64_and_6to4_forms_of_a_public_ipv4_address_are_taken(address: str) -> None:
+    target = urlguard.target(f"https://[{address}]/hook", https_only=True, allow_private=False)
+    assert str(target.address) == address
 
 
 def test_production_takes_https_only() -> None:

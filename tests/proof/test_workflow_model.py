@@ -36,6 +36,7 @@ from service.audit.models import AuditEntry
 from service.context import ServiceContext
 from service.referrals import workflow
 from tests.conftest import _MUTABLE_TABLES
+from tests.proof.hostile import EXTREME_DAYS, EXTREME_TIMES, with_nul
 from tests.support import AGENCIES, Api, Party, assess_body, referral_body, service_body
 
 pytestmark = pytest.mark.fuzz
@@ -121,6 +122,22 @@ def _request(action: str, receiver: str, onward: str | None) -> tuple[str, dict[
     if outcome == "referred_onward":
         body["onward_agency"] = onward
     return "close", body
+
+
+# Writes whose body breaks a rule every field follows (no NUL character, no time at the ends of
+# the calendar): (action, body field, strategy of the bad value).
+HOSTILE_FIELDS = (
+    ("create", ("external_ref",), with_nul()),
+    ("create", ("summary",), with_nul()),
+    ("create", ("subject", "full_name"), with_nul()),
+    ("create", ("consent", "obtained_at"), st.sampled_from(EXTREME_TIMES)),
+    ("create", ("subject", "birth_date"), st.sampled_from(EXTREME_DAYS)),
+    ("note", ("text",), with_nul()),
+    ("assess", ("notes",), with_nul()),
+    ("serve", ("started_at",), st.sampled_from(EXTREME_TIMES)),
+    ("consent_withdrawal", ("withdrawn_at",), st.sampled_from(EXTREME_TIMES)),
+    ("close:unreachable", ("notes",), with_nul()),
+)
 
 
 class WorkflowModel(RuleBasedStateMachine):
@@ -246,6 +263,47 @@ class WorkflowModel(RuleBasedStateMachine):
         if expected == 201:
             WorkflowModel.successes += 1
             ref.history.append("add_note")
+
+    @precondition(lambda self: self.model)
+    @rule(
+        ref=referrals,
+        actor=st.sampled_from(AGENCIES),
+        hostile=st.sampled_from(HOSTILE_FIELDS).flatmap(
+            lambda h: st.tuples(st.just(h[0]), st.just(h[1]), h[2])
+        ),
+    )
+    def hostile_write(
+        self, ref: Modelled | None, actor: str, hostile: tuple[str, tuple[str, ...], str]
+    ) -> None:
+        """A create or an action whose body holds a NUL character or a time at the end of the
+        calendar: 422 to anyone (before any lookup), and nothing changes."""
+        if ref is None:
+            return
+        ref = self.model[ref.id]
+        self.touched.add(ref.id)
+        action, field_path, value = hostile
+        if action == "create":
+            # To the referral's other party, so that only the bad field is wrong.
+            other = ref.receiver if actor != ref.receiver else ref.sender
+            url, body = "/v1/referrals", referral_body(other)
+        elif action == "note":
+            url, body = f"/v1/referrals/{ref.id}/notes", {"text": "A note."}
+        else:
+            suffix, body = _request(action, ref.receiver, None)
+            url = f"/v1/referrals/{ref.id}/{suffix}"
+        if field_path == ("subject", "birth_date"):
+            # Without a NIK, whose digits would have to agree with the birth date.
+            body["subject"].pop("nik")
+            body["subject"]["nik_absent_reason"] = "unknown"
+        target = body
+        for key in field_path[:-1]:
+            target = target[key]
+        target[field_path[-1]] = value
+        headers = {**self.api[actor].headers(), "If-Match": f'"{ref.version}"'}
+        response = self._send(self.http.post(url, json=body, headers=headers))
+        assert response.status_code == 422, (action, field_path, response.text)
+        locations = [e["loc"] for e in response.json()["errors"]]
+        assert ["body", *field_path] in locations, (field_path, locations)
 
     @invariant()
     def lists_show_each_agency_exactly_its_referrals(self) -> None:
