@@ -16,6 +16,7 @@ from sqlalchemy import delete, select, text, update
 from sqlmodel import Session
 
 from service.audit import trail
+from service.audit.keys import SESSION_KEY, AuditKeyring
 from service.audit.models import AuditEntry
 from service.context import ServiceContext
 from service.db import Database, upgrade_to_head
@@ -65,7 +66,9 @@ def _assert_entry(
     assert entry.client_id == api.party.client_id
     assert entry.referral_id == uuid.UUID(referral_id)
     assert entry.occurred_at is not None and entry.occurred_at.tzinfo is not None
-    assert entry.hash == trail.entry_hash(entry)
+    keys = api.http.app.state.ctx.audit_keys  # type: ignore[attr-defined]
+    assert entry.key_id == keys.active
+    assert entry.hash == trail.entry_hash(entry, keys)
 
 
 def _assert_chain_ok(ctx: ServiceContext) -> int:
@@ -229,11 +232,15 @@ def _without_protection(db: Database, change: Callable[[Session], Any]) -> None:
 
 
 @pytest.fixture(scope="module")
-def chain_db(backend: str, new_database_url) -> Iterator[Database]:  # type: ignore[no-untyped-def]
+def chain_db(  # type: ignore[no-untyped-def]
+    backend: str, new_database_url, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Database]:
     """A database of its own for tampering (never the shared test database)."""
     url = new_database_url(backend)
     upgrade_to_head(url)
-    db = Database(url)
+    key_file = tmp_path_factory.mktemp("audit-keys") / "audit-keys.json"
+    keys = AuditKeyring.load_or_create(key_file, allow_generate=True)
+    db = Database(url, session_info={SESSION_KEY: lambda: keys})
     yield db
     db.dispose()
 
@@ -287,7 +294,7 @@ def test_a_rehashed_forgery_is_caught_at_the_next_entry(chain: Database) -> None
         entry = session.get(AuditEntry, 2)
         assert entry is not None
         entry.action = "test.forged"
-        forged_hash = trail.entry_hash(entry)
+        forged_hash = trail.entry_hash(entry)  # with the real key: the forger has it here
         session.expunge(entry)
         session.execute(
             update(AuditEntry)
