@@ -37,15 +37,14 @@ def write_one_entry(ctx: ServiceContext) -> None:
     ctx.db.write(work)
 
 
-def private_files(settings: Settings, database: Path) -> list[Path]:
-    return [
-        database,
-        Path(f"{database}-wal"),
-        Path(f"{database}-shm"),
-        settings.signing_key_path,
-        settings.data_key_path,
-        settings.audit_key_path,
-    ]
+def assert_private(settings: Settings, database: Path) -> None:
+    """The database's three files, then every key file: 0600, each in a 0700 directory."""
+    for path in (database, Path(f"{database}-wal"), Path(f"{database}-shm")):
+        assert mode(path) == 0o600, path
+        assert mode(path.parent) == 0o700, path.parent
+    for path in (settings.signing_key_path, settings.data_key_path, settings.audit_key_path):
+        assert mode(path) == 0o600, path
+        assert mode(path.parent) == 0o700, path.parent
 
 
 def test_the_database_and_the_key_files_are_private(tmp_path: Path) -> None:
@@ -56,9 +55,7 @@ def test_the_database_and_the_key_files_are_private(tmp_path: Path) -> None:
     ctx = ServiceContext.build(settings)
     try:
         write_one_entry(ctx)
-        for path in private_files(settings, database):  # while the database is open
-            assert mode(path) == 0o600, path
-            assert mode(path.parent) == 0o700, path.parent
+        assert_private(settings, database)  # while the database is open
     finally:
         ctx.db.dispose()
 
@@ -81,8 +78,7 @@ def test_the_default_var_directory_is_tightened(
     try:
         write_one_entry(ctx)
         assert mode(var) == 0o700
-        for path in private_files(settings, Path("var/rujukan.db")):
-            assert mode(path) == 0o600, path
+        assert_private(settings, Path("var/rujukan.db"))
     finally:
         ctx.db.dispose()
 
