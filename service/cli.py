@@ -330,6 +330,16 @@ def keys_rotate() -> None:
     typer.echo(json.dumps({"added": added.kid, "retired": retired}))
 
 
+ReloadWait = Annotated[
+    float | None,
+    typer.Option(
+        min=0,
+        help="Pause after each key file change, for running servers to re-read it "
+        "(default: their reload interval plus one second)",
+    ),
+]
+
+
 def _reload_wait(wait_seconds: float | None) -> float:
     """The pause between the steps of a key rotation: the default, or the one asked for
     (with a warning when it is shorter than the servers' reload interval)."""
@@ -348,14 +358,7 @@ def _reload_wait(wait_seconds: float | None) -> float:
 
 @keys_app.command("rotate-data")
 def keys_rotate_data(
-    wait_seconds: Annotated[
-        float | None,
-        typer.Option(
-            min=0,
-            help="Pause after each key file change, for running servers to re-read it "
-            "(default: their reload interval plus one second)",
-        ),
-    ] = None,
+    wait_seconds: ReloadWait = None,
     batch_size: Annotated[int, typer.Option(min=1, max=10_000, help="Rows per UPDATE batch")] = 200,
 ) -> None:
     """Re-encrypt personal data under a new data key, while the service keeps running."""
@@ -378,14 +381,7 @@ def keys_rotate_data(
 
 @keys_app.command("rotate-audit")
 def keys_rotate_audit(
-    wait_seconds: Annotated[
-        float | None,
-        typer.Option(
-            min=0,
-            help="Pause after each key file change, for running servers to re-read it "
-            "(default: their reload interval plus one second)",
-        ),
-    ] = None,
+    wait_seconds: ReloadWait = None,
 ) -> None:
     """Add an audit key and make it the one that keys new entries; old keys stay in the file,
     for verifying the entries and heads they keyed."""

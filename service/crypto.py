@@ -10,6 +10,7 @@ import os
 import re
 import secrets
 import stat
+from collections.abc import Callable
 from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -208,3 +209,27 @@ def activate_data_key(path: Path, kid: str) -> str:
     doc["active"] = kid
     write_private_file(path, json.dumps(doc, indent=2) + "\n")
     return previous
+
+
+def switch_key(
+    what: str,
+    add: Callable[[], str],
+    activate: Callable[[str], str],
+    *,
+    wait_seconds: float,
+    sleep: Callable[[float], None],
+    say: Callable[[str], None],
+) -> tuple[str, str]:
+    """Add a key to a key file as known but not active, wait for the running processes to
+    re-read the file, make it active, and wait again; (the new key's id, the previous one's).
+
+    Every process must know a key before anything sealed or keyed with it reaches another
+    process; after the second wait, no process uses the old key for new values any more.
+    """
+    added = add()
+    say(f"added {what} key {added} (not active yet); waiting {wait_seconds}s for servers")
+    sleep(wait_seconds)
+    previous = activate(added)
+    say(f"{what} key {added} is active (was {previous}); waiting {wait_seconds}s for servers")
+    sleep(wait_seconds)
+    return added, previous

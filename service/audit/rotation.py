@@ -8,6 +8,7 @@ from collections.abc import Callable
 from service.audit import trail
 from service.audit.keys import activate_audit_key, add_audit_key
 from service.context import ServiceContext
+from service.crypto import switch_key
 
 
 def rotate_audit_key(
@@ -23,12 +24,14 @@ def rotate_audit_key(
     The old key stays in the file: the entries and heads it keyed are verified with it.
     """
     path = ctx.settings.audit_key_path
-    added = add_audit_key(path)
-    say(f"added audit key {added} (not active yet); waiting {wait_seconds}s for servers")
-    sleep(wait_seconds)
-    previous = activate_audit_key(path, added)
-    say(f"audit key {added} is active (was {previous}); waiting {wait_seconds}s for servers")
-    sleep(wait_seconds)
+    added, previous = switch_key(
+        "audit",
+        lambda: add_audit_key(path),
+        lambda kid: activate_audit_key(path, kid),
+        wait_seconds=wait_seconds,
+        sleep=sleep,
+        say=say,
+    )
     with ctx.db.writer() as session:
         trail.append(
             session,

@@ -62,11 +62,12 @@ def entry_hash(entry: AuditEntry, keys: AuditKeyring | None = None) -> str:
     if entry.key_id is None:
         return hashlib.sha256(_message(entry)).hexdigest()
     if keys is None:
-        keys = _keyring(object_session(entry))
+        keys = session_keys(object_session(entry))
     return keys.mac(entry.key_id, _message(entry))
 
 
-def _keyring(session: OrmSession | None) -> AuditKeyring:
+def session_keys(session: OrmSession | None) -> AuditKeyring:
+    """The audit keys of a session of the service context's database."""
     provider = session.info.get(SESSION_KEY) if session is not None else None
     if provider is None:
         raise KeyFileError("no audit keys: use a session of the service context's database")
@@ -197,7 +198,7 @@ def _commit_tail(session: Any) -> None:
     session.flush()
     connection = session.connection()
     driver: Any = connection.connection.driver_connection
-    keys = _keyring(session) if tail.entries else None
+    keys = session_keys(session) if tail.entries else None
     with driver.pipeline():
         for channel in sorted(tail.channels):
             driver.execute(f"NOTIFY {channel}")
@@ -258,7 +259,7 @@ def append(
     if _postgresql(session):
         _tail(session).entries.append(values)
         return
-    keys = _keyring(session)
+    keys = session_keys(session)
     session.flush()
     head = execute_direct(session, _HEAD, [{"agency": agency}]).fetchone()
     # Inserted as plain values: no ORM instance to build and flush.
@@ -295,7 +296,7 @@ def verify_chain(
     only if dated before the oldest audit key, unless a keyed entry follows them: a chain
     re-hashed as if it had never been keyed does not pass.
     """
-    keys = keys or _keyring(session)
+    keys = keys or session_keys(session)
     prev = GENESIS
     count = 0
     keyed = False

@@ -8,11 +8,10 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import pytest
-from sqlalchemy import delete, select, text, update
+from sqlalchemy import delete, select, update
 from sqlmodel import Session
 
 from service.audit import trail
@@ -20,6 +19,7 @@ from service.audit.keys import SESSION_KEY, AuditKeyring
 from service.audit.models import AuditEntry
 from service.context import ServiceContext
 from service.db import Database, upgrade_to_head
+from tests.audit.support import unprotected
 from tests.support import Api, assess_body, referral_body, service_body
 
 
@@ -199,35 +199,8 @@ def test_failed_writes_leave_no_entry(lpsk: Api, kemensos: Api, ctx: ServiceCont
 # ---- tampering, on a database of its own ----------------------------------------------------
 
 
-@contextmanager
-def _unprotected(db: Database) -> Iterator[Session]:
-    """A writer session with the append-only trigger out of the way (as DDL rights allow).
-
-    The trigger is back when the block ends: what was changed stays changed.
-    """
-    with db.writer() as session:
-        if db.sqlite:
-            saved = session.execute(
-                text(
-                    "SELECT name, sql FROM sqlite_master WHERE type = 'trigger' "
-                    "AND tbl_name = 'audit_entry'"
-                )
-            ).all()
-            assert len(saved) == 2
-            for name, _ in saved:
-                session.execute(text(f'DROP TRIGGER "{name}"'))
-            yield session
-            for _, sql in saved:
-                session.execute(text(sql))
-        else:
-            session.execute(text("ALTER TABLE audit_entry DISABLE TRIGGER audit_entry_append_only"))
-            yield session
-            session.execute(text("ALTER TABLE audit_entry ENABLE TRIGGER audit_entry_append_only"))
-        session.commit()
-
-
 def _without_protection(db: Database, change: Callable[[Session], Any]) -> None:
-    with _unprotected(db) as session:
+    with unprotected(db.url) as session:
         change(session)
 
 
@@ -294,7 +267,8 @@ def test_a_rehashed_forgery_is_caught_at_the_next_entry(chain: Database) -> None
         entry = session.get(AuditEntry, 2)
         assert entry is not None
         entry.action = "test.forged"
-        forged_hash = trail.entry_hash(entry)  # with the real key: the forger has it here
+        with chain.reader() as keyed:  # the real key: this forger holds it
+            forged_hash = trail.entry_hash(entry, trail.session_keys(keyed))
         session.expunge(entry)
         session.execute(
             update(AuditEntry)
