@@ -6,6 +6,7 @@ import hashlib
 import json
 import uuid
 from collections.abc import Iterator
+from contextlib import suppress
 from types import SimpleNamespace
 from typing import Any
 
@@ -199,26 +200,41 @@ def _commit_tail(session: Any) -> None:
     connection = session.connection()
     driver: Any = connection.connection.driver_connection
     keys = session_keys(session) if tail.entries else None
-    with driver.pipeline():
-        for channel in sorted(tail.channels):
-            driver.execute(f"NOTIFY {channel}")
-        if not _held(session):
-            driver.execute(*_for_driver(connection, _LOCK, {"k": _PG_LOCK_KEY}))
-        for sql, params in tail.statements:
-            driver.execute(sql, params)
-        if keys is not None:
-            agencies = dict.fromkeys(values["agency"] for values in tail.entries)
-            reads = {
-                agency: driver.execute(*_for_driver(connection, _HEAD, {"agency": agency}))
-                for agency in agencies
-            }
-            # The first fetch sends everything above and waits for it: one round trip.
-            heads = {agency: cursor.fetchone() for agency, cursor in reads.items()}
-            rows = _chain(tail.entries, heads, keys)
-            insert = compiled_for(connection.dialect, _INSERT, list(rows[0]))
-            for row in rows:
-                driver.execute(insert.sql, insert.driver_params(row))
-        driver.commit()
+    lock = not _held(session)
+    with driver.pipeline() as pipeline:
+        try:
+            _send_tail(connection, driver, tail, lock, keys)
+        except driver.Error:
+            # A statement failed and the server skipped the rest: take their (failed)
+            # results, so that the pipeline ends cleanly, then fail the commit.
+            with suppress(driver.Error):
+                pipeline.sync()
+            raise
+
+
+def _send_tail(
+    connection: Any, driver: Any, tail: _Tail, lock: bool, keys: AuditKeyring | None
+) -> None:
+    """The two round trips of `_commit_tail`, in psycopg's pipeline mode."""
+    for channel in sorted(tail.channels):
+        driver.execute(f"NOTIFY {channel}")
+    if lock:
+        driver.execute(*_for_driver(connection, _LOCK, {"k": _PG_LOCK_KEY}))
+    for sql, params in tail.statements:
+        driver.execute(sql, params)
+    if keys is not None:
+        agencies = dict.fromkeys(values["agency"] for values in tail.entries)
+        reads = {
+            agency: driver.execute(*_for_driver(connection, _HEAD, {"agency": agency}))
+            for agency in agencies
+        }
+        # The first fetch sends everything above and waits for it: one round trip.
+        heads = {agency: cursor.fetchone() for agency, cursor in reads.items()}
+        rows = _chain(tail.entries, heads, keys)
+        insert = compiled_for(connection.dialect, _INSERT, list(rows[0]))
+        for row in rows:
+            driver.execute(insert.sql, insert.driver_params(row))
+    driver.commit()
 
 
 @sa_event.listens_for(OrmSession, "after_transaction_end")

@@ -19,6 +19,7 @@ import pytest
 from sqlalchemy import delete, select
 
 from service.audit.models import AuditEntry
+from service.crypto import b64encode
 from service.db import upgrade_to_head
 from tests.audit.support import Operator, unprotected
 
@@ -118,3 +119,30 @@ def test_an_entry_under_a_key_the_file_does_not_have_is_refused(operator: Operat
     operator.fails(
         "audit", "verify", naming=["audit entry 11", "a0badc0d", "not in the audit key file"]
     )
+
+
+def test_the_audit_key_never_reaches_the_database(
+    operator: Operator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """PostgreSQL could log a statement with its parameters: the HMAC is computed by the
+    service, never by the server with the key as a parameter."""
+    if not operator.url.startswith("postgresql"):
+        pytest.skip("SQLite runs in the service's own process")
+    import psycopg
+
+    sent: list[str] = []
+    for name in ("execute", "executemany"):
+        original = getattr(psycopg.Cursor, name)
+
+        def record(self, query, params=None, *args, _original=original, **kwargs):  # type: ignore[no-untyped-def]
+            sent.append(repr(query) + repr(params))
+            return _original(self, query, params, *args, **kwargs)
+
+        monkeypatch.setattr(psycopg.Cursor, name, record)
+    with operator.service() as ctx:
+        secret = ctx.audit_keys.keys[ctx.audit_keys.active].secret
+    operator.write(3, agencies=("LPSK", None))
+    assert any("audit_entry" in statement for statement in sent)
+    forms = (secret.hex(), secret.hex().upper(), b64encode(secret), repr(secret))
+    assert not [s for s in sent if any(form in s for form in forms)]
+    assert operator.verify()["entries"] == 13

@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, select, text, update
 from sqlmodel import Session
 
 from service.audit import trail
@@ -314,3 +314,24 @@ def test_the_trigger_stops_tampering_first(chain: Database, attempt: str) -> Non
         session.execute(stmt)
         session.commit()
     assert _verify(chain) == (5, None, None)
+
+
+def test_a_failure_at_commit_stores_nothing_and_ends_cleanly(
+    chain: Database, caplog: pytest.LogCaptureFixture
+) -> None:
+    """PostgreSQL: the entries are numbered and keyed at commit, after the statements the
+    transaction deferred; when one of those fails, the commit fails, nothing is stored, the
+    connection goes back to the pool in a clean state, and the next write goes through."""
+    if chain.sqlite:
+        pytest.skip("SQLite runs each statement at once: there is nothing deferred")
+    with pytest.raises(Exception, match="division by zero"), chain.writer() as session:
+        trail.append(session, action="test.lost", agency="LPSK", client_id=None)
+        trail.defer(session, text("SELECT 1 / 0"), {})
+        trail.append(session, action="test.lost", agency=None, client_id=None)
+        session.commit()
+    assert "error ignored" not in caplog.text
+    assert _verify(chain) == (5, None, None)
+    with chain.writer() as session:
+        trail.append(session, action="test.kept", agency="LPSK", client_id=None)
+        session.commit()
+    assert _verify(chain) == (6, None, None)
