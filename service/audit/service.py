@@ -52,7 +52,7 @@ def list_entries(
     sequence), each linked to the agency's previous entry rather than its chain neighbour
     (which may be another agency's)."""
     seq = AuditEntry.agency_seq
-    conditions = [AuditEntry.agency == principal.agency]
+    conditions = [AuditEntry.agency == principal.agency, seq.is_not(None)]  # type: ignore[union-attr]
     if referral_id is not None:
         conditions.append(AuditEntry.referral_id == referral_id)
     if cursor:

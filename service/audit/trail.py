@@ -82,7 +82,8 @@ _LOCK = text("SELECT pg_advisory_xact_lock(:k)")
 # The chain's head, and the last number the entry's agency gave (None: none yet).
 _AGENCY_SEQ = (
     select(AuditEntry.agency_seq)
-    .where(AuditEntry.agency == bindparam("agency"))
+    # Not NULL: PostgreSQL sorts NULLs first when descending.
+    .where(AuditEntry.agency == bindparam("agency"), AuditEntry.agency_seq.is_not(None))  # type: ignore[union-attr]
     .order_by(AuditEntry.agency_seq.desc())  # type: ignore[union-attr]
     .limit(1)
     .scalar_subquery()
