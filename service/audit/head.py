@@ -68,13 +68,18 @@ def head_as_read(session: Session) -> dict[str, Any]:
 
 
 def current_head(session: Session, keys: AuditKeyring | None = None) -> dict[str, Any]:
-    """The head, after checking the whole chain (HeadError if it is broken)."""
+    """The head as the trail stood when called, once the whole chain (up to there, and
+    whatever was appended while it was checked) verifies; HeadError if it does not."""
+    head = head_as_read(session)
     count, bad_id, reason = verify_chain(session, keys)
     if bad_id is not None:
         raise HeadError(f"audit entry {bad_id} is bad: {reason}; refusing to sign this chain")
-    head = head_as_read(session)
-    if head["count"] != count:
-        raise HeadError("the trail grew while it was checked; take the head again")
+    if head["last_id"] is not None:
+        now = session.execute(
+            select(AuditEntry.hash).where(AuditEntry.id == head["last_id"])  # type: ignore[arg-type]
+        ).scalar_one_or_none()
+        if count < head["count"] or now != head["last_hash"]:
+            raise HeadError("the trail changed while it was checked; refusing to sign it")
     return head
 
 
