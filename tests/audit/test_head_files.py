@@ -7,6 +7,7 @@ truncation goes unnoticed for at most one interval.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import signal
 import stat
@@ -126,3 +127,14 @@ def test_a_heads_directory_without_heads_is_refused(operator: Operator, tmp_path
     (tmp_path / "empty").mkdir()
     operator.fails("audit", "verify", "--heads", str(tmp_path / "empty"), naming=["no audit heads"])
     operator.fails("audit", "verify", "--heads", str(tmp_path / "absent"), naming=["directory"])
+
+
+def test_without_a_head_directory_no_heads_are_written_and_prod_warns(
+    operator: Operator, caplog: pytest.LogCaptureFixture
+) -> None:
+    with operator.service() as ctx:
+        assert HeadWriter.from_settings(ctx) is None
+        assert "RUJUKAN_AUDIT_HEAD_DIR" not in caplog.text  # dev: nothing to warn about
+        prod = dataclasses.replace(ctx, settings=ctx.settings.model_copy(update={"env": "prod"}))
+        assert HeadWriter.from_settings(prod) is None
+    assert "RUJUKAN_AUDIT_HEAD_DIR is not set" in caplog.text
