@@ -20,7 +20,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 client_app = typer.Typer(help="Manage API clients (agency systems).", no_args_is_help=True)
-keys_app = typer.Typer(help="Manage signing and data keys.", no_args_is_help=True)
+keys_app = typer.Typer(help="Manage signing, data and audit keys.", no_args_is_help=True)
 openapi_app = typer.Typer(help="The OpenAPI document.", no_args_is_help=True)
 audit_app = typer.Typer(help="The tamper-evident audit trail.", no_args_is_help=True)
 agency_app = typer.Typer(help="Agencies that send and receive referrals.", no_args_is_help=True)
@@ -71,6 +71,7 @@ def migrate() -> None:
     the three founding agencies (once)."""
     from service import dbroles
     from service.agreements.service import seed_dev_agreements
+    from service.audit.keys import dev_audit_keys
     from service.db import Database
 
     settings = get_settings()
@@ -82,7 +83,7 @@ def migrate() -> None:
         typer.echo(f"warning: {warning}", err=True)
     typer.echo("database is at the latest migration", err=True)
     if settings.is_dev:
-        db = Database(settings.database_url)
+        db = Database(settings.database_url, session_info=dev_audit_keys(settings))
         try:
             with db.writer() as session:
                 added = seed_dev_agreements(session)
@@ -291,23 +292,44 @@ def client_rotate_secret(client_id: Annotated[str, typer.Argument(help="The clie
 
 @keys_app.command("init")
 def keys_init() -> None:
-    """Create the signing and data key files for prod; never overwrites an existing file."""
+    """Create the signing, data and audit key files for prod; never overwrites an existing
+    file (on an upgrade, it creates only the ones missing)."""
+    from service.audit.keys import AuditKeyring
     from service.auth.keys import KeySet, new_key, save_keyset
     from service.crypto import DataKeyring
 
     settings = get_settings()
-    signing, data = settings.signing_key_path, settings.data_key_path
-    existing = [str(p) for p in (signing, data) if p.exists()]
-    if existing:
-        _fail(f"refusing to overwrite existing key files: {', '.join(existing)}")
-    for path in (signing, data):
+    files = {
+        "signing_key_file": (
+            settings.signing_key_path,
+            lambda path: save_keyset(path, KeySet([new_key(generated=False)])),
+        ),
+        "data_key_file": (
+            settings.data_key_path,
+            lambda path: DataKeyring.create_file(path, generated=False),
+        ),
+        "audit_key_file": (
+            settings.audit_key_path,
+            lambda path: AuditKeyring.create_file(path, generated=False),
+        ),
+    }
+    missing = {name: entry for name, entry in files.items() if not entry[0].exists()}
+    if not missing:
+        _fail(
+            "refusing to overwrite existing key files: "
+            + ", ".join(str(path) for path, _ in files.values())
+        )
+    created = {}
+    for name, (path, create) in missing.items():
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
+            create(path)
         except OSError as exc:
-            _fail(f"cannot create the directory of {path}: {type(exc).__name__}")
-    save_keyset(signing, KeySet([new_key(generated=False)]))
-    DataKeyring.create_file(data, generated=False)
-    typer.echo(json.dumps({"signing_key_file": str(signing), "data_key_file": str(data)}))
+            _fail(f"cannot write {path}: {type(exc).__name__}")
+        created[name] = str(path)
+    kept = [str(path) for name, (path, _) in files.items() if name not in missing]
+    if kept:
+        typer.echo("kept existing key files: " + ", ".join(kept), err=True)
+    typer.echo(json.dumps(created))
 
 
 @keys_app.command("rotate")
@@ -333,22 +355,21 @@ def keys_rotate() -> None:
     typer.echo(json.dumps({"added": added.kid, "retired": retired}))
 
 
-@keys_app.command("rotate-data")
-def keys_rotate_data(
-    wait_seconds: Annotated[
-        float | None,
-        typer.Option(
-            min=0,
-            help="Pause after each key file change, for running servers to re-read it "
-            "(default: their reload interval plus one second)",
-        ),
-    ] = None,
-    batch_size: Annotated[int, typer.Option(min=1, max=10_000, help="Rows per UPDATE batch")] = 200,
-) -> None:
-    """Re-encrypt personal data under a new data key, while the service keeps running."""
+ReloadWait = Annotated[
+    float | None,
+    typer.Option(
+        min=0,
+        help="Pause after each key file change, for running servers to re-read it "
+        "(default: their reload interval plus one second)",
+    ),
+]
+
+
+def _reload_wait(wait_seconds: float | None) -> float:
+    """The pause between the steps of a key rotation: the default, or the one asked for
+    (with a warning when it is shorter than the servers' reload interval)."""
     from service.context import KEY_RELOAD_SECONDS
-    from service.crypto import KeyFileError
-    from service.datakeys import DEFAULT_WAIT_SECONDS, RotationError, rotate_data_key
+    from service.datakeys import DEFAULT_WAIT_SECONDS
 
     wait = DEFAULT_WAIT_SECONDS if wait_seconds is None else wait_seconds
     if wait <= KEY_RELOAD_SECONDS:
@@ -357,6 +378,19 @@ def keys_rotate_data(
             f"{wait}s may not give them time",
             err=True,
         )
+    return wait
+
+
+@keys_app.command("rotate-data")
+def keys_rotate_data(
+    wait_seconds: ReloadWait = None,
+    batch_size: Annotated[int, typer.Option(min=1, max=10_000, help="Rows per UPDATE batch")] = 200,
+) -> None:
+    """Re-encrypt personal data under a new data key, while the service keeps running."""
+    from service.crypto import KeyFileError
+    from service.datakeys import RotationError, rotate_data_key
+
+    wait = _reload_wait(wait_seconds)
     ctx = _context()
     try:
         report = rotate_data_key(
@@ -368,6 +402,26 @@ def keys_rotate_data(
     except (RotationError, KeyFileError) as exc:
         _fail(f"data key rotation did not finish: {exc}; it is safe to run it again")
     typer.echo(json.dumps(report.as_dict()))
+
+
+@keys_app.command("rotate-audit")
+def keys_rotate_audit(
+    wait_seconds: ReloadWait = None,
+) -> None:
+    """Add an audit key and make it the one that keys new entries; old keys stay in the file,
+    for verifying the entries and heads they keyed."""
+    from service.audit.rotation import rotate_audit_key
+    from service.crypto import KeyFileError
+
+    wait = _reload_wait(wait_seconds)
+    ctx = _context()
+    try:
+        added, previous = rotate_audit_key(
+            ctx, wait_seconds=wait, say=lambda line: typer.echo(line, err=True)
+        )
+    except KeyFileError as exc:
+        _fail(f"audit key rotation did not finish: {exc}")
+    typer.echo(json.dumps({"added": added, "previous": previous, "active": added}))
 
 
 @app.command()
@@ -608,38 +662,47 @@ def audit_verify(
         Path | None,
         typer.Option(
             "--head",
-            help="A signed head from `rujukan audit head`: also check that the trail still "
-            "ends the way it did then (detects a truncated or rewritten tail)",
+            help="A file of signed heads (from `rujukan audit head`, or a head file of the "
+            "worker): also check that the trail still holds each head's last entry, unchanged",
+        ),
+    ] = None,
+    heads: Annotated[
+        Path | None,
+        typer.Option(
+            "--heads",
+            help="The directory of head files the worker writes (RUJUKAN_AUDIT_HEAD_DIR): "
+            "check the trail against every head in it (detects a truncated or rewritten tail)",
         ),
     ] = None,
 ) -> None:
-    """Recompute the audit chain; exit 1 naming the first bad entry."""
-    from service.audit.head import HeadError, check_against_head, read_head
+    """Recompute the audit chain (its HMACs, with the audit key file); exit 1 naming the
+    first bad entry, or the first head the trail no longer matches."""
+    from service.audit.head import HEAD_FIELDS, HeadError, check_heads, load_head_dir, load_heads
     from service.audit.trail import verify_chain
 
     ctx = _context()
-    signed = None
-    if head is not None:
-        try:
-            token = head.read_text(encoding="ascii").strip()
-        except (OSError, UnicodeDecodeError) as exc:
-            _fail(f"cannot read the audit head file {head}: {type(exc).__name__}")
-        try:
-            signed = read_head(token, ctx.keyset.verification_keys())
-        except HeadError as exc:
-            _fail(str(exc))
+    keys, signing = ctx.audit_keys, ctx.keyset.verification_keys()
+    found: list[tuple[str, dict[str, object]]] = []
+    try:
+        if head is not None:
+            found.extend(load_heads(head, keys, signing))
+        if heads is not None:
+            found.extend(load_head_dir(heads, keys, signing))
+    except HeadError as exc:
+        _fail(str(exc))
     with ctx.db.reader() as session:
-        count, bad_id, reason = verify_chain(session)
+        count, bad_id, reason = verify_chain(session, keys)
         if bad_id is not None:
             _fail(f"audit entry {bad_id} is bad: {reason} ({count} entries verified before it)")
-        if signed is not None:
-            try:
-                check_against_head(session, signed)
-            except HeadError as exc:
-                _fail(str(exc))
+        try:
+            check_heads(session, found)  # type: ignore[arg-type]
+        except HeadError as exc:
+            _fail(str(exc))
     report: dict[str, object] = {"entries": count, "valid": True}
-    if signed is not None:
-        report["head"] = {k: signed[k] for k in ("count", "last_id", "last_hash", "signed_at")}
+    if found:
+        latest = found[-1][1]
+        report["heads"] = len(found)
+        report["head"] = {k: latest[k] for k in HEAD_FIELDS}
     typer.echo(json.dumps(report))
 
 
@@ -666,18 +729,19 @@ def check() -> None:
 
 @audit_app.command("head")
 def audit_head() -> None:
-    """Print a signed head of the trail (count and last hash, as a JWS) to keep elsewhere."""
-    from service.audit.head import HeadError, current_head, sign_head
+    """Print a signed head of the trail (count and last hash, with an HMAC under the audit
+    key) as one JSON line, to keep elsewhere."""
+    from service.audit.head import HeadError, current_head, seal_head
 
     ctx = _context()
     with ctx.db.reader() as session:
         try:
-            head = current_head(session)
+            head = current_head(session, ctx.audit_keys)
         except HeadError as exc:
             _fail(str(exc))
-    # The JWS alone on stdout (for `> head.jws`); what it says, for the eye, on stderr.
+    # The signed line alone on stdout (for `>> heads.jsonl`); what it says, on stderr.
     typer.echo(json.dumps(head), err=True)
-    typer.echo(sign_head(head, ctx.keyset.current))
+    typer.echo(seal_head(head, ctx.audit_keys))
 
 
 def main() -> None:

@@ -15,6 +15,7 @@ from service.auth.scopes import parse_scopes, unknown_scopes
 
 DEFAULT_SIGNING_KEY_FILE = Path("./var/signing-keys.pem")
 DEFAULT_DATA_KEY_FILE = Path("./var/data-keys.json")
+DEFAULT_AUDIT_KEY_FILE = Path("./var/audit-keys.json")
 REDIS_SCHEMES = ("redis://", "rediss://", "redis+unix://")
 
 
@@ -94,6 +95,14 @@ class Settings(BaseSettings):
     audience: str = "rujukan-api"
     signing_key_file: Path | None = None
     data_key_file: Path | None = None
+    # The HMAC keys of the audit chain (default: audit-keys.json beside the data key file):
+    # generated in dev; in prod it must exist (never generated; one made for dev is refused).
+    audit_key_file: Path | None = None
+    # Where the webhook worker writes signed heads of the audit trail (append-only files, one
+    # per day), every `audit_head_interval_seconds` and when it stops. Unset: none are written
+    # (and prod warns when the worker starts).
+    audit_head_dir: Path | None = None
+    audit_head_interval_seconds: float = Field(default=300.0, gt=0, le=86400)
     webhook_allow_private: bool | None = None
     trusted_issuers: list[TrustedIssuer] = Field(default_factory=list)
     token_ttl_seconds: int = Field(default=900, ge=60, le=3600)
@@ -237,6 +246,15 @@ class Settings(BaseSettings):
     @property
     def data_key_path(self) -> Path:
         return self.data_key_file or DEFAULT_DATA_KEY_FILE
+
+    @property
+    def audit_key_path(self) -> Path:
+        """The audit key file: as set, else beside the data key file (by default in ./var)."""
+        if self.audit_key_file is not None:
+            return self.audit_key_file
+        if self.data_key_file is not None:
+            return self.data_key_file.with_name(DEFAULT_AUDIT_KEY_FILE.name)
+        return DEFAULT_AUDIT_KEY_FILE
 
     @property
     def allow_private_webhooks(self) -> bool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 import time
@@ -12,13 +13,15 @@ from typing import Generic, TypeVar
 
 from sqlalchemy import select
 
+from service.audit.keys import SESSION_KEY as AUDIT_KEYS_SESSION_KEY
+from service.audit.keys import AuditKeyring
 from service.auth.clients import token_cutoffs
 from service.auth.issuers import TrustedIssuers
 from service.auth.keys import KeySet, load_keyset, load_or_create_keyset
 from service.auth.revocation import RevokedClients
 from service.auth.token_cache import VerifiedTokenCache
 from service.config import Settings
-from service.crypto import DataKeyring, KeyFileError
+from service.crypto import DataKeyring, KeyFileError, loose_permissions
 from service.db import Database
 
 # How long a process may keep using key files it has read before it checks them again.
@@ -27,6 +30,7 @@ KEY_RELOAD_SECONDS = 2.0
 AGENCY_CACHE_SECONDS = 60.0
 
 FileStamp = tuple[int, int, int]
+log = logging.getLogger("rujukan")
 T = TypeVar("T")
 
 
@@ -77,6 +81,7 @@ class ServiceContext:
     db: Database
     _keyring: ReloadingFile[DataKeyring]
     _keyset: ReloadingFile[KeySet]
+    _audit_keys: ReloadingFile[AuditKeyring]
     trusted_issuers: TrustedIssuers = field(default_factory=lambda: TrustedIssuers([]))
     verified_tokens: VerifiedTokenCache = field(default_factory=VerifiedTokenCache)
     revoked_clients: RevokedClients = field(init=False)
@@ -97,20 +102,45 @@ class ServiceContext:
         allow_generate = settings.is_dev
         keyset = load_or_create_keyset(settings.signing_key_path, allow_generate=allow_generate)
         keyring = DataKeyring.load_or_create(settings.data_key_path, allow_generate=allow_generate)
-        if not settings.is_dev and (keyset.generated or keyring.generated):
+        audit_keys = AuditKeyring.load_or_create(
+            settings.audit_key_path, allow_generate=allow_generate
+        )
+        if not settings.is_dev and (keyset.generated or keyring.generated or audit_keys.generated):
             raise KeyFileError("prod refuses keys that were generated for development")
 
-        def load_keyring(path: Path) -> DataKeyring:
-            loaded = DataKeyring.load(path)
-            if not settings.is_dev and loaded.generated:
-                raise KeyFileError("prod refuses keys that were generated for development")
-            return loaded
+        def refuse_generated(load: Callable[[Path], T]) -> Callable[[Path], T]:
+            def checked(path: Path) -> T:
+                loaded = load(path)
+                if not settings.is_dev and getattr(loaded, "generated", False):
+                    raise KeyFileError("prod refuses keys that were generated for development")
+                return loaded
 
+            return checked
+
+        if not settings.is_dev:
+            key_files = [settings.signing_key_path, settings.data_key_path, settings.audit_key_path]
+            loose = loose_permissions(key_files)
+            if loose:
+                log.warning(
+                    "key files or their directories are open to other users: %s; "
+                    "make the files 0600 and their directories 0700",
+                    ", ".join(loose),
+                )
+        audit = ReloadingFile(
+            settings.audit_key_path, refuse_generated(AuditKeyring.load), audit_keys
+        )
         return cls(
             settings=settings,
-            db=Database(settings.database_url, **settings.pool_options()),
-            _keyring=ReloadingFile(settings.data_key_path, load_keyring, keyring),
+            db=Database(
+                settings.database_url,
+                session_info={AUDIT_KEYS_SESSION_KEY: audit.get},
+                **settings.pool_options(),
+            ),
+            _keyring=ReloadingFile(
+                settings.data_key_path, refuse_generated(DataKeyring.load), keyring
+            ),
             _keyset=ReloadingFile(settings.signing_key_path, load_keyset, keyset),
+            _audit_keys=audit,
             trusted_issuers=TrustedIssuers(settings.trusted_issuers),
         )
 
@@ -123,6 +153,11 @@ class ServiceContext:
     def keyring(self) -> DataKeyring:
         """The data keys, re-read shortly after `rujukan keys rotate-data` changes the file."""
         return self._keyring.get()
+
+    @property
+    def audit_keys(self) -> AuditKeyring:
+        """The audit keys, re-read shortly after `rujukan keys rotate-audit` changes the file."""
+        return self._audit_keys.get()
 
     def known_agencies(self) -> frozenset[str]:
         """Agency codes, re-read from the database at most once a minute."""

@@ -9,6 +9,9 @@ import json
 import os
 import re
 import secrets
+import stat
+from collections.abc import Callable
+from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,6 +20,8 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 GENERATED_MARKER = "generated-for-dev"
+# Where the service keeps its files by default (SQLite database, dev keys).
+DEFAULT_VAR_DIR = Path("./var")
 _KEY_ID = re.compile(r"[A-Za-z0-9_-]{1,32}")
 
 
@@ -24,17 +29,51 @@ class KeyFileError(RuntimeError):
     """A key file is missing, unreadable or not acceptable in this environment."""
 
 
-def _b64e(raw: bytes) -> str:
+def b64encode(raw: bytes) -> str:
+    """Unpadded URL-safe base64, as key files hold their keys."""
     return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
 
 
-def _b64d(text: str) -> bytes:
+def b64decode(text: str) -> bytes:
+    """The bytes of unpadded URL-safe base64."""
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
+def private_directory(path: Path) -> None:
+    """Create `path` (and missing parents) readable by its owner only (0700).
+
+    An existing directory is left as it is, except the default `./var`, which is the
+    service's own: it is tightened to 0700 (earlier versions created it 0755). Another
+    directory with wider modes is the operator's: prod warns about it at start
+    (`loose_permissions`).
+    """
+    if not path.is_dir():
+        path.mkdir(mode=0o700, parents=True, exist_ok=True)
+        os.chmod(path, 0o700)  # mkdir's mode passes through the umask: set it exactly
+    elif wider_than(path, 0o700) and path.resolve() == DEFAULT_VAR_DIR.resolve():
+        with suppress(OSError):  # not ours to change after all: prod warns instead
+            os.chmod(path, 0o700)
+
+
+def wider_than(path: Path, mode: int) -> bool:
+    """True if `path` grants a permission that `mode` does not."""
+    return bool(stat.S_IMODE(os.stat(path).st_mode) & ~mode)
+
+
+def loose_permissions(files: list[Path]) -> list[str]:
+    """Which of `files` (or their directories) others than the owner may read or enter."""
+    found = []
+    for file in files:
+        for path, mode in ((file, 0o600), (file.parent, 0o700)):
+            with suppress(OSError):
+                if wider_than(path, mode) and str(path) not in found:
+                    found.append(str(path))
+    return found
+
+
 def write_private_file(path: Path, content: str) -> None:
-    """Write a secret file atomically, readable by its owner only."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """Write a secret file atomically, readable by its owner only, in a 0700 directory."""
+    private_directory(path.parent)
     tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as handle:
@@ -67,11 +106,11 @@ class DataKeyring:
         """Read a key file."""
         try:
             doc = json.loads(path.read_text(encoding="utf-8"))
-            keys = {kid: _b64d(value) for kid, value in doc["keys"].items()}
+            keys = {kid: b64decode(value) for kid, value in doc["keys"].items()}
             ring = cls(
                 active=doc["active"],
                 keys=keys,
-                index_key=_b64d(doc["index_key"]),
+                index_key=b64decode(doc["index_key"]),
                 generated=doc.get("origin") == GENERATED_MARKER,
             )
         except (OSError, ValueError, KeyError, TypeError) as exc:
@@ -97,8 +136,8 @@ class DataKeyring:
         kid = "d" + secrets.token_hex(4)
         doc: dict[str, object] = {
             "active": kid,
-            "keys": {kid: _b64e(AESGCM.generate_key(bit_length=256))},
-            "index_key": _b64e(secrets.token_bytes(32)),
+            "keys": {kid: b64encode(AESGCM.generate_key(bit_length=256))},
+            "index_key": b64encode(secrets.token_bytes(32)),
         }
         if generated:
             doc = {"origin": GENERATED_MARKER, **doc}
@@ -110,7 +149,7 @@ class DataKeyring:
         ct = self._cipher(self.active).encrypt(
             nonce, plaintext.encode("utf-8"), context.encode("utf-8")
         )
-        return f"{self.active}.{_b64e(nonce + ct)}"
+        return f"{self.active}.{b64encode(nonce + ct)}"
 
     def open(self, sealed: str, context: str) -> str:
         """Decrypt a value sealed by `seal` under any known key; KeyFileError for one that
@@ -122,7 +161,7 @@ class DataKeyring:
             shown = repr(kid) if _KEY_ID.fullmatch(kid) else "of this value"
             raise KeyFileError(f"data key {shown} is not in the key file")
         try:
-            raw = _b64d(body)
+            raw = b64decode(body)
             return (
                 self._cipher(kid)
                 .decrypt(raw[:12], raw[12:], context.encode("utf-8"))
@@ -160,7 +199,7 @@ def add_data_key(path: Path) -> str:
     kid = "d" + secrets.token_hex(4)
     while kid in doc["keys"]:
         kid = "d" + secrets.token_hex(4)
-    doc["keys"][kid] = _b64e(AESGCM.generate_key(bit_length=256))
+    doc["keys"][kid] = b64encode(AESGCM.generate_key(bit_length=256))
     write_private_file(path, json.dumps(doc, indent=2) + "\n")
     return kid
 
@@ -174,3 +213,27 @@ def activate_data_key(path: Path, kid: str) -> str:
     doc["active"] = kid
     write_private_file(path, json.dumps(doc, indent=2) + "\n")
     return previous
+
+
+def switch_key(
+    what: str,
+    add: Callable[[], str],
+    activate: Callable[[str], str],
+    *,
+    wait_seconds: float,
+    sleep: Callable[[float], None],
+    say: Callable[[str], None],
+) -> tuple[str, str]:
+    """Add a key to a key file as known but not active, wait for the running processes to
+    re-read the file, make it active, and wait again; (the new key's id, the previous one's).
+
+    Every process must know a key before anything sealed or keyed with it reaches another
+    process; after the second wait, no process uses the old key for new values any more.
+    """
+    added = add()
+    say(f"added {what} key {added} (not active yet); waiting {wait_seconds}s for servers")
+    sleep(wait_seconds)
+    previous = activate(added)
+    say(f"{what} key {added} is active (was {previous}); waiting {wait_seconds}s for servers")
+    sleep(wait_seconds)
+    return added, previous

@@ -41,7 +41,13 @@ from sqlalchemy import Table, and_, func, select, true, tuple_, update
 from service.audit import trail
 from service.audit.models import AuditEntry
 from service.context import KEY_RELOAD_SECONDS, ServiceContext
-from service.crypto import DataKeyring, KeyFileError, activate_data_key, add_data_key
+from service.crypto import (
+    DataKeyring,
+    KeyFileError,
+    activate_data_key,
+    add_data_key,
+    switch_key,
+)
 from service.db import Database
 from service.events.models import WebhookSubscription
 from service.events.service import secret_context
@@ -318,12 +324,14 @@ def rotate_data_key(
 ) -> RotationReport:
     """Add a data key, make it active once every process knows it, re-encrypt under it."""
     path = ctx.settings.data_key_path
-    added = add_data_key(path)
-    say(f"added data key {added} (not active yet); waiting {wait_seconds}s for servers")
-    sleep(wait_seconds)
-    previous = activate_data_key(path, added)
-    say(f"data key {added} is active (was {previous}); waiting {wait_seconds}s for servers")
-    sleep(wait_seconds)
+    added, previous = switch_key(
+        "data",
+        lambda: add_data_key(path),
+        lambda kid: activate_data_key(path, kid),
+        wait_seconds=wait_seconds,
+        sleep=sleep,
+        say=say,
+    )
     keyring = DataKeyring.load(path)
     report = RotationReport(added=added, previous=previous)
     report.reencrypted = {spec.table.name: 0 for spec in SEALED_COLUMNS}

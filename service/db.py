@@ -22,6 +22,8 @@ from sqlalchemy.orm import sessionmaker
 from sqlalchemy.pool import NullPool, StaticPool
 from sqlmodel import Session, SQLModel
 
+from service.crypto import private_directory, wider_than
+
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 # Each SQLite connection holds its own page cache: 40 of them (one per thread of the
 # server's pool) took a worker past 200 MiB at 1,000,000 rows. Writers queue on the gate
@@ -43,9 +45,23 @@ def is_sqlite(engine_or_url: Engine | str) -> bool:
 
 
 def _prepare_sqlite_file(url: str) -> None:
+    """Create the database file, empty, readable by its owner only, in a 0700 directory.
+
+    SQLite creates the -wal and -shm files with the database file's permission bits, so
+    creating the file (an empty file is an empty database) before SQLite does keeps all
+    three private. A file left readable by others by an earlier version is tightened.
+    """
     database = make_url(url).database
-    if database and database != ":memory:":
-        Path(database).parent.mkdir(parents=True, exist_ok=True)
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return
+    path = Path(database)
+    private_directory(path.parent)
+    with suppress(FileExistsError):
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    for file in (path, Path(f"{database}-wal"), Path(f"{database}-shm")):
+        with suppress(OSError):
+            if wider_than(file, 0o600):
+                os.chmod(file, 0o600)
 
 
 def make_engine(url: str, *, writer_gate: WriterGate | None = None, **kwargs: Any) -> Engine:
@@ -474,8 +490,13 @@ class GroupCommit:
 class Database:
     """The engine plus the two kinds of session the service uses."""
 
-    def __init__(self, url: str, **kwargs: Any) -> None:
+    def __init__(
+        self, url: str, *, session_info: dict[str, Any] | None = None, **kwargs: Any
+    ) -> None:
         self.url = url
+        # Given to every session (`Session.info`): what the writes need besides the database,
+        # such as the audit trail's keys.
+        self._info = dict(session_info or {})
         self.sqlite = is_sqlite(url)
         database = make_url(url).database if self.sqlite else None
         gate = WriterGate(database) if database and database != ":memory:" else None
@@ -483,7 +504,9 @@ class Database:
         self._writer = (
             self.engine.execution_options(sqlite_begin="IMMEDIATE") if self.sqlite else self.engine
         )
-        self._writer_sessions = sessionmaker(self._writer, class_=Session, expire_on_commit=False)
+        self._writer_sessions = sessionmaker(
+            self._writer, class_=Session, expire_on_commit=False, info=self._info
+        )
         # On SQLite, by not issuing BEGIN (the driver's own transaction handling is off): the
         # driver-level AUTOCOMMIT setting would also cost a PRAGMA on every return to the pool.
         self._autocommit = (
@@ -502,7 +525,7 @@ class Database:
     @contextmanager
     def reader(self) -> Iterator[Session]:
         """A session for queries only."""
-        with Session(self.engine, expire_on_commit=False) as session:
+        with Session(self.engine, expire_on_commit=False, info=self._info) as session:
             yield session
 
     @contextmanager
@@ -512,7 +535,7 @@ class Database:
         write belongs in `writer`, which takes the write lock in turn). It saves the BEGIN
         and ROLLBACK or COMMIT of a transaction: round trips on PostgreSQL, statements on
         SQLite."""
-        with Session(self._autocommit, expire_on_commit=False) as session:
+        with Session(self._autocommit, expire_on_commit=False, info=self._info) as session:
             yield session
 
     @contextmanager

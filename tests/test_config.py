@@ -15,6 +15,7 @@ from fastapi.testclient import TestClient
 from pydantic import ValidationError
 
 from service.app import create_app
+from service.audit.keys import AuditKeyring
 from service.auth.keys import KeySet, new_key, save_keyset
 from service.config import Settings
 from service.context import ServiceContext
@@ -234,9 +235,11 @@ def test_prod_starts_with_provisioned_keys(database_url: str, tmp_path: Path) ->
     settings = make_settings(database_url, tmp_path / "keys", env="prod")
     provision_signing_key(settings.signing_key_path)
     provision_data_key(settings.data_key_path)
+    AuditKeyring.create_file(settings.audit_key_path, generated=False)
     ctx = build(settings)
     assert not ctx.keyset.generated
     assert not ctx.keyring.generated
+    assert not ctx.audit_keys.generated
 
 
 # --- issuer and audience are issued and required --------------------------------------------

@@ -1,7 +1,7 @@
 """non-parties learn nothing: duplicates per sender, opaque feed cursors
 
 Revision ID: 0007
-Revises: 0005
+Revises: 0006
 Create Date: 2026-12-08
 
 The one-open-referral-per-person index becomes one per (sender, receiver): a sender that is
@@ -27,7 +27,7 @@ from alembic import op
 
 
 revision: str = '0007'
-down_revision: str | None = '0005'
+down_revision: str | None = '0006'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -13,11 +13,16 @@ from service.dbtypes import UTCDateTime, utcnow
 
 
 class AuditEntry(SQLModel, table=True):
-    """Who did what to which referral, when; `hash` covers the previous entry's hash."""
+    """Who did what to which referral, when; `hash` covers the previous entry's hash.
+
+    `hash` is an HMAC under the audit key named by `key_id` (NULL for entries written before
+    the chain was keyed, whose hash is plain SHA-256). `agency_seq` numbers the entries of
+    each agency from 1 (NULL for system entries): the `id` an agency sees in `GET /v1/audit`.
+    """
 
     __tablename__ = "audit_entry"
     __table_args__ = (
-        Index("ix_audit_entry_agency", "agency", "id"),
+        Index("ix_audit_entry_agency_seq", "agency", "agency_seq", unique=True),
         Index("ix_audit_entry_referral", "referral_id", "id"),
     )
 
@@ -34,3 +39,5 @@ class AuditEntry(SQLModel, table=True):
     detail_sealed: str | None = Field(default=None, sa_column=Column(Text()))
     prev_hash: str = Field(sa_column=Column(String(64), nullable=False))
     hash: str = Field(sa_column=Column(String(64), nullable=False, unique=True))
+    key_id: str | None = Field(default=None, sa_column=Column(String(32)))
+    agency_seq: int | None = Field(default=None, sa_column=Column(Integer()))

@@ -24,10 +24,12 @@ Auditor = Annotated[Principal, Depends(require(scopes.AUDIT))]
     summary="List the caller agency's audit entries",
     description=(
         "Entries of the tamper-evident audit trail written by the caller's own agency, newest "
-        "first; another agency's entries never appear. Filter by `referral_id`. Each entry "
-        "carries its `hash` and `prev_hash`, so a page can be checked against the chain. "
-        "Sealed detail (such as the reason given for revealing a protected identity) is never "
-        "returned. Pages are keyset-based: pass `next_cursor` back as `cursor`."
+        "first; another agency's entries never appear, and nothing shown counts them: `id` "
+        "numbers the agency's own entries from 1, and `prev_hash` is the `hash` of the "
+        "agency's own previous entry, so its entries link up page after page. Filter by "
+        "`referral_id`. Sealed detail (such as the reason given for revealing a protected "
+        "identity) is never returned. Pages are keyset-based: pass `next_cursor` back as "
+        "`cursor`."
     ),
     responses=problems(401, 403, 422),
 )

@@ -11,14 +11,17 @@ from sqlalchemy import select
 from service import errors
 from service.audit.models import AuditEntry
 from service.audit.schemas import AuditEntryRead, AuditPage
+from service.audit.trail import GENESIS
 from service.auth.principal import Principal
 from service.context import ServiceContext
 
 _CURSOR_PREFIX = "audit:"
+# `agency_seq` is a 32-bit column on PostgreSQL: a larger cursor names no entry.
+_MAX_SEQ = 2**31 - 1
 
 
-def _encode_cursor(entry_id: int) -> str:
-    return base64.urlsafe_b64encode(f"{_CURSOR_PREFIX}{entry_id}".encode()).rstrip(b"=").decode()
+def _encode_cursor(seq: int) -> str:
+    return base64.urlsafe_b64encode(f"{_CURSOR_PREFIX}{seq}".encode()).rstrip(b"=").decode()
 
 
 def _decode_cursor(cursor: str) -> int:
@@ -26,11 +29,10 @@ def _decode_cursor(cursor: str) -> int:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode("ascii")
         if not raw.startswith(_CURSOR_PREFIX):
             raise ValueError("not an audit cursor")
-        entry_id = int(raw.removeprefix(_CURSOR_PREFIX))
-        # Past a 64-bit integer the database would fail on the comparison.
-        if not 1 <= entry_id < 2**63:
+        seq = int(raw.removeprefix(_CURSOR_PREFIX))
+        if not 1 <= seq <= _MAX_SEQ:
             raise ValueError("out of range")
-        return entry_id
+        return seq
     except (ValueError, binascii.Error, UnicodeDecodeError) as exc:
         raise errors.ValidationFailed(
             "cursor is not valid; pass back next_cursor exactly as received",
@@ -46,24 +48,34 @@ def list_entries(
     cursor: str | None,
     referral_id: uuid.UUID | None,
 ) -> AuditPage:
-    """A page of the caller agency's own entries, newest first (keyset on the chain id)."""
-    conditions = [AuditEntry.agency == principal.agency]
+    """A page of the caller agency's own entries, newest first (keyset on the agency's own
+    sequence), each linked to the agency's previous entry rather than its chain neighbour
+    (which may be another agency's)."""
+    seq = AuditEntry.agency_seq
+    conditions = [AuditEntry.agency == principal.agency, seq.is_not(None)]  # type: ignore[union-attr]
     if referral_id is not None:
         conditions.append(AuditEntry.referral_id == referral_id)
     if cursor:
-        conditions.append(AuditEntry.id < _decode_cursor(cursor))  # type: ignore[operator]
-    stmt = (
-        select(AuditEntry)
-        .where(*conditions)
-        .order_by(AuditEntry.id.desc())  # type: ignore[union-attr]
-        .limit(limit + 1)
-    )
+        conditions.append(seq < _decode_cursor(cursor))  # type: ignore[operator]
+    stmt = select(AuditEntry).where(*conditions).order_by(seq.desc()).limit(limit + 1)  # type: ignore[union-attr]
     with ctx.db.reader() as session:
         rows = list(session.execute(stmt).scalars())
-    page, more = rows[:limit], len(rows) > limit
+        page, more = rows[:limit], len(rows) > limit
+        hashes = {row.agency_seq: row.hash for row in rows}
+        # Without a filter each entry's predecessor is the next row; with one, read them.
+        missing = {row.agency_seq - 1 for row in page if row.agency_seq} - set(hashes) - {0}
+        if missing:
+            hashes.update(
+                session.execute(
+                    select(seq, AuditEntry.hash).where(
+                        AuditEntry.agency == principal.agency,
+                        seq.in_(missing),  # type: ignore[union-attr]
+                    )
+                ).all()
+            )
     items = [
         AuditEntryRead(
-            id=row.id or 0,
+            id=row.agency_seq or 0,
             occurred_at=row.occurred_at,
             client_id=row.client_id,
             action=row.action,
@@ -71,9 +83,9 @@ def list_entries(
             request_id=row.request_id,
             detail=row.detail,
             hash=row.hash,
-            prev_hash=row.prev_hash,
+            prev_hash=hashes.get((row.agency_seq or 0) - 1, GENESIS),
         )
         for row in page
     ]
-    next_cursor = _encode_cursor(page[-1].id or 0) if more else None
+    next_cursor = _encode_cursor(page[-1].agency_seq or 0) if more else None
     return AuditPage(items=items, next_cursor=next_cursor)

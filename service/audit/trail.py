@@ -6,15 +6,19 @@ import hashlib
 import json
 import uuid
 from collections.abc import Iterator
+from contextlib import suppress
 from types import SimpleNamespace
 from typing import Any
 
 from sqlalchemy import bindparam, select, text
 from sqlalchemy import event as sa_event
 from sqlalchemy.orm import Session as OrmSession
+from sqlalchemy.orm import object_session
 from sqlmodel import Session
 
+from service.audit.keys import SESSION_KEY, AuditKeyring
 from service.audit.models import AuditEntry
+from service.crypto import KeyFileError
 from service.db import AUDIT_APPEND_LOCK_KEY, compiled_for, execute_direct, insert_values
 from service.dbtypes import utcnow
 from service.requestctx import request_id
@@ -25,7 +29,7 @@ _PG_LOCK_KEY = AUDIT_APPEND_LOCK_KEY
 
 
 def _content(entry: AuditEntry) -> dict[str, Any]:
-    return {
+    content = {
         "id": entry.id,
         "occurred_at": entry.occurred_at.isoformat(),
         "agency": entry.agency,
@@ -37,46 +41,59 @@ def _content(entry: AuditEntry) -> dict[str, Any]:
         "detail_sealed": entry.detail_sealed,
         "prev_hash": entry.prev_hash,
     }
+    if entry.key_id is not None:
+        # Entries written before the chain was keyed have neither (their hash is unchanged).
+        content["key_id"] = entry.key_id
+        content["agency_seq"] = entry.agency_seq
+    return content
 
 
-def _json(content: dict[str, Any]) -> str:
-    return json.dumps(content, sort_keys=True, separators=(",", ":"))
+def _message(entry: AuditEntry) -> bytes:
+    canonical = json.dumps(_content(entry), sort_keys=True, separators=(",", ":"))
+    return entry.prev_hash.encode("ascii") + canonical.encode("utf-8")
 
 
-def _canonical(entry: AuditEntry) -> bytes:
-    return _json(_content(entry)).encode("utf-8")
+def entry_hash(entry: AuditEntry, keys: AuditKeyring | None = None) -> str:
+    """The hash an entry must carry: HMAC-SHA256 under the audit key it names, or plain
+    SHA-256 for an entry written before the chain was keyed (no key id).
+
+    `keys`: the audit keys (default: those of the session the entry was read in); an
+    unknown key id raises KeyFileError.
+    """
+    if entry.key_id is None:
+        return hashlib.sha256(_message(entry)).hexdigest()
+    if keys is None:
+        keys = session_keys(object_session(entry))
+    return keys.mac(entry.key_id, _message(entry))
 
 
-def entry_hash(entry: AuditEntry) -> str:
-    """The hash an entry must carry."""
-    return hashlib.sha256(entry.prev_hash.encode("ascii") + _canonical(entry)).hexdigest()
+def session_keys(session: OrmSession | None) -> AuditKeyring:
+    """The audit keys of a session of the service context's database."""
+    provider = session.info.get(SESSION_KEY) if session is not None else None
+    if provider is None:
+        raise KeyFileError("no audit keys: use a session of the service context's database")
+    keys: AuditKeyring = provider()
+    return keys
 
 
 _LOCK_HELD = "rujukan_audit_lock_held"
 _TAIL = "rujukan_audit_tail"
 _LOCK = text("SELECT pg_advisory_xact_lock(:k)")
-_HEAD = select(AuditEntry.id, AuditEntry.hash).order_by(AuditEntry.id.desc()).limit(1)  # type: ignore[union-attr]
-
-# PostgreSQL: the entry numbered and hashed by the server, from the chain's head as the
-# insert finds it. The canonical content (see `_canonical`) is sent in three pieces: what
-# comes before the id, between the id and prev_hash, and after prev_hash (sorted keys), so
-# that the server only splices in the head's id + 1 and hash. The head is read in the
-# statement: at the end of the transaction, under the append lock, it is the chain's last
-# committed entry, or this transaction's own previous one.
-_INSERT_HASHED = text(
-    "INSERT INTO audit_entry (id, occurred_at, agency, client_id, action, referral_id,"
-    " request_id, detail, detail_sealed, prev_hash, hash)"
-    " SELECT head.id + 1, :occurred_at, :agency, :client_id, :action, :referral_id,"
-    " :request_id, :detail, :detail_sealed, head.hash, encode(sha256(convert_to("
-    "head.hash || :before_id || CAST(head.id + 1 AS TEXT) || :before_prev_hash"
-    " || '\"' || head.hash || '\"' || :after_prev_hash, 'UTF8')), 'hex')"
-    " FROM (SELECT id, hash FROM audit_entry UNION ALL SELECT 0, :genesis"
-    " ORDER BY id DESC LIMIT 1) AS head"
-).bindparams(
-    bindparam("occurred_at", type_=AuditEntry.__table__.c.occurred_at.type),  # type: ignore[attr-defined]
-    bindparam("referral_id", type_=AuditEntry.__table__.c.referral_id.type),  # type: ignore[attr-defined]
-    bindparam("detail", type_=AuditEntry.__table__.c.detail.type),  # type: ignore[attr-defined]
+# The chain's head, and the last number the entry's agency gave (None: none yet).
+_AGENCY_SEQ = (
+    select(AuditEntry.agency_seq)
+    # Not NULL: PostgreSQL sorts NULLs first when descending.
+    .where(AuditEntry.agency == bindparam("agency"), AuditEntry.agency_seq.is_not(None))  # type: ignore[union-attr]
+    .order_by(AuditEntry.agency_seq.desc())  # type: ignore[union-attr]
+    .limit(1)
+    .scalar_subquery()
 )
+_HEAD = (
+    select(AuditEntry.id, AuditEntry.hash, _AGENCY_SEQ.label("agency_seq"))
+    .order_by(AuditEntry.id.desc())  # type: ignore[union-attr]
+    .limit(1)
+)
+_INSERT = AuditEntry.__table__.insert()  # type: ignore[attr-defined]
 
 
 def _held(session: Session) -> bool:
@@ -107,72 +124,124 @@ def _for_driver(
     return compiled.sql, compiled.driver_params(params)
 
 
+class _Tail:
+    """What a PostgreSQL transaction sends at its commit (dropped when it ends)."""
+
+    __slots__ = ("statements", "channels", "entries")
+
+    def __init__(self) -> None:
+        self.statements: list[tuple[str, dict[str, Any]]] = []
+        self.channels: set[str] = set()
+        self.entries: list[dict[str, Any]] = []
+
+
+def _tail(session: Session) -> _Tail:
+    tail: _Tail = session.info.setdefault(_TAIL, _Tail())
+    return tail
+
+
 def defer(
     session: Session, statement: Any, params: dict[str, Any], *, notify: str | None = None
 ) -> None:
     """PostgreSQL: run `statement` at commit, under the append lock, in the order the
-    transaction deferred its statements (`append` defers its entries the same way);
-    `notify`: a channel to NOTIFY at that commit.
+    transaction deferred its statements, before its audit entries; `notify`: a channel to
+    NOTIFY at that commit.
 
     For writes that must be ordered like the chain (event numbers, taken as max + 1).
     """
-    # What the transaction sends at its commit (dropped when it ends, see `_drop_tail`).
-    statements, channels = session.info.setdefault(_TAIL, ([], set()))
-    statements.append(_for_driver(session.connection(), statement, params))
+    tail = _tail(session)
+    tail.statements.append(_for_driver(session.connection(), statement, params))
     if notify:
-        channels.add(notify)
+        tail.channels.add(notify)
+
+
+def _chain(
+    entries: list[dict[str, Any]], heads: dict[str | None, Any], keys: AuditKeyring
+) -> list[dict[str, Any]]:
+    """`entries` numbered, linked and keyed after the chain's head as `heads` found it
+    (one `_HEAD` row per agency of the entries, None for an empty trail)."""
+    first = next(iter(heads.values()))
+    last_id, last_hash = (first[0], first[1]) if first else (0, GENESIS)
+    seqs = {agency: (row[2] if row else None) or 0 for agency, row in heads.items()}
+    rows = []
+    for values in entries:
+        agency = values["agency"]
+        seq = None
+        if agency is not None:
+            seq = seqs[agency] = seqs[agency] + 1
+        last_id += 1
+        row = {
+            **values, "id": last_id, "prev_hash": last_hash, "key_id": keys.active,
+            "agency_seq": seq,
+        }  # fmt: skip
+        row["hash"] = last_hash = entry_hash(SimpleNamespace(**row), keys)  # type: ignore[arg-type]
+        rows.append(row)
+    return rows
 
 
 @sa_event.listens_for(OrmSession, "before_commit")
 def _commit_tail(session: Any) -> None:
-    """PostgreSQL: send what the transaction deferred, and its COMMIT, in one round trip.
+    """PostgreSQL: send what the transaction deferred, its audit entries and its COMMIT, in
+    two round trips under the append lock.
 
-    The NOTIFYs, the append lock, the deferred statements and the audit entries go to the
-    server together (psycopg's pipeline mode) and it runs them one after the other; the
-    lock is then held only while the server runs them and commits, never while this
-    process waits for the network or its turn at the interpreter lock, and every other
-    writer of the service waits only that long. The transaction is committed here: the
-    COMMIT that SQLAlchemy then sends finds it ended and does nothing. A failure of any of
-    them fails the commit, and the transaction is rolled back, nothing of it stored.
+    First the NOTIFYs, the append lock, the deferred statements and the reads of the
+    chain's head go to the server together (psycopg's pipeline mode) and it runs them one
+    after the other; then this process numbers and keys the entries (the audit key never
+    goes to the database) and sends their INSERTs with the COMMIT. The lock is held from the
+    first round trip to the end of the second, and every other writer of the service waits
+    only that long. The transaction is committed here: the COMMIT that SQLAlchemy then sends
+    finds it ended and does nothing. A failure of any of them fails the commit, and the
+    transaction is rolled back, nothing of it stored.
     """
-    tail = session.info.get(_TAIL)
+    tail: _Tail | None = session.info.get(_TAIL)
     if tail is None or session.in_nested_transaction():
         return
     del session.info[_TAIL]
-    statements, channels = tail
     session.flush()
     connection = session.connection()
     driver: Any = connection.connection.driver_connection
-    with driver.pipeline():
-        for channel in sorted(channels):
-            driver.execute(f"NOTIFY {channel}")
-        if not _held(session):
-            driver.execute(*_for_driver(connection, _LOCK, {"k": _PG_LOCK_KEY}))
-        for sql, params in statements:
-            driver.execute(sql, params)
-        driver.commit()
+    keys = session_keys(session) if tail.entries else None
+    lock = not _held(session)
+    with driver.pipeline() as pipeline:
+        try:
+            _send_tail(connection, driver, tail, lock, keys)
+        except driver.Error:
+            # A statement failed and the server skipped the rest: take their (failed)
+            # results, so that the pipeline ends cleanly, then fail the commit.
+            with suppress(driver.Error):
+                pipeline.sync()
+            raise
+
+
+def _send_tail(
+    connection: Any, driver: Any, tail: _Tail, lock: bool, keys: AuditKeyring | None
+) -> None:
+    """The two round trips of `_commit_tail`, in psycopg's pipeline mode."""
+    for channel in sorted(tail.channels):
+        driver.execute(f"NOTIFY {channel}")
+    if lock:
+        driver.execute(*_for_driver(connection, _LOCK, {"k": _PG_LOCK_KEY}))
+    for sql, params in tail.statements:
+        driver.execute(sql, params)
+    if keys is not None:
+        agencies = dict.fromkeys(values["agency"] for values in tail.entries)
+        reads = {
+            agency: driver.execute(*_for_driver(connection, _HEAD, {"agency": agency}))
+            for agency in agencies
+        }
+        # The first fetch sends everything above and waits for it: one round trip.
+        heads = {agency: cursor.fetchone() for agency, cursor in reads.items()}
+        rows = _chain(tail.entries, heads, keys)
+        insert = compiled_for(connection.dialect, _INSERT, list(rows[0]))
+        for row in rows:
+            driver.execute(insert.sql, insert.driver_params(row))
+    driver.commit()
 
 
 @sa_event.listens_for(OrmSession, "after_transaction_end")
 def _drop_tail(session: Any, transaction: Any) -> None:
     if transaction.parent is None:
         session.info.pop(_TAIL, None)
-
-
-def _canonical_pieces(values: dict[str, Any]) -> dict[str, str]:
-    """The canonical content of an entry without its id and prev_hash, in the three pieces
-    `_INSERT_HASHED` joins around them (the keys are sorted: those before "id", those
-    between "id" and "prev_hash", those after)."""
-    content = _content(SimpleNamespace(**values, id=None, prev_hash=None))  # type: ignore[arg-type]
-    keys = sorted(content)
-    before = _json({k: content[k] for k in keys if k < "id"})
-    between = _json({k: content[k] for k in keys if "id" < k < "prev_hash"})
-    after = _json({k: content[k] for k in keys if k > "prev_hash"})
-    return {
-        "before_id": before[:-1] + ',"id":',
-        "before_prev_hash": "," + between[1:-1] + ',"prev_hash":',
-        "after_prev_hash": "," + after[1:],
-    }
 
 
 def append(
@@ -187,10 +256,12 @@ def append(
 ) -> None:
     """Append one entry inside the caller's transaction, serialised with every other append.
 
-    Call it as the last write of a transaction. On SQLite the entry is inserted at once
-    (the writer transaction holds the database's write lock from its start). On
-    PostgreSQL it is inserted at commit, after everything else, under the append lock
-    (see `_commit_tail`), numbered and hashed by the server from the head it finds then.
+    Call it as the last write of a transaction. The entry is numbered after the chain's
+    head, linked to it, given the next number of its agency's own sequence and keyed with
+    the active audit key. On SQLite that happens at once, from the head this transaction
+    (or its savepoint) sees: the writer transaction holds the database's write lock from
+    its start. On PostgreSQL it happens at commit, after everything else, under the append
+    lock (see `_commit_tail`).
     """
     values = {
         "occurred_at": utcnow(),
@@ -203,15 +274,13 @@ def append(
         "detail_sealed": detail_sealed,
     }
     if _postgresql(session):
-        defer(session, _INSERT_HASHED, {**values, **_canonical_pieces(values), "genesis": GENESIS})
+        _tail(session).entries.append(values)
         return
+    keys = session_keys(session)
     session.flush()
-    last = execute_direct(session, _HEAD, [{}]).fetchone()
-    values["id"] = (last[0] + 1) if last else 1
-    values["prev_hash"] = last[1] if last else GENESIS
-    # Hashed and inserted as plain values: no ORM instance to build and flush.
-    values["hash"] = entry_hash(SimpleNamespace(**values))  # type: ignore[arg-type]
-    insert_values(session, AuditEntry, [values])
+    head = execute_direct(session, _HEAD, [{"agency": agency}]).fetchone()
+    # Inserted as plain values: no ORM instance to build and flush.
+    insert_values(session, AuditEntry, _chain([values], {agency: head}, keys))
 
 
 def iter_entries(session: Session, batch: int = 1000) -> Iterator[AuditEntry]:
@@ -232,19 +301,56 @@ def iter_entries(session: Session, batch: int = 1000) -> Iterator[AuditEntry]:
         last_id = rows[-1].id or last_id
 
 
-def verify_chain(session: Session) -> tuple[int, int | None, str | None]:
-    """(entries checked, id of the first bad entry or None, the reason)."""
+def verify_chain(
+    session: Session, keys: AuditKeyring | None = None
+) -> tuple[int, int | None, str | None]:
+    """(entries checked, id of the first bad entry or None, the reason).
+
+    Each entry must follow the one before it (number and prev_hash), carry the hash of its
+    content (HMAC under the audit key it names, which must be in `keys`, by default the
+    session's) and the next number of its agency's sequence. Entries without a key id
+    (written before the chain was keyed) are accepted only before the first keyed one, and
+    only if dated before the oldest audit key, unless a keyed entry follows them: a chain
+    re-hashed as if it had never been keyed does not pass.
+    """
+    keys = keys or session_keys(session)
     prev = GENESIS
-    expected_id = 1
     count = 0
+    keyed = False
+    unkeyed_after_key: int | None = None
+    seqs: dict[str, int] = {}
     for entry in iter_entries(session):
-        if entry.id != expected_id:
-            return count, entry.id, f"entry {expected_id} is missing"
+        entry_id = entry.id or 0
+        if entry_id != count + 1:
+            return count, entry_id, f"entry {count + 1} is missing"
         if entry.prev_hash != prev:
-            return count, entry.id, "prev_hash does not match the previous entry"
-        if entry_hash(entry) != entry.hash:
-            return count, entry.id, "content does not match its hash"
+            return count, entry_id, "prev_hash does not match the previous entry"
+        if entry.key_id is None:
+            if keyed:
+                return count, entry_id, "it is not keyed, but an entry before it is"
+            if unkeyed_after_key is None and entry.occurred_at > keys.oldest:
+                unkeyed_after_key = entry_id
+        elif entry.key_id not in keys.keys:
+            return count, entry_id, (f"its audit key {entry.key_id!r} is not in the audit key file")
+        else:
+            keyed = True
+        if entry_hash(entry, keys) != entry.hash:
+            return count, entry_id, "content does not match its hash"
+        expected_seq = None if entry.agency is None else seqs.get(entry.agency, 0) + 1
+        if entry.agency_seq != expected_seq:
+            return (
+                count,
+                entry_id,
+                (f"its number in its agency's sequence is {entry.agency_seq}, not {expected_seq}"),
+            )
+        if entry.agency is not None:
+            seqs[entry.agency] = entry.agency_seq or 0
         prev = entry.hash
-        expected_id += 1
         count += 1
+    if unkeyed_after_key is not None and not keyed:
+        return (
+            unkeyed_after_key - 1,
+            unkeyed_after_key,
+            ("it is not keyed, but was written after the audit key was made"),
+        )
     return count, None, None

@@ -30,6 +30,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from standardwebhooks import Webhook
 
+from service.audit.head import HeadWriter
 from service.context import ServiceContext
 from service.dbtypes import utcnow
 from service.events import outbox, service, urlguard
@@ -218,8 +219,12 @@ def wake_all(ctx: ServiceContext) -> None:
 class Dispatcher:
     """One worker of the outbox; several may run at once, in threads or processes."""
 
-    def __init__(self, ctx: ServiceContext, *, name: str | None = None) -> None:
+    def __init__(
+        self, ctx: ServiceContext, *, name: str | None = None, heads: HeadWriter | None = None
+    ) -> None:
         self.ctx = ctx
+        # Signed heads of the audit trail, written while it runs and when it closes.
+        self.heads = heads if heads is not None else HeadWriter.from_settings(ctx)
         self.settings = ctx.settings
         self.name = name or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         # No redirects (a 3xx could point anywhere) and no proxies from the environment (the
@@ -239,7 +244,9 @@ class Dispatcher:
         self._waiter = _Waiter(ctx)
 
     def close(self) -> None:
-        """Release the HTTP connections and threads."""
+        """Write a last audit head; release the HTTP connections and threads."""
+        if self.heads is not None:
+            self.heads.write()
         self._pool.shutdown(wait=True)
         self._http.close()
         self._waiter.close()
@@ -408,6 +415,8 @@ class Dispatcher:
     def run(self, stop: threading.Event) -> None:
         """Work until `stop` is set, polling while the outbox is empty."""
         while not stop.is_set():
+            if self.heads is not None:
+                self.heads.tick()
             try:
                 handled = self.run_once()
             except Exception as exc:  # noqa: BLE001 - a database hiccup must not end the loop
@@ -420,10 +429,10 @@ class Dispatcher:
 class BackgroundDispatcher:
     """A dispatcher on a daemon thread, for the embedded (`make run`) deployment."""
 
-    def __init__(self, ctx: ServiceContext) -> None:
+    def __init__(self, ctx: ServiceContext, *, heads: HeadWriter | None = None) -> None:
         self._ctx = ctx
         self._stop = threading.Event()
-        self._dispatcher = Dispatcher(ctx)
+        self._dispatcher = Dispatcher(ctx, heads=heads)
         self._thread = threading.Thread(
             target=self._dispatcher.run, args=(self._stop,), name="rujukan-dispatcher", daemon=True
         )

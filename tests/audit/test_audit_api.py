@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import secrets
 import uuid
@@ -62,7 +63,8 @@ def _walk(api: Api, limit: int, **params: Any) -> list[dict[str, Any]]:
 
 
 def _own_ids(ctx: ServiceContext, agency: str, referral_id: str | None = None) -> list[int]:
-    stmt = select(AuditEntry.id).where(AuditEntry.agency == agency)
+    """The numbers of the agency's own entries in its own sequence, newest first."""
+    stmt = select(AuditEntry.agency_seq).where(AuditEntry.agency == agency)
     if referral_id:
         stmt = stmt.where(AuditEntry.referral_id == uuid.UUID(referral_id))
     with ctx.db.reader() as session:
@@ -122,10 +124,20 @@ def test_items_carry_the_chain_fields_and_never_sealed_detail(
     assert item["request_id"] == request_id
     assert item["client_id"] == kemensos.party.client_id
     with ctx.db.reader() as session:
-        entry = session.get(AuditEntry, item["id"])
-    assert entry is not None and entry.detail_sealed  # the reason is kept, sealed
-    assert item["hash"] == entry.hash == trail.entry_hash(entry)
-    assert item["prev_hash"] == entry.prev_hash
+        entry = session.execute(
+            select(AuditEntry).where(
+                AuditEntry.agency == "KEMENSOS", AuditEntry.agency_seq == item["id"]
+            )
+        ).scalar_one()
+        previous = session.execute(
+            select(AuditEntry.hash).where(
+                AuditEntry.agency == "KEMENSOS", AuditEntry.agency_seq == item["id"] - 1
+            )
+        ).scalar_one_or_none()
+    assert entry.detail_sealed  # the reason is kept, sealed
+    assert item["hash"] == entry.hash == trail.entry_hash(entry, ctx.audit_keys)
+    # Linked to the agency's own previous entry, not to its neighbour in the chain.
+    assert item["prev_hash"] == (previous or trail.GENESIS)
     assert item["detail"] == entry.detail
     assert dt.datetime.fromisoformat(item["occurred_at"]) == entry.occurred_at
 
@@ -155,11 +167,17 @@ def test_limit_default_and_bounds(lpsk: Api, ctx: ServiceContext) -> None:
         assert response.headers["Content-Type"].startswith("application/problem+json")
 
 
+def _cursor(raw: str) -> str:
+    return base64.urlsafe_b64encode(raw.encode()).rstrip(b"=").decode()
+
+
 @pytest.mark.parametrize(
     "params",
     [{"cursor": "not-a-cursor"}, {"cursor": "YXVkaXQ6MA"}, {"cursor": "x" * 600},
-     {"referral_id": "not-a-uuid"}],
-    ids=["garbage cursor", "cursor out of range", "oversized cursor", "bad referral id"],
+     {"cursor": _cursor("audit:9999999999999999999")}, {"cursor": _cursor("audit:2147483648")},
+     {"cursor": _cursor("audit:-5")}, {"referral_id": "not-a-uuid"}],
+    ids=["garbage cursor", "cursor out of range", "oversized cursor", "huge cursor",
+         "cursor past 32 bits", "negative cursor", "bad referral id"],
 )
 def test_bad_parameters_are_422_problems(lpsk: Api, params: dict[str, str]) -> None:
     response = _audit(lpsk, **params)
@@ -180,3 +198,41 @@ def test_a_token_is_required(lpsk: Api) -> None:
     response = lpsk.http.get("/v1/audit")
     assert response.status_code == 401
     assert response.headers["WWW-Authenticate"].startswith("Bearer")
+
+
+def _agency_trail(api: Api) -> list[dict[str, Any]]:
+    """Every entry the agency sees, oldest first."""
+    return list(reversed(_walk(api, limit=3)))
+
+
+def _assert_links_up(items: list[dict[str, Any]]) -> None:
+    """Numbered 1..n without a gap, each linked to the agency's own previous entry."""
+    assert [item["id"] for item in items] == list(range(1, len(items) + 1))
+    assert items[0]["prev_hash"] == trail.GENESIS
+    for previous, item in zip(items, items[1:], strict=False):
+        assert item["prev_hash"] == previous["hash"]
+
+
+def test_what_an_agency_sees_counts_only_its_own_activity(lpsk: Api, kemensos: Api) -> None:
+    """Two agencies write in turns; each sees its own entries numbered 1..n and linked to one
+    another, and the numbers it gets do not depend on how much the other one wrote."""
+    lpsk_before, kemensos_before = _agency_trail(lpsk), _agency_trail(kemensos)
+    for others in (0, 3, 1, 0, 5):
+        _create(lpsk, "KEMENHAM")
+        for _ in range(others):
+            _create(kemensos, "KEMENHAM")
+    lpsk_after, kemensos_after = _agency_trail(lpsk), _agency_trail(kemensos)
+    assert len(lpsk_after) == len(lpsk_before) + 5
+    assert len(kemensos_after) == len(kemensos_before) + 9
+    _assert_links_up(lpsk_after)
+    _assert_links_up(kemensos_after)
+    # What it saw before is unchanged; its new entries follow on, one number each.
+    assert lpsk_after[: len(lpsk_before)] == lpsk_before
+    new = lpsk_after[len(lpsk_before):]
+    assert [item["id"] for item in new] == [len(lpsk_before) + n for n in range(1, 6)]
+    # The same with a filter: the links still point at the agency's own previous entries.
+    for item in new:
+        [filtered] = _page(lpsk, referral_id=item["referral_id"])["items"]
+        assert filtered == item
+    assert {i["hash"] for i in lpsk_after}.isdisjoint(i["hash"] for i in kemensos_after)
+    assert {i["prev_hash"] for i in lpsk_after} - {trail.GENESIS} <= {i["hash"] for i in lpsk_after}

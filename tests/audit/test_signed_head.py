@@ -1,80 +1,34 @@
 """`rujukan audit head` and `rujukan audit verify --head FILE`, run as the operator would.
 
 The chain alone cannot show that its newest entries were deleted, or deleted and replaced
-by freshly hashed forgeries; a signed head kept outside the database can.
+by freshly keyed forgeries; a signed head kept outside the database can.
 """
 
 from __future__ import annotations
 
-import base64
 import json
-import os
-import subprocess
-import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import text
-from sqlmodel import Session
 
-from service.audit import trail
-from service.audit.head import HEAD_TYPE
+from service.audit.head import HEAD_TYPE, LINE_TYPE, seal_head
+from service.audit.keys import AuditKeyring
 from service.auth import tokens
 from service.auth.keys import KeySet, load_keyset, new_key
-from service.db import Database, upgrade_to_head
+from service.db import upgrade_to_head
+from tests.audit.support import Operator, truncate, unprotected
 
-RUJUKAN = Path(sys.executable).parent / "rujukan"
 
-
-@dataclass
-class Operator:
-    """The CLI on a database and key directory of its own."""
-
-    url: str
-    key_dir: Path
-
-    def run(self, *args: str) -> subprocess.CompletedProcess[str]:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("RUJUKAN_")}
-        env.update(
-            RUJUKAN_DATABASE_URL=self.url,
-            RUJUKAN_SIGNING_KEY_FILE=str(self.key_dir / "signing-keys.pem"),
-            RUJUKAN_DATA_KEY_FILE=str(self.key_dir / "data-keys.json"),
-        )
-        return subprocess.run(
-            [str(RUJUKAN), *args], env=env, cwd=self.key_dir, capture_output=True, text=True,
-            timeout=120, check=False,
-        )
-
-    def ok(self, *args: str) -> subprocess.CompletedProcess[str]:
-        result = self.run(*args)
-        assert result.returncode == 0, f"{args}: {result.stdout}\n{result.stderr}"
-        return result
-
-    def fails(self, *args: str, naming: list[str]) -> str:
-        result = self.run(*args)
-        output = result.stdout + result.stderr
-        assert result.returncode != 0, output
-        assert "Traceback" not in output
-        for word in naming:
-            assert word.lower() in output.lower(), output
-        return output
-
-    def write(self, n: int = 1) -> None:
-        """Ordinary audited writes (what the service appends for each action)."""
-        append_entries(self.url, n, action="client.create")
-
-    def head(self, name: str = "head.jws") -> tuple[Path, dict[str, Any]]:
-        """Take a signed head and keep it in a file; (the file, what it says)."""
-        result = self.ok("audit", "head")
-        token = result.stdout.strip()
-        assert token.count(".") == 2 and "\n" not in token
-        path = self.key_dir / name
-        path.write_text(result.stdout, encoding="ascii")
-        return path, json.loads(result.stderr.strip().splitlines()[-1])
+def take_head(operator: Operator, name: str = "head.jsonl") -> tuple[Path, dict[str, Any]]:
+    """Take a signed head and keep it in a file; (the file, what it says)."""
+    result = operator.ok("audit", "head")
+    line = result.stdout.strip()
+    assert "\n" not in line and json.loads(line)["type"] == LINE_TYPE
+    path = operator.key_dir / name
+    path.write_text(result.stdout, encoding="utf-8")
+    return path, json.loads(result.stderr.strip().splitlines()[-1])
 
 
 @pytest.fixture
@@ -84,119 +38,82 @@ def operator(backend: str, new_database_url, tmp_path: Path) -> Operator:  # typ
     return op
 
 
-@contextmanager
-def unprotected(url: str) -> Iterator[Session]:
-    """A writer session with the append-only triggers off, as someone with DDL rights could."""
-    db = Database(url)
-    try:
-        with db.writer() as session:
-            if db.sqlite:
-                saved = session.execute(text(
-                    "SELECT name, sql FROM sqlite_master WHERE type = 'trigger' "
-                    "AND tbl_name = 'audit_entry'"
-                )).all()
-                assert {name for name, _ in saved} >= {"audit_entry_no_delete"}
-                for name, _ in saved:
-                    session.execute(text(f'DROP TRIGGER "{name}"'))
-                yield session
-                for _, sql in saved:
-                    session.execute(text(sql))
-            else:
-                session.execute(text("ALTER TABLE audit_entry DISABLE TRIGGER USER"))
-                yield session
-                session.execute(text("ALTER TABLE audit_entry ENABLE TRIGGER USER"))
-            session.commit()
-    finally:
-        db.dispose()
-
-
-def truncate(url: str, from_id: int) -> None:
-    with unprotected(url) as session:
-        session.execute(text("DELETE FROM audit_entry WHERE id >= :i"), {"i": from_id})
-
-
-def append_entries(url: str, n: int, action: str = "test.forged") -> None:
-    """Entries appended the ordinary way, correctly chained."""
-    db = Database(url)
-    try:
-        for i in range(n):
-            with db.writer() as session:
-                trail.append(session, action=action, agency=None, client_id=None,
-                             detail={"n": i})
-                session.commit()
-    finally:
-        db.dispose()
-
-
-def append_forgeries(url: str, n: int) -> None:
-    """Entries that are correctly chained, but are not what happened."""
-    append_entries(url, n)
-
-
 def test_a_head_verifies_and_keeps_verifying_as_the_trail_grows(operator: Operator) -> None:
     operator.write(3)
-    path, said = operator.head()
+    path, said = take_head(operator)
     assert said["count"] == 3 and said["last_id"] == 3 and len(said["last_hash"]) == 64
     assert said["signed_at"]
-    report = json.loads(operator.ok("audit", "verify", "--head", str(path)).stdout)
+    report = operator.verify("--head", str(path))
     assert report["valid"] is True and report["head"]["last_hash"] == said["last_hash"]
     operator.write(2)
-    report = json.loads(operator.ok("audit", "verify", "--head", str(path)).stdout)
+    report = operator.verify("--head", str(path))
     assert report["entries"] == 5 and report["head"]["count"] == 3
 
 
-def test_the_head_is_a_jws_signed_with_the_current_signing_key(operator: Operator) -> None:
+def test_the_head_is_keyed_with_the_active_audit_key(operator: Operator) -> None:
+    """The audit key stays in its file as long as the entries it keyed: unlike the token
+    signing key, which `keys rotate` retires, it keeps old heads verifiable."""
     operator.write(1)
-    operator.ok("keys", "rotate")
-    path, said = operator.head()
+    path, said = take_head(operator)
+    keys = AuditKeyring.load(operator.key_dir / "audit-keys.json")
+    doc = json.loads(path.read_text(encoding="utf-8"))
+    assert doc["key_id"] == keys.active
+    assert {k: doc[k] for k in said} == said
+    assert doc["mac"] == json.loads(seal_head(said, keys))["mac"]
+
+
+def test_a_head_of_an_earlier_version_still_verifies(operator: Operator) -> None:
+    """Heads were JWS signed with the token signing key: they are still read."""
+    operator.write(3)
+    _, said = take_head(operator)
     keyset = load_keyset(operator.key_dir / "signing-keys.pem")
-    token = path.read_text(encoding="ascii").strip()
-    assert tokens.unverified_header(token)["kid"] == keyset.current.kid
-    payload = tokens.verify_document(token, keyset.verification_keys(), typ=HEAD_TYPE)
-    assert payload == said
-    assert set(payload) == {"count", "last_id", "last_hash", "signed_at"}
+    jws = operator.key_dir / "old-head.jws"
+    jws.write_text(tokens.sign_document(said, keyset.current, typ=HEAD_TYPE), encoding="ascii")
+    assert operator.verify("--head", str(jws))["head"]["count"] == 3
+    truncate(operator.url, 3)
+    operator.fails("audit", "verify", "--head", str(jws), naming=["audit entry 3", "truncated"])
 
 
 def test_an_empty_trail_has_a_head_too(operator: Operator) -> None:
-    path, said = operator.head()
+    path, said = take_head(operator)
     assert said["count"] == 0 and said["last_id"] is None and said["last_hash"] is None
-    operator.ok("audit", "verify", "--head", str(path))
+    operator.verify("--head", str(path))
     operator.write(1)
-    operator.ok("audit", "verify", "--head", str(path))
+    operator.verify("--head", str(path))
 
 
 def test_a_truncated_tail_is_detected(operator: Operator) -> None:
     operator.write(5)
-    path, said = operator.head()
+    path, said = take_head(operator)
     truncate(operator.url, 4)
     # The chain alone still looks fine...
-    assert json.loads(operator.ok("audit", "verify").stdout)["entries"] == 3
+    assert operator.verify()["entries"] == 3
     # ...the head does not.
     operator.fails("audit", "verify", "--head", str(path),
-                   naming=["audit entry 5", "truncated", said["signed_at"]])
+                   naming=["audit entry 5", "truncated", said["signed_at"], "head.jsonl:1"])
 
 
-def test_a_truncated_tail_refilled_with_forgeries_is_detected(operator: Operator) -> None:
+def test_a_truncated_tail_refilled_with_new_entries_is_detected(operator: Operator) -> None:
     operator.write(5)
-    path, _ = operator.head()
+    path, _ = take_head(operator)
     truncate(operator.url, 4)
-    append_forgeries(operator.url, 3)
-    assert json.loads(operator.ok("audit", "verify").stdout)["entries"] == 6
+    operator.write(3)  # correctly keyed, but not what happened
+    assert operator.verify()["entries"] == 6
     operator.fails("audit", "verify", "--head", str(path), naming=["audit entry 5", "rewritten"])
 
 
 def test_a_rewritten_last_entry_is_detected(operator: Operator) -> None:
     operator.write(3)
-    path, _ = operator.head()
+    path, _ = take_head(operator)
     truncate(operator.url, 3)
-    append_forgeries(operator.url, 1)
-    operator.ok("audit", "verify")
+    operator.write(1)
+    operator.verify()
     operator.fails("audit", "verify", "--head", str(path), naming=["audit entry 3", "rewritten"])
 
 
 def test_a_broken_chain_is_still_named_first(operator: Operator) -> None:
     operator.write(4)
-    path, _ = operator.head()
+    path, _ = take_head(operator)
     truncate(operator.url, 2)
     with unprotected(operator.url) as session:
         session.execute(text("UPDATE audit_entry SET action = 'tampered' WHERE id = 1"))
@@ -205,39 +122,41 @@ def test_a_broken_chain_is_still_named_first(operator: Operator) -> None:
     operator.fails("audit", "head", naming=["audit entry 1", "refusing"])
 
 
-def _forge(path: Path, change: dict[str, Any]) -> Path:
-    header, payload, sig = path.read_text(encoding="ascii").strip().split(".")
-    doc = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+def _edit(path: Path, change: dict[str, Any]) -> Path:
+    doc = json.loads(path.read_text(encoding="utf-8"))
     doc.update(change)
-    forged = base64.urlsafe_b64encode(json.dumps(doc).encode()).rstrip(b"=").decode()
-    out = path.with_name("forged.jws")
-    out.write_text(f"{header}.{forged}.{sig}\n", encoding="ascii")
+    out = path.with_name("edited.jsonl")
+    out.write_text(json.dumps(doc) + "\n", encoding="utf-8")
     return out
 
 
-def test_a_head_with_an_edited_payload_is_refused(operator: Operator) -> None:
+def test_a_head_with_an_edited_content_is_refused(operator: Operator) -> None:
     """Someone who truncated the trail cannot adjust the kept head to match."""
     operator.write(5)
-    path, _ = operator.head()
+    path, _ = take_head(operator)
     truncate(operator.url, 4)
-    assert json.loads(operator.ok("audit", "verify").stdout)["entries"] == 3
-    forged = _forge(path, {"count": 3, "last_id": 3})
-    operator.fails("audit", "verify", "--head", str(forged), naming=["signature"])
+    assert operator.verify()["entries"] == 3
+    forged = _edit(path, {"count": 3, "last_id": 3})
+    operator.fails("audit", "verify", "--head", str(forged), naming=["MAC", "edited.jsonl:1"])
 
 
-def test_a_head_signed_by_another_key_is_refused(operator: Operator) -> None:
+def test_a_head_signed_by_another_key_is_refused(operator: Operator, tmp_path: Path) -> None:
     operator.write(2)
-    path, said = operator.head()
-    stranger = tokens.sign_document(said, new_key(), typ=HEAD_TYPE)
-    foreign = path.with_name("foreign.jws")
-    foreign.write_text(stranger, encoding="ascii")
-    operator.fails("audit", "verify", "--head", str(foreign), naming=["unknown key"])
+    path, said = take_head(operator)
+    AuditKeyring.create_file(tmp_path / "stranger.json", generated=False)
+    stranger = AuditKeyring.load(tmp_path / "stranger.json")
+    foreign = path.with_name("foreign.jsonl")
+    foreign.write_text(seal_head(said, stranger) + "\n", encoding="utf-8")
+    operator.fails("audit", "verify", "--head", str(foreign),
+                   naming=[stranger.active, "not in the audit key file"])
+    jws = path.with_name("foreign.jws")
+    jws.write_text(tokens.sign_document(said, new_key(), typ=HEAD_TYPE), encoding="ascii")
+    operator.fails("audit", "verify", "--head", str(jws), naming=["unknown key"])
 
 
 def test_a_signed_document_of_another_kind_is_not_a_head(operator: Operator) -> None:
-    """An access token is signed with the same key; it must not pass for a head."""
+    """An access token is signed with the signing key; it must not pass for a head."""
     operator.write(1)
-    operator.ok("audit", "verify")  # creates the dev key files
     keyset: KeySet = load_keyset(operator.key_dir / "signing-keys.pem")
     token, _ = tokens.issue(keyset.current, issuer="rujukan", audience="rujukan-api",
                             subject="x", agency="LPSK", scopes=["audit:read"], ttl_seconds=600)
@@ -246,10 +165,13 @@ def test_a_signed_document_of_another_kind_is_not_a_head(operator: Operator) -> 
     operator.fails("audit", "verify", "--head", str(path), naming=["head", "type"])
 
 
-@pytest.mark.parametrize("content", ["", "not a head", None], ids=["empty", "garbage", "missing"])
+@pytest.mark.parametrize(
+    "content", ["", "not a head", '{"type": "rujukan-audit-head"}', "[1]", None],
+    ids=["empty", "garbage", "no mac", "not an object", "missing"],
+)
 def test_an_unusable_head_file_fails_cleanly(operator: Operator, content: str | None) -> None:
     operator.write(1)
-    path = operator.key_dir / "bad.jws"
+    path = operator.key_dir / "bad.jsonl"
     if content is not None:
-        path.write_text(content, encoding="ascii")
+        path.write_text(content, encoding="utf-8")
     operator.fails("audit", "verify", "--head", str(path), naming=["head"])

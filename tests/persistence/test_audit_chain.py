@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import pytest
@@ -16,9 +15,11 @@ from sqlalchemy import delete, select, text, update
 from sqlmodel import Session
 
 from service.audit import trail
+from service.audit.keys import SESSION_KEY, AuditKeyring
 from service.audit.models import AuditEntry
 from service.context import ServiceContext
 from service.db import Database, upgrade_to_head
+from tests.audit.support import unprotected
 from tests.support import Api, assess_body, referral_body, service_body
 
 
@@ -65,7 +66,9 @@ def _assert_entry(
     assert entry.client_id == api.party.client_id
     assert entry.referral_id == uuid.UUID(referral_id)
     assert entry.occurred_at is not None and entry.occurred_at.tzinfo is not None
-    assert entry.hash == trail.entry_hash(entry)
+    keys = api.http.app.state.ctx.audit_keys  # type: ignore[attr-defined]
+    assert entry.key_id == keys.active
+    assert entry.hash == trail.entry_hash(entry, keys)
 
 
 def _assert_chain_ok(ctx: ServiceContext) -> int:
@@ -196,44 +199,21 @@ def test_failed_writes_leave_no_entry(lpsk: Api, kemensos: Api, ctx: ServiceCont
 # ---- tampering, on a database of its own ----------------------------------------------------
 
 
-@contextmanager
-def _unprotected(db: Database) -> Iterator[Session]:
-    """A writer session with the append-only trigger out of the way (as DDL rights allow).
-
-    The trigger is back when the block ends: what was changed stays changed.
-    """
-    with db.writer() as session:
-        if db.sqlite:
-            saved = session.execute(
-                text(
-                    "SELECT name, sql FROM sqlite_master WHERE type = 'trigger' "
-                    "AND tbl_name = 'audit_entry'"
-                )
-            ).all()
-            assert len(saved) == 2
-            for name, _ in saved:
-                session.execute(text(f'DROP TRIGGER "{name}"'))
-            yield session
-            for _, sql in saved:
-                session.execute(text(sql))
-        else:
-            session.execute(text("ALTER TABLE audit_entry DISABLE TRIGGER audit_entry_append_only"))
-            yield session
-            session.execute(text("ALTER TABLE audit_entry ENABLE TRIGGER audit_entry_append_only"))
-        session.commit()
-
-
 def _without_protection(db: Database, change: Callable[[Session], Any]) -> None:
-    with _unprotected(db) as session:
+    with unprotected(db.url) as session:
         change(session)
 
 
 @pytest.fixture(scope="module")
-def chain_db(backend: str, new_database_url) -> Iterator[Database]:  # type: ignore[no-untyped-def]
+def chain_db(  # type: ignore[no-untyped-def]
+    backend: str, new_database_url, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Database]:
     """A database of its own for tampering (never the shared test database)."""
     url = new_database_url(backend)
     upgrade_to_head(url)
-    db = Database(url)
+    key_file = tmp_path_factory.mktemp("audit-keys") / "audit-keys.json"
+    keys = AuditKeyring.load_or_create(key_file, allow_generate=True)
+    db = Database(url, session_info={SESSION_KEY: lambda: keys})
     yield db
     db.dispose()
 
@@ -287,7 +267,8 @@ def test_a_rehashed_forgery_is_caught_at_the_next_entry(chain: Database) -> None
         entry = session.get(AuditEntry, 2)
         assert entry is not None
         entry.action = "test.forged"
-        forged_hash = trail.entry_hash(entry)
+        with chain.reader() as keyed:  # the real key: this forger holds it
+            forged_hash = trail.entry_hash(entry, trail.session_keys(keyed))
         session.expunge(entry)
         session.execute(
             update(AuditEntry)
@@ -333,3 +314,24 @@ def test_the_trigger_stops_tampering_first(chain: Database, attempt: str) -> Non
         session.execute(stmt)
         session.commit()
     assert _verify(chain) == (5, None, None)
+
+
+def test_a_failure_at_commit_stores_nothing_and_ends_cleanly(
+    chain: Database, caplog: pytest.LogCaptureFixture
+) -> None:
+    """PostgreSQL: the entries are numbered and keyed at commit, after the statements the
+    transaction deferred; when one of those fails, the commit fails, nothing is stored, the
+    connection goes back to the pool in a clean state, and the next write goes through."""
+    if chain.sqlite:
+        pytest.skip("SQLite runs each statement at once: there is nothing deferred")
+    with pytest.raises(Exception, match="division by zero"), chain.writer() as session:
+        trail.append(session, action="test.lost", agency="LPSK", client_id=None)
+        trail.defer(session, text("SELECT 1 / 0"), {})
+        trail.append(session, action="test.lost", agency=None, client_id=None)
+        session.commit()
+    assert "error ignored" not in caplog.text
+    assert _verify(chain) == (5, None, None)
+    with chain.writer() as session:
+        trail.append(session, action="test.kept", agency="LPSK", client_id=None)
+        session.commit()
+    assert _verify(chain) == (6, None, None)
