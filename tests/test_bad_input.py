@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import base64
 import json
-import time
 import uuid
 from typing import Any
 
@@ -151,18 +150,15 @@ def test_a_body_with_many_invalid_fields_lists_fifty_and_counts_them_all(lpsk: A
     assert problem["error_count"] == 40 + 30 + 2
 
 
-def test_a_body_of_sixty_thousand_unknown_fields_gets_a_short_answer_soon(lpsk: Api) -> None:
+def test_a_body_of_sixty_thousand_unknown_fields_gets_one_short_error(lpsk: Api) -> None:
     body = referral_body()
     body.update({f"k{i:05d}": 1 for i in range(60_000)})
-    started = time.perf_counter()
     response = lpsk.create(body)
-    elapsed = time.perf_counter() - started
     problem = assert_problem(response, 422)
     assert len(response.content) < 10_000
-    assert 1 <= len(problem["errors"]) <= MAX_FIELD_ERRORS
+    # One error that counts them, not 60,000 built (which took about a second) and cut down.
+    assert len(problem["errors"]) == 1
     assert "60000" in problem["errors"][0]["msg"]
-    # It took about a second to build 60,000 errors; now it is the parsing of the body.
-    assert elapsed < 0.5, elapsed
 
 
 def test_a_nul_character_in_token_request_credentials_is_400(http) -> None:  # type: ignore[no-untyped-def]

@@ -550,6 +550,22 @@ def _audit_created(session: Session, row: Referral, actor: Principal) -> None:
     )
 
 
+def _replay_if_stored(
+    ctx: ServiceContext,
+    session: Session,
+    principal: Principal,
+    idempotency_key: str | None,
+    fingerprint: str,
+) -> Created | None:
+    """The replay of the answer stored for the caller's Idempotency-Key, if there is one."""
+    if not idempotency_key:
+        return None
+    record = repo.get_idempotency(session, principal.agency, idempotency_key)
+    if record is None:
+        return None
+    return _replay(ctx, session, record, fingerprint, principal.agency)
+
+
 def create_referral(
     ctx: ServiceContext,
     principal: Principal,
@@ -567,10 +583,9 @@ def create_referral(
     fingerprint = _request_fingerprint(ctx, body) if idempotency_key else ""
     now = utcnow()
     with ctx.db.autocommit() as session:
-        if idempotency_key:
-            record = repo.get_idempotency(session, principal.agency, idempotency_key)
-            if record is not None:
-                return _replay(ctx, session, record, fingerprint, principal.agency)
+        replay = _replay_if_stored(ctx, session, principal, idempotency_key, fingerprint)
+        if replay is not None:
+            return replay
         _validate_create(session, principal, body)
         agreements.check_referral_allowed(
             ctx,
@@ -604,7 +619,15 @@ def create_referral(
             actor=principal,
             now=now,
         )
-        _check_duplicate(session, row)
+        try:
+            _check_duplicate(session, row)
+        except errors.DuplicateReferral:
+            # The open referral may be this very request's, committed by a retry with the
+            # same Idempotency-Key since the lookup above: then the answer is its replay.
+            replay = _replay_if_stored(ctx, session, principal, idempotency_key, fingerprint)
+            if replay is not None:
+                return replay
+            raise
     result = render(ctx, row, [], viewer=principal.agency, now=now)
 
     def store(session: Session) -> Created:
@@ -648,10 +671,9 @@ def create_referral(
             with ctx.db.autocommit() as session:
                 # A concurrent request with the same Idempotency-Key committed first (its
                 # referral of the same person then also trips the unique index): replay it.
-                if idempotency_key:
-                    record = repo.get_idempotency(session, principal.agency, idempotency_key)
-                    if record is not None:
-                        return _replay(ctx, session, record, fingerprint, principal.agency)
+                replay = _replay_if_stored(ctx, session, principal, idempotency_key, fingerprint)
+                if replay is not None:
+                    return replay
                 # The same sender's open referral of the person committed first: name it.
                 _check_duplicate(session, row)
             if tries == _REFERENCE_TRIES:
