@@ -600,7 +600,9 @@ def upgrade_to_head(url: str, *, then: Callable[[], None] | None = None) -> None
             return
         # Two processes migrating one file would both find the schema missing: a lock file
         # beside the database lets one migrate while the other waits.
-        with open(f"{database}.migrate-lock", "a") as lock:
+        # Private like the database beside it, as the writer's lock file is.
+        descriptor = os.open(f"{database}.migrate-lock", os.O_RDWR | os.O_CREAT, 0o600)
+        with os.fdopen(descriptor, "r+") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
             try:
                 upgrade()

@@ -38,8 +38,10 @@ def write_one_entry(ctx: ServiceContext) -> None:
 
 
 def assert_private(settings: Settings, database: Path) -> None:
-    """The database's three files, then every key file: 0600, each in a 0700 directory."""
-    for path in (database, Path(f"{database}-wal"), Path(f"{database}-shm")):
+    """The database's three files and its lock files, then every key file: 0600, each in a
+    0700 directory."""
+    lock_files = (Path(f"{database}.migrate-lock"), Path(f"{database}.writer-lock"))
+    for path in (database, Path(f"{database}-wal"), Path(f"{database}-shm"), *lock_files):
         assert mode(path) == 0o600, path
         assert mode(path.parent) == 0o700, path.parent
     for path in (settings.signing_key_path, settings.data_key_path, settings.audit_key_path):
