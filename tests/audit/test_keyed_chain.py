@@ -1,6 +1,6 @@
 """The audit chain against someone who can write the database but not read the audit key file.
 
-The review's attack: as the database owner, lift the append-only triggers, delete two entries
+The attack: as the database owner, lift the append-only triggers, delete two entries
 from the middle, recompute a valid chain over the rest, put the triggers back. With a plain
 SHA-256 chain `rujukan audit verify` then said the trail was valid; keyed with an HMAC under a
 key kept outside the database, it names the first entry that was recomputed.
