@@ -10,7 +10,7 @@ import os
 import re
 import secrets
 import stat
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -133,15 +133,15 @@ class DataKeyring:
     @staticmethod
     def create_file(path: Path, *, generated: bool) -> None:
         """Write a new key file (mode 0600) with one data key and an index key."""
-        kid = "d" + secrets.token_hex(4)
-        doc: dict[str, object] = {
+        kid = new_key_id("d")
+        doc: dict[str, Any] = {
             "active": kid,
-            "keys": {kid: b64encode(AESGCM.generate_key(bit_length=256))},
+            "keys": {kid: _new_data_key()},
             "index_key": b64encode(secrets.token_bytes(32)),
         }
         if generated:
             doc = {"origin": GENERATED_MARKER, **doc}
-        write_private_file(path, json.dumps(doc, indent=2) + "\n")
+        write_key_document(path, doc)
 
     def seal(self, plaintext: str, context: str) -> str:
         """Encrypt text; `context` (e.g. 'referral:<id>:subject') binds it to its place."""
@@ -178,15 +178,57 @@ class DataKeyring:
         return hmac.new(self.index_key, nik.encode("ascii"), hashlib.sha256).hexdigest()
 
 
+def _new_data_key() -> str:
+    return b64encode(AESGCM.generate_key(bit_length=256))
+
+
 def key_id_of(sealed: str) -> str:
     """The id of the data key a sealed value was sealed with."""
     return sealed.partition(".")[0]
 
 
-def _read_key_document(path: Path) -> dict[str, Any]:
-    DataKeyring.load(path)  # refuse to build on a file the service could not use
+def new_key_id(prefix: str, taken: Iterable[str] = ()) -> str:
+    """A new key id: `prefix` and 8 hex digits, not among `taken`."""
+    taken = set(taken)
+    kid = prefix + secrets.token_hex(4)
+    while kid in taken:
+        kid = prefix + secrets.token_hex(4)
+    return kid
+
+
+def write_key_document(path: Path, doc: dict[str, Any]) -> None:
+    """Write a key file's JSON document (atomically, 0600)."""
+    write_private_file(path, json.dumps(doc, indent=2) + "\n")
+
+
+def _read_key_document(path: Path, load: Callable[[Path], object]) -> dict[str, Any]:
+    load(path)  # refuse to build on a file the service could not use
     doc: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
     return doc
+
+
+def add_key(
+    path: Path, *, load: Callable[[Path], object], prefix: str, value: Callable[[], object]
+) -> str:
+    """Add a new key (`value()`, under an id starting with `prefix`) to the key file that
+    `load` reads, as known but not active; its id."""
+    doc = _read_key_document(path, load)
+    kid = new_key_id(prefix, doc["keys"])
+    doc["keys"][kid] = value()
+    write_key_document(path, doc)
+    return kid
+
+
+def activate_key(path: Path, kid: str, *, load: Callable[[Path], object], what: str) -> str:
+    """Make a known key of the key file that `load` reads the active one; the id of the key
+    it replaces."""
+    doc = _read_key_document(path, load)
+    if kid not in doc["keys"]:
+        raise KeyFileError(f"{what} {kid!r} is not in the key file")
+    previous: str = doc["active"]
+    doc["active"] = kid
+    write_key_document(path, doc)
+    return previous
 
 
 def add_data_key(path: Path) -> str:
@@ -195,24 +237,12 @@ def add_data_key(path: Path) -> str:
     Servers must learn a key before anything is sealed with it, or they could not open
     what other servers seal: `activate_data_key` comes only after they have reloaded.
     """
-    doc = _read_key_document(path)
-    kid = "d" + secrets.token_hex(4)
-    while kid in doc["keys"]:
-        kid = "d" + secrets.token_hex(4)
-    doc["keys"][kid] = b64encode(AESGCM.generate_key(bit_length=256))
-    write_private_file(path, json.dumps(doc, indent=2) + "\n")
-    return kid
+    return add_key(path, load=DataKeyring.load, prefix="d", value=_new_data_key)
 
 
 def activate_data_key(path: Path, kid: str) -> str:
     """Make a known data key the one that seals; the id of the key it replaces."""
-    doc = _read_key_document(path)
-    if kid not in doc["keys"]:
-        raise KeyFileError(f"data key {kid!r} is not in the key file")
-    previous: str = doc["active"]
-    doc["active"] = kid
-    write_private_file(path, json.dumps(doc, indent=2) + "\n")
-    return previous
+    return activate_key(path, kid, load=DataKeyring.load, what="data key")
 
 
 def switch_key(

@@ -19,9 +19,12 @@ from typing import TYPE_CHECKING, Any
 from service.crypto import (
     GENERATED_MARKER,
     KeyFileError,
+    activate_key,
+    add_key,
     b64decode,
     b64encode,
-    write_private_file,
+    new_key_id,
+    write_key_document,
 )
 from service.dbtypes import utcnow
 
@@ -31,6 +34,7 @@ if TYPE_CHECKING:
 # The `Session.info` entry through which a session finds the audit keys (a callable giving
 # the current AuditKeyring): set by ServiceContext on every session of its database.
 SESSION_KEY = "rujukan_audit_keys"
+KEY_ID_PREFIX = "a"
 
 
 @dataclass(frozen=True)
@@ -83,11 +87,11 @@ class AuditKeyring:
     @staticmethod
     def create_file(path: Path, *, generated: bool) -> None:
         """Write a new audit key file (mode 0600) with one key."""
-        kid = _new_id(set())
+        kid = new_key_id(KEY_ID_PREFIX)
         doc: dict[str, Any] = {"active": kid, "keys": {kid: _new_key()}}
         if generated:
             doc = {"origin": GENERATED_MARKER, **doc}
-        _write(path, doc)
+        write_key_document(path, doc)
 
     @property
     def oldest(self) -> dt.datetime:
@@ -102,25 +106,8 @@ class AuditKeyring:
         return hmac.new(key.secret, message, hashlib.sha256).hexdigest()
 
 
-def _new_id(taken: set[str]) -> str:
-    kid = "a" + secrets.token_hex(4)
-    while kid in taken:
-        kid = "a" + secrets.token_hex(4)
-    return kid
-
-
 def _new_key() -> dict[str, str]:
     return {"key": b64encode(secrets.token_bytes(32)), "created_at": utcnow().isoformat()}
-
-
-def _write(path: Path, doc: dict[str, Any]) -> None:
-    write_private_file(path, json.dumps(doc, indent=2) + "\n")
-
-
-def _read(path: Path) -> dict[str, Any]:
-    AuditKeyring.load(path)  # refuse to build on a file the service could not use
-    doc: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
-    return doc
 
 
 def add_audit_key(path: Path) -> str:
@@ -129,22 +116,12 @@ def add_audit_key(path: Path) -> str:
     Every process that verifies entries or heads must know a key before anything is keyed
     with it: `activate_audit_key` comes only after they have re-read the file.
     """
-    doc = _read(path)
-    kid = _new_id(set(doc["keys"]))
-    doc["keys"][kid] = _new_key()
-    _write(path, doc)
-    return kid
+    return add_key(path, load=AuditKeyring.load, prefix=KEY_ID_PREFIX, value=_new_key)
 
 
 def activate_audit_key(path: Path, kid: str) -> str:
     """Make a known audit key the one that keys new entries; the id of the key it replaces."""
-    doc = _read(path)
-    if kid not in doc["keys"]:
-        raise KeyFileError(f"audit key {kid!r} is not in the audit key file")
-    previous: str = doc["active"]
-    doc["active"] = kid
-    _write(path, doc)
-    return previous
+    return activate_key(path, kid, load=AuditKeyring.load, what="audit key")
 
 
 def dev_audit_keys(settings: Settings) -> dict[str, Any]:
