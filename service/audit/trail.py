@@ -24,8 +24,6 @@ from service.dbtypes import utcnow
 from service.requestctx import request_id
 
 GENESIS = "0" * 64
-# The key of the PostgreSQL advisory lock that serialises appends.
-_PG_LOCK_KEY = AUDIT_APPEND_LOCK_KEY
 
 
 def _content(entry: AuditEntry) -> dict[str, Any]:
@@ -111,7 +109,7 @@ def hold_append_lock(session: Session) -> None:
         return  # On SQLite the writer transaction already holds the database write lock.
     if _held(session):
         return  # Taken earlier in this transaction: it is held until the transaction ends.
-    session.execute(_LOCK, {"k": _PG_LOCK_KEY})
+    session.execute(_LOCK, {"k": AUDIT_APPEND_LOCK_KEY})
     session.info[_LOCK_HELD] = session.get_transaction()
 
 
@@ -220,7 +218,7 @@ def _send_tail(
     for channel in sorted(tail.channels):
         driver.execute(f"NOTIFY {channel}")
     if lock:
-        driver.execute(*_for_driver(connection, _LOCK, {"k": _PG_LOCK_KEY}))
+        driver.execute(*_for_driver(connection, _LOCK, {"k": AUDIT_APPEND_LOCK_KEY}))
     for sql, params in tail.statements:
         driver.execute(sql, params)
     if keys is not None:
