@@ -190,6 +190,17 @@ class RateLimits:
         allowed, stats = self._run(hit)
         return self._quota(REQUEST_POLICY, self.requests, stats, allowed)
 
+    def _token_failure_counters(
+        self, client_id: str, address: str
+    ) -> tuple[tuple[str, RateLimitItem, str], ...]:
+        """The counters of failed token requests a request from `address` for `client_id`
+        is held to: (policy, its limit, its key); the policy names the counter in storage."""
+        network = _network(address)
+        return (
+            (ADDRESS_FAILURE_POLICY, self.address_failures, _key(network)),
+            (TOKEN_FAILURE_POLICY, self.token_failures, _key(client_id, network)),
+        )
+
     def token_lockout(self, client_id: str, address: str) -> Quota | None:
         """The used-up failure quota that refuses this client id from this address: the
         address's own (every client id) or that of the client id from this address; None
@@ -198,12 +209,7 @@ class RateLimits:
         Keyed by address as well, so that a stranger guessing one client's secret locks
         out only themself: the client keeps getting tokens from its own address.
         """
-        network = _network(address)
-        # The counters' names in storage are the policy names.
-        policies = (
-            (ADDRESS_FAILURE_POLICY, self.address_failures, _key(network)),
-            (TOKEN_FAILURE_POLICY, self.token_failures, _key(client_id, network)),
-        )
+        policies = self._token_failure_counters(client_id, address)
 
         def check(limiter: MovingWindowRateLimiter) -> _UsedUp | None:
             for policy, item, key in policies:
@@ -219,12 +225,11 @@ class RateLimits:
 
     def record_token_failure(self, client_id: str, address: str) -> None:
         """Count one failed client authentication for this client id and this address."""
-
-        network = _network(address)
+        policies = self._token_failure_counters(client_id, address)
 
         def hit(limiter: MovingWindowRateLimiter) -> None:
-            limiter.hit(self.address_failures, ADDRESS_FAILURE_POLICY, _key(network))
-            limiter.hit(self.token_failures, TOKEN_FAILURE_POLICY, _key(client_id, network))
+            for policy, item, key in policies:
+                limiter.hit(item, policy, key)
 
         self._run(hit)
 
