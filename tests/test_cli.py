@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import json
-import os
 import sqlite3
 import subprocess
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,8 +19,7 @@ from service.app import create_app, openapi_spec
 from service.auth.keys import load_keyset
 from service.context import ServiceContext
 from tests.conftest import make_settings
-
-RUJUKAN = Path(sys.executable).parent / "rujukan"
+from tests.support import RUJUKAN, cli_environment
 
 
 @dataclass
@@ -35,13 +32,7 @@ class Cli:
 
     @property
     def env(self) -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("RUJUKAN_")}
-        env.update(
-            RUJUKAN_DATABASE_URL=self.url,
-            RUJUKAN_SIGNING_KEY_FILE=str(self.key_dir / "signing-keys.pem"),
-            RUJUKAN_DATA_KEY_FILE=str(self.key_dir / "data-keys.json"),
-        )
-        return env
+        return cli_environment(self.url, self.key_dir)
 
     def run(self, *args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(

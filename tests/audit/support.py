@@ -4,9 +4,7 @@ and what someone with the database owner's rights (but not the key files) can do
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -20,8 +18,7 @@ from service.audit import trail
 from service.config import Settings
 from service.context import ServiceContext
 from service.db import Database
-
-RUJUKAN = Path(sys.executable).parent / "rujukan"
+from tests.support import RUJUKAN, cli_environment
 
 
 @dataclass
@@ -42,14 +39,7 @@ class Operator:
         )
 
     def environment(self) -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("RUJUKAN_")}
-        env.update(
-            RUJUKAN_DATABASE_URL=self.url,
-            RUJUKAN_SIGNING_KEY_FILE=str(self.key_dir / "signing-keys.pem"),
-            RUJUKAN_DATA_KEY_FILE=str(self.key_dir / "data-keys.json"),
-            **self.env,
-        )
-        return env
+        return cli_environment(self.url, self.key_dir, **self.env)
 
     def run(self, *args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
