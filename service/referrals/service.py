@@ -370,7 +370,7 @@ def _step_due_at(ctx: ServiceContext, status: str, start: dt.datetime) -> dt.dat
     return start + dt.timedelta(hours=hours)
 
 
-def _check_duplicate(session: Session, row: Any) -> None:
+def _check_duplicate(session: Session, row: Any, *, refuse_own: bool = True) -> None:
     """Refuse (409, naming it) a second open referral of the same person from the same
     sender to the same receiver; when another sender has one open, point to it instead.
 
@@ -378,13 +378,19 @@ def _check_duplicate(session: Session, row: Any) -> None:
     would learn from a 409 that the person is known to the receiver (in protection, say),
     so its referral is created, and the receiver, a party to both, sees the pointer. Never
     a pointer to a protected identity: it would tell whose it is without a reveal.
+
+    `refuse_own=False` only points: the sender's own open referral is then left to the
+    unique index, whose refusal the create answers (with the replay of a retry of the same
+    Idempotency-Key, or this 409).
     """
     if not row.nik_hash:
         return
     others = []
     for existing in repo.open_referrals_of_person(session, row.to_agency, row.nik_hash):
         if existing.from_agency == row.from_agency:
-            raise errors.DuplicateReferral(str(existing.id), existing.reference)
+            if refuse_own:
+                raise errors.DuplicateReferral(str(existing.id), existing.reference)
+            continue
         if not existing.protected_identity:
             others.append(existing.id)
     row.possible_duplicate_of = others[0] if others else None
@@ -574,11 +580,12 @@ def create_referral(
 ) -> Created:
     """Create a referral from the caller's agency (replaying a repeated Idempotency-Key).
 
-    Everything that needs no lock (the replay lookup, validation, agreements, the duplicate
-    check, sealing and rendering) happens before the write transaction; inside it, only the
-    inserts. The unique indexes decide races: a concurrent request with the same
-    Idempotency-Key, or a second open referral of the same person from the same sender,
-    fails its insert and is answered from what the winner committed.
+    Everything that needs no lock (the replay lookup, validation, agreements, the pointer to
+    another sender's open referral of the person, sealing and rendering) happens before the
+    write transaction; inside it, only the inserts. The unique indexes decide the rest: a
+    request with an Idempotency-Key already used, or a second open referral of the same
+    person from the same sender, fails its insert and is answered from what the first
+    committed (its replay, or a 409 naming it).
     """
     fingerprint = _request_fingerprint(ctx, body) if idempotency_key else ""
     now = utcnow()
@@ -619,15 +626,7 @@ def create_referral(
             actor=principal,
             now=now,
         )
-        try:
-            _check_duplicate(session, row)
-        except errors.DuplicateReferral:
-            # The open referral may be this very request's, committed by a retry with the
-            # same Idempotency-Key since the lookup above: then the answer is its replay.
-            replay = _replay_if_stored(ctx, session, principal, idempotency_key, fingerprint)
-            if replay is not None:
-                return replay
-            raise
+        _check_duplicate(session, row, refuse_own=False)
     result = render(ctx, row, [], viewer=principal.agency, now=now)
 
     def store(session: Session) -> Created:
