@@ -728,7 +728,7 @@ def _guessing_table(results: dict[str, Any]) -> list[str]:
 
 
 def table(results: dict[str, Any]) -> str:
-    """The results as Markdown tables (printed, and pasted into the README)."""
+    """The results as Markdown tables (printed, and pasted into docs/performance.md)."""
     full = {kind: r for kind, r in results["databases"].items() if "ops" in r}
     lines = _ops_tables(full) if full else []
     lines += _guessing_table(results)

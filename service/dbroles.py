@@ -115,7 +115,7 @@ def refusal(threat: str) -> str:
     return (
         f"{threat}, so the service could rewrite the audit trail: serve as a role that owns "
         "nothing, and run `rujukan migrate` with RUJUKAN_MIGRATION_DATABASE_URL set to the "
-        "owner's URL (README: Deploying, steps 3 and 8)"
+        "owner's URL (docs/deploying.md, steps 3 and 8)"
     )
 
 

@@ -1,5 +1,5 @@
 """PostgreSQL roles for tests: an owner role, a service role and a database the owner owns,
-as the README's Deploying section sets them up, dropped afterwards."""
+as docs/deploying.md sets them up, dropped afterwards."""
 
 from __future__ import annotations
 

@@ -321,7 +321,7 @@ def test_the_images_command_migrates_once_then_serves_workers_and_stops_cleanly(
         RUJUKAN_MIGRATIONS_DIR=str(REPO / "migrations"),
         PATH=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
     )
-    # An operator provisions the prod keys once, as the README's Deploying section says.
+    # An operator provisions the prod keys once, as docs/deploying.md says.
     init = subprocess.run(
         [str(RUJUKAN), "keys", "init"], env=env, cwd=tmp_path, capture_output=True, text=True,
         timeout=60, check=False,

@@ -106,7 +106,7 @@ def test_prod_migrate_registers_no_agreement(
 
     with contextlib.ExitStack() as stack:
         if backend == "postgresql":
-            # prod migrates as the owner, for another role to serve (README: Deploying, 3.)
+            # prod migrates as the owner, for another role to serve (docs/deploying.md, step 3)
             roles = stack.enter_context(owner_and_service_roles(POSTGRES_URL or ""))
             env.update(
                 RUJUKAN_DATABASE_URL=roles.service_url,

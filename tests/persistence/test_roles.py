@@ -1,6 +1,6 @@
 """Least privilege on PostgreSQL: the service's role cannot rewrite the audit trail.
 
-Deployed as the README says: an owner role owns the database, `rujukan migrate` runs with its
+Deployed as docs/deploying.md says: an owner role owns the database, `rujukan migrate` runs with its
 URL (RUJUKAN_MIGRATION_DATABASE_URL) and grants the service's role (RUJUKAN_DATABASE_URL)
 what it needs. As the service's role, changing, removing or unprotecting audit entries is
 refused by PostgreSQL's privileges, not only by the triggers that role could otherwise
@@ -68,7 +68,7 @@ def rujukan(
 
 
 def migrate(roles: Roles, key_dir: Path, env: str = "dev") -> subprocess.CompletedProcess[str]:
-    """`rujukan migrate` as the README deploys it: the owner's URL and the service's."""
+    """`rujukan migrate` as docs/deploying.md deploys it: the owner's URL and the service's."""
     return rujukan(
         "migrate", database_url=roles.service_url, key_dir=key_dir, env=env,
         migration_database_url=roles.owner_url,
