@@ -183,6 +183,9 @@ def test_performance_is_generated_from_the_newest_full_run(
     # 650 req/s against 500: 1.30x; its rounds 600/500, 700/500, 650/500.
     assert "sqlite get 650 10.0 / 20.0 500 10.0 / 20.0 1.30x 1.20-1.40x" in page
     assert "9999" not in page
+    # Beside the published run before it, operation by operation.
+    assert "Against the run before it (2026-12-07 20:19 UTC" in page
+    assert "sqlite get 1.59x 1.30x 1.20-1.40x" in page
     assert "Test CPU" in page
 
 

@@ -134,8 +134,8 @@ def _full(run: dict[str, Any]) -> bool:
     )
 
 
-def latest_run() -> tuple[dict[str, Any], Path] | None:
-    """The newest full run in the results directories, and its file."""
+def full_runs() -> list[tuple[dict[str, Any], Path]]:
+    """The full runs in the results directories with their files, newest first."""
     found = []
     for folder in results_dirs():
         for path in sorted(folder.glob("*.json")):
@@ -144,21 +144,50 @@ def latest_run() -> tuple[dict[str, Any], Path] | None:
             except (OSError, ValueError):
                 continue
             if isinstance(run, dict) and _full(run):
-                found.append((run.get("started_at", ""), path, run))
-    if not found:
-        return None
-    _, path, run = max(found, key=lambda item: item[0])
-    return run, path
+                found.append((str(run.get("started_at", "")), path, run))
+    found.sort(key=lambda item: item[0], reverse=True)
+    return [(run, path) for _, path, run in found]
+
+
+def _rounds(op: dict[str, Any]) -> list[float]:
+    """Rujukan over baseline in each round (their runs paired in order)."""
+    ruj = [r["rps"] for r in op["rujukan"].get("runs", [])]
+    base = [r["rps"] for r in op["baseline"].get("runs", [])]
+    return [a / b for a, b in zip(ruj, base, strict=False) if b]
 
 
 def _round_ratios(op: dict[str, Any]) -> str:
-    """Rujukan over baseline in each round (runs paired in order), as their range."""
-    ruj = [r["rps"] for r in op["rujukan"].get("runs", [])]
-    base = [r["rps"] for r in op["baseline"].get("runs", [])]
-    ratios = [a / b for a, b in zip(ruj, base, strict=False) if b]
+    """The range of Rujukan/baseline over the rounds, where the run recorded them."""
+    ratios = _rounds(op)
     if len(ratios) < 2:
         return ""
     return f"{min(ratios):.2f}-{max(ratios):.2f}x"
+
+
+def _source(path: Path) -> str:
+    return str(path.relative_to(ROOT) if path.is_relative_to(ROOT) else path)
+
+
+def comparison(run: dict[str, Any], before: dict[str, Any], before_source: str) -> str:
+    """Each operation's ratio in the run before and in this one, with the rounds' ranges."""
+    started = before.get("started_at", "?").replace("T", " ")[:16]
+    lines = [
+        f"Against the run before it ({started} UTC, `{before_source}`):",
+        "",
+        "| database | operation | Rujukan/baseline before | in each round | now | in each round |",
+        "| --- | --- | ---: | ---: | ---: | ---: |",
+    ]
+    for kind, r in run["databases"].items():
+        then = before.get("databases", {}).get(kind, {})
+        if "ops" not in r or "ops" not in then:
+            continue
+        for name in OPS:
+            old, new = then["ops"][name], r["ops"][name]
+            lines.append(
+                f"| {kind} | {name} | {old['ratio']:.2f}x | {_round_ratios(old)} "
+                f"| {new['ratio']:.2f}x | {_round_ratios(new)} |"
+            )
+    return "\n".join(lines) if len(lines) > 4 else ""
 
 
 def _ms(figures: dict[str, Any]) -> str:
@@ -264,18 +293,17 @@ def no_run_section() -> str:
 
 # ---- the hooks -------------------------------------------------------------------------------
 
-_chosen: tuple[dict[str, Any], Path] | None = None
+_runs: list[tuple[dict[str, Any], Path]] = []
 
 
 def on_files(files: Any, config: Any) -> Any:
     """Add the home page (README.md) and the chart of the chosen run, if it has one."""
     from mkdocs.structure.files import File
 
-    global _chosen
-    _chosen = latest_run()
+    _runs[:] = full_runs()
     files.append(File.generated(config, "index.md", content=home_page()))
-    if _chosen is not None:
-        chart = _chosen[1].with_suffix(".png")
+    if _runs:
+        chart = _runs[0][1].with_suffix(".png")
         if chart.is_file():
             files.append(File.generated(config, CHART, abs_src_path=str(chart)))
     return files
@@ -286,13 +314,15 @@ def on_page_markdown(markdown: str, page: Any, config: Any, files: Any) -> str:
     if SETTINGS_MARK in markdown:
         markdown = markdown.replace(SETTINGS_MARK, settings_table())
     if BENCHMARK_MARK in markdown:
-        if _chosen is None:
+        if not _runs:
             section = no_run_section()
         else:
-            run, path = _chosen
-            source = path.relative_to(ROOT) if path.is_relative_to(ROOT) else path
+            run, path = _runs[0]
             chart = files.get_file_from_path(CHART) is not None
-            section = benchmark_section(run, str(source), chart)
+            section = benchmark_section(run, _source(path), chart)
+            if len(_runs) > 1:
+                before, before_path = _runs[1]
+                section += "\n\n" + comparison(run, before, _source(before_path))
         markdown = markdown.replace(BENCHMARK_MARK, section)
     return markdown
 
