@@ -56,7 +56,7 @@ openapi: $(STAMP)
 
 # The documentation site (mkdocs.yml), offline: no web fonts, no CDN. Open site/index.html.
 docs: $(DOCS_STAMP)
-	$(BIN)/mkdocs build --strict --site-dir site
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --site-dir site
 
 check-wrk:
 	@command -v wrk >/dev/null 2>&1 || { echo "wrk is missing: install it with 'sudo apt-get install -y wrk' (Debian/Ubuntu)"; exit 1; }
