@@ -1,8 +1,9 @@
-"""The rules of API clients: issuing a token to a client, and the operator's changes to
-clients, each audited in the transaction that makes it."""
+"""The rules of API clients and signing keys: issuing a token to a client, and the operator's
+changes to clients and keys, each audited."""
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -10,6 +11,7 @@ from sqlmodel import Session
 
 from service.audit import trail
 from service.auth import clients, tokens
+from service.auth.keys import rotate_keyset
 from service.auth.models import ApiClient
 from service.auth.scopes import parse_scopes
 from service.crypto import DataKeyring
@@ -141,3 +143,22 @@ def rotate_client_secret(
         detail={"client": client_id},
     )
     return client, secret
+
+
+def rotate_signing_key(ctx: ServiceContext) -> tuple[str, list[str]]:
+    """Add a signing key, retire the keys whose tokens have all expired, and audit it; the
+    new key's id and the retired ones'."""
+    settings = ctx.settings
+    added, retired = rotate_keyset(
+        settings.signing_key_path, dt.timedelta(seconds=settings.token_ttl_seconds)
+    )
+    with ctx.db.writer() as session:
+        trail.append(
+            session,
+            action="keys.rotate",
+            agency=None,
+            client_id=None,
+            detail={"added": added.kid, "retired": retired},
+        )
+        session.commit()
+    return added.kid, retired
