@@ -19,25 +19,14 @@ def client_create(
     scope: Annotated[str, typer.Option(help="Space-separated scopes")],
 ) -> None:
     """Create a client; prints {client_id, client_secret} once."""
-    from service.audit import trail
     from service.auth import clients
+    from service.auth.service import register_client
 
     ctx = service_context()
     try:
         with ctx.db.writer() as session:
-            client, secret = clients.create_client(
+            client, secret = register_client(
                 session, agency=agency, name=name, scope=scope, keyring=ctx.keyring
-            )
-            trail.append(
-                session,
-                action="client.create",
-                agency=None,
-                client_id=None,
-                detail={
-                    "client": client.client_id,
-                    "client_agency": agency,
-                    "scope": client.scopes,
-                },
             )
             session.commit()
     except clients.ClientError as exc:
@@ -69,20 +58,13 @@ def client_list() -> None:
 @client_app.command("revoke")
 def client_revoke(client_id: Annotated[str, typer.Argument(help="The client's id")]) -> None:
     """Revoke a client: it gets no new tokens from now on."""
-    from service.audit import trail
     from service.auth import clients
+    from service.auth.service import revoke_client
 
     ctx = service_context()
     try:
         with ctx.db.writer() as session:
-            clients.revoke_client(session, client_id)
-            trail.append(
-                session,
-                action="client.revoke",
-                agency=None,
-                client_id=None,
-                detail={"client": client_id},
-            )
+            revoke_client(session, client_id)
             session.commit()
     except clients.ClientError as exc:
         fail(str(exc))
@@ -92,20 +74,13 @@ def client_revoke(client_id: Annotated[str, typer.Argument(help="The client's id
 @client_app.command("rotate-secret")
 def client_rotate_secret(client_id: Annotated[str, typer.Argument(help="The client's id")]) -> None:
     """Give a client a new secret; the old one stops working at once."""
-    from service.audit import trail
     from service.auth import clients
+    from service.auth.service import rotate_client_secret
 
     ctx = service_context()
     try:
         with ctx.db.writer() as session:
-            client, secret = clients.rotate_secret(session, client_id, keyring=ctx.keyring)
-            trail.append(
-                session,
-                action="client.rotate_secret",
-                agency=None,
-                client_id=None,
-                detail={"client": client_id},
-            )
+            client, secret = rotate_client_secret(session, client_id, keyring=ctx.keyring)
             session.commit()
     except clients.ClientError as exc:
         fail(str(exc))
