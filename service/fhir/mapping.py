@@ -1,7 +1,7 @@
 """A referral as a FHIR R4 Bundle: Task, ServiceRequest, Patient and the two Organizations.
 
-Pure functions over the `ReferralRead` that `render` produced for the caller, so a field that
-`render` withheld (a protected identity, a receiver after consent withdrawal, erased data)
+Pure functions over the `ReferralRead` that `view_for` produced for the caller, so a field that
+`view_for` withheld (a protected identity, a receiver after consent withdrawal, erased data)
 cannot reach the bundle: sealing is decided in one place only.
 """
 

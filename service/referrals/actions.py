@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import uuid
-from typing import Any
+from typing import Any, Literal
 
 from sqlmodel import Session
 
@@ -17,7 +17,7 @@ from service.dbtypes import utcnow
 from service.referrals import repository as repo
 from service.referrals import workflow
 from service.referrals.create import new_referral
-from service.referrals.models import Referral, ReferralNote, ReferralService
+from service.referrals.models import DeliveredService, Referral, ReferralNote
 from service.referrals.queries import load_visible
 from service.referrals.recording import audit_created, event_and_audit
 from service.referrals.schemas import (
@@ -31,7 +31,7 @@ from service.referrals.schemas import (
 )
 from service.referrals.sealing import open_field, seal_field
 from service.referrals.validation import check_codes, check_unit, invalid
-from service.referrals.views import etag, guardian_of, render
+from service.referrals.views import etag, guardian_of, view_for
 
 
 def _step_due_at(ctx: ServiceContext, status: str, start: dt.datetime) -> dt.datetime:
@@ -142,14 +142,14 @@ def _finish(ctx: ServiceContext, principal: Principal, row: Referral) -> Referra
     """The answer to an action, once its transaction has committed."""
     # Services are read by a reader: a read in the writer session would open a second write
     # transaction (and wait for the write lock again on SQLite).
-    services: list[ReferralService] = []
+    services: list[DeliveredService] = []
     if row.status in workflow.MAY_HAVE_SERVICES:
         with ctx.db.autocommit() as reader:
             services = repo.services_of(reader, [row.id])[row.id]
-    return render(ctx, row, services, viewer=principal.agency)
+    return view_for(ctx, row, services, viewer=principal.agency)
 
 
-def _begin_action(
+def _load_for_action(
     session: Session, principal: Principal, referral_id: uuid.UUID, if_match: str | None
 ) -> Referral:
     row = load_visible(session, principal, referral_id, for_update=True)
@@ -168,7 +168,7 @@ def assess_referral(
     """Record the receiver's assessment: referred -> assessed."""
 
     def act(session: Session) -> Referral:
-        row = _begin_action(session, principal, referral_id, if_match)
+        row = _load_for_action(session, principal, referral_id, if_match)
         transition = _decide(principal, row, "assess")
         _check_precondition(row, if_match)
         problems: list = []
@@ -203,87 +203,7 @@ def assess_referral(
     return _finish(ctx, principal, ctx.db.write(act))
 
 
-def _record_service(
-    ctx: ServiceContext,
-    session: Session,
-    principal: Principal,
-    row: Referral,
-    body: ServiceIn,
-    action: str,
-    transition: workflow.Transition,
-) -> None:
-    problems: list = []
-    types = repo.active_codes(session, "service_type", [body.service_type])
-    service_type = types.get(body.service_type)
-    if service_type is None:
-        problems.append((["body", "service_type"], "unknown service type code"))
-    check_unit(session, body.service_unit, row.to_agency, problems)
-    if problems:
-        raise invalid(problems)
-    assert service_type is not None
-    if service_type.phase == "empowerment":
-        # ATENSI: medical and social rehabilitation come before empowerment.
-        needs = (row.assessment or {}).get("needs", [])
-        needs_rehab = any(types[n].phase == "rehabilitation" for n in needs if n in types)
-        done = repo.services_of(session, [row.id])[row.id]
-        rehab_started = any(s.phase == "rehabilitation" for s in done)
-        if needs_rehab and not rehab_started:
-            raise invalid(
-                [
-                    (
-                        ["body", "service_type"],
-                        "the assessed rehabilitation must start before an empowerment service",
-                    )
-                ]
-            )
-    now = utcnow()
-    service = ReferralService(
-        referral_id=row.id,
-        service_type=body.service_type,
-        service_unit=body.service_unit,
-        phase=service_type.phase or "rehabilitation",
-        started_at=body.started_at,
-        recorded_by_client=principal.client_id,
-        recorded_at=now,
-    )
-    service.notes_sealed = seal_field(ctx, row.id, f"service:{service.id}", body.notes)
-    repo.add_service(session, service)
-    # The closure clock starts with the first service; further services do not reset it.
-    changes = {"due_at": _step_due_at(ctx, workflow.SERVED, now)} if action == "serve" else {}
-    _apply(
-        ctx,
-        session,
-        principal,
-        row,
-        action,
-        transition,
-        changes,
-        {
-            "service_id": str(service.id),
-            "service_type": body.service_type,
-            "service_unit": body.service_unit,
-        },
-        now,
-    )
-
-
-def serve_referral(
-    ctx: ServiceContext,
-    principal: Principal,
-    referral_id: uuid.UUID,
-    body: ServiceIn,
-    if_match: str | None,
-) -> ReferralRead:
-    """Start the first service: assessed -> served."""
-
-    def act(session: Session) -> Referral:
-        row = _begin_action(session, principal, referral_id, if_match)
-        transition = _decide(principal, row, "serve")
-        _check_precondition(row, if_match)
-        _record_service(ctx, session, principal, row, body, "serve", transition)
-        return row
-
-    return _finish(ctx, principal, ctx.db.write(act))
+ServiceAction = Literal["serve", "record_service"]
 
 
 def record_service(
@@ -292,14 +212,69 @@ def record_service(
     referral_id: uuid.UUID,
     body: ServiceIn,
     if_match: str | None,
+    *,
+    action: ServiceAction,
 ) -> ReferralRead:
-    """Record a further service on a served referral."""
+    """Record a service delivered to the person: `serve` starts the first (assessed ->
+    served), `record_service` a further one on a served referral."""
 
     def act(session: Session) -> Referral:
-        row = _begin_action(session, principal, referral_id, if_match)
-        transition = _decide(principal, row, "record_service")
+        row = _load_for_action(session, principal, referral_id, if_match)
+        transition = _decide(principal, row, action)
         _check_precondition(row, if_match)
-        _record_service(ctx, session, principal, row, body, "record_service", transition)
+        problems: list = []
+        types = repo.active_codes(session, "service_type", [body.service_type])
+        service_type = types.get(body.service_type)
+        if service_type is None:
+            problems.append((["body", "service_type"], "unknown service type code"))
+        check_unit(session, body.service_unit, row.to_agency, problems)
+        if problems:
+            raise invalid(problems)
+        assert service_type is not None
+        if service_type.phase == "empowerment":
+            # ATENSI: medical and social rehabilitation come before empowerment.
+            needs = (row.assessment or {}).get("needs", [])
+            needs_rehab = any(types[n].phase == "rehabilitation" for n in needs if n in types)
+            done = repo.services_of(session, [row.id])[row.id]
+            rehab_started = any(s.phase == "rehabilitation" for s in done)
+            if needs_rehab and not rehab_started:
+                raise invalid(
+                    [
+                        (
+                            ["body", "service_type"],
+                            "the assessed rehabilitation must start before an empowerment service",
+                        )
+                    ]
+                )
+        now = utcnow()
+        service = DeliveredService(
+            referral_id=row.id,
+            service_type=body.service_type,
+            service_unit=body.service_unit,
+            phase=service_type.phase or "rehabilitation",
+            started_at=body.started_at,
+            recorded_by_client=principal.client_id,
+            recorded_at=now,
+        )
+        service.notes_sealed = seal_field(ctx, row.id, f"service:{service.id}", body.notes)
+        repo.add_service(session, service)
+        # The closure clock starts with the first service; further services do not reset it.
+        changes = {"due_at": _step_due_at(ctx, workflow.SERVED, now)} if action == "serve" else {}
+        _apply(
+            ctx,
+            session,
+            principal,
+            row,
+            action,
+            transition,
+            changes,
+            {
+                "service_id": str(service.id),
+                "service_type": body.service_type,
+                "service_unit": body.service_unit,
+            },
+            now,
+        )
         return row
 
     return _finish(ctx, principal, ctx.db.write(act))
@@ -316,7 +291,7 @@ def close_referral(
     action = f"close:{body.outcome}"
 
     def act(session: Session) -> Referral:
-        row = _begin_action(session, principal, referral_id, if_match)
+        row = _load_for_action(session, principal, referral_id, if_match)
         transition = _decide(principal, row, action, body.model_dump())
         _check_precondition(row, if_match)
         problems: list = []
@@ -458,7 +433,7 @@ def withdraw_consent(
     action = workflow.WITHDRAW_CONSENT
 
     def act(session: Session) -> Referral:
-        row = _begin_action(session, principal, referral_id, if_match)
+        row = _load_for_action(session, principal, referral_id, if_match)
         transition = _decide(principal, row, action, {"outcome": workflow.CONSENT_WITHDRAWN})
         _check_precondition(row, if_match)
         obtained_at = row.consent.get("obtained_at")

@@ -142,8 +142,8 @@ class ReferralCaseType(SQLModel, table=True):
     code: str = Field(sa_column=Column(String(64), primary_key=True))
 
 
-class ReferralService(SQLModel, table=True):
-    """One service delivered to the referred person."""
+class DeliveredService(SQLModel, table=True):
+    """One ATENSI service delivered to the referred person (table `referral_service`)."""
 
     __tablename__ = "referral_service"
 

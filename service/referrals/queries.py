@@ -21,7 +21,7 @@ from service.referrals import repository as repo
 from service.referrals.models import Referral
 from service.referrals.schemas import HistoryEntry, NoteRead, ReferralPage, ReferralRead
 from service.referrals.sealing import open_field, seal_reveal_reason
-from service.referrals.views import render, render_data, withheld_from
+from service.referrals.views import view_data_for, view_for, withheld_from
 
 REVEAL_ACTION = "referral.reveal_identity"
 
@@ -50,7 +50,7 @@ def get_referral(
         with ctx.db.autocommit() as session:
             row = load_visible(session, principal, referral_id)
             services = repo.services_of_rows(session, [row])[row.id]
-            return render(ctx, row, services, viewer=principal.agency)
+            return view_for(ctx, row, services, viewer=principal.agency)
     if not reveal_reason:
         raise errors.ValidationFailed("A reason is required to reveal an identity.")
     with ctx.db.writer() as session:
@@ -64,7 +64,7 @@ def get_referral(
             audit_reveal(ctx, session, principal, row, reveal_reason)
             session.commit()
         services = repo.services_of(session, [row.id])[row.id]
-        return render(ctx, row, services, viewer=principal.agency, reveal=True)
+        return view_for(ctx, row, services, viewer=principal.agency, reveal=True)
 
 
 def audit_reveal(
@@ -138,7 +138,7 @@ def list_referrals(
         page, more = rows[:limit], len(rows) > limit
         services = repo.services_of_rows(session, page)
         items = [
-            render_data(ctx, r, services[r.id], viewer=principal.agency, now=now) for r in page
+            view_data_for(ctx, r, services[r.id], viewer=principal.agency, now=now) for r in page
         ]
     matched = [r for r in page if r.protected_identity]
     if spec.nik_reveal and reveal_reason and matched:

@@ -253,7 +253,10 @@ def serve_referral(
     if_match: IfMatch = None,
 ) -> ReferralRead:
     """Serve a referral."""
-    return _with_etag(actions.serve_referral(ctx, principal, referral_id, body, if_match), response)
+    return _with_etag(
+        actions.record_service(ctx, principal, referral_id, body, if_match, action="serve"),
+        response,
+    )
 
 
 @router.post(
@@ -272,7 +275,12 @@ def record_service(
     if_match: IfMatch = None,
 ) -> ReferralRead:
     """Record a further service."""
-    return _with_etag(actions.record_service(ctx, principal, referral_id, body, if_match), response)
+    return _with_etag(
+        actions.record_service(
+            ctx, principal, referral_id, body, if_match, action="record_service"
+        ),
+        response,
+    )
 
 
 @router.post(

@@ -12,7 +12,7 @@ from service.context import ServiceContext
 from service.crypto import KeyFileError
 from service.dbtypes import utcnow
 from service.metrics import UNREADABLE_REFERRALS
-from service.referrals.models import Referral, ReferralService
+from service.referrals.models import DeliveredService, Referral
 from service.referrals.schemas import ReferralRead
 from service.referrals.sealing import open_field
 
@@ -37,10 +37,10 @@ def guardian_of(ctx: ServiceContext, row: Referral) -> dict[str, Any] | None:
     return record.get("guardian")  # type: ignore[no-any-return]
 
 
-def render(
+def view_for(
     ctx: ServiceContext,
     row: Referral,
-    services: list[ReferralService],
+    services: list[DeliveredService],
     *,
     viewer: str,
     reveal: bool = False,
@@ -48,20 +48,20 @@ def render(
 ) -> ReferralRead:
     """A referral as the `viewer` agency sees it; sealed identities stay sealed unless
     revealed, and a receiver sees none of the person's data once consent is withdrawn."""
-    data = render_data(ctx, row, services, viewer=viewer, reveal=reveal, now=now or utcnow())
+    data = view_data_for(ctx, row, services, viewer=viewer, reveal=reveal, now=now or utcnow())
     return ReferralRead.model_validate(data)
 
 
-def render_data(
+def view_data_for(
     ctx: ServiceContext,
     row: Referral,
-    services: list[ReferralService],
+    services: list[DeliveredService],
     *,
     viewer: str,
     reveal: bool = False,
     now: dt.datetime,
 ) -> dict[str, Any]:
-    """What `render` returns, as the plain data `ReferralRead` validates: a page of them is
+    """What `view_for` returns, as the plain data `ReferralRead` validates: a page of them is
     validated in one call (`ReferralPage.model_validate`), not model by model.
 
     A referral whose sealed values cannot be opened (damaged, or sealed under a data key the
@@ -69,7 +69,7 @@ def render_data(
     rest of a page is still served, and `rujukan check` names the values.
     """
     try:
-        return _render_data(ctx, row, services, viewer=viewer, reveal=reveal, now=now)
+        return _view_data(ctx, row, services, viewer=viewer, reveal=reveal, now=now)
     except (KeyFileError, ValueError) as exc:
         # The id and the kind of failure only: the message could describe the stored value.
         log.error(
@@ -77,16 +77,14 @@ def render_data(
             extra={"referral_id": str(row.id), "error_type": type(exc).__name__},
         )
         UNREADABLE_REFERRALS.inc()
-        data = _render_data(
-            ctx, row, services, viewer=viewer, reveal=reveal, now=now, readable=False
-        )
+        data = _view_data(ctx, row, services, viewer=viewer, reveal=reveal, now=now, readable=False)
         return {**data, "unavailable": True}
 
 
-def _render_data(
+def _view_data(
     ctx: ServiceContext,
     row: Referral,
-    services: list[ReferralService],
+    services: list[DeliveredService],
     *,
     viewer: str,
     reveal: bool,
