@@ -81,7 +81,7 @@ def _open_of_person_statement() -> Any:
         .where(
             table.c.to_agency == bindparam("to_agency"),
             table.c.nik_hash == bindparam("nik_hash"),
-            table.c.status != "closed",
+            table.c.status != workflow.CLOSED,
         )
         .order_by(table.c.created_at, table.c.id)
     )
@@ -370,7 +370,7 @@ def _list_statement(
         )
     if overdue is not None:
         late = and_(
-            table.c.status != "closed",
+            table.c.status != workflow.CLOSED,
             table.c.due_at.is_not(None),
             table.c.due_at < bindparam("now", type_=table.c.due_at.type),
         )
@@ -485,7 +485,7 @@ def purgeable_ids(session: Session, closed_before: dt.datetime) -> list[uuid.UUI
     stmt = (
         select(Referral.id)
         .where(
-            Referral.status == "closed",
+            Referral.status == workflow.CLOSED,
             Referral.closed_at < closed_before,  # type: ignore[operator]
             Referral.purged_at.is_(None),  # type: ignore[union-attr]
         )

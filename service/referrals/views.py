@@ -15,6 +15,7 @@ from service.metrics import UNREADABLE_REFERRALS
 from service.referrals.models import DeliveredService, Referral
 from service.referrals.schemas import ReferralRead
 from service.referrals.sealing import open_field
+from service.referrals.workflow import CLOSED
 
 log = logging.getLogger("rujukan.referrals")
 
@@ -165,7 +166,7 @@ def _view_data(
             row.possible_duplicate_of if viewer == row.to_agency and not sealed else None
         ),
         "due_at": row.due_at,
-        "is_overdue": bool(row.status != "closed" and row.due_at and row.due_at < now),
+        "is_overdue": bool(row.status != CLOSED and row.due_at and row.due_at < now),
         "consent_withdrawn": row.consent_withdrawn_at is not None,
         "purged_at": row.purged_at,
         "created_at": row.created_at,

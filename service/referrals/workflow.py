@@ -12,8 +12,24 @@ from typing import Any
 
 from service.auth import scopes
 
-REFERRED, ASSESSED, SERVED, CLOSED = "referred", "assessed", "served", "closed"
-OPEN_STATES = (REFERRED, ASSESSED, SERVED)
+
+class ReferralStatus(StrEnum):
+    """Where a referral stands; stored as this string (the referral table's CHECK lists them)."""
+
+    REFERRED = "referred"
+    ASSESSED = "assessed"
+    SERVED = "served"
+    CLOSED = "closed"
+
+
+REFERRED, ASSESSED, SERVED, CLOSED = (
+    ReferralStatus.REFERRED,
+    ReferralStatus.ASSESSED,
+    ReferralStatus.SERVED,
+    ReferralStatus.CLOSED,
+)
+# Every status but closed, in the order a referral passes through them.
+OPEN_STATUSES = tuple(status for status in ReferralStatus if status is not CLOSED)
 # Services are recorded only by `serve` and `record_service`, so only a referral that has
 # been served (and perhaps closed since) can have any.
 MAY_HAVE_SERVICES = frozenset({SERVED, CLOSED})
@@ -100,7 +116,7 @@ TRANSITIONS: dict[tuple[str, str], Transition] = {
     },
     **{
         (state, f"close:{outcome}"): _close(Party.RECEIVER, scopes.CLOSE, _PLAIN_CLOSE)
-        for state in OPEN_STATES
+        for state in OPEN_STATUSES
         for outcome in ("unreachable", "deceased")
     },
     **{
@@ -113,7 +129,7 @@ TRANSITIONS: dict[tuple[str, str], Transition] = {
         (state, WITHDRAW_CONSENT): Transition(
             CLOSED, Party.EITHER, scopes.WRITE, _PLAIN_CLOSE, "referral.consent_withdrawn"
         )
-        for state in OPEN_STATES
+        for state in OPEN_STATUSES
     },
 }
 

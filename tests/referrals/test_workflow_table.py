@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import copy
 import itertools
-from typing import Any
+from typing import Any, get_args
 
 import pytest
 
 from service.referrals import workflow
+from service.referrals.schemas import Status
 from service.referrals.workflow import Party, Refusal
 
 STATES = ("referred", "assessed", "served", "closed")
@@ -318,3 +319,9 @@ def test_decide_does_not_change_the_request(state: str, action: str) -> None:
     before = copy.deepcopy(request)
     _decide(state, action, party, request)
     assert request == before
+
+
+def test_the_api_documents_exactly_the_statuses_the_workflow_stores() -> None:
+    """The `status` a client may receive or filter by is the workflow's, in lifecycle order."""
+    assert get_args(Status) == tuple(workflow.ReferralStatus) == STATES
+    assert workflow.OPEN_STATUSES == ("referred", "assessed", "served")
