@@ -40,7 +40,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from service import errors
 from service.context import ServiceContext
 from service.openapi_docs import problems
-from service.referrals.workflow import CLOSED, OPEN_STATUSES
+from service.referrals.workflow import ADD_NOTE, CLOSED, OPEN_STATUSES
 from service.serving import MULTIPROC_ENV
 
 log = logging.getLogger("rujukan.metrics")
@@ -106,7 +106,7 @@ class DomainCollector(Collector):
                 actions = session.execute(
                     # A note changes no state: it is not a transition.
                     select(ReferralHistory.action, func.count())
-                    .where(ReferralHistory.action != "add_note")
+                    .where(ReferralHistory.action != ADD_NOTE)
                     .group_by(ReferralHistory.action)
                 ).all()
                 deliveries = dict(

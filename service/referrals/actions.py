@@ -102,8 +102,6 @@ def _apply(
     changes: dict[str, Any],
     detail: dict[str, Any],
     now: dt.datetime,
-    *,
-    audit_action: str | None = None,
 ) -> None:
     changes = {**changes, "status": transition.to, "updated_at": now}
     if not repo.update_if_version(session, row.id, row.version, changes):
@@ -130,10 +128,9 @@ def _apply(
         session,
         row,
         principal,
-        event_type=transition.event,
+        action=action,
         status=transition.to,
         now=now,
-        audit_action=audit_action or f"referral.{action.replace(':', '.')}",
         detail={"from_status": from_status, "to_status": transition.to, **detail},
     )
 
@@ -397,7 +394,7 @@ def add_note(
         repo.add_history(
             session,
             referral_id=row.id,
-            action="add_note",
+            action=workflow.ADD_NOTE,
             from_status=row.status,
             to_status=row.status,
             actor_agency=principal.agency,
@@ -409,10 +406,9 @@ def add_note(
             session,
             row,
             principal,
-            event_type=workflow.NOTE_EVENT,
+            action=workflow.ADD_NOTE,
             status=row.status,
             now=now,
-            audit_action="referral.add_note",
             detail={"note_id": str(note.id)},
         )
         session.commit()
@@ -460,7 +456,6 @@ def withdraw_consent(
             },
             {"outcome": workflow.CONSENT_WITHDRAWN, "withdrawn_at": withdrawn_at.isoformat()},
             now,
-            audit_action="referral.consent_withdrawn",
         )
         return row
 

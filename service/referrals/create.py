@@ -211,7 +211,7 @@ def _store_referral(
         session,
         row,
         history={
-            "action": "create",
+            "action": workflow.CREATE,
             "from_status": None,
             "to_status": workflow.REFERRED,
             "actor_agency": actor.agency,
