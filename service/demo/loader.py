@@ -336,8 +336,8 @@ def _tell(
     def at(hours: float) -> dt.datetime:
         return plan.created + dt.timedelta(hours=hours)
 
-    def etag() -> str:
-        return f'"{version}"'
+    def etag() -> frozenset[int]:
+        return frozenset({version})
 
     def close(outcome: str, after: float, actor: Principal = to, **extra: Any) -> int:
         """Close the referral; the number of onward referrals this created (0 or 1)."""

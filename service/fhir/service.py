@@ -10,7 +10,7 @@ from service.context import ServiceContext
 from service.fhir import repository
 from service.fhir.mapping import referral_bundle
 from service.referrals import queries
-from service.referrals.views import etag
+from service.referrals.etags import etag
 
 
 def get_referral_bundle(
@@ -21,4 +21,4 @@ def get_referral_bundle(
     referral = queries.get_referral(ctx, principal, referral_id)
     with ctx.db.reader() as session:
         names = repository.agency_names(session, [referral.from_agency, referral.to_agency])
-    return referral_bundle(referral, names), etag(referral)
+    return referral_bundle(referral, names), etag(referral.version)

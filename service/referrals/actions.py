@@ -31,7 +31,7 @@ from service.referrals.schemas import (
 )
 from service.referrals.sealing import open_field, seal_field
 from service.referrals.validation import check_codes, check_unit, invalid
-from service.referrals.views import etag, guardian_of, view_for
+from service.referrals.views import guardian_of, view_for
 
 
 def _step_due_at(ctx: ServiceContext, status: str, start: dt.datetime) -> dt.datetime:
@@ -47,13 +47,13 @@ def _party(principal: Principal, row: Referral) -> workflow.Party:
     return workflow.Party.SENDER if row.from_agency == principal.agency else workflow.Party.RECEIVER
 
 
-def _check_precondition(row: Referral, if_match: str | None) -> None:
-    if not if_match:
+def _check_precondition(row: Referral, expected: frozenset[int] | None) -> None:
+    """428 without If-Match, 412 unless it names the referral's current version."""
+    if expected is None:
         raise errors.PreconditionRequired(
             "Send If-Match with the ETag of the referral version you acted on."
         )
-    tags = [t.strip() for t in if_match.split(",")]
-    if etag(row) not in tags:
+    if row.version not in expected:
         raise errors.PreconditionFailed(
             f"The referral is now at version {row.version}; read it again and retry.",
             current_version=row.version,
@@ -147,11 +147,11 @@ def _finish(ctx: ServiceContext, principal: Principal, row: Referral) -> Referra
 
 
 def _load_for_action(
-    session: Session, principal: Principal, referral_id: uuid.UUID, if_match: str | None
+    session: Session, principal: Principal, referral_id: uuid.UUID, expected: frozenset[int] | None
 ) -> Referral:
     row = load_visible(session, principal, referral_id, for_update=True)
-    if not if_match:
-        _check_precondition(row, if_match)
+    if expected is None:
+        _check_precondition(row, expected)
     return row
 
 
@@ -160,14 +160,14 @@ def assess_referral(
     principal: Principal,
     referral_id: uuid.UUID,
     body: AssessIn,
-    if_match: str | None,
+    expected: frozenset[int] | None,
 ) -> ReferralRead:
     """Record the receiver's assessment: referred -> assessed."""
 
     def act(session: Session) -> Referral:
-        row = _load_for_action(session, principal, referral_id, if_match)
+        row = _load_for_action(session, principal, referral_id, expected)
         transition = _decide(principal, row, "assess")
-        _check_precondition(row, if_match)
+        _check_precondition(row, expected)
         problems: list = []
         check_codes(session, "service_type", "needs", body.needs, problems)
         check_unit(session, body.service_unit, row.to_agency, problems)
@@ -208,7 +208,7 @@ def record_service(
     principal: Principal,
     referral_id: uuid.UUID,
     body: ServiceIn,
-    if_match: str | None,
+    expected: frozenset[int] | None,
     *,
     action: ServiceAction,
 ) -> ReferralRead:
@@ -216,9 +216,9 @@ def record_service(
     served), `record_service` a further one on a served referral."""
 
     def act(session: Session) -> Referral:
-        row = _load_for_action(session, principal, referral_id, if_match)
+        row = _load_for_action(session, principal, referral_id, expected)
         transition = _decide(principal, row, action)
-        _check_precondition(row, if_match)
+        _check_precondition(row, expected)
         problems: list = []
         types = repo.active_codes(session, "service_type", [body.service_type])
         service_type = types.get(body.service_type)
@@ -282,15 +282,15 @@ def close_referral(
     principal: Principal,
     referral_id: uuid.UUID,
     body: CloseIn,
-    if_match: str | None,
+    expected: frozenset[int] | None,
 ) -> ReferralRead:
     """Close a referral with an outcome; referred_onward also creates the child referral."""
     action = f"close:{body.outcome}"
 
     def act(session: Session) -> Referral:
-        row = _load_for_action(session, principal, referral_id, if_match)
+        row = _load_for_action(session, principal, referral_id, expected)
         transition = _decide(principal, row, action, body.model_dump())
-        _check_precondition(row, if_match)
+        _check_precondition(row, expected)
         problems: list = []
         if body.reason is not None:
             check_codes(session, "decline_reason", "reason", [body.reason], problems)
@@ -372,15 +372,15 @@ def add_note(
     principal: Principal,
     referral_id: uuid.UUID,
     body: NoteIn,
-    if_match: str | None,
+    expected: frozenset[int] | None,
 ) -> NoteRead:
     """Add a note; either party, any state. If-Match is optional (notes only append)."""
     with ctx.db.writer() as session:
         row = load_visible(session, principal, referral_id, for_update=True)
         if workflow.NOTE_SCOPE not in principal.scopes:
             raise errors.InsufficientScope(workflow.NOTE_SCOPE)
-        if if_match:
-            _check_precondition(row, if_match)
+        if expected is not None:
+            _check_precondition(row, expected)
         now = utcnow()
         note = ReferralNote(
             referral_id=row.id,
@@ -422,16 +422,16 @@ def withdraw_consent(
     principal: Principal,
     referral_id: uuid.UUID,
     body: ConsentWithdrawalIn,
-    if_match: str | None,
+    expected: frozenset[int] | None,
 ) -> ReferralRead:
     """Record that the person withdrew consent: the referral closes as consent_withdrawn and
     its receiving agency sees none of the person's data from then on."""
     action = workflow.WITHDRAW_CONSENT
 
     def act(session: Session) -> Referral:
-        row = _load_for_action(session, principal, referral_id, if_match)
+        row = _load_for_action(session, principal, referral_id, expected)
         transition = _decide(principal, row, action, {"outcome": workflow.CONSENT_WITHDRAWN})
-        _check_precondition(row, if_match)
+        _check_precondition(row, expected)
         obtained_at = row.consent.get("obtained_at")
         if obtained_at and body.withdrawn_at < dt.datetime.fromisoformat(obtained_at):
             raise invalid([(["body", "withdrawn_at"], "is before the consent was obtained")])

@@ -1,4 +1,4 @@
-"""The viewer's redacted view of a referral: what an agency may see of it, and its ETag."""
+"""The viewer's redacted view of a referral: what an agency may see of it."""
 
 from __future__ import annotations
 
@@ -20,11 +20,6 @@ from service.referrals.workflow import CLOSED
 log = logging.getLogger("rujukan.referrals")
 
 IDENTIFYING_FIELDS = ("full_name", "nik", "birth_date", "address", "phone")
-
-
-def etag(referral: Referral | ReferralRead) -> str:
-    """The ETag of a referral version."""
-    return f'"{referral.version}"'
 
 
 def withheld_from(row: Referral, agency: str) -> bool:
