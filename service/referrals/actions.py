@@ -149,6 +149,7 @@ def _finish(ctx: ServiceContext, principal: Principal, row: Referral) -> Referra
 def _load_for_action(
     session: Session, principal: Principal, referral_id: uuid.UUID, expected: frozenset[int] | None
 ) -> Referral:
+    """The referral an action acts on, locked for it; without If-Match, 428 before any rule."""
     row = load_visible(session, principal, referral_id, for_update=True)
     if expected is None:
         _check_precondition(row, expected)
