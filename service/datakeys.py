@@ -51,7 +51,7 @@ from service.crypto import (
 from service.db import Database
 from service.events.models import WebhookSubscription
 from service.events.service import secret_context
-from service.referrals.models import IdempotencyRecord, Referral, ReferralNote, ReferralService
+from service.referrals.models import DeliveredService, IdempotencyRecord, Referral, ReferralNote
 from service.referrals.sealing import idempotency_context
 
 DEFAULT_WAIT_SECONDS = KEY_RELOAD_SECONDS + 1.0
@@ -96,7 +96,7 @@ SEALED_COLUMNS: tuple[SealedColumn, ...] = (
     ),
     SealedColumn(_table(Referral), "consent_sealed", lambda r: f"referral:{r['id']}:consent"),
     SealedColumn(
-        _table(ReferralService),
+        _table(DeliveredService),
         "notes_sealed",
         lambda r: f"referral:{r['referral_id']}:service:{r['id']}",
         needs=("referral_id",),

@@ -40,11 +40,10 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from service import errors
 from service.context import ServiceContext
 from service.openapi_docs import problems
+from service.referrals.workflow import ADD_NOTE, CLOSED, OPEN_STATUSES
 from service.serving import MULTIPROC_ENV
 
 log = logging.getLogger("rujukan.metrics")
-
-OPEN_STATUSES = ("referred", "assessed", "served")
 
 router = APIRouter(tags=["operations"])
 
@@ -91,7 +90,7 @@ class DomainCollector(Collector):
                 by_status = dict(
                     session.execute(
                         select(Referral.status, func.count())
-                        .where(Referral.status != "closed")
+                        .where(Referral.status != CLOSED)
                         .group_by(Referral.status)
                     ).all()
                 )
@@ -99,7 +98,7 @@ class DomainCollector(Collector):
                     select(func.count())
                     .select_from(Referral)
                     .where(
-                        Referral.status != "closed",
+                        Referral.status != CLOSED,
                         Referral.due_at.is_not(None),  # type: ignore[union-attr]
                         Referral.due_at < now,  # type: ignore[operator]
                     )
@@ -107,7 +106,7 @@ class DomainCollector(Collector):
                 actions = session.execute(
                     # A note changes no state: it is not a transition.
                     select(ReferralHistory.action, func.count())
-                    .where(ReferralHistory.action != "add_note")
+                    .where(ReferralHistory.action != ADD_NOTE)
                     .group_by(ReferralHistory.action)
                 ).all()
                 deliveries = dict(

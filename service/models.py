@@ -13,6 +13,7 @@ from service.events.models import (
     WebhookSubscription,
 )
 from service.referrals.models import (
+    DeliveredService,
     IdempotencyRecord,
     ReferenceCounter,
     Referral,
@@ -20,7 +21,6 @@ from service.referrals.models import (
     ReferralGroup,
     ReferralHistory,
     ReferralNote,
-    ReferralService,
 )
 from service.taxonomy.models import Agency, TaxonomyTerm
 
@@ -40,7 +40,7 @@ __all__ = [
     "ReferralGroup",
     "ReferralHistory",
     "ReferralNote",
-    "ReferralService",
+    "DeliveredService",
     "TaxonomyTerm",
     "WebhookAttempt",
     "WebhookDelivery",

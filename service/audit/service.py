@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
 import uuid
 
 from sqlalchemy import select
 
-from service import errors
+from service import cursors
 from service.audit.models import AuditEntry
 from service.audit.schemas import AuditEntryRead, AuditPage
 from service.audit.trail import GENESIS
@@ -18,26 +16,6 @@ from service.context import ServiceContext
 _CURSOR_PREFIX = "audit:"
 # `agency_seq` is a 32-bit column on PostgreSQL: a larger cursor names no entry.
 _MAX_SEQ = 2**31 - 1
-
-
-def _encode_cursor(seq: int) -> str:
-    return base64.urlsafe_b64encode(f"{_CURSOR_PREFIX}{seq}".encode()).rstrip(b"=").decode()
-
-
-def _decode_cursor(cursor: str) -> int:
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode("ascii")
-        if not raw.startswith(_CURSOR_PREFIX):
-            raise ValueError("not an audit cursor")
-        seq = int(raw.removeprefix(_CURSOR_PREFIX))
-        if not 1 <= seq <= _MAX_SEQ:
-            raise ValueError("out of range")
-        return seq
-    except (ValueError, binascii.Error, UnicodeDecodeError) as exc:
-        raise errors.ValidationFailed(
-            "cursor is not valid; pass back next_cursor exactly as received",
-            [{"loc": ["query", "cursor"], "msg": "invalid cursor", "type": "value_error"}],
-        ) from exc
 
 
 def list_entries(
@@ -56,7 +34,8 @@ def list_entries(
     if referral_id is not None:
         conditions.append(AuditEntry.referral_id == referral_id)
     if cursor:
-        conditions.append(seq < _decode_cursor(cursor))  # type: ignore[operator]
+        before = cursors.decode_number(cursor, _CURSOR_PREFIX, _MAX_SEQ)
+        conditions.append(seq < before)  # type: ignore[operator]
     stmt = select(AuditEntry).where(*conditions).order_by(seq.desc()).limit(limit + 1)  # type: ignore[union-attr]
     with ctx.db.reader() as session:
         rows = list(session.execute(stmt).scalars())
@@ -87,5 +66,5 @@ def list_entries(
         )
         for row in page
     ]
-    next_cursor = _encode_cursor(page[-1].agency_seq or 0) if more else None
+    next_cursor = cursors.encode_number(_CURSOR_PREFIX, page[-1].agency_seq or 0) if more else None
     return AuditPage(items=items, next_cursor=next_cursor)

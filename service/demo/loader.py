@@ -23,7 +23,7 @@ from service.auth.principal import Principal
 from service.auth.scopes import ALL_SCOPES
 from service.context import ServiceContext
 from service.referrals import actions, create
-from service.referrals.models import Referral, ReferralHistory, ReferralService
+from service.referrals.models import DeliveredService, Referral, ReferralHistory
 from service.referrals.schemas import (
     AssessIn,
     CloseIn,
@@ -238,8 +238,8 @@ def _backdate_for_demo(ctx: ServiceContext, referral_id: uuid.UUID, plan: Plan) 
         session.execute(update(Referral).where(Referral.id == referral_id).values(**changes))
         if len(times) > 2:
             session.execute(
-                update(ReferralService)
-                .where(ReferralService.referral_id == referral_id)
+                update(DeliveredService)
+                .where(DeliveredService.referral_id == referral_id)
                 .values(recorded_at=times[2], started_at=times[2])
             )
         session.commit()
@@ -336,8 +336,8 @@ def _tell(
     def at(hours: float) -> dt.datetime:
         return plan.created + dt.timedelta(hours=hours)
 
-    def etag() -> str:
-        return f'"{version}"'
+    def etag() -> frozenset[int]:
+        return frozenset({version})
 
     def close(outcome: str, after: float, actor: Principal = to, **extra: Any) -> int:
         """Close the referral; the number of onward referrals this created (0 or 1)."""
@@ -390,12 +390,13 @@ def _tell(
                 actor = by if ending == "withdrawn" else to
                 made += close(ending, served_at, actor, **extra)
         elif possible >= 2 and ending != "assessed":
-            read = actions.serve_referral(
+            read = actions.record_service(
                 ctx,
                 to,
                 rid,
                 ServiceIn(service_type=first_service, service_unit=unit, started_at=at(served_at)),
                 etag(),
+                action="serve",
             )
             version = read.version
             plan.times.append(at(served_at))

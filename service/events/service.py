@@ -3,20 +3,14 @@
 from __future__ import annotations
 
 import base64
-import binascii
 import datetime as dt
-import functools
 import re
 import secrets
 import uuid
 
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.ciphers.aead import AESSIV
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from sqlmodel import Session
 
-from service import errors
+from service import cursors, errors
 from service.audit import trail
 from service.auth.principal import Principal
 from service.context import ServiceContext
@@ -41,36 +35,13 @@ from service.events.schemas import (
 SECRET_BYTES = 32
 
 
-def _bad_cursor(name: str) -> errors.ValidationFailed:
-    return errors.ValidationFailed(
-        f"{name} is not valid; pass back next_cursor exactly as received",
-        [{"loc": ["query", name], "msg": "invalid cursor", "type": "value_error"}],
-    )
-
-
 # Cursors handed out by earlier releases: the plain event number.
 _NUMERIC_CURSOR = re.compile(r"[0-9]{1,18}")
-_OPAQUE_CURSOR = re.compile(r"[A-Za-z0-9_-]{32}")
-
-
-@functools.cache
-def _cursor_cipher(index_key: bytes) -> AESSIV:
-    # A key of its own, derived from the index key (which is never rotated, so a cursor a
-    # client holds stays valid across data key rotations).
-    key = HKDF(
-        algorithm=hashes.SHA256(), length=64, salt=None, info=b"rujukan:event-cursor"
-    ).derive(index_key)
-    return AESSIV(key)
 
 
 def encode_position(ctx: ServiceContext, seq: int, *scope: str) -> str:
-    """An event number as an opaque cursor: encrypted deterministically (AES-SIV) and bound
-    to `scope` (whose cursor it is), so it shows no count of anyone's events, and one not
-    handed out (a guessed or changed value) fails authentication instead of being walked."""
-    sealed = _cursor_cipher(ctx.keyring.index_key).encrypt(
-        seq.to_bytes(8, "big"), [part.encode() for part in scope]
-    )
-    return base64.urlsafe_b64encode(sealed).rstrip(b"=").decode("ascii")
+    """An event number as an opaque cursor bound to `scope` (whose cursor it is)."""
+    return cursors.encode_sealed(ctx.keyring.index_key, seq, scope)
 
 
 def _decode_position(
@@ -84,17 +55,9 @@ def _decode_position(
         # handed out: past that, trying numbers would count other agencies' events.
         seq = int(value)
         if seq > repo.legacy_cursor_limit(session):
-            raise _bad_cursor(name)
+            raise cursors.invalid(name)
         return seq
-    if not _OPAQUE_CURSOR.fullmatch(value):
-        raise _bad_cursor(name)
-    try:
-        plain = _cursor_cipher(ctx.keyring.index_key).decrypt(
-            base64.urlsafe_b64decode(value + "=="), [part.encode() for part in scope]
-        )
-    except (InvalidTag, ValueError, binascii.Error) as exc:
-        raise _bad_cursor(name) from exc
-    return int.from_bytes(plain, "big")
+    return cursors.decode_sealed(ctx.keyring.index_key, value, scope, name)
 
 
 def _feed_scope(principal: Principal) -> tuple[str, ...]:

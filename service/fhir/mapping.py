@@ -1,7 +1,7 @@
 """A referral as a FHIR R4 Bundle: Task, ServiceRequest, Patient and the two Organizations.
 
-Pure functions over the `ReferralRead` that `render` produced for the caller, so a field that
-`render` withheld (a protected identity, a receiver after consent withdrawal, erased data)
+Pure functions over the `ReferralRead` that `view_for` produced for the caller, so a field that
+`view_for` withheld (a protected identity, a receiver after consent withdrawal, erased data)
 cannot reach the bundle: sealing is decided in one place only.
 """
 
@@ -12,6 +12,7 @@ import uuid
 from typing import Any
 
 from service.referrals.schemas import ReferralRead
+from service.referrals.workflow import ASSESSED, CLOSED, REFERRED, SERVED
 
 # The identifier system SATUSEHAT (Kemenkes) uses for the NIK, so a receiving health system
 # matches the person against its own records.
@@ -32,7 +33,7 @@ CONFIDENTIALITY = "http://terminology.hl7.org/CodeSystem/v3-Confidentiality"
 OBSERVATION_VALUE = "http://terminology.hl7.org/CodeSystem/v3-ObservationValue"
 
 # Task.status by lifecycle state, and for a closed referral by its closure outcome.
-TASK_STATUS_BY_STATE = {"referred": "requested", "assessed": "accepted", "served": "in-progress"}
+TASK_STATUS_BY_STATE = {REFERRED: "requested", ASSESSED: "accepted", SERVED: "in-progress"}
 TASK_STATUS_BY_OUTCOME = {
     "completed": "completed",
     # The receiver finished its part by handing the person to the next agency.
@@ -67,13 +68,13 @@ def _codings(system: str, codes: list[str]) -> list[dict[str, Any]]:
 
 def task_status(referral: ReferralRead) -> str:
     """FHIR Task.status for the referral's state and closure outcome."""
-    if referral.status == "closed" and referral.closure is not None:
+    if referral.status == CLOSED and referral.closure is not None:
         return TASK_STATUS_BY_OUTCOME.get(referral.closure.outcome, "cancelled")
     return TASK_STATUS_BY_STATE.get(referral.status, "requested")
 
 
 def _request_status(referral: ReferralRead) -> str:
-    if referral.status != "closed":
+    if referral.status != CLOSED:
         return "active"
     outcome = referral.closure.outcome if referral.closure else ""
     return REQUEST_STATUS_BY_OUTCOME.get(outcome, "revoked")

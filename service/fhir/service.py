@@ -9,7 +9,7 @@ from service.auth.principal import Principal
 from service.context import ServiceContext
 from service.fhir.mapping import referral_bundle
 from service.referrals import queries
-from service.referrals.views import etag
+from service.referrals.etags import etag
 from service.taxonomy import repository as taxonomy
 
 
@@ -21,4 +21,4 @@ def get_referral_bundle(
     referral = queries.get_referral(ctx, principal, referral_id)
     with ctx.db.reader() as session:
         names = taxonomy.agency_names(session, [referral.from_agency, referral.to_agency])
-    return referral_bundle(referral, names), etag(referral)
+    return referral_bundle(referral, names), etag(referral.version)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import uuid
-from typing import Any
+from typing import Any, Literal
 
 from sqlmodel import Session
 
@@ -17,7 +17,7 @@ from service.dbtypes import utcnow
 from service.referrals import repository as repo
 from service.referrals import workflow
 from service.referrals.create import new_referral
-from service.referrals.models import Referral, ReferralNote, ReferralService
+from service.referrals.models import DeliveredService, Referral, ReferralNote
 from service.referrals.queries import load_visible
 from service.referrals.recording import audit_created, event_and_audit
 from service.referrals.schemas import (
@@ -31,7 +31,7 @@ from service.referrals.schemas import (
 )
 from service.referrals.sealing import open_field, seal_field
 from service.referrals.validation import check_codes, check_unit, invalid
-from service.referrals.views import etag, guardian_of, render
+from service.referrals.views import guardian_of, view_for
 
 
 def _step_due_at(ctx: ServiceContext, status: str, start: dt.datetime) -> dt.datetime:
@@ -47,13 +47,13 @@ def _party(principal: Principal, row: Referral) -> workflow.Party:
     return workflow.Party.SENDER if row.from_agency == principal.agency else workflow.Party.RECEIVER
 
 
-def _check_precondition(row: Referral, if_match: str | None) -> None:
-    if not if_match:
+def _check_precondition(row: Referral, expected: frozenset[int] | None) -> None:
+    """428 without If-Match, 412 unless it names the referral's current version."""
+    if expected is None:
         raise errors.PreconditionRequired(
             "Send If-Match with the ETag of the referral version you acted on."
         )
-    tags = [t.strip() for t in if_match.split(",")]
-    if etag(row) not in tags:
+    if row.version not in expected:
         raise errors.PreconditionFailed(
             f"The referral is now at version {row.version}; read it again and retry.",
             current_version=row.version,
@@ -102,8 +102,6 @@ def _apply(
     changes: dict[str, Any],
     detail: dict[str, Any],
     now: dt.datetime,
-    *,
-    audit_action: str | None = None,
 ) -> None:
     changes = {**changes, "status": transition.to, "updated_at": now}
     if not repo.update_if_version(session, row.id, row.version, changes):
@@ -130,10 +128,9 @@ def _apply(
         session,
         row,
         principal,
-        event_type=transition.event,
+        action=action,
         status=transition.to,
         now=now,
-        audit_action=audit_action or f"referral.{action.replace(':', '.')}",
         detail={"from_status": from_status, "to_status": transition.to, **detail},
     )
 
@@ -142,19 +139,20 @@ def _finish(ctx: ServiceContext, principal: Principal, row: Referral) -> Referra
     """The answer to an action, once its transaction has committed."""
     # Services are read by a reader: a read in the writer session would open a second write
     # transaction (and wait for the write lock again on SQLite).
-    services: list[ReferralService] = []
+    services: list[DeliveredService] = []
     if row.status in workflow.MAY_HAVE_SERVICES:
         with ctx.db.autocommit() as reader:
             services = repo.services_of(reader, [row.id])[row.id]
-    return render(ctx, row, services, viewer=principal.agency)
+    return view_for(ctx, row, services, viewer=principal.agency)
 
 
-def _begin_action(
-    session: Session, principal: Principal, referral_id: uuid.UUID, if_match: str | None
+def _load_for_action(
+    session: Session, principal: Principal, referral_id: uuid.UUID, expected: frozenset[int] | None
 ) -> Referral:
+    """The referral an action acts on, locked for it; without If-Match, 428 before any rule."""
     row = load_visible(session, principal, referral_id, for_update=True)
-    if not if_match:
-        _check_precondition(row, if_match)
+    if expected is None:
+        _check_precondition(row, expected)
     return row
 
 
@@ -163,14 +161,14 @@ def assess_referral(
     principal: Principal,
     referral_id: uuid.UUID,
     body: AssessIn,
-    if_match: str | None,
+    expected: frozenset[int] | None,
 ) -> ReferralRead:
     """Record the receiver's assessment: referred -> assessed."""
 
     def act(session: Session) -> Referral:
-        row = _begin_action(session, principal, referral_id, if_match)
+        row = _load_for_action(session, principal, referral_id, expected)
         transition = _decide(principal, row, "assess")
-        _check_precondition(row, if_match)
+        _check_precondition(row, expected)
         problems: list = []
         check_codes(session, "service_type", "needs", body.needs, problems)
         check_unit(session, body.service_unit, row.to_agency, problems)
@@ -203,87 +201,7 @@ def assess_referral(
     return _finish(ctx, principal, ctx.db.write(act))
 
 
-def _record_service(
-    ctx: ServiceContext,
-    session: Session,
-    principal: Principal,
-    row: Referral,
-    body: ServiceIn,
-    action: str,
-    transition: workflow.Transition,
-) -> None:
-    problems: list = []
-    types = repo.active_codes(session, "service_type", [body.service_type])
-    service_type = types.get(body.service_type)
-    if service_type is None:
-        problems.append((["body", "service_type"], "unknown service type code"))
-    check_unit(session, body.service_unit, row.to_agency, problems)
-    if problems:
-        raise invalid(problems)
-    assert service_type is not None
-    if service_type.phase == "empowerment":
-        # ATENSI: medical and social rehabilitation come before empowerment.
-        needs = (row.assessment or {}).get("needs", [])
-        needs_rehab = any(types[n].phase == "rehabilitation" for n in needs if n in types)
-        done = repo.services_of(session, [row.id])[row.id]
-        rehab_started = any(s.phase == "rehabilitation" for s in done)
-        if needs_rehab and not rehab_started:
-            raise invalid(
-                [
-                    (
-                        ["body", "service_type"],
-                        "the assessed rehabilitation must start before an empowerment service",
-                    )
-                ]
-            )
-    now = utcnow()
-    service = ReferralService(
-        referral_id=row.id,
-        service_type=body.service_type,
-        service_unit=body.service_unit,
-        phase=service_type.phase or "rehabilitation",
-        started_at=body.started_at,
-        recorded_by_client=principal.client_id,
-        recorded_at=now,
-    )
-    service.notes_sealed = seal_field(ctx, row.id, f"service:{service.id}", body.notes)
-    repo.add_service(session, service)
-    # The closure clock starts with the first service; further services do not reset it.
-    changes = {"due_at": _step_due_at(ctx, workflow.SERVED, now)} if action == "serve" else {}
-    _apply(
-        ctx,
-        session,
-        principal,
-        row,
-        action,
-        transition,
-        changes,
-        {
-            "service_id": str(service.id),
-            "service_type": body.service_type,
-            "service_unit": body.service_unit,
-        },
-        now,
-    )
-
-
-def serve_referral(
-    ctx: ServiceContext,
-    principal: Principal,
-    referral_id: uuid.UUID,
-    body: ServiceIn,
-    if_match: str | None,
-) -> ReferralRead:
-    """Start the first service: assessed -> served."""
-
-    def act(session: Session) -> Referral:
-        row = _begin_action(session, principal, referral_id, if_match)
-        transition = _decide(principal, row, "serve")
-        _check_precondition(row, if_match)
-        _record_service(ctx, session, principal, row, body, "serve", transition)
-        return row
-
-    return _finish(ctx, principal, ctx.db.write(act))
+ServiceAction = Literal["serve", "record_service"]
 
 
 def record_service(
@@ -291,15 +209,70 @@ def record_service(
     principal: Principal,
     referral_id: uuid.UUID,
     body: ServiceIn,
-    if_match: str | None,
+    expected: frozenset[int] | None,
+    *,
+    action: ServiceAction,
 ) -> ReferralRead:
-    """Record a further service on a served referral."""
+    """Record a service delivered to the person: `serve` starts the first (assessed ->
+    served), `record_service` a further one on a served referral."""
 
     def act(session: Session) -> Referral:
-        row = _begin_action(session, principal, referral_id, if_match)
-        transition = _decide(principal, row, "record_service")
-        _check_precondition(row, if_match)
-        _record_service(ctx, session, principal, row, body, "record_service", transition)
+        row = _load_for_action(session, principal, referral_id, expected)
+        transition = _decide(principal, row, action)
+        _check_precondition(row, expected)
+        problems: list = []
+        types = repo.active_codes(session, "service_type", [body.service_type])
+        service_type = types.get(body.service_type)
+        if service_type is None:
+            problems.append((["body", "service_type"], "unknown service type code"))
+        check_unit(session, body.service_unit, row.to_agency, problems)
+        if problems:
+            raise invalid(problems)
+        assert service_type is not None
+        if service_type.phase == "empowerment":
+            # ATENSI: medical and social rehabilitation come before empowerment.
+            needs = (row.assessment or {}).get("needs", [])
+            needs_rehab = any(types[n].phase == "rehabilitation" for n in needs if n in types)
+            done = repo.services_of(session, [row.id])[row.id]
+            rehab_started = any(s.phase == "rehabilitation" for s in done)
+            if needs_rehab and not rehab_started:
+                raise invalid(
+                    [
+                        (
+                            ["body", "service_type"],
+                            "the assessed rehabilitation must start before an empowerment service",
+                        )
+                    ]
+                )
+        now = utcnow()
+        service = DeliveredService(
+            referral_id=row.id,
+            service_type=body.service_type,
+            service_unit=body.service_unit,
+            phase=service_type.phase or "rehabilitation",
+            started_at=body.started_at,
+            recorded_by_client=principal.client_id,
+            recorded_at=now,
+        )
+        service.notes_sealed = seal_field(ctx, row.id, f"service:{service.id}", body.notes)
+        repo.add_service(session, service)
+        # The closure clock starts with the first service; further services do not reset it.
+        changes = {"due_at": _step_due_at(ctx, workflow.SERVED, now)} if action == "serve" else {}
+        _apply(
+            ctx,
+            session,
+            principal,
+            row,
+            action,
+            transition,
+            changes,
+            {
+                "service_id": str(service.id),
+                "service_type": body.service_type,
+                "service_unit": body.service_unit,
+            },
+            now,
+        )
         return row
 
     return _finish(ctx, principal, ctx.db.write(act))
@@ -310,15 +283,15 @@ def close_referral(
     principal: Principal,
     referral_id: uuid.UUID,
     body: CloseIn,
-    if_match: str | None,
+    expected: frozenset[int] | None,
 ) -> ReferralRead:
     """Close a referral with an outcome; referred_onward also creates the child referral."""
     action = f"close:{body.outcome}"
 
     def act(session: Session) -> Referral:
-        row = _begin_action(session, principal, referral_id, if_match)
+        row = _load_for_action(session, principal, referral_id, expected)
         transition = _decide(principal, row, action, body.model_dump())
-        _check_precondition(row, if_match)
+        _check_precondition(row, expected)
         problems: list = []
         if body.reason is not None:
             check_codes(session, "decline_reason", "reason", [body.reason], problems)
@@ -400,15 +373,15 @@ def add_note(
     principal: Principal,
     referral_id: uuid.UUID,
     body: NoteIn,
-    if_match: str | None,
+    expected: frozenset[int] | None,
 ) -> NoteRead:
     """Add a note; either party, any state. If-Match is optional (notes only append)."""
     with ctx.db.writer() as session:
         row = load_visible(session, principal, referral_id, for_update=True)
         if workflow.NOTE_SCOPE not in principal.scopes:
             raise errors.InsufficientScope(workflow.NOTE_SCOPE)
-        if if_match:
-            _check_precondition(row, if_match)
+        if expected is not None:
+            _check_precondition(row, expected)
         now = utcnow()
         note = ReferralNote(
             referral_id=row.id,
@@ -422,7 +395,7 @@ def add_note(
         repo.add_history(
             session,
             referral_id=row.id,
-            action="add_note",
+            action=workflow.ADD_NOTE,
             from_status=row.status,
             to_status=row.status,
             actor_agency=principal.agency,
@@ -434,10 +407,9 @@ def add_note(
             session,
             row,
             principal,
-            event_type=workflow.NOTE_EVENT,
+            action=workflow.ADD_NOTE,
             status=row.status,
             now=now,
-            audit_action="referral.add_note",
             detail={"note_id": str(note.id)},
         )
         session.commit()
@@ -451,16 +423,16 @@ def withdraw_consent(
     principal: Principal,
     referral_id: uuid.UUID,
     body: ConsentWithdrawalIn,
-    if_match: str | None,
+    expected: frozenset[int] | None,
 ) -> ReferralRead:
     """Record that the person withdrew consent: the referral closes as consent_withdrawn and
     its receiving agency sees none of the person's data from then on."""
     action = workflow.WITHDRAW_CONSENT
 
     def act(session: Session) -> Referral:
-        row = _begin_action(session, principal, referral_id, if_match)
+        row = _load_for_action(session, principal, referral_id, expected)
         transition = _decide(principal, row, action, {"outcome": workflow.CONSENT_WITHDRAWN})
-        _check_precondition(row, if_match)
+        _check_precondition(row, expected)
         obtained_at = row.consent.get("obtained_at")
         if obtained_at and body.withdrawn_at < dt.datetime.fromisoformat(obtained_at):
             raise invalid([(["body", "withdrawn_at"], "is before the consent was obtained")])
@@ -485,7 +457,6 @@ def withdraw_consent(
             },
             {"outcome": workflow.CONSENT_WITHDRAWN, "withdrawn_at": withdrawn_at.isoformat()},
             now,
-            audit_action="referral.consent_withdrawn",
         )
         return row
 

@@ -29,7 +29,7 @@ from service.referrals.recording import audit_created
 from service.referrals.schemas import ReferralCreate
 from service.referrals.sealing import idempotency_context, seal_field
 from service.referrals.validation import validate_create
-from service.referrals.views import render
+from service.referrals.views import view_for
 
 
 @dataclass(frozen=True)
@@ -153,7 +153,7 @@ def _build_referral(
     """A new referral row with its personal data sealed, not yet stored."""
     referral_id = uuid.uuid4()
     # A plain object with every column as an attribute: it is inserted with Core and then
-    # only read (rendered), so an ORM instance would be bookkeeping for nothing.
+    # only read (viewed), so an ORM instance would be bookkeeping for nothing.
     return _new_row(
         id=referral_id,
         reference=new_reference(now.year),
@@ -211,7 +211,7 @@ def _store_referral(
         session,
         row,
         history={
-            "action": "create",
+            "action": workflow.CREATE,
             "from_status": None,
             "to_status": workflow.REFERRED,
             "actor_agency": actor.agency,
@@ -270,7 +270,7 @@ def create_referral(
     """Create a referral from the caller's agency (replaying a repeated Idempotency-Key).
 
     Everything that needs no lock (the replay lookup, validation, agreements, the pointer to
-    another sender's open referral of the person, sealing and rendering) happens before the
+    another sender's open referral of the person, sealing and the view) happens before the
     write transaction; inside it, only the inserts. The unique indexes decide the rest: a
     request with an Idempotency-Key already used, or a second open referral of the same
     person from the same sender, fails its insert and is answered from what the first
@@ -316,7 +316,7 @@ def create_referral(
             now=now,
         )
         _check_duplicate(session, row, refuse_own=False)
-    result = render(ctx, row, [], viewer=principal.agency, now=now)
+    result = view_for(ctx, row, [], viewer=principal.agency, now=now)
 
     def store(session: Session) -> Created:
         result.reference = row.reference

@@ -21,13 +21,13 @@ from sqlalchemy import (
 from sqlmodel import Field, SQLModel
 
 from service.dbtypes import UTCDateTime, new_id, utcnow
+from service.referrals.workflow import CLOSED, ReferralStatus
 
-STATUSES = ("referred", "assessed", "served", "closed")
 URGENCIES = ("emergency", "urgent", "routine")
 
 
 def _status_check(column: str, name: str) -> CheckConstraint:
-    allowed = ", ".join(f"'{s}'" for s in STATUSES)
+    allowed = ", ".join(f"'{s}'" for s in ReferralStatus)
     return CheckConstraint(f"{column} IN ({allowed})", name=name)
 
 
@@ -61,8 +61,8 @@ class Referral(SQLModel, table=True):
             "to_agency",
             "nik_hash",
             unique=True,
-            sqlite_where=text("status <> 'closed' AND nik_hash IS NOT NULL"),
-            postgresql_where=text("status <> 'closed' AND nik_hash IS NOT NULL"),
+            sqlite_where=text(f"status <> '{CLOSED}' AND nik_hash IS NOT NULL"),
+            postgresql_where=text(f"status <> '{CLOSED}' AND nik_hash IS NOT NULL"),
         ),
     )
 
@@ -142,8 +142,8 @@ class ReferralCaseType(SQLModel, table=True):
     code: str = Field(sa_column=Column(String(64), primary_key=True))
 
 
-class ReferralService(SQLModel, table=True):
-    """One service delivered to the referred person."""
+class DeliveredService(SQLModel, table=True):
+    """One ATENSI service delivered to the referred person (table `referral_service`)."""
 
     __tablename__ = "referral_service"
 

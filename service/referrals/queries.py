@@ -2,26 +2,21 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
-import datetime as dt
-import json
 import uuid
 from typing import Any
 
 from sqlmodel import Session
 
-from service import errors
+from service import cursors, errors
 from service.audit import trail
 from service.auth.principal import Principal
 from service.context import ServiceContext
 from service.dbtypes import utcnow
-from service.inputs import check_instant
 from service.referrals import repository as repo
 from service.referrals.models import Referral
 from service.referrals.schemas import HistoryEntry, NoteRead, ReferralPage, ReferralRead
 from service.referrals.sealing import open_field, seal_reveal_reason
-from service.referrals.views import render, render_data, withheld_from
+from service.referrals.views import view_data_for, view_for, withheld_from
 
 REVEAL_ACTION = "referral.reveal_identity"
 
@@ -50,7 +45,7 @@ def get_referral(
         with ctx.db.autocommit() as session:
             row = load_visible(session, principal, referral_id)
             services = repo.services_of_rows(session, [row])[row.id]
-            return render(ctx, row, services, viewer=principal.agency)
+            return view_for(ctx, row, services, viewer=principal.agency)
     if not reveal_reason:
         raise errors.ValidationFailed("A reason is required to reveal an identity.")
     with ctx.db.writer() as session:
@@ -64,7 +59,7 @@ def get_referral(
             audit_reveal(ctx, session, principal, row, reveal_reason)
             session.commit()
         services = repo.services_of(session, [row.id])[row.id]
-        return render(ctx, row, services, viewer=principal.agency, reveal=True)
+        return view_for(ctx, row, services, viewer=principal.agency, reveal=True)
 
 
 def audit_reveal(
@@ -87,26 +82,6 @@ def audit_reveal(
     )
 
 
-def _encode_cursor(row: Referral) -> str:
-    raw = json.dumps([row.created_at.isoformat(), str(row.id)]).encode()
-    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
-
-
-def _decode_cursor(cursor: str) -> tuple[dt.datetime, uuid.UUID]:
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        created, rid = json.loads(raw)
-        at = dt.datetime.fromisoformat(created)
-        if at.tzinfo is None:
-            raise ValueError("naive")
-        return check_instant(at), uuid.UUID(rid)
-    except (ValueError, TypeError, binascii.Error, UnicodeDecodeError) as exc:
-        raise errors.ValidationFailed(
-            "cursor is not valid; pass back next_cursor exactly as received",
-            [{"loc": ["query", "cursor"], "msg": "invalid cursor", "type": "value_error"}],
-        ) from exc
-
-
 def list_referrals(
     ctx: ServiceContext,
     principal: Principal,
@@ -123,7 +98,7 @@ def list_referrals(
     referral it matched on the page is audited as a reveal before the page is answered.
     The identifying fields stay withheld, as in any list: the reason lets the match happen.
     """
-    after = _decode_cursor(cursor) if cursor else None
+    after = cursors.decode_keyset(cursor) if cursor else None
     nik_hash = ctx.keyring.nik_index(nik) if nik else None
     spec = repo.ListFilter(
         agency=principal.agency,
@@ -138,7 +113,7 @@ def list_referrals(
         page, more = rows[:limit], len(rows) > limit
         services = repo.services_of_rows(session, page)
         items = [
-            render_data(ctx, r, services[r.id], viewer=principal.agency, now=now) for r in page
+            view_data_for(ctx, r, services[r.id], viewer=principal.agency, now=now) for r in page
         ]
     matched = [r for r in page if r.protected_identity]
     if spec.nik_reveal and reveal_reason and matched:
@@ -146,9 +121,9 @@ def list_referrals(
             for row in matched:
                 audit_reveal(ctx, session, principal, row, reveal_reason, matched_by="nik")
             session.commit()
-    return ReferralPage.model_validate(
-        {"items": items, "next_cursor": _encode_cursor(page[-1]) if more else None}
-    )
+    last = page[-1] if more else None
+    next_cursor = cursors.encode_keyset(last.created_at, last.id) if last else None
+    return ReferralPage.model_validate({"items": items, "next_cursor": next_cursor})
 
 
 def history_of(session: Session, referral_id: uuid.UUID) -> list[HistoryEntry]:

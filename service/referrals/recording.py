@@ -1,4 +1,5 @@
-"""What a referral's write records beside the row: its outbox event and its audit entry."""
+"""What a referral's write records beside the row: its outbox event and its audit entry,
+named after the action from the workflow's event vocabulary."""
 
 from __future__ import annotations
 
@@ -19,17 +20,17 @@ def event_and_audit(
     row: Referral,
     actor: Principal,
     *,
-    event_type: str,
+    action: str,
     status: str,
     now: dt.datetime,
-    audit_action: str,
     detail: dict[str, Any],
 ) -> None:
     """The event and the audit entry of an action: the last writes of its transaction (from
     the audit lock to the commit, the part every writer of the service waits for)."""
+    names = workflow.NAMES[action]
     outbox.record(
         session,
-        type=event_type,
+        type=names.event,
         referral_id=row.id,
         reference=row.reference,
         status=status,
@@ -39,7 +40,7 @@ def event_and_audit(
     )
     trail.append(
         session,
-        action=audit_action,
+        action=names.audit,
         agency=actor.agency,
         client_id=actor.client_id,
         referral_id=row.id,
@@ -48,13 +49,13 @@ def event_and_audit(
 
 
 def audit_created(session: Session, row: Referral, actor: Principal) -> None:
+    """The event and the audit entry of a new referral."""
     event_and_audit(
         session,
         row,
         actor,
-        event_type=workflow.CREATED_EVENT,
+        action=workflow.CREATE,
         status=row.status,
         now=row.created_at,
-        audit_action="referral.create",
         detail={"to_agency": row.to_agency, "reference": row.reference},
     )

@@ -30,13 +30,13 @@ from sqlmodel import Session
 from service.db import fetch_direct, insert_rows, insert_values
 from service.referrals import workflow
 from service.referrals.models import (
+    DeliveredService,
     IdempotencyRecord,
     Referral,
     ReferralCaseType,
     ReferralGroup,
     ReferralHistory,
     ReferralNote,
-    ReferralService,
 )
 from service.taxonomy.models import Agency, TaxonomyTerm
 
@@ -81,7 +81,7 @@ def _open_of_person_statement() -> Any:
         .where(
             table.c.to_agency == bindparam("to_agency"),
             table.c.nik_hash == bindparam("nik_hash"),
-            table.c.status != "closed",
+            table.c.status != workflow.CLOSED,
         )
         .order_by(table.c.created_at, table.c.id)
     )
@@ -244,9 +244,9 @@ def services_of(session: Session, referral_ids: Sequence[uuid.UUID]) -> dict[uui
     if not referral_ids:
         return {}
     stmt = (
-        select(ReferralService)
-        .where(ReferralService.referral_id.in_(referral_ids))  # type: ignore[attr-defined]
-        .order_by(ReferralService.recorded_at, ReferralService.id)
+        select(DeliveredService)
+        .where(DeliveredService.referral_id.in_(referral_ids))  # type: ignore[attr-defined]
+        .order_by(DeliveredService.recorded_at, DeliveredService.id)
     )
     grouped: dict[uuid.UUID, list] = {rid: [] for rid in referral_ids}
     for row in session.execute(stmt).scalars():
@@ -261,7 +261,7 @@ def services_of_rows(session: Session, rows: Sequence[Referral]) -> dict[uuid.UU
     return {r.id: grouped.get(r.id, []) for r in rows}
 
 
-def add_service(session: Session, service: ReferralService) -> None:
+def add_service(session: Session, service: DeliveredService) -> None:
     insert_rows(session, [service])
 
 
@@ -370,7 +370,7 @@ def _list_statement(
         )
     if overdue is not None:
         late = and_(
-            table.c.status != "closed",
+            table.c.status != workflow.CLOSED,
             table.c.due_at.is_not(None),
             table.c.due_at < bindparam("now", type_=table.c.due_at.type),
         )
@@ -485,7 +485,7 @@ def purgeable_ids(session: Session, closed_before: dt.datetime) -> list[uuid.UUI
     stmt = (
         select(Referral.id)
         .where(
-            Referral.status == "closed",
+            Referral.status == workflow.CLOSED,
             Referral.closed_at < closed_before,  # type: ignore[operator]
             Referral.purged_at.is_(None),  # type: ignore[union-attr]
         )
@@ -501,7 +501,7 @@ def personal_data_counts(session: Session, referral_ids: Sequence[uuid.UUID]) ->
         return counts
     for name, table in (
         ("notes", ReferralNote),
-        ("services", ReferralService),
+        ("services", DeliveredService),
         ("idempotency_records", IdempotencyRecord),
     ):
         stmt = select(func.count()).where(table.referral_id.in_(referral_ids))  # type: ignore[attr-defined]
@@ -522,8 +522,8 @@ def set_note_text(session: Session, note_id: uuid.UUID, text_sealed: str) -> Non
 def erase_service_notes(session: Session, referral_id: uuid.UUID) -> int:
     """Clear the notes of a referral's services; the number of services."""
     stmt = (
-        update(ReferralService)
-        .where(ReferralService.referral_id == referral_id)
+        update(DeliveredService)
+        .where(DeliveredService.referral_id == referral_id)
         .values(notes_sealed=None)
         .execution_options(synchronize_session=False)
     )

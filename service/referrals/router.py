@@ -14,6 +14,7 @@ from service.auth.dependencies import Context, CurrentPrincipal, require
 from service.auth.principal import Principal
 from service.openapi_docs import problems
 from service.referrals import actions, create, queries
+from service.referrals.etags import etag, expected_versions
 from service.referrals.schemas import (
     AssessIn,
     CloseIn,
@@ -29,7 +30,6 @@ from service.referrals.schemas import (
     Timestamp,
     Urgency,
 )
-from service.referrals.views import etag
 
 router = APIRouter(prefix="/v1/referrals", tags=["referrals"])
 
@@ -70,7 +70,7 @@ def _json(model: BaseModel, headers: dict[str, str]) -> Response:
 
 
 def _with_etag(referral: ReferralRead, response: Response) -> ReferralRead:
-    response.headers["ETag"] = etag(referral)
+    response.headers["ETag"] = etag(referral.version)
     response.headers["Cache-Control"] = "no-store"
     return referral
 
@@ -108,7 +108,7 @@ def create_referral(
     """Create a referral."""
     created = create.create_referral(ctx, principal, body, idempotency_key)
     headers = {
-        "ETag": f'"{created.version}"',
+        "ETag": etag(created.version),
         "Location": f"/v1/referrals/{created.referral_id}",
         "Cache-Control": "no-store",
     }
@@ -209,7 +209,7 @@ def get_referral(
     referral = queries.get_referral(
         ctx, principal, referral_id, reveal=bool(reveal), reveal_reason=reveal_reason
     )
-    return _json(referral, {"ETag": etag(referral), "Cache-Control": "no-store"})
+    return _json(referral, {"ETag": etag(referral.version), "Cache-Control": "no-store"})
 
 
 @router.post(
@@ -229,7 +229,8 @@ def assess_referral(
 ) -> ReferralRead:
     """Assess a referral."""
     return _with_etag(
-        actions.assess_referral(ctx, principal, referral_id, body, if_match), response
+        actions.assess_referral(ctx, principal, referral_id, body, expected_versions(if_match)),
+        response,
     )
 
 
@@ -253,7 +254,12 @@ def serve_referral(
     if_match: IfMatch = None,
 ) -> ReferralRead:
     """Serve a referral."""
-    return _with_etag(actions.serve_referral(ctx, principal, referral_id, body, if_match), response)
+    return _with_etag(
+        actions.record_service(
+            ctx, principal, referral_id, body, expected_versions(if_match), action="serve"
+        ),
+        response,
+    )
 
 
 @router.post(
@@ -272,7 +278,12 @@ def record_service(
     if_match: IfMatch = None,
 ) -> ReferralRead:
     """Record a further service."""
-    return _with_etag(actions.record_service(ctx, principal, referral_id, body, if_match), response)
+    return _with_etag(
+        actions.record_service(
+            ctx, principal, referral_id, body, expected_versions(if_match), action="record_service"
+        ),
+        response,
+    )
 
 
 @router.post(
@@ -297,7 +308,10 @@ def close_referral(
     if_match: IfMatch = None,
 ) -> ReferralRead:
     """Close a referral."""
-    return _with_etag(actions.close_referral(ctx, principal, referral_id, body, if_match), response)
+    return _with_etag(
+        actions.close_referral(ctx, principal, referral_id, body, expected_versions(if_match)),
+        response,
+    )
 
 
 @router.post(
@@ -326,7 +340,8 @@ def withdraw_consent(
 ) -> ReferralRead:
     """Withdraw consent to a referral."""
     return _with_etag(
-        actions.withdraw_consent(ctx, principal, referral_id, body, if_match), response
+        actions.withdraw_consent(ctx, principal, referral_id, body, expected_versions(if_match)),
+        response,
     )
 
 
@@ -349,7 +364,7 @@ def add_note(
     if_match: Annotated[str | None, Header(alias="If-Match", max_length=200)] = None,
 ) -> NoteRead:
     """Add a note to a referral."""
-    return actions.add_note(ctx, principal, referral_id, body, if_match)
+    return actions.add_note(ctx, principal, referral_id, body, expected_versions(if_match))
 
 
 @router.get(

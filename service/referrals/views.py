@@ -1,4 +1,4 @@
-"""The viewer's redacted view of a referral: what an agency may see of it, and its ETag."""
+"""The viewer's redacted view of a referral: what an agency may see of it."""
 
 from __future__ import annotations
 
@@ -12,18 +12,14 @@ from service.context import ServiceContext
 from service.crypto import KeyFileError
 from service.dbtypes import utcnow
 from service.metrics import UNREADABLE_REFERRALS
-from service.referrals.models import Referral, ReferralService
+from service.referrals.models import DeliveredService, Referral
 from service.referrals.schemas import ReferralRead
 from service.referrals.sealing import open_field
+from service.referrals.workflow import CLOSED
 
 log = logging.getLogger("rujukan.referrals")
 
 IDENTIFYING_FIELDS = ("full_name", "nik", "birth_date", "address", "phone")
-
-
-def etag(referral: Referral | ReferralRead) -> str:
-    """The ETag of a referral version."""
-    return f'"{referral.version}"'
 
 
 def withheld_from(row: Referral, agency: str) -> bool:
@@ -37,10 +33,10 @@ def guardian_of(ctx: ServiceContext, row: Referral) -> dict[str, Any] | None:
     return record.get("guardian")  # type: ignore[no-any-return]
 
 
-def render(
+def view_for(
     ctx: ServiceContext,
     row: Referral,
-    services: list[ReferralService],
+    services: list[DeliveredService],
     *,
     viewer: str,
     reveal: bool = False,
@@ -48,20 +44,20 @@ def render(
 ) -> ReferralRead:
     """A referral as the `viewer` agency sees it; sealed identities stay sealed unless
     revealed, and a receiver sees none of the person's data once consent is withdrawn."""
-    data = render_data(ctx, row, services, viewer=viewer, reveal=reveal, now=now or utcnow())
+    data = view_data_for(ctx, row, services, viewer=viewer, reveal=reveal, now=now or utcnow())
     return ReferralRead.model_validate(data)
 
 
-def render_data(
+def view_data_for(
     ctx: ServiceContext,
     row: Referral,
-    services: list[ReferralService],
+    services: list[DeliveredService],
     *,
     viewer: str,
     reveal: bool = False,
     now: dt.datetime,
 ) -> dict[str, Any]:
-    """What `render` returns, as the plain data `ReferralRead` validates: a page of them is
+    """What `view_for` returns, as the plain data `ReferralRead` validates: a page of them is
     validated in one call (`ReferralPage.model_validate`), not model by model.
 
     A referral whose sealed values cannot be opened (damaged, or sealed under a data key the
@@ -69,7 +65,7 @@ def render_data(
     rest of a page is still served, and `rujukan check` names the values.
     """
     try:
-        return _render_data(ctx, row, services, viewer=viewer, reveal=reveal, now=now)
+        return _view_data(ctx, row, services, viewer=viewer, reveal=reveal, now=now)
     except (KeyFileError, ValueError) as exc:
         # The id and the kind of failure only: the message could describe the stored value.
         log.error(
@@ -77,16 +73,14 @@ def render_data(
             extra={"referral_id": str(row.id), "error_type": type(exc).__name__},
         )
         UNREADABLE_REFERRALS.inc()
-        data = _render_data(
-            ctx, row, services, viewer=viewer, reveal=reveal, now=now, readable=False
-        )
+        data = _view_data(ctx, row, services, viewer=viewer, reveal=reveal, now=now, readable=False)
         return {**data, "unavailable": True}
 
 
-def _render_data(
+def _view_data(
     ctx: ServiceContext,
     row: Referral,
-    services: list[ReferralService],
+    services: list[DeliveredService],
     *,
     viewer: str,
     reveal: bool,
@@ -167,7 +161,7 @@ def _render_data(
             row.possible_duplicate_of if viewer == row.to_agency and not sealed else None
         ),
         "due_at": row.due_at,
-        "is_overdue": bool(row.status != "closed" and row.due_at and row.due_at < now),
+        "is_overdue": bool(row.status != CLOSED and row.due_at and row.due_at < now),
         "consent_withdrawn": row.consent_withdrawn_at is not None,
         "purged_at": row.purged_at,
         "created_at": row.created_at,

@@ -12,8 +12,24 @@ from typing import Any
 
 from service.auth import scopes
 
-REFERRED, ASSESSED, SERVED, CLOSED = "referred", "assessed", "served", "closed"
-OPEN_STATES = (REFERRED, ASSESSED, SERVED)
+
+class ReferralStatus(StrEnum):
+    """Where a referral stands; stored as this string (the referral table's CHECK lists them)."""
+
+    REFERRED = "referred"
+    ASSESSED = "assessed"
+    SERVED = "served"
+    CLOSED = "closed"
+
+
+REFERRED, ASSESSED, SERVED, CLOSED = (
+    ReferralStatus.REFERRED,
+    ReferralStatus.ASSESSED,
+    ReferralStatus.SERVED,
+    ReferralStatus.CLOSED,
+)
+# Every status but closed, in the order a referral passes through them.
+OPEN_STATUSES = tuple(status for status in ReferralStatus if status is not CLOSED)
 # Services are recorded only by `serve` and `record_service`, so only a referral that has
 # been served (and perhaps closed since) can have any.
 MAY_HAVE_SERVICES = frozenset({SERVED, CLOSED})
@@ -70,23 +86,18 @@ class Transition:
     party: Party
     scope: str
     guard: Guard | None = None
-    event: str = ""
 
 
 def _close(party: Party, scope: str, guard: Guard) -> Transition:
-    return Transition(CLOSED, party, scope, guard, "referral.closed")
+    return Transition(CLOSED, party, scope, guard)
 
 
 _PLAIN_CLOSE = _all(_no_reason, _no_onward_agency)
 
 TRANSITIONS: dict[tuple[str, str], Transition] = {
-    (REFERRED, "assess"): Transition(
-        ASSESSED, Party.RECEIVER, scopes.ASSESS, None, "referral.assessed"
-    ),
-    (ASSESSED, "serve"): Transition(SERVED, Party.RECEIVER, scopes.SERVE, None, "referral.served"),
-    (SERVED, "record_service"): Transition(
-        SERVED, Party.RECEIVER, scopes.SERVE, None, "referral.service_recorded"
-    ),
+    (REFERRED, "assess"): Transition(ASSESSED, Party.RECEIVER, scopes.ASSESS),
+    (ASSESSED, "serve"): Transition(SERVED, Party.RECEIVER, scopes.SERVE),
+    (SERVED, "record_service"): Transition(SERVED, Party.RECEIVER, scopes.SERVE),
     (SERVED, "close:completed"): _close(Party.RECEIVER, scopes.CLOSE, _PLAIN_CLOSE),
     **{
         (state, "close:declined"): _close(
@@ -100,7 +111,7 @@ TRANSITIONS: dict[tuple[str, str], Transition] = {
     },
     **{
         (state, f"close:{outcome}"): _close(Party.RECEIVER, scopes.CLOSE, _PLAIN_CLOSE)
-        for state in OPEN_STATES
+        for state in OPEN_STATUSES
         for outcome in ("unreachable", "deceased")
     },
     **{
@@ -110,23 +121,59 @@ TRANSITIONS: dict[tuple[str, str], Transition] = {
         for state in (ASSESSED, SERVED)
     },
     **{
-        (state, WITHDRAW_CONSENT): Transition(
-            CLOSED, Party.EITHER, scopes.WRITE, _PLAIN_CLOSE, "referral.consent_withdrawn"
-        )
-        for state in OPEN_STATES
+        (state, WITHDRAW_CONSENT): Transition(CLOSED, Party.EITHER, scopes.WRITE, _PLAIN_CLOSE)
+        for state in OPEN_STATUSES
     },
 }
 
-# Events of the actions outside the transition table (CONTRACT §6).
-CREATED_EVENT = "referral.created"
-NOTE_EVENT = "referral.note_added"
-EVENT_TYPES = tuple(sorted({CREATED_EVENT, NOTE_EVENT, *(t.event for t in TRANSITIONS.values())}))
-
-# Notes change no state: either party, in any state.
+# The actions outside the transition table: a create has no state before it, and a note
+# changes none (either party, in any state).
+CREATE = "create"
+ADD_NOTE = "add_note"
 NOTE_PARTY = Party.EITHER
 NOTE_SCOPE = scopes.WRITE
 
 ACTIONS = tuple(sorted({action for _, action in TRANSITIONS}))
+
+
+# ---- the event vocabulary -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ActionNames:
+    """The names one action is recorded under, all derived from the action's own: its
+    history row's action, its audit entry's action and its event's type (CONTRACT §6)."""
+
+    history: str
+    audit: str
+    event: str
+
+
+# What each verb announces once done; every close outcome is announced as `referral.closed`.
+_DONE = {
+    CREATE: "created",
+    "assess": "assessed",
+    "serve": "served",
+    "record_service": "service_recorded",
+    "close": "closed",
+    ADD_NOTE: "note_added",
+}
+
+
+def _names(action: str) -> ActionNames:
+    if action == WITHDRAW_CONSENT:
+        # Audited and announced as a consent withdrawal, not as a plain close (issue 4).
+        return ActionNames(action, f"referral.{CONSENT_WITHDRAWN}", f"referral.{CONSENT_WITHDRAWN}")
+    verb = action.split(":", 1)[0]
+    return ActionNames(
+        history=action,
+        audit=f"referral.{action.replace(':', '.')}",
+        event=f"referral.{_DONE[verb]}",
+    )
+
+
+NAMES: dict[str, ActionNames] = {action: _names(action) for action in (CREATE, ADD_NOTE, *ACTIONS)}
+EVENT_TYPES = tuple(sorted({names.event for names in NAMES.values()}))
 
 
 class Refusal(Exception):

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from service.context import ServiceContext
-from service.referrals.models import STATUSES
+from service.referrals.workflow import ReferralStatus
 from service.stats import repository as repo
 from service.stats.schemas import Stats
 from service.stats.service import scope_of
@@ -99,7 +99,7 @@ def draw_chart(
     period = f"{start or 'start'} to {end or 'today'}"
     figure.suptitle(f"Rujukan: referrals of {who}, {period}", fontsize=14)
     base = [0] * len(labels)
-    for status in STATUSES:
+    for status in ReferralStatus:
         counts = [weeks.get(week, Counter())[status] for week in labels]
         top.bar(
             range(len(labels)),

@@ -4,19 +4,17 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from itertools import pairwise
 from typing import Any
 
 from sqlalchemy import BigInteger, Float, case, cast, func, literal, or_, select, union_all
 from sqlmodel import Session
 
 from service.referrals.models import Referral, ReferralCaseType, ReferralGroup, ReferralHistory
+from service.referrals.workflow import CLOSED, ReferralStatus
 
-# (name, the status the step starts in, the status it ends in)
-STEPS = (
-    ("referred_to_assessed", "referred", "assessed"),
-    ("assessed_to_served", "assessed", "served"),
-    ("served_to_closed", "served", "closed"),
-)
+# (name, the status the step starts in, the status it ends in): from each status to the next.
+STEPS = tuple((f"{begins}_to_{ends}", begins, ends) for begins, ends in pairwise(ReferralStatus))
 PERCENTILES = (50, 90)
 
 
@@ -76,7 +74,7 @@ def counts(session: Session, scope: Scope) -> dict[str, dict[str, int]]:
     return {
         "status": _count_by(session, scope, Referral.status),
         "urgency": _count_by(session, scope, Referral.urgency),
-        "outcome": _count_by(session, scope, Referral.closure_outcome, Referral.status == "closed"),
+        "outcome": _count_by(session, scope, Referral.closure_outcome, Referral.status == CLOSED),
         "group": _count_by_code(session, scope, ReferralGroup),
         "case_type": _count_by_code(session, scope, ReferralCaseType),
     }
@@ -88,7 +86,7 @@ def overdue_by_status(session: Session, scope: Scope, now: dt.datetime) -> dict[
         session,
         scope,
         Referral.status,
-        Referral.status != "closed",
+        Referral.status != CLOSED,
         Referral.due_at.is_not(None),  # type: ignore[union-attr]
         Referral.due_at < now,  # type: ignore[operator]
     )

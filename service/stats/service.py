@@ -8,11 +8,10 @@ from service import errors
 from service.auth.principal import Principal
 from service.context import ServiceContext
 from service.dbtypes import utcnow
-from service.referrals.models import STATUSES, URGENCIES
+from service.referrals.models import URGENCIES
+from service.referrals.workflow import CLOSED, OPEN_STATUSES, ReferralStatus
 from service.stats import repository as repo
 from service.stats.schemas import Overdue, Stats, StepTime, SuccessRate
-
-OPEN_STATUSES = tuple(s for s in STATUSES if s != "closed")
 
 
 def _hours(seconds: float | int | None) -> float | None:
@@ -61,8 +60,8 @@ def compute(
         counts = repo.counts(session, scope)
         times = repo.step_times(session, scope)
         late = repo.overdue_by_status(session, scope, now)
-    by_status = {s: counts["status"].get(s, 0) for s in STATUSES}
-    closed = by_status["closed"]
+    by_status = {s: counts["status"].get(s, 0) for s in ReferralStatus}
+    closed = by_status[CLOSED]
     completed = counts["outcome"].get("completed", 0)
     return Stats(
         agency=agency,

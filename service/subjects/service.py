@@ -9,7 +9,7 @@ from service.dbtypes import utcnow
 from service.referrals import repository as referrals_repo
 from service.referrals.queries import history_of, notes_of
 from service.referrals.sealing import seal_reveal_reason
-from service.referrals.views import render
+from service.referrals.views import view_for
 from service.subjects import repository as repo
 from service.subjects.schemas import ProcessingStep, SubjectExport, SubjectReferral
 
@@ -38,7 +38,7 @@ def export_subject_data(
         items = [
             SubjectReferral(
                 # The request is the person's own: a protected identity is included.
-                **render(
+                **view_for(
                     ctx, row, services[row.id], viewer=principal.agency, reveal=True, now=now
                 ).model_dump(),
                 history=history_of(session, row.id),

@@ -21,10 +21,10 @@ from service.audit.models import AuditEntry
 from service.context import ServiceContext
 from service.db import make_engine
 from service.referrals.models import (
+    DeliveredService,
     IdempotencyRecord,
     Referral,
     ReferralNote,
-    ReferralService,
 )
 from service.retention import RetentionError, purge
 from tests.pdp.helpers import adult_body, child_body, created, ok, stored_bytes
@@ -140,7 +140,7 @@ def sealed_values(ctx: ServiceContext, rid: str) -> dict[str, str]:
                        "closure_notes_sealed", "consent_sealed", "nik_hash", "external_ref"):
             if getattr(row, column):
                 found[column] = getattr(row, column)
-        for table, column in ((ReferralNote, "text_sealed"), (ReferralService, "notes_sealed"),
+        for table, column in ((ReferralNote, "text_sealed"), (DeliveredService, "notes_sealed"),
                               (IdempotencyRecord, "response_sealed")):
             rows = session.execute(
                 select(table).where(table.referral_id == row.id)  # type: ignore[attr-defined]

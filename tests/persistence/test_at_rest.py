@@ -26,10 +26,10 @@ from sqlalchemy.engine import make_url
 from service.audit.models import AuditEntry
 from service.context import ServiceContext
 from service.referrals.models import (
+    DeliveredService,
     IdempotencyRecord,
     Referral,
     ReferralNote,
-    ReferralService,
 )
 from tests.pdp.helpers import sqlite_bytes
 from tests.support import Api, assess_body, referral_body, service_body
@@ -231,7 +231,7 @@ def test_sealed_values_carry_their_key_id(written: Written, ctx: ServiceContext)
         assert child_subject["nik"] == written.niks[1]
 
         services = session.execute(
-            select(ReferralService).where(ReferralService.referral_id == rid)
+            select(DeliveredService).where(DeliveredService.referral_id == rid)
         ).scalars().all()
         assert len(services) == 2
         for service in services:

@@ -71,11 +71,7 @@ class Modelled:
 
 def event_of(history_action: str) -> str:
     """The event type a history row's action writes to the outbox."""
-    if history_action == "create":
-        return workflow.CREATED_EVENT
-    if history_action == "add_note":
-        return workflow.NOTE_EVENT
-    return next(t.event for (_, a), t in workflow.TRANSITIONS.items() if a == history_action)
+    return workflow.NAMES[history_action].event
 
 
 def _workflow_action(action: str) -> str:

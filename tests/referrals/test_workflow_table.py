@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import copy
 import itertools
-from typing import Any
+from typing import Any, get_args
 
 import pytest
 
 from service.referrals import workflow
+from service.referrals.schemas import Status
 from service.referrals.workflow import Party, Refusal
 
 STATES = ("referred", "assessed", "served", "closed")
@@ -174,7 +175,7 @@ def test_decision_of_every_cell_matches_the_contract(state: str, action: str, pa
         assert transition.to == to
         assert transition.party is who
         assert transition.scope == scope
-        assert transition.event == EXPECTED_EVENT[action]
+        assert workflow.NAMES[action].event == EXPECTED_EVENT[action]
 
 
 @pytest.mark.parametrize("action", sorted(EXPECTED))
@@ -318,3 +319,26 @@ def test_decide_does_not_change_the_request(state: str, action: str) -> None:
     before = copy.deepcopy(request)
     _decide(state, action, party, request)
     assert request == before
+
+
+def test_the_api_documents_exactly_the_statuses_the_workflow_stores() -> None:
+    """The `status` a client may receive or filter by is the workflow's, in lifecycle order."""
+    assert get_args(Status) == tuple(workflow.ReferralStatus) == STATES
+    assert workflow.OPEN_STATUSES == ("referred", "assessed", "served")
+
+
+def test_each_action_is_recorded_under_the_names_already_stored() -> None:
+    """History rows, audit entries and webhook event types keep the names they were stored
+    and sent under: the three derive from the action's name."""
+    recorded = {a: (n.history, n.audit, n.event) for a, n in workflow.NAMES.items()}
+    assert recorded["create"] == ("create", "referral.create", "referral.created")
+    assert recorded["add_note"] == ("add_note", "referral.add_note", "referral.note_added")
+    assert recorded["record_service"] == (
+        "record_service", "referral.record_service", "referral.service_recorded"
+    )
+    assert recorded["close:completed"] == (
+        "close:completed", "referral.close.completed", "referral.closed"
+    )
+    assert recorded["close:consent_withdrawn"] == (
+        "close:consent_withdrawn", "referral.consent_withdrawn", "referral.consent_withdrawn"
+    )
