@@ -32,6 +32,7 @@ from service.referrals.schemas import (
 from service.referrals.sealing import open_field, seal_field
 from service.referrals.validation import check_codes, check_unit, invalid
 from service.referrals.views import guardian_of, view_for
+from service.taxonomy import repository as taxonomy
 
 
 def _step_due_at(ctx: ServiceContext, status: str, start: dt.datetime) -> dt.datetime:
@@ -221,7 +222,7 @@ def record_service(
         transition = _decide(principal, row, action)
         _check_precondition(row, expected)
         problems: list = []
-        types = repo.active_codes(session, "service_type", [body.service_type])
+        types = taxonomy.active_codes(session, "service_type", [body.service_type])
         service_type = types.get(body.service_type)
         if service_type is None:
             problems.append((["body", "service_type"], "unknown service type code"))
@@ -299,7 +300,7 @@ def close_referral(
         if body.onward_agency is not None:
             if body.onward_agency == principal.agency:
                 problems.append((["body", "onward_agency"], "cannot refer onward to yourself"))
-            elif body.onward_agency not in repo.agency_codes(session, [body.onward_agency]):
+            elif body.onward_agency not in taxonomy.agency_codes(session, [body.onward_agency]):
                 problems.append((["body", "onward_agency"], "unknown agency code"))
         if problems:
             raise invalid(problems)

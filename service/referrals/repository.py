@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-import threading
-import time
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,7 +36,6 @@ from service.referrals.models import (
     ReferralHistory,
     ReferralNote,
 )
-from service.taxonomy.models import Agency, TaxonomyTerm
 
 
 def visible_to(agency: str) -> Any:
@@ -411,60 +408,6 @@ def sender_of(session: Session, referral_id: uuid.UUID) -> str | None:
     """The sending agency of a referral, or None if there is no such referral."""
     stmt = select(Referral.from_agency).where(Referral.id == referral_id)
     return session.execute(stmt).scalar_one_or_none()
-
-
-# Reference data is read on every create and action, inside the write transaction, but
-# changes only when an operator adds or retires a code. A process keeps what it read for
-# this many seconds, and reads again at once when asked about a code it does not know, so
-# an added code is usable immediately and a retired one is refused within this time.
-REFERENCE_DATA_SECONDS = 30.0
-_reference_data: dict[tuple[Any, str], tuple[float, Any]] = {}
-_reference_lock = threading.Lock()
-
-
-def _cached(session: Session, name: str, wanted: Iterable[str], load: Any) -> Any:
-    key = (session.get_bind().url, name)  # a URL is hashable: no string rendering per call
-    now = time.monotonic()
-    hit = _reference_data.get(key)
-    if (
-        hit is not None
-        and now - hit[0] < REFERENCE_DATA_SECONDS
-        and all(code in hit[1] for code in wanted)
-    ):
-        return hit[1]
-    value = load()
-    with _reference_lock:
-        _reference_data[key] = (now, value)
-    return value
-
-
-def active_codes(
-    session: Session, kind: str, wanted: Iterable[str] = ()
-) -> dict[str, TaxonomyTerm]:
-    """Active taxonomy terms of one kind, by code; `wanted` are the codes the caller will
-    look up (an unknown one makes the cache read the table again)."""
-
-    def load() -> dict[str, TaxonomyTerm]:
-        stmt = select(TaxonomyTerm).where(
-            TaxonomyTerm.kind == kind,
-            TaxonomyTerm.active.is_(True),  # type: ignore[attr-defined]
-        )
-        terms = {t.code: t for t in session.execute(stmt).scalars()}
-        for term in terms.values():
-            # Shared read-only between requests: detached from this request's session.
-            session.expunge(term)
-        return terms
-
-    return dict(_cached(session, f"taxonomy:{kind}", wanted, load))
-
-
-def agency_codes(session: Session, wanted: Iterable[str] = ()) -> set[str]:
-    """The agency codes; an unknown `wanted` code makes the cache read the table again."""
-
-    def load() -> frozenset[str]:
-        return frozenset(session.execute(select(Agency.code)).scalars())
-
-    return set(_cached(session, "agencies", wanted, load))
 
 
 def count_referrals(session: Session) -> int:

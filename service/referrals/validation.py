@@ -6,8 +6,8 @@ from sqlmodel import Session
 
 from service import errors
 from service.auth.principal import Principal
-from service.referrals import repository as repo
 from service.referrals.schemas import ReferralCreate
+from service.taxonomy import repository as taxonomy
 
 
 def invalid(problems: list[tuple[list[str | int], str]]) -> errors.ValidationFailed:
@@ -18,7 +18,7 @@ def invalid(problems: list[tuple[list[str | int], str]]) -> errors.ValidationFai
 
 
 def check_codes(session: Session, kind: str, field: str, values: list[str], problems: list) -> dict:
-    known = repo.active_codes(session, kind, values)
+    known = taxonomy.active_codes(session, kind, values)
     for index, value in enumerate(values):
         if value not in known:
             problems.append((["body", field, index], f"unknown {kind.replace('_', ' ')} code"))
@@ -28,7 +28,7 @@ def check_codes(session: Session, kind: str, field: str, values: list[str], prob
 def check_unit(
     session: Session, code: str, receiver: str, problems: list, field: str = "service_unit"
 ) -> None:
-    units = repo.active_codes(session, "service_unit", [code])
+    units = taxonomy.active_codes(session, "service_unit", [code])
     unit = units.get(code)
     if unit is None:
         problems.append((["body", field], "unknown service unit code"))
@@ -40,12 +40,12 @@ def validate_create(session: Session, principal: Principal, body: ReferralCreate
     problems: list[tuple[list[str | int], str]] = []
     if body.to_agency == principal.agency:
         problems.append((["body", "to_agency"], "an agency cannot refer to itself"))
-    elif body.to_agency not in repo.agency_codes(session, [body.to_agency]):
+    elif body.to_agency not in taxonomy.agency_codes(session, [body.to_agency]):
         problems.append((["body", "to_agency"], "unknown agency code"))
     check_codes(session, "group", "groups", body.groups, problems)
     check_codes(session, "kemenham_group", "kemenham_groups", body.kemenham_groups, problems)
     check_codes(session, "case_type", "case_types", body.case_types, problems)
-    purposes = repo.active_codes(session, "consent_purpose", body.consent.purposes)
+    purposes = taxonomy.active_codes(session, "consent_purpose", body.consent.purposes)
     for index, code in enumerate(body.consent.purposes):
         if code not in purposes:
             problems.append((["body", "consent", "purposes", index], "unknown consent purpose"))
