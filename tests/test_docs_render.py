@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from service.context import ServiceContext
-from tests.live import LiveServer, live_server
+from tests.support.live import LiveServer, live_server
 
 BROWSER = shutil.which("chromium") or shutil.which("chromium-browser")
 pytestmark = pytest.mark.skipif(BROWSER is None, reason="Chromium is not installed")

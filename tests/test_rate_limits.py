@@ -29,7 +29,7 @@ from service.app import create_app
 from service.config import Settings
 from service.context import ServiceContext
 from tests.conftest import make_settings
-from tests.live import live_server
+from tests.support.live import live_server
 from tests.support import ALL_SCOPES, Party
 
 REDIS_URL = os.environ.get("RUJUKAN_TEST_REDIS_URL")

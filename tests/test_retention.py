@@ -27,7 +27,7 @@ from service.referrals.models import (
     ReferralService,
 )
 from service.retention import RetentionError, purge
-from tests.pdp.helpers import adult_body, child_body, created, ok, stored_bytes
+from tests.support.pdp import adult_body, child_body, created, ok, stored_bytes
 from tests.support import Api, assess_body, service_body
 
 RUJUKAN = Path(sys.executable).parent / "rujukan"

@@ -39,7 +39,7 @@ from service.context import ServiceContext
 from service.db import upgrade_to_head
 from service.referrals.models import Referral, ReferralHistory
 from tests.conftest import POSTGRES_URL, make_settings
-from tests.roles import owner_and_service_roles
+from tests.support.roles import owner_and_service_roles
 from tests.support import ALL_SCOPES, Api, assess_body, referral_body, service_body
 
 BIN = Path(sys.executable).parent

@@ -15,7 +15,7 @@ from service.audit.models import AuditEntry
 from service.context import ServiceContext
 from service.crypto import KeyFileError
 from service.db import upgrade_to_head
-from tests.audit.support import Operator
+from tests.support.operator import Operator
 from tests.conftest import make_settings
 
 

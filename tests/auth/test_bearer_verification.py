@@ -15,7 +15,7 @@ from fastapi.testclient import TestClient
 from httpx import Response
 
 from service.context import ServiceContext
-from tests.auth import (
+from tests.support.tokens import (
     b64u,
     segment,
     sign_es256,

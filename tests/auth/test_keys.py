@@ -18,7 +18,7 @@ from service.app import create_app
 from service.auth import clients
 from service.auth.keys import load_keyset, rotate_keyset
 from service.context import ServiceContext
-from tests.auth import jwt_parts, verify_es256_with_jwk
+from tests.support.tokens import jwt_parts, verify_es256_with_jwk
 from tests.conftest import make_settings
 from tests.support import Party
 

@@ -15,7 +15,7 @@ from sqlalchemy import select
 from service.auth import clients
 from service.auth.models import ApiClient
 from service.context import ServiceContext
-from tests.auth import jwt_parts
+from tests.support.tokens import jwt_parts
 from tests.support import Party
 
 PROBLEM = "application/problem+json"

@@ -22,8 +22,8 @@ from service.context import ServiceContext
 from service.demo.loader import DemoError, load_demo
 from service.referrals.models import Referral, ReferralHistory
 from tests.conftest import POSTGRES_URL, make_settings
-from tests.roles import owner_and_service_roles
-from tests.test_cli import Cli, assert_clean_failure, make_cli, token_status
+from tests.support.roles import owner_and_service_roles
+from tests.cli.test_commands import Cli, assert_clean_failure, make_cli, token_status
 
 OUTCOMES = {
     "completed",
@@ -102,7 +102,7 @@ def test_prod_migrate_registers_no_agreement(
     env = {**cli.env, "RUJUKAN_ENV": "prod"}
     import subprocess
 
-    from tests.test_cli import RUJUKAN
+    from tests.cli.test_commands import RUJUKAN
 
     with contextlib.ExitStack() as stack:
         if backend == "postgresql":

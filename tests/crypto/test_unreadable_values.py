@@ -21,7 +21,7 @@ from service.context import ServiceContext
 from service.db import upgrade_to_head
 from service.referrals.models import Referral
 from tests.conftest import make_settings
-from tests.proof.served import rujukan
+from tests.support.served import rujukan
 from tests.support import ALL_SCOPES, Api, Party, ok
 
 # Three ways a stored value goes bad: its ciphertext altered, its key id unknown to the key

@@ -1,6 +1,6 @@
 """Races through a real server: many clients at once, on each database backend.
 
-The server is uvicorn on a loopback port (tests/live.py); the clients are httpx clients in
+The server is uvicorn on a loopback port (tests/support/live.py); the clients are httpx clients in
 a thread pool, released together so that the requests genuinely overlap.
 """
 
@@ -25,8 +25,8 @@ from service.audit import trail
 from service.audit.models import AuditEntry
 from service.config import Settings
 from service.context import ServiceContext
-from tests.live import LiveServer, live_server
-from tests.proof.served import serve
+from tests.support.live import LiveServer, live_server
+from tests.support.served import serve
 from tests.support import Party, assess_body, make_nik, referral_body
 
 MAX_THREADS = 50

@@ -32,7 +32,7 @@ from service.events.dispatcher import Dispatcher
 from service.models import metadata
 from service.retention import purge
 from tests.conftest import POSTGRES_URL, make_settings
-from tests.roles import Roles, owner_and_service_roles
+from tests.support.roles import Roles, owner_and_service_roles
 from tests.support import (
     ALL_SCOPES,
     Api,
@@ -42,7 +42,7 @@ from tests.support import (
     referral_body,
     service_body,
 )
-from tests.test_cli import RUJUKAN
+from tests.cli.test_commands import RUJUKAN
 
 pytestmark = pytest.mark.skipif(not POSTGRES_URL, reason="database roles are PostgreSQL's")
 

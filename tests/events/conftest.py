@@ -11,7 +11,7 @@ import pytest
 from service.context import ServiceContext
 from service.events import urlguard
 from service.events.dispatcher import Dispatcher
-from tests.events.receiver import Receiver
+from tests.support.receiver import Receiver
 from tests.support import Api, ok
 
 # Backoff in tens of milliseconds, so that retries and dead ends happen within a test.

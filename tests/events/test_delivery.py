@@ -35,8 +35,8 @@ from tests.events.conftest import (
     subscribe,
     variant,
 )
-from tests.events.helpers import all_events, walk
-from tests.events.receiver import Received, Receiver
+from tests.support.events import all_events, walk
+from tests.support.receiver import Received, Receiver
 from tests.support import Api, assert_problem, ok, referral_body
 
 PATH = "/v1/webhook-subscriptions"

@@ -11,9 +11,9 @@ from standardwebhooks import Webhook
 from service.app import create_app
 from service.context import ServiceContext
 from tests.conftest import make_settings
-from tests.events.receiver import Receiver
+from tests.support.receiver import Receiver
 from tests.support import ok, referral_body
-from tests.test_cli import make_cli
+from tests.cli.test_commands import make_cli
 
 
 def test_rujukan_worker_delivers_what_the_api_committed(
@@ -49,7 +49,7 @@ def test_rujukan_worker_delivers_what_the_api_committed(
 
 @pytest.mark.parametrize("args", [["worker", "--help"]])
 def test_worker_help_touches_nothing(args: list[str], tmp_path: Path) -> None:
-    from tests.test_cli import Cli
+    from tests.cli.test_commands import Cli
 
     cli = Cli(f"sqlite:///{tmp_path / 'never.db'}", tmp_path / "keys", tmp_path)
     result = cli.run(*args)

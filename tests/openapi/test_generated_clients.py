@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 
 from service.context import ServiceContext
-from tests.live import LiveServer, live_server
+from tests.support.live import LiveServer, live_server
 from tests.support import Party, assess_body, referral_body, service_body
 
 REPO = Path(__file__).resolve().parents[2]

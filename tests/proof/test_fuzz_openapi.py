@@ -34,7 +34,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from schemathesis import GenerationMode
 
-from tests.proof.hostile import (
+from tests.support.hostile import (
     EXTREME_DAYS,
     EXTREME_TIMES,
     HOSTILE_CURSORS,

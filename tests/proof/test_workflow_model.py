@@ -36,7 +36,7 @@ from service.audit.models import AuditEntry
 from service.context import ServiceContext
 from service.referrals import workflow
 from tests.conftest import _MUTABLE_TABLES
-from tests.proof.hostile import EXTREME_DAYS, EXTREME_TIMES, with_nul
+from tests.support.hostile import EXTREME_DAYS, EXTREME_TIMES, with_nul
 from tests.support import AGENCIES, Api, Party, assess_body, referral_body, service_body
 
 pytestmark = pytest.mark.fuzz

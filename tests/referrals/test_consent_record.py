@@ -16,7 +16,7 @@ from service.context import ServiceContext
 from service.referrals import service
 from service.referrals.models import Referral
 from service.referrals.schemas import ReferralCreate
-from tests.pdp.helpers import (
+from tests.support.pdp import (
     CONSENT_AT,
     GUARDIAN,
     adult_body,

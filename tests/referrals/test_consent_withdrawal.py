@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from service.audit.models import AuditEntry
 from service.context import ServiceContext
-from tests.pdp.helpers import adult_body, child_body, created, ok, problem
+from tests.support.pdp import adult_body, child_body, created, ok, problem
 from tests.support import Api, assess_body, service_body
 
 IDENTIFYING = ("full_name", "nik", "birth_date", "address", "phone")

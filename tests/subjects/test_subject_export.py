@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from service.audit.models import AuditEntry
 from service.context import ServiceContext
-from tests.pdp.helpers import adult_body, created, ok, problem
+from tests.support.pdp import adult_body, created, ok, problem
 from tests.support import Api, assess_body, make_nik
 
 REASON = "Permintaan akses data oleh subjek, surat 12/2026"
