@@ -20,11 +20,11 @@ from service.auth.keys import KeySet, new_key, save_keyset
 from service.config import Settings
 from service.context import ServiceContext
 from service.crypto import GENERATED_MARKER, KeyFileError
-from tests.support.tokens import jwt_parts
-from tests.conftest import make_settings
-from tests.support import Party
 from tests.cli.test_errors import one_line_error
 from tests.cli.test_errors import run as run_cli
+from tests.support import Party
+from tests.support.databases import make_settings
+from tests.support.tokens import jwt_parts
 
 
 @pytest.fixture

@@ -27,8 +27,8 @@ from service.referrals.models import (
     ReferralService,
 )
 from service.retention import RetentionError, purge
-from tests.support.pdp import adult_body, child_body, created, ok, stored_bytes
 from tests.support import Api, assess_body, service_body
+from tests.support.pdp import adult_body, child_body, created, ok, stored_bytes
 
 RUJUKAN = Path(sys.executable).parent / "rujukan"
 LONG_AGO = dt.datetime(2020, 6, 1, 8, 0, tzinfo=dt.UTC)

@@ -38,9 +38,9 @@ from service.config import Settings
 from service.context import ServiceContext
 from service.db import upgrade_to_head
 from service.referrals.models import Referral, ReferralHistory
-from tests.conftest import POSTGRES_URL, make_settings
-from tests.support.roles import owner_and_service_roles
 from tests.support import ALL_SCOPES, Api, assess_body, referral_body, service_body
+from tests.support.databases import POSTGRES_URL, make_settings
+from tests.support.roles import owner_and_service_roles
 
 BIN = Path(sys.executable).parent
 RUJUKAN = BIN / "rujukan"

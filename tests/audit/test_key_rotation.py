@@ -15,8 +15,8 @@ from service.audit.models import AuditEntry
 from service.context import ServiceContext
 from service.crypto import KeyFileError
 from service.db import upgrade_to_head
+from tests.support.databases import make_settings
 from tests.support.operator import Operator
-from tests.conftest import make_settings
 
 
 @pytest.fixture

@@ -19,8 +19,8 @@ from service.audit.keys import SESSION_KEY, AuditKeyring
 from service.audit.models import AuditEntry
 from service.context import ServiceContext
 from service.db import Database, upgrade_to_head
-from tests.support.operator import unprotected
 from tests.support import Api, assess_body, referral_body, service_body
+from tests.support.operator import unprotected
 
 
 def _rid() -> str:

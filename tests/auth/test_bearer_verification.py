@@ -15,6 +15,7 @@ from fastapi.testclient import TestClient
 from httpx import Response
 
 from service.context import ServiceContext
+from tests.support import ALL_SCOPES, Party
 from tests.support.tokens import (
     b64u,
     segment,
@@ -23,7 +24,6 @@ from tests.support.tokens import (
     sign_rs256,
     valid_claims,
 )
-from tests.support import ALL_SCOPES, Party
 
 REPO = Path(__file__).resolve().parents[2]
 PROBLEM = "application/problem+json"

@@ -18,7 +18,7 @@ from sqlalchemy import select, update
 
 from service.auth.models import ApiClient
 from service.context import ServiceContext
-from tests.auth.test_token_endpoint import form_token, register
+from tests.support.tokens import form_token, register
 
 
 def stored_hash(ctx: ServiceContext, client_id: str) -> str:

@@ -6,7 +6,7 @@ import datetime as dt
 
 from service.auth.keys import rotate_keyset
 from service.auth.token_cache import VerifiedTokenCache
-from tests.auth.test_keys import Service, age_key_file, own_keys  # noqa: F401 (fixture)
+from tests.support.tokens import Service, age_key_file
 
 
 def test_a_cached_token_stops_at_its_expiry() -> None:

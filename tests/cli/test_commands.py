@@ -18,8 +18,8 @@ from sqlalchemy.exc import DBAPIError
 from service.app import create_app, openapi_spec
 from service.auth.keys import load_keyset
 from service.context import ServiceContext
-from tests.conftest import make_settings
 from tests.support import RUJUKAN, cli_environment
+from tests.support.databases import make_settings
 
 
 @dataclass

@@ -21,9 +21,9 @@ from service.config import Settings
 from service.context import ServiceContext
 from service.demo.loader import DemoError, load_demo
 from service.referrals.models import Referral, ReferralHistory
-from tests.conftest import POSTGRES_URL, make_settings
-from tests.support.roles import owner_and_service_roles
 from tests.cli.test_commands import Cli, assert_clean_failure, make_cli, token_status
+from tests.support.databases import POSTGRES_URL, make_settings
+from tests.support.roles import owner_and_service_roles
 
 OUTCOMES = {
     "completed",

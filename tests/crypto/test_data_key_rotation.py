@@ -39,7 +39,6 @@ from service.datakeys import (
 )
 from service.db import upgrade_to_head
 from service.referrals.models import Referral
-from tests.conftest import make_settings
 from tests.support import (
     ALL_SCOPES,
     Api,
@@ -49,6 +48,7 @@ from tests.support import (
     referral_body,
     service_body,
 )
+from tests.support.databases import make_settings
 
 RUJUKAN = Path(sys.executable).parent / "rujukan"
 SEALED = re.compile(r"^(?P<kid>[A-Za-z0-9_-]+)\.[A-Za-z0-9_-]+$")

@@ -15,7 +15,7 @@ from service.audit import trail
 from service.config import Settings
 from service.context import ServiceContext
 from service.db import upgrade_to_head
-from tests.conftest import make_settings
+from tests.support.databases import make_settings
 
 
 def mode(path: Path) -> int:

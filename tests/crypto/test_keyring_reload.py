@@ -10,7 +10,7 @@ import pytest
 import service.context
 from service.context import ServiceContext
 from service.crypto import DataKeyring, KeyFileError, activate_data_key, add_data_key
-from tests.conftest import make_settings
+from tests.support.databases import make_settings
 
 
 @pytest.fixture

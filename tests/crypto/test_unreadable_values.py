@@ -20,9 +20,9 @@ from service.app import create_app
 from service.context import ServiceContext
 from service.db import upgrade_to_head
 from service.referrals.models import Referral
-from tests.conftest import make_settings
-from tests.support.served import rujukan
 from tests.support import ALL_SCOPES, Api, Party, ok
+from tests.support.databases import make_settings
+from tests.support.served import rujukan
 
 # Three ways a stored value goes bad: its ciphertext altered, its key id unknown to the key
 # file (a key removed, or a key file from another deployment), not base64 at all.

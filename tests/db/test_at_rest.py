@@ -31,8 +31,8 @@ from service.referrals.models import (
     ReferralNote,
     ReferralService,
 )
-from tests.support.pdp import sqlite_bytes
 from tests.support import Api, assess_body, referral_body, service_body
+from tests.support.pdp import sqlite_bytes
 
 SEALED = re.compile(r"^(?P<kid>[A-Za-z0-9_-]+)\.(?P<body>[A-Za-z0-9_-]+)$")
 

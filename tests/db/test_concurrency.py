@@ -25,9 +25,9 @@ from service.audit import trail
 from service.audit.models import AuditEntry
 from service.config import Settings
 from service.context import ServiceContext
+from tests.support import Party, assess_body, make_nik, referral_body
 from tests.support.live import LiveServer, live_server
 from tests.support.served import serve
-from tests.support import Party, assess_body, make_nik, referral_body
 
 MAX_THREADS = 50
 

@@ -24,9 +24,9 @@ from sqlalchemy.engine import make_url
 
 from service.context import ServiceContext
 from service.db import alembic_config, migrations_dir, upgrade_to_head
-from tests.conftest import POSTGRES_URL, make_settings
-from tests.support.live import LiveServer, live_server
 from tests.support import ALL_SCOPES, Party, referral_body
+from tests.support.databases import POSTGRES_URL, make_settings
+from tests.support.live import LiveServer, live_server
 
 pytestmark = pytest.mark.skipif(not POSTGRES_URL, reason="advisory locks are PostgreSQL's")
 

@@ -31,8 +31,7 @@ from service.db import alembic_config
 from service.events.dispatcher import Dispatcher
 from service.models import metadata
 from service.retention import purge
-from tests.conftest import POSTGRES_URL, make_settings
-from tests.support.roles import Roles, owner_and_service_roles
+from tests.cli.test_commands import RUJUKAN
 from tests.support import (
     ALL_SCOPES,
     Api,
@@ -42,7 +41,8 @@ from tests.support import (
     referral_body,
     service_body,
 )
-from tests.cli.test_commands import RUJUKAN
+from tests.support.databases import POSTGRES_URL, make_settings
+from tests.support.roles import Roles, owner_and_service_roles
 
 pytestmark = pytest.mark.skipif(not POSTGRES_URL, reason="database roles are PostgreSQL's")
 

@@ -27,17 +27,18 @@ from service.events import urlguard
 from service.events.dispatcher import Dispatcher, backoff_seconds, wake_all
 from service.events.models import Event, WebhookDelivery, WebhookSubscription
 from service.events.service import new_secret, secret_context
-from tests.events.conftest import (
+from tests.support import Api, assert_problem, ok, referral_body
+from tests.support.events import (
     EMBEDDED_IPV4_FORMS,
     FAST,
     PUBLIC_ADDRESS,
+    all_events,
     drain,
     subscribe,
     variant,
+    walk,
 )
-from tests.support.events import all_events, walk
 from tests.support.receiver import Received, Receiver
-from tests.support import Api, assert_problem, ok, referral_body
 
 PATH = "/v1/webhook-subscriptions"
 Make = Callable[..., Dispatcher]

@@ -10,10 +10,10 @@ from standardwebhooks import Webhook
 
 from service.app import create_app
 from service.context import ServiceContext
-from tests.conftest import make_settings
-from tests.support.receiver import Receiver
-from tests.support import ok, referral_body
 from tests.cli.test_commands import make_cli
+from tests.support import ok, referral_body
+from tests.support.databases import make_settings
+from tests.support.receiver import Receiver
 
 
 def test_rujukan_worker_delivers_what_the_api_committed(

@@ -21,8 +21,8 @@ from typing import Any
 import pytest
 
 from service.context import ServiceContext
-from tests.support.live import LiveServer, live_server
 from tests.support import Party, assess_body, referral_body, service_body
+from tests.support.live import LiveServer, live_server
 
 REPO = Path(__file__).resolve().parents[2]
 SPEC = REPO / "openapi" / "openapi.json"

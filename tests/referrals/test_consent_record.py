@@ -16,6 +16,7 @@ from service.context import ServiceContext
 from service.referrals import service
 from service.referrals.models import Referral
 from service.referrals.schemas import ReferralCreate
+from tests.support import Api, assess_body
 from tests.support.pdp import (
     CONSENT_AT,
     GUARDIAN,
@@ -27,7 +28,6 @@ from tests.support.pdp import (
     problem,
     stored_bytes,
 )
-from tests.support import Api, assess_body
 
 DEFAULT_PURPOSES = ["REFERRAL", "ASSESSMENT", "SERVICE_DELIVERY"]
 

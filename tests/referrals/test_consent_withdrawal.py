@@ -13,8 +13,8 @@ from sqlalchemy import select
 
 from service.audit.models import AuditEntry
 from service.context import ServiceContext
-from tests.support.pdp import adult_body, child_body, created, ok, problem
 from tests.support import Api, assess_body, service_body
+from tests.support.pdp import adult_body, child_body, created, ok, problem
 
 IDENTIFYING = ("full_name", "nik", "birth_date", "address", "phone")
 

@@ -12,8 +12,8 @@ from sqlalchemy import select
 
 from service.audit.models import AuditEntry
 from service.context import ServiceContext
-from tests.support.pdp import adult_body, created, ok, problem
 from tests.support import Api, assess_body, make_nik
+from tests.support.pdp import adult_body, created, ok, problem
 
 REASON = "Permintaan akses data oleh subjek, surat 12/2026"
 

@@ -1,17 +1,22 @@
-"""Tests of authentication and authorization, plus helpers to build (bad) JWTs by hand.
+"""Helpers of the authentication tests: clients registered directly, token requests, a service
+with a key file of its own, and JWTs built by hand.
 
-The helpers use only `cryptography` and base64url JSON, so that a test can build tokens the
+The JWT helpers use only `cryptography` and base64url JSON, so that a test can build tokens the
 service's own JWT library would refuse to produce (alg none, HMAC with a public key, ...).
 """
 
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import hashlib
 import hmac
 import json
+import re
 import time
 import uuid
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from cryptography.hazmat.primitives import hashes, serialization
@@ -20,7 +25,10 @@ from cryptography.hazmat.primitives.asymmetric.utils import (
     decode_dss_signature,
     encode_dss_signature,
 )
+from fastapi.testclient import TestClient
+from httpx import Response
 
+from service.auth import clients
 from service.context import ServiceContext
 
 
@@ -108,3 +116,56 @@ def valid_claims(ctx: ServiceContext, **claims: Any) -> dict[str, Any]:
     }
     merged = {**defaults, **claims}
     return {name: value for name, value in merged.items() if value is not None}
+
+
+def register(ctx: ServiceContext, agency: str, scope: str) -> tuple[str, str]:
+    """A new client of `agency` with `scope`: (client_id, secret)."""
+    with ctx.db.writer() as session:
+        client, secret = clients.create_client(
+            session, agency=agency, name=f"{agency} token test", scope=scope,
+            keyring=ctx.keyring,
+        )
+        session.commit()
+        return client.client_id, secret
+
+
+def form_token(http: TestClient, client_id: str, secret: str, **extra: str) -> Response:
+    data = {"grant_type": "client_credentials", "client_id": client_id, "client_secret": secret}
+    data.update(extra)
+    return http.post("/oauth/token", data=data)
+
+
+@dataclass
+class Service:
+    ctx: ServiceContext
+    http: TestClient
+    key_file: Path
+    client_id: str
+    secret: str
+
+    def token(self) -> str:
+        response = self.http.post(
+            "/oauth/token",
+            data={"grant_type": "client_credentials", "client_id": self.client_id,
+                  "client_secret": self.secret},
+        )
+        assert response.status_code == 200, response.text
+        return response.json()["access_token"]  # type: ignore[no-any-return]
+
+    def status_with(self, token: str) -> int:
+        return self.http.get(
+            "/v1/agencies", headers={"Authorization": f"Bearer {token}"}
+        ).status_code
+
+
+def age_key_file(path: Path, by: dt.timedelta) -> None:
+    """Move every key's `Created:` time back, as if the keys were that much older."""
+
+    def older(match: re.Match[str]) -> str:
+        created = dt.datetime.fromisoformat(match.group(1))
+        return f"Created: {(created - by).isoformat()}"
+
+    text = path.read_text(encoding="ascii")
+    aged = re.sub(r"^Created: (.+)$", older, text, flags=re.M)
+    assert aged != text
+    path.write_text(aged, encoding="ascii")
