@@ -6,9 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 import subprocess
-import sys
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,9 +26,9 @@ from service.referrals.models import (
 )
 from service.retention import RetentionError, purge
 from tests.support import Api, assess_body, service_body
+from tests.support.cli import cli_environment, run
 from tests.support.pdp import adult_body, child_body, created, ok, stored_bytes
 
-RUJUKAN = Path(sys.executable).parent / "rujukan"
 LONG_AGO = dt.datetime(2020, 6, 1, 8, 0, tzinfo=dt.UTC)
 CUTOFF = "2021-01-01"
 IDENTIFYING = ("full_name", "nik", "birth_date", "address", "phone", "sex", "region_code")
@@ -41,21 +39,17 @@ def canary(kind: str) -> str:
 
 
 def rujukan(ctx: ServiceContext, *args: str) -> subprocess.CompletedProcess[str]:
-    """The real command, on the test database and keys."""
+    """The command, on the test database and keys."""
     # Close this process's SQLite connections first: reading the database file here (the
     # byte scans) drops their POSIX locks, and a command that then believed it was the last
     # connection would checkpoint and delete the WAL under them.
     ctx.db.engine.dispose()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("RUJUKAN_")}
+    env = cli_environment(ctx.settings.database_url, ctx.settings.signing_key_path.parent)
     env.update(
-        RUJUKAN_DATABASE_URL=ctx.settings.database_url,
         RUJUKAN_SIGNING_KEY_FILE=str(ctx.settings.signing_key_path),
         RUJUKAN_DATA_KEY_FILE=str(ctx.settings.data_key_path),
     )
-    return subprocess.run(
-        [str(RUJUKAN), *args], env=env, capture_output=True, text=True, timeout=180,
-        check=False,
-    )
+    return run(args, env)
 
 
 def run_purge(ctx: ServiceContext, *extra: str) -> dict[str, Any]:
@@ -333,8 +327,7 @@ def test_a_date_in_the_future_is_refused(lpsk: Api, kemensos: Api, ctx: ServiceC
 
 
 def test_purge_is_in_the_command_help(tmp_path: Path) -> None:
-    result = subprocess.run([str(RUJUKAN), "purge", "--help"], capture_output=True, text=True,
-                            timeout=60, check=False, cwd=tmp_path)
+    result = run(["purge", "--help"], cli_environment("sqlite://", tmp_path), tmp_path)
     assert result.returncode == 0, result.stderr
     assert "--closed-before" in result.stdout and "--dry-run" in result.stdout
 

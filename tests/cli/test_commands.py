@@ -1,72 +1,27 @@
-"""The `rujukan` command, run for real in a subprocess (CONTRACT §8)."""
+"""The `rujukan` command (CONTRACT §8), through its entry point in this process; a few runs of
+the installed console script check what only a process of its own shows."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sqlite3
-import subprocess
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, inspect, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 
 from service.app import create_app, openapi_spec
 from service.auth.keys import load_keyset
 from service.context import ServiceContext
-from tests.support import RUJUKAN, cli_environment
+from tests.support.cli import Cli, assert_clean_failure, make_cli, run
 from tests.support.databases import make_settings
-
-
-@dataclass
-class Cli:
-    """The CLI bound to one database and key directory."""
-
-    url: str
-    key_dir: Path
-    workdir: Path
-
-    @property
-    def env(self) -> dict[str, str]:
-        return cli_environment(self.url, self.key_dir)
-
-    def run(self, *args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [str(RUJUKAN), *args],
-            env=self.env,
-            cwd=self.workdir,
-            capture_output=True,
-            text=True,
-            timeout=180,
-            check=False,
-        )
-
-    def ok(self, *args: str) -> subprocess.CompletedProcess[str]:
-        result = self.run(*args)
-        assert result.returncode == 0, f"{args}: {result.stdout}\n{result.stderr}"
-        return result
-
-    def create_client(self, scope: str = "referrals:read", agency: str = "LPSK") -> dict[str, str]:
-        result = self.ok("client", "create", "--agency", agency, "--name", "X", "--scope", scope)
-        return json.loads(result.stdout)  # type: ignore[no-any-return]
-
-
-def assert_clean_failure(result: subprocess.CompletedProcess[str], *words: str) -> None:
-    assert result.returncode != 0
-    output = result.stdout + result.stderr
-    assert "Traceback" not in output
-    for word in words:
-        assert word.lower() in output.lower(), output
-
-
-def make_cli(backend: str, new_database_url, tmp_path: Path) -> Cli:  # type: ignore[no-untyped-def]
-    workdir = tmp_path / "work"
-    workdir.mkdir()
-    return Cli(new_database_url(backend), tmp_path / "keys", workdir)
+from tests.support.operator import unprotected
+from tests.support.tokens import token_status
 
 
 @pytest.fixture(scope="module")
@@ -88,14 +43,6 @@ def served(cli: Cli) -> Iterator[TestClient]:
         ctx.db.dispose()
 
 
-def token_status(http: TestClient, client_id: str, secret: str) -> int:
-    return http.post(
-        "/oauth/token",
-        data={"grant_type": "client_credentials", "client_id": client_id,
-              "client_secret": secret},
-    ).status_code
-
-
 # --- help -------------------------------------------------------------------------------
 
 COMMANDS = [
@@ -108,7 +55,11 @@ COMMANDS = [
 
 @pytest.mark.parametrize("command", COMMANDS, ids=lambda c: " ".join(c) or "rujukan")
 def test_help(command: list[str], tmp_path: Path) -> None:
-    cli = Cli(f"sqlite:///{tmp_path / 'never-created.db'}", tmp_path / "keys", tmp_path)
+    # `rujukan --help` as the installed console script; the others in this process.
+    cli = Cli(
+        f"sqlite:///{tmp_path / 'never-created.db'}", tmp_path / "keys", tmp_path,
+        process=not command,
+    )
     result = cli.run(*command, "--help")
     assert result.returncode == 0, result.stderr
     assert "Usage" in result.stdout
@@ -128,13 +79,38 @@ def test_before_migrate_commands_fail_clearly(
     assert_clean_failure(cli.run("client", "list"), "migrate")
 
 
+def schema_and_rows(url: str) -> dict[str, object]:
+    """The tables, the migration revision and the rows `migrate` could add, of a database."""
+    engine = create_engine(url)
+    try:
+        tables = sorted(inspect(engine).get_table_names())
+        with engine.connect() as conn:
+            revision = conn.execute(text("SELECT version_num FROM alembic_version")).all()
+            counts = {
+                table: conn.execute(text(f"SELECT COUNT(*) FROM {table}")).scalar_one()
+                for table in ("agreement", "agency", "api_client", "audit_entry")
+            }
+    finally:
+        engine.dispose()
+    return {"tables": tables, "revision": revision, "rows": counts}
+
+
 def test_migrate_is_repeatable(cli: Cli) -> None:
-    cli.ok("migrate")
+    """A second `rujukan migrate` finds the database at the latest migration and adds nothing:
+    no table, no revision, no second set of the dev agreements."""
+    before = schema_and_rows(cli.url)
+    assert before["rows"]["agreement"] > 0  # type: ignore[index]
+    again = cli.ok("migrate")
+    assert "database is at the latest migration" in again.stderr
+    assert "registered agreements" not in again.stderr
+    assert schema_and_rows(cli.url) == before
 
 
 def test_client_create_prints_credentials_that_work(cli: Cli, served: TestClient) -> None:
-    result = cli.ok("client", "create", "--agency", "LPSK", "--name", "X",
-                    "--scope", "referrals:read")
+    # The installed console script: its stdout is the JSON alone.
+    script = dataclasses.replace(cli, process=True)
+    result = script.ok("client", "create", "--agency", "LPSK", "--name", "X",
+                       "--scope", "referrals:read")
     created = json.loads(result.stdout)
     assert created["client_id"] and created["client_secret"]
     response = served.post(
@@ -238,25 +214,11 @@ def test_openapi_export_prints_the_spec(tmp_path: Path) -> None:
 
 def tamper_with_audit_entry(url: str) -> int:
     """Change the action of the first audit entry behind the service's back; its id."""
-    if make_url(url).get_backend_name() == "sqlite":
-        conn = sqlite3.connect(make_url(url).database or "")
-        try:
-            entry_id = conn.execute("SELECT MIN(id) FROM audit_entry").fetchone()[0]
-            conn.execute("DROP TRIGGER audit_entry_no_update")
-            conn.execute("UPDATE audit_entry SET action = 'tampered' WHERE id = ?", (entry_id,))
-            conn.commit()
-        finally:
-            conn.close()
-        return int(entry_id)
-    engine = create_engine(url)
-    try:
-        with engine.begin() as conn:
-            entry_id = conn.execute(text("SELECT MIN(id) FROM audit_entry")).scalar_one()
-            conn.execute(text("ALTER TABLE audit_entry DISABLE TRIGGER USER"))
-            conn.execute(text("UPDATE audit_entry SET action = 'tampered' WHERE id = :id"),
-                         {"id": entry_id})
-    finally:
-        engine.dispose()
+    with unprotected(url) as session:
+        entry_id = session.execute(text("SELECT MIN(id) FROM audit_entry")).scalar_one()
+        session.execute(
+            text("UPDATE audit_entry SET action = 'tampered' WHERE id = :id"), {"id": entry_id}
+        )
     return int(entry_id)
 
 
@@ -311,10 +273,8 @@ def test_prod_without_key_files_fails_with_a_clear_message(
     env = {k: v for k, v in cli.env.items()
            if k not in ("RUJUKAN_SIGNING_KEY_FILE", "RUJUKAN_DATA_KEY_FILE")}
     env["RUJUKAN_ENV"] = "prod"
-    result = subprocess.run(
-        [str(RUJUKAN), *command], env=env, cwd=tmp_path, capture_output=True, text=True,
-        timeout=60, check=False,
-    )
+    # `serve` as the installed console script (it would serve in this process if it started).
+    result = run(command, env, tmp_path, process=command == ["serve"])
     assert_clean_failure(result, "RUJUKAN_SIGNING_KEY_FILE", "RUJUKAN_DATA_KEY_FILE")
     output = result.stdout + result.stderr
     assert "pw-do-not-print" not in output
@@ -324,8 +284,5 @@ def test_prod_without_key_files_fails_with_a_clear_message(
 def test_prod_refuses_keys_generated_for_dev(cli: Cli) -> None:
     cli.create_client()  # in dev: the key files are generated
     env = {**cli.env, "RUJUKAN_ENV": "prod"}
-    result = subprocess.run(
-        [str(RUJUKAN), "client", "list"], env=env, cwd=cli.workdir, capture_output=True,
-        text=True, timeout=60, check=False,
-    )
+    result = run(["client", "list"], env, cli.workdir)
     assert_clean_failure(result, "generated")

@@ -5,9 +5,7 @@ The commands are read from the CLI itself, so a command added later is covered t
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import click
@@ -15,8 +13,8 @@ import pytest
 import typer
 
 from service.cli import app
-
-RUJUKAN = Path(sys.executable).parent / "rujukan"
+from tests.support.cli import cli_environment, one_line_error
+from tests.support.cli import run as run_rujukan
 
 
 def command_paths(command: click.Command, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
@@ -31,18 +29,13 @@ def command_paths(command: click.Command, prefix: tuple[str, ...] = ()) -> list[
 COMMANDS = command_paths(typer.main.get_command(app))
 
 
-def run(args: list[str], tmp_path: Path, **env: str) -> subprocess.CompletedProcess[str]:
-    base = {k: v for k, v in os.environ.items() if not k.startswith("RUJUKAN_")}
-    base.update(
-        RUJUKAN_DATABASE_URL=f"sqlite:///{tmp_path / 'never-created.db'}",
-        RUJUKAN_SIGNING_KEY_FILE=str(tmp_path / "keys" / "signing-keys.pem"),
-        RUJUKAN_DATA_KEY_FILE=str(tmp_path / "keys" / "data-keys.json"),
-    )
-    base.update(env)
-    return subprocess.run(
-        [str(RUJUKAN), *args], env=base, cwd=tmp_path, capture_output=True, text=True,
-        timeout=120, check=False,
-    )
+def run(
+    args: list[str], tmp_path: Path, *, process: bool = False, **env: str
+) -> subprocess.CompletedProcess[str]:
+    """`rujukan ARGS` on a database that does not exist and keys under `tmp_path/keys`."""
+    environment = cli_environment(f"sqlite:///{tmp_path / 'never-created.db'}", tmp_path / "keys")
+    environment.update(env)
+    return run_rujukan(args, environment, tmp_path, process=process)
 
 
 def test_the_walk_finds_the_known_commands() -> None:
@@ -61,17 +54,6 @@ def test_every_command_answers_help(command: tuple[str, ...], tmp_path: Path) ->
     assert not (tmp_path / "keys").exists()
 
 
-def one_line_error(result: subprocess.CompletedProcess[str], *words: str) -> str:
-    assert result.returncode != 0, result.stdout
-    assert "Traceback" not in result.stdout + result.stderr
-    lines = [line for line in result.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1, result.stderr
-    assert lines[0].startswith("error: "), lines[0]
-    for word in words:
-        assert word.lower() in lines[0].lower(), lines[0]
-    return lines[0]
-
-
 @pytest.mark.parametrize(
     ("args", "words"),
     [
@@ -86,13 +68,16 @@ def one_line_error(result: subprocess.CompletedProcess[str], *words: str) -> str
 def test_bad_command_lines_get_one_clear_line(
     args: list[str], words: list[str], tmp_path: Path
 ) -> None:
-    result = run(args, tmp_path)
+    # The unknown command as the installed console script; `serve` never runs in this process.
+    result = run(args, tmp_path, process=args[0] in ("no-such-command", "serve"))
     one_line_error(result, *words)
     assert result.returncode == 2
 
 
 def test_a_malformed_database_url_is_named_not_echoed(tmp_path: Path) -> None:
-    result = run(["client", "list"], tmp_path, RUJUKAN_DATABASE_URL="postgres//admin:s3cret@db")
+    result = run(
+        ["client", "list"], tmp_path, process=True, RUJUKAN_DATABASE_URL="postgres//admin:s3cret@db"
+    )
     line = one_line_error(result, "RUJUKAN_DATABASE_URL")
     assert "s3cret" not in result.stdout + result.stderr, line
 

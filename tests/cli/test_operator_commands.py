@@ -1,4 +1,4 @@
-"""The operator commands of issue 5: agency, agreement, report and demo, run for real."""
+"""The operator commands: agency, agreement, report and demo."""
 
 from __future__ import annotations
 
@@ -21,9 +21,10 @@ from service.config import Settings
 from service.context import ServiceContext
 from service.demo.loader import DemoError, load_demo
 from service.referrals.models import Referral, ReferralHistory
-from tests.cli.test_commands import Cli, assert_clean_failure, make_cli, token_status
+from tests.support.cli import Cli, assert_clean_failure, make_cli, run
 from tests.support.databases import POSTGRES_URL, make_settings
 from tests.support.roles import owner_and_service_roles
+from tests.support.tokens import token_status
 
 OUTCOMES = {
     "completed",
@@ -100,10 +101,6 @@ def test_prod_migrate_registers_no_agreement(
 ) -> None:
     cli = make_cli(backend, new_database_url, tmp_path)
     env = {**cli.env, "RUJUKAN_ENV": "prod"}
-    import subprocess
-
-    from tests.cli.test_commands import RUJUKAN
-
     with contextlib.ExitStack() as stack:
         if backend == "postgresql":
             # prod migrates as the owner, for another role to serve (docs/deploying.md, step 3)
@@ -112,10 +109,7 @@ def test_prod_migrate_registers_no_agreement(
                 RUJUKAN_DATABASE_URL=roles.service_url,
                 RUJUKAN_MIGRATION_DATABASE_URL=roles.owner_url,
             )
-        result = subprocess.run(  # noqa: S603
-            [str(RUJUKAN), "migrate"], env=env, cwd=cli.workdir, capture_output=True, text=True,
-            timeout=180, check=False,
-        )
+        result = run(["migrate"], env, cli.workdir)
         assert result.returncode == 0, result.stderr
         engine = create_engine(env["RUJUKAN_DATABASE_URL"])
         try:

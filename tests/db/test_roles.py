@@ -31,7 +31,6 @@ from service.db import alembic_config
 from service.events.dispatcher import Dispatcher
 from service.models import metadata
 from service.retention import purge
-from tests.cli.test_commands import RUJUKAN
 from tests.support import (
     ALL_SCOPES,
     Api,
@@ -41,6 +40,7 @@ from tests.support import (
     referral_body,
     service_body,
 )
+from tests.support.cli import run
 from tests.support.databases import POSTGRES_URL, make_settings
 from tests.support.roles import Roles, owner_and_service_roles
 
@@ -61,10 +61,8 @@ def rujukan(
         RUJUKAN_DATA_KEY_FILE=str(key_dir / "data-keys.json"),
         **{f"RUJUKAN_{name.upper()}": value for name, value in more.items()},
     )
-    return subprocess.run(  # noqa: S603 - the project's own command
-        [str(RUJUKAN), *args], env=environment, cwd=key_dir.parent, capture_output=True,
-        text=True, timeout=180, check=False,
-    )  # fmt: skip
+    # `serve` as the installed console script: it never runs in this process.
+    return run(args, environment, key_dir.parent, process=args[0] == "serve")
 
 
 def migrate(roles: Roles, key_dir: Path, env: str = "dev") -> subprocess.CompletedProcess[str]:

@@ -4,11 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
-import os
 import random
-import sys
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from fastapi.testclient import TestClient
@@ -19,8 +16,6 @@ from service.auth.scopes import ALL_SCOPES as _ALL
 from service.context import ServiceContext
 
 AGENCIES = ("KEMENSOS", "LPSK", "KEMENHAM")
-# The installed `rujukan` command, beside the interpreter running the tests.
-RUJUKAN = Path(sys.executable).parent / "rujukan"
 PROBLEM = "application/problem+json"
 # The twelve 12-PAS group codes of CONTRACT §5, in its order.
 CONTRACT_GROUPS = (
@@ -237,16 +232,3 @@ class Api:
 
     def history(self, referral_id: str) -> Response:
         return self.http.get(f"/v1/referrals/{referral_id}/history", headers=self.headers())
-
-
-def cli_environment(url: str, key_dir: Path, **extra: str) -> dict[str, str]:
-    """The environment of a `rujukan` command on one database and key directory: this
-    process's own without its RUJUKAN_ settings, plus `extra`."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("RUJUKAN_")}
-    env.update(
-        RUJUKAN_DATABASE_URL=url,
-        RUJUKAN_SIGNING_KEY_FILE=str(key_dir / "signing-keys.pem"),
-        RUJUKAN_DATA_KEY_FILE=str(key_dir / "data-keys.json"),
-        **extra,
-    )
-    return env

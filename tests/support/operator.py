@@ -18,7 +18,7 @@ from service.audit import trail
 from service.config import Settings
 from service.context import ServiceContext
 from service.db import Database
-from tests.support import RUJUKAN, cli_environment
+from tests.support.cli import cli_environment, run
 
 
 @dataclass
@@ -42,10 +42,7 @@ class Operator:
         return cli_environment(self.url, self.key_dir, **self.env)
 
     def run(self, *args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [str(RUJUKAN), *args], env=self.environment(), cwd=self.key_dir,
-            capture_output=True, text=True, timeout=120, check=False,
-        )  # fmt: skip
+        return run(args, self.environment(), self.key_dir)
 
     def ok(self, *args: str) -> subprocess.CompletedProcess[str]:
         result = self.run(*args)

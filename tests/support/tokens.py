@@ -135,6 +135,11 @@ def form_token(http: TestClient, client_id: str, secret: str, **extra: str) -> R
     return http.post("/oauth/token", data=data)
 
 
+def token_status(http: TestClient, client_id: str, secret: str) -> int:
+    """The status of a token request with these credentials."""
+    return form_token(http, client_id, secret).status_code
+
+
 @dataclass
 class Service:
     ctx: ServiceContext
