@@ -129,10 +129,20 @@ def test_age_is_taken_on_the_day_consent_was_obtained(lpsk: Api) -> None:
     problem(lpsk.create(body), 422)  # one day short of 18
 
 
-def test_without_a_birth_date_the_person_s_own_consent_is_taken(lpsk: Api) -> None:
+def test_without_a_birth_date_the_person_s_own_consent_is_taken(
+    lpsk: Api, kemensos: Api, ctx: ServiceContext
+) -> None:
+    """No birth date, no age to check: the consent stands as the person's own, no guardian."""
     body = adult_body()
     del body["subject"]["birth_date"]
-    created(lpsk, body)
+    referral = created(lpsk, body)
+    for api in (lpsk, kemensos):
+        consent = ok(api.get(referral["id"]))["consent"]
+        assert consent["given_by"] == "subject"
+        assert consent["guardian"] is None
+        assert consent["purposes"] == DEFAULT_PURPOSES
+    stored = _row(ctx, referral["id"]).consent
+    assert stored["given_by"] == "subject"
 
 
 def test_an_adult_may_consent_through_a_guardian(lpsk: Api) -> None:
