@@ -48,6 +48,7 @@ from tests.support import (
     referral_body,
     service_body,
 )
+from tests.support.cli import run as run_rujukan
 from tests.support.databases import make_settings
 
 RUJUKAN = Path(sys.executable).parent / "rujukan"
@@ -437,11 +438,7 @@ def test_the_command_fails_cleanly_and_can_be_run_again(deployment: Deployment) 
         session.commit()
 
     def run() -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [str(RUJUKAN), "keys", "rotate-data", "--wait-seconds", "0"],
-            env=d.cli_env(), cwd=d.key_dir, capture_output=True, text=True, timeout=120,
-            check=False,
-        )
+        return run_rujukan(["keys", "rotate-data", "--wait-seconds", "0"], d.cli_env(), d.key_dir)
 
     failed = run()
     assert failed.returncode != 0

@@ -17,12 +17,14 @@ from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import update
 
 from service.app import create_app
+from service.config import Settings
 from service.context import ServiceContext
 from service.db import upgrade_to_head
 from service.referrals.models import Referral
 from tests.support import ALL_SCOPES, Api, Party, ok
+from tests.support.cli import run
 from tests.support.databases import make_settings
-from tests.support.served import rujukan
+from tests.support.served import service_env
 
 # Three ways a stored value goes bad: its ciphertext altered, its key id unknown to the key
 # file (a key removed, or a key file from another deployment), not base64 at all.
@@ -31,6 +33,11 @@ DAMAGE = {
     "unknown-key": lambda sealed: "dffffffff." + sealed.partition(".")[2],
     "malformed": lambda sealed: sealed.partition(".")[0] + ".!!not base64!!",
 }
+
+
+def rujukan(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
+    """The command, in this process, on the settings' database and keys."""
+    return run(args, service_env(settings))
 
 
 def _damage(

@@ -12,8 +12,6 @@ import base64
 import json
 import re
 import secrets
-import shutil
-import subprocess
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,7 +30,7 @@ from service.referrals.models import (
     ReferralService,
 )
 from tests.support import Api, assess_body, referral_body, service_body
-from tests.support.pdp import sqlite_bytes
+from tests.support.pdp import pg_dump, sqlite_bytes
 
 SEALED = re.compile(r"^(?P<kid>[A-Za-z0-9_-]+)\.(?P<body>[A-Za-z0-9_-]+)$")
 
@@ -149,25 +147,11 @@ def _sqlite_bytes(url: str) -> bytes:
     return sqlite_bytes(url)
 
 
-def _pg_dump(url: str) -> bytes:
-    pg_dump = shutil.which("pg_dump")
-    assert pg_dump, "pg_dump is needed to inspect the PostgreSQL database"
-    libpq = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
-    result = subprocess.run(
-        [pg_dump, "--no-owner", f"--dbname={libpq}"],
-        capture_output=True,
-        check=False,
-        timeout=60,
-    )
-    assert result.returncode == 0, result.stderr.decode(errors="replace")
-    return result.stdout
-
-
 def test_no_personal_data_in_the_stored_bytes(
     written: Written, ctx: ServiceContext, backend: str
 ) -> None:
     url = ctx.settings.database_url
-    raw = _sqlite_bytes(url) if backend == "sqlite" else _pg_dump(url)
+    raw = _sqlite_bytes(url) if backend == "sqlite" else pg_dump(url)
     # The control: the scan sees this scenario's rows (references are stored in clear).
     for reference in written.references:
         assert reference.encode() in raw, f"{reference} not found: the scan missed the data"
