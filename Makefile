@@ -30,8 +30,11 @@ run: $(STAMP)
 	$(BIN)/rujukan migrate
 	$(BIN)/rujukan serve
 
+# In parallel, one pytest-xdist worker per core (TEST_WORKERS=1 for one process); each worker
+# migrates databases of its own, and tests marked xdist_group("served") share one worker.
+TEST_WORKERS ?= auto
 test: $(TEST_STAMP)
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadgroup
 
 # Longer campaigns of the generated tests that `make test` runs bounded; fresh random seeds.
 fuzz: $(TEST_STAMP)

@@ -1,8 +1,21 @@
-"""Test fixtures: every database test runs on SQLite and, where configured, on PostgreSQL.
+"""Test fixtures: a database test runs on SQLite and, where configured, on PostgreSQL.
 
 The schema is built only by `alembic upgrade head`, as in production. Set
 RUJUKAN_TEST_POSTGRES_URL (``.ci/run`` does) to add the PostgreSQL run; if it is set and the
 server cannot be reached, the run fails instead of skipping.
+
+Which tests run on both databases: every test that uses a database does, unless its module is
+marked `one_database` (``pytestmark = pytest.mark.one_database``); those run on SQLite only. A
+module earns the mark when nothing it tests can differ between the dialects: no SQL, query,
+ordering, constraint, lock, transaction, migration or stored byte of its own is under test,
+only what the service does above the database (validation, tokens and keys, problem
+documents, logs, documents served). When in doubt, a module keeps both.
+
+Under pytest-xdist (`make test` runs `-n auto --dist loadgroup`) each worker is a session of
+its own: its own migrated databases (a SQLite file under its temporary directory, a PostgreSQL
+database created from the configured URL and dropped at the end). Tests that start servers on
+loopback ports or measure time are marked `xdist_group("served")`, to run one after another
+on one worker.
 """
 
 from __future__ import annotations
@@ -115,3 +128,18 @@ def kemensos(parties: dict[str, Party], http: TestClient, clean: None) -> Api:
 @pytest.fixture
 def kemenham(parties: dict[str, Party], http: TestClient, clean: None) -> Api:
     return Api(http, parties["KEMENHAM"])
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Run the tests of `one_database` modules on SQLite only (see the module docstring)."""
+    kept, dropped = [], []
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        on_postgresql = callspec is not None and callspec.params.get("backend") == "postgresql"
+        if on_postgresql and item.get_closest_marker("one_database"):
+            dropped.append(item)
+        else:
+            kept.append(item)
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = kept

@@ -25,6 +25,9 @@ from tests.support.cli import cli_environment, one_line_error, run
 from tests.support.databases import make_settings
 from tests.support.tokens import jwt_parts
 
+# Nothing under test here differs between the dialects: SQLite only (tests/conftest.py).
+pytestmark = pytest.mark.one_database
+
 
 @pytest.fixture
 def clean_env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:

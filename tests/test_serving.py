@@ -46,7 +46,8 @@ from tests.support.roles import owner_and_service_roles
 BIN = Path(sys.executable).parent
 RUJUKAN = BIN / "rujukan"
 REPO = Path(__file__).resolve().parent.parent
-pytestmark = pytest.mark.slow
+# Servers on free loopback ports, and timings: one after another on one xdist worker.
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("served")]
 
 
 def free_port() -> int:

@@ -25,6 +25,9 @@ from tests.support.tokens import (
     valid_claims,
 )
 
+# Nothing under test here differs between the dialects: SQLite only (tests/conftest.py).
+pytestmark = pytest.mark.one_database
+
 REPO = Path(__file__).resolve().parents[2]
 PROBLEM = "application/problem+json"
 

@@ -7,6 +7,7 @@ import stat
 import time
 from pathlib import Path
 
+import pytest
 from fastapi.testclient import TestClient
 
 import service.context
@@ -16,6 +17,9 @@ from service.context import ServiceContext
 from tests.support import Party
 from tests.support.databases import make_settings
 from tests.support.tokens import Service, age_key_file, jwt_parts, verify_es256_with_jwk
+
+# Nothing under test here differs between the dialects: SQLite only (tests/conftest.py).
+pytestmark = pytest.mark.one_database
 
 PRIVATE_JWK_MEMBERS = {"d", "p", "q", "dp", "dq", "qi", "oth", "k"}
 

@@ -18,6 +18,9 @@ from service.context import ServiceContext
 from tests.support import Party
 from tests.support.tokens import form_token, jwt_parts, register
 
+# Nothing under test here differs between the dialects: SQLite only (tests/conftest.py).
+pytestmark = pytest.mark.one_database
+
 PROBLEM = "application/problem+json"
 
 

@@ -24,6 +24,9 @@ from service.context import ServiceContext
 from tests.support import Api, referral_body
 from tests.support.databases import make_settings
 
+# Nothing under test here differs between the dialects: SQLite only (tests/conftest.py).
+pytestmark = pytest.mark.one_database
+
 ISS = "https://sso.lpsk.example"
 AUD = "rujukan-api"
 

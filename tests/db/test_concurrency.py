@@ -488,6 +488,8 @@ def test_onward_close_racing_another_close_while_another_write_is_in_flight(
 # ---- (g) two worker processes, one database ------------------------------------------------
 
 
+# A server on a free loopback port: with the other served tests on one xdist worker.
+@pytest.mark.xdist_group("served")
 def test_two_worker_processes_under_write_load_never_answer_a_server_error(
     settings: Settings, parties: dict[str, Party], clean: None, tmp_path: Path
 ) -> None:

@@ -28,7 +28,11 @@ from tests.support import ALL_SCOPES, Party, referral_body
 from tests.support.databases import POSTGRES_URL, make_settings
 from tests.support.live import LiveServer, live_server
 
-pytestmark = pytest.mark.skipif(not POSTGRES_URL, reason="advisory locks are PostgreSQL's")
+# Timed waits for a lock: with the other timed tests on one xdist worker.
+pytestmark = [
+    pytest.mark.skipif(not POSTGRES_URL, reason="advisory locks are PostgreSQL's"),
+    pytest.mark.xdist_group("served"),
+]
 
 WRITERS = 4
 # A migration that waits longer than this for a table lock fails instead of hanging the suite.

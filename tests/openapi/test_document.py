@@ -12,6 +12,9 @@ from fastapi.testclient import TestClient
 from service.app import create_app
 from service.config import Settings
 
+# Nothing under test here differs between the dialects: SQLite only (tests/conftest.py).
+pytestmark = pytest.mark.one_database
+
 REPO = Path(__file__).resolve().parents[2]
 COMMITTED = REPO / "openapi" / "openapi.json"
 METHODS = {"get", "put", "post", "delete", "patch", "head", "options", "trace"}

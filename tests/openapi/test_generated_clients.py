@@ -24,6 +24,9 @@ from service.context import ServiceContext
 from tests.support import Party, assess_body, referral_body, service_body
 from tests.support.live import LiveServer, live_server
 
+# Nothing under test here differs between the dialects: SQLite only (tests/conftest.py).
+pytestmark = pytest.mark.one_database
+
 REPO = Path(__file__).resolve().parents[2]
 SPEC = REPO / "openapi" / "openapi.json"
 NODE_BIN = REPO / "tools" / "node_modules" / ".bin"
