@@ -37,8 +37,7 @@ from tests.support.databases import make_settings
 from tests.support.receiver import Receiver
 from tests.support.served import rujukan, serve
 
-# A server on a free loopback port, killed: one after another with the others on one worker.
-pytestmark = [pytest.mark.crash, pytest.mark.slow, pytest.mark.xdist_group("served")]
+pytestmark = [pytest.mark.crash, pytest.mark.slow]
 
 KILLS = int(os.environ.get("RUJUKAN_CRASH_KILLS", "10"))
 CLIENTS = 4
