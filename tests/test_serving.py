@@ -41,6 +41,7 @@ from service.db import SQLITE_POOL_SIZE, upgrade_to_head
 from service.referrals.models import Referral, ReferralHistory
 from tests.support import ALL_SCOPES, Api, assess_body, referral_body, service_body
 from tests.support.databases import POSTGRES_URL, make_settings
+from tests.support.dockerfile import final_stage
 from tests.support.roles import owner_and_service_roles
 
 BIN = Path(sys.executable).parent
@@ -279,11 +280,9 @@ def test_sigterm_lets_an_in_flight_create_finish_and_commit(deployment: Deployme
 
 def _dockerfile_env_and_cmd() -> tuple[dict[str, str], list[str]]:
     """The final stage's ENV values and its CMD, as Docker would run them."""
-    from tests.test_dockerfile import _final_stage
-
     env: dict[str, str] = {}
     cmd: list[str] = []
-    for keyword, args in _final_stage():
+    for keyword, args in final_stage():
         if keyword == "ENV":
             for pair in args.split():
                 name, _, value = pair.partition("=")
