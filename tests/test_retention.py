@@ -25,9 +25,9 @@ from service.referrals.models import (
     ReferralService,
 )
 from service.retention import RetentionError, purge
-from tests.support import Api, assess_body, service_body
+from tests.support import Api, assess_body, ok, service_body
 from tests.support.cli import cli_environment, run
-from tests.support.pdp import adult_body, child_body, created, ok, stored_bytes
+from tests.support.pdp import adult_body, child_body, created, stored_bytes
 
 LONG_AGO = dt.datetime(2020, 6, 1, 8, 0, tzinfo=dt.UTC)
 CUTOFF = "2021-01-01"

@@ -16,16 +16,14 @@ from service.context import ServiceContext
 from service.referrals import service
 from service.referrals.models import Referral
 from service.referrals.schemas import ReferralCreate
-from tests.support import Api, assess_body
+from tests.support import Api, assert_problem, assess_body, ok
 from tests.support.pdp import (
     CONSENT_AT,
     GUARDIAN,
     adult_body,
     child_body,
     created,
-    ok,
     person,
-    problem,
     stored_bytes,
 )
 
@@ -77,7 +75,7 @@ def test_bad_purposes_are_refused(
 ) -> None:
     body = adult_body()
     body["consent"]["purposes"] = purposes
-    found = problem(lpsk.create(body), 422)
+    found = assert_problem(lpsk.create(body), 422)
     if where is not None:
         assert [e["loc"] for e in found["errors"]] == [where]
     assert lpsk.list().json()["items"] == []
@@ -86,7 +84,7 @@ def test_bad_purposes_are_refused(
 def test_a_child_needs_a_guardian_s_consent(lpsk: Api) -> None:
     body = child_body()
     body["consent"] = adult_body()["consent"]  # given by the 13-year-old herself
-    found = problem(lpsk.create(body), 422)
+    found = assert_problem(lpsk.create(body), 422)
     assert "under 18" in found["errors"][0]["msg"]
     assert "guardian" in found["errors"][0]["msg"]
     assert lpsk.list().json()["items"] == []
@@ -95,13 +93,13 @@ def test_a_child_needs_a_guardian_s_consent(lpsk: Api) -> None:
 def test_given_by_guardian_needs_the_guardian(lpsk: Api) -> None:
     body = child_body()
     del body["consent"]["guardian"]
-    assert "guardian is required" in problem(lpsk.create(body), 422)["errors"][0]["msg"]
+    assert "guardian is required" in assert_problem(lpsk.create(body), 422)["errors"][0]["msg"]
 
 
 def test_a_guardian_is_refused_when_the_person_consented(lpsk: Api) -> None:
     body = adult_body()
     body["consent"]["guardian"] = dict(GUARDIAN)
-    assert "given_by guardian" in problem(lpsk.create(body), 422)["errors"][0]["msg"]
+    assert "given_by guardian" in assert_problem(lpsk.create(body), 422)["errors"][0]["msg"]
 
 
 @pytest.mark.parametrize(
@@ -115,7 +113,7 @@ def test_a_guardian_is_refused_when_the_person_consented(lpsk: Api) -> None:
     ],
 )
 def test_an_invalid_guardian_is_refused(lpsk: Api, guardian: dict[str, Any]) -> None:
-    problem(lpsk.create(child_body(guardian=guardian)), 422)
+    assert_problem(lpsk.create(child_body(guardian=guardian)), 422)
 
 
 def test_age_is_taken_on_the_day_consent_was_obtained(lpsk: Api) -> None:
@@ -126,7 +124,7 @@ def test_age_is_taken_on_the_day_consent_was_obtained(lpsk: Api) -> None:
     created(lpsk, body)  # 18 on that very day: consents herself
     body = adult_body()
     body["subject"] = person(eighteen_today + dt.timedelta(days=1))
-    problem(lpsk.create(body), 422)  # one day short of 18
+    assert_problem(lpsk.create(body), 422)  # one day short of 18
 
 
 def test_without_a_birth_date_the_person_s_own_consent_is_taken(
@@ -260,7 +258,7 @@ def test_consent_given_is_const_true_in_the_schema_and_false_keeps_its_message(
     assert given["type"] == "boolean" and given["const"] is True
     body = adult_body()
     body["consent"]["given"] = False
-    found = problem(lpsk.create(body), 422)
+    found = assert_problem(lpsk.create(body), 422)
     assert found["errors"] == [
         {
             "loc": ["body", "consent"],

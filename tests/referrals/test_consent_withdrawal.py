@@ -13,8 +13,8 @@ from sqlalchemy import select
 
 from service.audit.models import AuditEntry
 from service.context import ServiceContext
-from tests.support import Api, assess_body, service_body
-from tests.support.pdp import adult_body, child_body, created, ok, problem
+from tests.support import Api, assert_problem, assess_body, ok, service_body
+from tests.support.pdp import adult_body, child_body, created
 
 IDENTIFYING = ("full_name", "nik", "birth_date", "address", "phone")
 
@@ -179,7 +179,7 @@ def test_the_receiver_cannot_reveal_a_withdrawn_referral(
             headers=api.headers(**{"X-Reveal-Reason": "Follow-up visit"}),
         )
 
-    assert "withdrew consent" in problem(reveal(kemensos), 403)["detail"]
+    assert "withdrew consent" in assert_problem(reveal(kemensos), 403)["detail"]
     assert ok(reveal(lpsk))["subject"]["full_name"] == "Dewi Lestari"
     with ctx.db.reader() as session:
         reveals = session.execute(
@@ -220,7 +220,7 @@ def test_a_closed_referral_gets_409(lpsk: Api, kemensos: Api, outcome: str) -> N
     rid = created(lpsk, adult_body())["id"]
     closer = kemensos if outcome == "unreachable" else lpsk
     ok(closer.act(rid, "close", {"outcome": outcome}))
-    found = problem(withdraw(lpsk, rid), 409)
+    found = assert_problem(withdraw(lpsk, rid), 409)
     assert found["current_status"] == "closed"
     assert ok(kemensos.get(rid))["consent_withdrawn"] is False
 
@@ -228,33 +228,33 @@ def test_a_closed_referral_gets_409(lpsk: Api, kemensos: Api, outcome: str) -> N
 def test_a_second_withdrawal_gets_409(lpsk: Api, kemensos: Api) -> None:
     rid = created(lpsk, adult_body())["id"]
     ok(withdraw(lpsk, rid))
-    assert problem(withdraw(kemensos, rid), 409)["current_status"] == "closed"
+    assert assert_problem(withdraw(kemensos, rid), 409)["current_status"] == "closed"
 
 
 def test_close_cannot_give_the_consent_withdrawn_outcome(lpsk: Api, kemensos: Api) -> None:
     rid = created(lpsk, adult_body())["id"]
     for api in (lpsk, kemensos):
-        problem(api.act(rid, "close", {"outcome": "consent_withdrawn"}), 422)
+        assert_problem(api.act(rid, "close", {"outcome": "consent_withdrawn"}), 422)
     assert ok(lpsk.get(rid))["status"] == "referred"
 
 
 def test_if_match_is_required_and_checked(lpsk: Api) -> None:
     rid = created(lpsk, adult_body())["id"]
-    problem(withdraw(lpsk, rid, etag=None), 428)
-    problem(withdraw(lpsk, rid, etag='"7"'), 412)
+    assert_problem(withdraw(lpsk, rid, etag=None), 428)
+    assert_problem(withdraw(lpsk, rid, etag='"7"'), 412)
     assert ok(lpsk.get(rid))["status"] == "referred"
 
 
 def test_the_write_scope_is_needed(lpsk: Api, kemensos: Api) -> None:
     rid = created(lpsk, adult_body())["id"]
     limited = kemensos.with_scope("referrals:read referrals:close referrals:assess")
-    problem(withdraw(limited, rid), 403)
+    assert_problem(withdraw(limited, rid), 403)
     assert ok(lpsk.get(rid))["status"] == "referred"
 
 
 def test_a_third_agency_gets_404(lpsk: Api, kemenham: Api) -> None:
     rid = created(lpsk, adult_body())["id"]
-    problem(withdraw(kemenham, rid, etag='"1"'), 404)
+    assert_problem(withdraw(kemenham, rid, etag='"1"'), 404)
 
 
 @pytest.mark.parametrize(
@@ -271,7 +271,7 @@ def test_a_third_agency_gets_404(lpsk: Api, kemenham: Api) -> None:
 )
 def test_invalid_withdrawals_get_422(lpsk: Api, body: dict[str, Any]) -> None:
     rid = created(lpsk, adult_body())["id"]
-    problem(withdraw(lpsk, rid, body), 422)
+    assert_problem(withdraw(lpsk, rid, body), 422)
     assert ok(lpsk.get(rid))["status"] == "referred"
 
 

@@ -12,8 +12,8 @@ from sqlalchemy import select
 
 from service.audit.models import AuditEntry
 from service.context import ServiceContext
-from tests.support import Api, assess_body, make_nik
-from tests.support.pdp import adult_body, created, ok, problem
+from tests.support import Api, assert_problem, assess_body, make_nik, ok
+from tests.support.pdp import adult_body, created
 
 REASON = "Permintaan akses data oleh subjek, surat 12/2026"
 
@@ -165,7 +165,7 @@ def test_without_a_reason_a_protected_referral_is_left_out(
 
 
 def test_a_reason_shorter_than_three_characters_is_422(lpsk: Api) -> None:
-    found = problem(export(lpsk, make_nik(dt.date(1980, 1, 1)), "ok"), 422)
+    found = assert_problem(export(lpsk, make_nik(dt.date(1980, 1, 1)), "ok"), 422)
     assert found["errors"][0]["loc"] == ["header", "X-Reveal-Reason"]
 
 
@@ -207,19 +207,19 @@ def test_isolation_an_agency_that_is_no_party_gets_an_empty_list(
          "full-width"],
 )
 def test_a_malformed_nik_is_422(lpsk: Api, nik: str) -> None:
-    found = problem(export(lpsk, nik), 422)
+    found = assert_problem(export(lpsk, nik), 422)
     assert found["errors"][0]["loc"] == ["query", "nik"]
     assert not any(ch.isdigit() for ch in found["detail"])
 
 
 def test_the_nik_is_required(lpsk: Api) -> None:
-    problem(lpsk.http.get("/v1/subjects/export", headers=lpsk.headers()), 422)
+    assert_problem(lpsk.http.get("/v1/subjects/export", headers=lpsk.headers()), 422)
 
 
 def test_the_read_scope_is_needed(lpsk: Api) -> None:
     nik = make_nik(dt.date(1980, 1, 1))
-    problem(export(lpsk.with_scope("referrals:write"), nik), 403)
-    problem(lpsk.http.get("/v1/subjects/export", params={"nik": nik}), 401)
+    assert_problem(export(lpsk.with_scope("referrals:write"), nik), 403)
+    assert_problem(lpsk.http.get("/v1/subjects/export", params={"nik": nik}), 401)
 
 
 @pytest.mark.parametrize("protected", [False, True], ids=["plain", "protected"])

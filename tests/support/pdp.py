@@ -9,7 +9,6 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-from httpx import Response
 from sqlalchemy.engine import make_url
 
 from tests.support import Api, person, referral_body
@@ -41,17 +40,6 @@ def child_body(
 def created(api: Api, body: dict[str, Any], **headers: str) -> dict[str, Any]:
     response = api.create(body, **headers)
     assert response.status_code == 201, response.text
-    return response.json()  # type: ignore[no-any-return]
-
-
-def ok(response: Response, status: int = 200) -> Any:
-    assert response.status_code == status, response.text
-    return response.json()
-
-
-def problem(response: Response, status: int) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"].split(";")[0] == "application/problem+json"
     return response.json()  # type: ignore[no-any-return]
 
 
