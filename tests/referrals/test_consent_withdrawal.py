@@ -157,8 +157,10 @@ def test_the_receiver_keeps_nothing_that_narrows_the_person_down(
         raw = kemensos.get(rid).text + kemensos.list(limit=200).text
         for value in (body["external_ref"], body["subject"]["region_code"]):
             assert value not in raw
-        fhir = json.dumps(ok(kemensos.http.get(f"/v1/referrals/{rid}/fhir",
-                                               headers=kemensos.headers())))
+        # FHIR's own media type (application/fhir+json), so not `ok`, which wants JSON's.
+        fhir_view = kemensos.http.get(f"/v1/referrals/{rid}/fhir", headers=kemensos.headers())
+        assert fhir_view.status_code == 200, fhir_view.text
+        fhir = json.dumps(fhir_view.json())
         assert body["subject"]["region_code"] not in fhir and '"female"' not in fhir
         # The sender keeps all of it.
         mine = ok(lpsk.get(rid))
