@@ -1,4 +1,11 @@
-"""Helpers shared by the tests: registered parties, valid bodies, a small API wrapper."""
+"""Helpers shared by the tests, in one package; fixtures stay in the conftest files.
+
+Here: registered parties, valid bodies, a small API wrapper. Beside it: `cli` (the one runner
+of the `rujukan` command), `databases` (backends, fresh databases, test settings), `operator`
+(the CLI on a database of its own, and the one helper that turns the audit triggers off),
+`tokens`, `events`, `receiver`, `live` (a server in a thread), `served` (`rujukan serve` in a
+process), `roles` (PostgreSQL roles), `pdp`, `hostile` and `dockerfile`.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Bodies and checks shared by the UU PDP tests (adults and children chosen explicitly)."""
+"""Bodies and stored bytes shared by the UU PDP tests (adults and children chosen explicitly)."""
 
 from __future__ import annotations
 
