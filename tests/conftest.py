@@ -36,7 +36,7 @@ from tests.support.databases import (
     MUTABLE_TABLES,
     POSTGRES_URL,
     create_postgres_database,
-    drop_postgres_database,
+    drop_postgres_databases,
     make_settings,
 )
 
@@ -56,8 +56,7 @@ def new_database_url(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[
         return url
 
     yield make
-    for name in created:
-        drop_postgres_database(POSTGRES_URL or "", name)
+    drop_postgres_databases(POSTGRES_URL or "", created)
 
 
 @pytest.fixture(scope="session", params=BACKENDS)

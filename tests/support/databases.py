@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -56,6 +57,18 @@ def drop_postgres_database(base_url: str, name: str) -> None:
             conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
     finally:
         admin.dispose()
+
+
+def drop_postgres_databases(base_url: str, names: list[str]) -> None:
+    """Drop these databases all at once.
+
+    Each DROP DATABASE waits for a checkpoint of the whole server; dropped together, the
+    drops share their checkpoints, one after another each would wait for its own (seconds
+    apiece on a busy server).
+    """
+    if names:
+        with ThreadPoolExecutor(max_workers=min(len(names), 8)) as pool:
+            list(pool.map(lambda name: drop_postgres_database(base_url, name), names))
 
 
 def make_settings(url: str, key_dir: Path, **overrides: object) -> Settings:
