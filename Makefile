@@ -30,9 +30,10 @@ run: $(STAMP)
 	$(BIN)/rujukan migrate
 	$(BIN)/rujukan serve
 
-# In parallel, one pytest-xdist worker per core (TEST_WORKERS=1 for one process); each worker
-# migrates databases of its own, and tests marked xdist_group("served") share one worker.
-TEST_WORKERS ?= auto
+# In parallel: two pytest-xdist workers per core, since most tests wait (on a database, a server,
+# a process) more than they compute; TEST_WORKERS=1 for one process. Each worker migrates
+# databases of its own; the tests marked xdist_group("served") share one worker.
+TEST_WORKERS ?= $(shell $(PYTHON) -c 'import os; print(2 * (os.cpu_count() or 1))')
 test: $(TEST_STAMP)
 	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadgroup
 
