@@ -12,10 +12,10 @@ only what the service does above the database (validation, tokens and keys, prob
 documents, logs, documents served). When in doubt, a module keeps both.
 
 Under pytest-xdist (`make test` runs two workers per core, `--dist loadgroup`) each worker is
-a session of its own: its own migrated databases (a SQLite file under its temporary directory, a PostgreSQL
-database created from the configured URL and dropped at the end). The tests of `rujukan serve`
-that measure time or race their own requests are marked `xdist_group("served")`, to run one
-after another on one worker.
+a session of its own: its own migrated databases (a SQLite file under its temporary directory,
+a PostgreSQL database created from the configured URL; all dropped together at the end). The
+tests of `rujukan serve` that measure time or race their own requests are marked
+`xdist_group("served")`, to run one after another on one worker.
 """
 
 from __future__ import annotations
