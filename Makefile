@@ -35,8 +35,12 @@ run: $(STAMP)
 	$(BIN)/rujukan migrate
 	$(BIN)/rujukan serve
 
+# In parallel: two pytest-xdist workers per core, since most tests wait (on a database, a server,
+# a process) more than they compute; TEST_WORKERS=1 for one process. Each worker migrates
+# databases of its own; the tests marked xdist_group("served") share one worker.
+TEST_WORKERS ?= $(shell $(PYTHON) -c 'import os; print(2 * (os.cpu_count() or 1))')
 test: $(TEST_STAMP)
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadgroup
 
 # Longer campaigns of the generated tests that `make test` runs bounded; fresh random seeds.
 fuzz: $(TEST_STAMP)

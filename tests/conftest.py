@@ -1,71 +1,44 @@
-"""Test fixtures: every database test runs on SQLite and, where configured, on PostgreSQL.
+"""Test fixtures: a database test runs on SQLite and, where configured, on PostgreSQL.
 
 The schema is built only by `alembic upgrade head`, as in production. Set
 RUJUKAN_TEST_POSTGRES_URL (``.ci/run`` does) to add the PostgreSQL run; if it is set and the
 server cannot be reached, the run fails instead of skipping.
+
+Which tests run on both databases: every test that uses a database does, unless its module is
+marked `one_database` (``pytestmark = pytest.mark.one_database``); those run on SQLite only. A
+module earns the mark when nothing it tests can differ between the dialects: no SQL, query,
+ordering, constraint, lock, transaction, migration or stored byte of its own is under test,
+only what the service does above the database (validation, tokens and keys, problem
+documents, logs, documents served). When in doubt, a module keeps both.
+
+Under pytest-xdist (`make test` runs two workers per core, `--dist loadgroup`) each worker is
+a session of its own: its own migrated databases (a SQLite file under its temporary directory,
+a PostgreSQL database created from the configured URL; all dropped together at the end). The
+tests of `rujukan serve` that measure time or race their own requests are marked
+`xdist_group("served")`, to run one after another on one worker.
 """
 
 from __future__ import annotations
 
-import os
-import uuid
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import text
 
 from service.app import create_app
 from service.config import Settings
 from service.context import ServiceContext
 from service.db import upgrade_to_head
 from tests.support import AGENCIES, ALL_SCOPES, Api, Party
-
-POSTGRES_URL = os.environ.get("RUJUKAN_TEST_POSTGRES_URL")
-BACKENDS = ["sqlite"] + (["postgresql"] if POSTGRES_URL else [])
-
-# Rows of these tables are removed between tests; reference data, clients and the
-# append-only audit trail stay.
-_MUTABLE_TABLES = (
-    "webhook_attempt",
-    "webhook_delivery",
-    "webhook_subscription",
-    "event",
-    "idempotency_record",
-    "referral_group",
-    "referral_case_type",
-    "referral_service",
-    "referral_note",
-    "referral_history",
-    "referral",
-    "agreement",
+from tests.support.databases import (
+    BACKENDS,
+    MUTABLE_TABLES,
+    POSTGRES_URL,
+    create_postgres_database,
+    drop_postgres_databases,
+    make_settings,
 )
-
-
-def _create_postgres_database(base_url: str) -> tuple[str, str]:
-    """A fresh, empty database on the configured server: (its URL, its name)."""
-    url = make_url(base_url)
-    name = f"rujukan_t_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(url, isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-    except Exception as exc:  # noqa: BLE001
-        pytest.fail(f"RUJUKAN_TEST_POSTGRES_URL is set but PostgreSQL is unusable: {exc}")
-    finally:
-        admin.dispose()
-    return url.set(database=name).render_as_string(hide_password=False), name
-
-
-def _drop_postgres_database(base_url: str, name: str) -> None:
-    admin = create_engine(make_url(base_url), isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    finally:
-        admin.dispose()
 
 
 @pytest.fixture(scope="session")
@@ -78,13 +51,12 @@ def new_database_url(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[
             path = tmp_path_factory.mktemp("sqlite") / "rujukan.db"
             return f"sqlite:///{path}"
         assert POSTGRES_URL
-        url, name = _create_postgres_database(POSTGRES_URL)
+        url, name = create_postgres_database(POSTGRES_URL)
         created.append(name)
         return url
 
     yield make
-    for name in created:
-        _drop_postgres_database(POSTGRES_URL or "", name)
+    drop_postgres_databases(POSTGRES_URL or "", created)
 
 
 @pytest.fixture(scope="session", params=BACKENDS)
@@ -99,26 +71,6 @@ def database_url(backend: str, new_database_url) -> str:  # type: ignore[no-unty
     url = new_database_url(backend)
     upgrade_to_head(url)
     return url  # type: ignore[no-any-return]
-
-
-def make_settings(url: str, key_dir: Path, **overrides: object) -> Settings:
-    """Dev settings with key files in `key_dir`."""
-    values: dict[str, object] = {
-        "database_url": url,
-        "env": "dev",
-        "signing_key_file": key_dir / "signing-keys.pem",
-        "data_key_file": key_dir / "data-keys.json",
-        "token_ttl_seconds": 3600,
-        # The suite sends thousands of requests as one client within minutes; the production
-        # limits are tested in tests/test_rate_limits.py with their own, small values.
-        "rate_limit": "100000/minute",
-        "token_failure_limit": "10000/minute",
-        "token_address_failure_limit": "10000/minute",
-        # Tests start the webhook dispatcher themselves, when and where they need it.
-        "embedded_dispatcher": False,
-    }
-    values.update(overrides)
-    return Settings(**values)  # type: ignore[arg-type]
 
 
 @pytest.fixture(scope="session")
@@ -157,7 +109,7 @@ def clean(ctx: ServiceContext) -> None:
     """Remove the referrals of earlier tests."""
     with ctx.db.writer() as session:
         session.execute(text("UPDATE referral SET parent_id = NULL"))
-        for table in _MUTABLE_TABLES:
+        for table in MUTABLE_TABLES:
             session.execute(text(f"DELETE FROM {table}"))  # noqa: S608 - fixed table names
         session.commit()
 
@@ -175,3 +127,18 @@ def kemensos(parties: dict[str, Party], http: TestClient, clean: None) -> Api:
 @pytest.fixture
 def kemenham(parties: dict[str, Party], http: TestClient, clean: None) -> Api:
     return Api(http, parties["KEMENHAM"])
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Run the tests of `one_database` modules on SQLite only (see the module docstring)."""
+    kept, dropped = [], []
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        on_postgresql = callspec is not None and callspec.params.get("backend") == "postgresql"
+        if on_postgresql and item.get_closest_marker("one_database"):
+            dropped.append(item)
+        else:
+            kept.append(item)
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = kept

@@ -15,8 +15,8 @@ from httpx import Response
 
 from service.errors import MAX_FIELD_ERRORS
 from service.inputs import Input
-from tests.proof.hostile import EXTREME_DAYS, EXTREME_TIMES, NUL, opaque
 from tests.support import Api, assert_problem, assess_body, ok, referral_body, service_body
+from tests.support.hostile import EXTREME_DAYS, EXTREME_TIMES, NUL, opaque
 
 
 def field_error(response: Response, loc: list[str | int]) -> dict[str, Any]:

@@ -20,11 +20,13 @@ from service.auth.keys import KeySet, new_key, save_keyset
 from service.config import Settings
 from service.context import ServiceContext
 from service.crypto import GENERATED_MARKER, KeyFileError
-from tests.auth import jwt_parts
-from tests.conftest import make_settings
 from tests.support import Party
-from tests.test_cli_errors import one_line_error
-from tests.test_cli_errors import run as run_cli
+from tests.support.cli import cli_environment, one_line_error, run
+from tests.support.databases import make_settings
+from tests.support.tokens import jwt_parts
+
+# Nothing under test here differs between the dialects: SQLite only (tests/conftest.py).
+pytestmark = pytest.mark.one_database
 
 
 @pytest.fixture
@@ -116,7 +118,12 @@ def test_an_unbound_trusted_issuer_stops_every_command_with_one_line(
     command: list[str], tmp_path: Path
 ) -> None:
     unbound = json.dumps([{**IDP, "scopes": "referrals:read"}])
-    result = run_cli(command, tmp_path, RUJUKAN_TRUSTED_ISSUERS=unbound)
+    env = cli_environment(
+        f"sqlite:///{tmp_path / 'never-created.db'}", tmp_path / "keys",
+        RUJUKAN_TRUSTED_ISSUERS=unbound,
+    )
+    # `serve` as the installed console script: it never runs in this process.
+    result = run(command, env, tmp_path, process=command == ["serve"])
     one_line_error(result, "trusted_issuers", "agency")
 
 

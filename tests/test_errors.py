@@ -15,6 +15,9 @@ from service.bodies import MAX_BODY_BYTES
 from service.context import ServiceContext
 from tests.support import Api, referral_body
 
+# Nothing under test here differs between the dialects: SQLite only (tests/conftest.py).
+pytestmark = pytest.mark.one_database
+
 PROBLEM = "application/problem+json"
 LEAKS = ("Traceback", 'File "', "sqlalchemy", "psycopg", "sqlite3", "SELECT ", "INSERT ")
 

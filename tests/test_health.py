@@ -10,7 +10,7 @@ from fastapi.testclient import TestClient
 
 from service.app import create_app
 from service.context import ServiceContext
-from tests.conftest import make_settings
+from tests.support.databases import make_settings
 
 LEAKS = ("Traceback", "sqlalchemy", "psycopg", "sqlite3", "password", "postgres@")
 

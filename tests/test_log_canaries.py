@@ -19,6 +19,9 @@ from service.context import ServiceContext
 from service.logs import MASKED_DIGITS
 from tests.support import Api, assess_body, make_nik, referral_body, service_body
 
+# Nothing under test here differs between the dialects: SQLite only (tests/conftest.py).
+pytestmark = pytest.mark.one_database
+
 
 def log_lines(err: str) -> list[dict]:  # type: ignore[type-arg]
     return [json.loads(line) for line in err.splitlines() if line.startswith("{")]

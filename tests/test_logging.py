@@ -9,6 +9,9 @@ import pytest
 
 from tests.support import Api, referral_body
 
+# Nothing under test here differs between the dialects: SQLite only (tests/conftest.py).
+pytestmark = pytest.mark.one_database
+
 
 def test_access_log_is_json_with_request_id_and_no_personal_data(
     lpsk: Api, capsys: pytest.CaptureFixture[str]

@@ -28,9 +28,12 @@ from service import ratelimit
 from service.app import create_app
 from service.config import Settings
 from service.context import ServiceContext
-from tests.conftest import make_settings
-from tests.live import live_server
 from tests.support import ALL_SCOPES, Party
+from tests.support.databases import make_settings
+from tests.support.live import live_server
+
+# Nothing under test here differs between the dialects: SQLite only (tests/conftest.py).
+pytestmark = pytest.mark.one_database
 
 REDIS_URL = os.environ.get("RUJUKAN_TEST_REDIS_URL")
 # Counters in process memory (the default), and in Redis where a test server is configured.

@@ -25,6 +25,7 @@ from pathlib import Path
 import anyio
 import httpx
 import pytest
+import sqlalchemy.exc
 import uvicorn
 from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
@@ -36,16 +37,18 @@ from service.audit.models import AuditEntry
 from service.auth import clients
 from service.config import Settings
 from service.context import ServiceContext
-from service.db import upgrade_to_head
+from service.db import SQLITE_POOL_SIZE, upgrade_to_head
 from service.referrals.models import Referral, ReferralHistory
-from tests.conftest import POSTGRES_URL, make_settings
-from tests.roles import owner_and_service_roles
 from tests.support import ALL_SCOPES, Api, assess_body, referral_body, service_body
+from tests.support.databases import POSTGRES_URL, make_settings
+from tests.support.dockerfile import final_stage
+from tests.support.roles import owner_and_service_roles
 
 BIN = Path(sys.executable).parent
 RUJUKAN = BIN / "rujukan"
 REPO = Path(__file__).resolve().parent.parent
-pytestmark = pytest.mark.slow
+# Servers on free loopback ports, and timings: one after another on one xdist worker.
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("served")]
 
 
 def free_port() -> int:
@@ -277,11 +280,9 @@ def test_sigterm_lets_an_in_flight_create_finish_and_commit(deployment: Deployme
 
 def _dockerfile_env_and_cmd() -> tuple[dict[str, str], list[str]]:
     """The final stage's ENV values and its CMD, as Docker would run them."""
-    from tests.test_dockerfile import _final_stage
-
     env: dict[str, str] = {}
     cmd: list[str] = []
-    for keyword, args in _final_stage():
+    for keyword, args in final_stage():
         if keyword == "ENV":
             for pair in args.split():
                 name, _, value = pair.partition("=")
@@ -371,17 +372,33 @@ def test_migrations_started_together_run_once(
 
 
 def test_the_connection_pool_follows_the_settings(database_url: str, tmp_path: Path) -> None:
-    settings = make_settings(database_url, tmp_path / "keys", db_pool_size=3, db_max_overflow=2)
+    settings = make_settings(
+        database_url, tmp_path / "keys", db_pool_size=3, db_max_overflow=2,
+        db_pool_timeout_seconds=0.5,
+    )
     ctx = ServiceContext.build(settings)
     try:
         pool = ctx.db.engine.pool
         if database_url.startswith("sqlite"):
+            # The settings are PostgreSQL's: SQLite keeps a pool of its own size.
             assert settings.pool_options() == {}
-        else:
-            assert pool.size() == 3  # type: ignore[attr-defined]
-            assert pool._max_overflow == 2  # type: ignore[attr-defined]
+            assert pool.size() == SQLITE_POOL_SIZE  # type: ignore[attr-defined]
+            return
+        assert pool.size() == 3  # type: ignore[attr-defined]
+        assert pool._max_overflow == 2  # type: ignore[attr-defined]
+        # Five connections at once (3 + 2 overflow); a sixth waits out the pool timeout.
+        held = [ctx.db.engine.connect() for _ in range(5)]
+        try:
+            started = time.monotonic()
+            with pytest.raises(sqlalchemy.exc.TimeoutError):
+                ctx.db.engine.connect()
+            assert time.monotonic() - started >= 0.5
+        finally:
+            for connection in held:
+                connection.close()
+        # ... and serves again once they are back.
         with ctx.db.reader() as session:
-            assert session.execute(select(func.count()).select_from(Referral)).scalar_one() >= 0
+            assert session.execute(select(1)).scalar_one() == 1
     finally:
         ctx.db.dispose()
 

@@ -18,8 +18,8 @@ from service.audit.models import AuditEntry
 from service.config import Settings
 from service.context import ServiceContext
 from service.db import upgrade_to_head
-from tests.conftest import make_settings
 from tests.support import Api, Party, assert_problem, assess_body, ok, referral_body
+from tests.support.databases import make_settings
 
 TODAY = dt.datetime.now(dt.UTC).date()
 DAY = dt.timedelta(days=1)

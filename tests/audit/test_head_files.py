@@ -22,7 +22,8 @@ import pytest
 from service.audit.head import HeadWriter
 from service.db import upgrade_to_head
 from service.events.dispatcher import BackgroundDispatcher
-from tests.audit.support import RUJUKAN, Operator, truncate
+from tests.support.cli import RUJUKAN
+from tests.support.operator import Operator, truncate
 
 
 def heads_in(directory: Path) -> list[dict[str, Any]]:

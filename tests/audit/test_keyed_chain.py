@@ -21,7 +21,7 @@ from sqlalchemy import delete, select
 from service.audit.models import AuditEntry
 from service.crypto import b64encode
 from service.db import upgrade_to_head
-from tests.audit.support import Operator, unprotected
+from tests.support.operator import Operator, unprotected
 
 COLUMNS = [column.key for column in AuditEntry.__table__.columns]  # type: ignore[attr-defined]
 KEYED = "key_id" in COLUMNS

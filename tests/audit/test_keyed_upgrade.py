@@ -19,7 +19,7 @@ from sqlalchemy import select, text
 
 from service.audit.models import AuditEntry
 from service.db import Database, alembic_config, upgrade_to_head
-from tests.audit.support import Operator, unprotected
+from tests.support.operator import Operator, unprotected
 
 AGENCIES = ["LPSK", "KEMENSOS", "LPSK", None, "KEMENSOS", "LPSK"]
 

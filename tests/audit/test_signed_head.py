@@ -18,7 +18,7 @@ from service.audit.keys import AuditKeyring
 from service.auth import tokens
 from service.auth.keys import KeySet, load_keyset, new_key
 from service.db import upgrade_to_head
-from tests.audit.support import Operator, truncate, unprotected
+from tests.support.operator import Operator, truncate, unprotected
 
 
 def take_head(operator: Operator, name: str = "head.jsonl") -> tuple[Path, dict[str, Any]]:

@@ -15,7 +15,8 @@ from fastapi.testclient import TestClient
 from httpx import Response
 
 from service.context import ServiceContext
-from tests.auth import (
+from tests.support import ALL_SCOPES, Party
+from tests.support.tokens import (
     b64u,
     segment,
     sign_es256,
@@ -23,7 +24,9 @@ from tests.auth import (
     sign_rs256,
     valid_claims,
 )
-from tests.support import ALL_SCOPES, Party
+
+# Nothing under test here differs between the dialects: SQLite only (tests/conftest.py).
+pytestmark = pytest.mark.one_database
 
 REPO = Path(__file__).resolve().parents[2]
 PROBLEM = "application/problem+json"

@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
-import re
 import stat
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -15,12 +12,14 @@ from fastapi.testclient import TestClient
 
 import service.context
 from service.app import create_app
-from service.auth import clients
 from service.auth.keys import load_keyset, rotate_keyset
 from service.context import ServiceContext
-from tests.auth import jwt_parts, verify_es256_with_jwk
-from tests.conftest import make_settings
 from tests.support import Party
+from tests.support.databases import make_settings
+from tests.support.tokens import Service, age_key_file, jwt_parts, verify_es256_with_jwk
+
+# Nothing under test here differs between the dialects: SQLite only (tests/conftest.py).
+pytestmark = pytest.mark.one_database
 
 PRIVATE_JWK_MEMBERS = {"d", "p", "q", "dp", "dq", "qi", "oth", "k"}
 
@@ -74,62 +73,6 @@ def test_an_integrator_can_verify_a_token_with_the_jwks(
 
 
 # --- rotation, on a key file of its own -------------------------------------------------
-
-
-@dataclass
-class Service:
-    ctx: ServiceContext
-    http: TestClient
-    key_file: Path
-    client_id: str
-    secret: str
-
-    def token(self) -> str:
-        response = self.http.post(
-            "/oauth/token",
-            data={"grant_type": "client_credentials", "client_id": self.client_id,
-                  "client_secret": self.secret},
-        )
-        assert response.status_code == 200, response.text
-        return response.json()["access_token"]  # type: ignore[no-any-return]
-
-    def status_with(self, token: str) -> int:
-        return self.http.get(
-            "/v1/agencies", headers={"Authorization": f"Bearer {token}"}
-        ).status_code
-
-
-@pytest.fixture
-def own_keys(
-    database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[Service]:
-    """A service on the session database with a key directory of its own, re-reading its
-    key file on every use."""
-    monkeypatch.setattr(service.context, "KEY_RELOAD_SECONDS", 0)
-    settings = make_settings(database_url, tmp_path / "keys")
-    ctx = ServiceContext.build(settings)
-    with ctx.db.writer() as session:
-        client, secret = clients.create_client(
-            session, agency="LPSK", name="rotation test", scope="referrals:read",
-            keyring=ctx.keyring,
-        )
-        session.commit()
-    with TestClient(create_app(ctx=ctx), raise_server_exceptions=False) as http:
-        yield Service(ctx, http, settings.signing_key_path, client.client_id, secret)
-    ctx.db.dispose()
-
-
-def age_key_file(path: Path, by: dt.timedelta) -> None:
-    """Move every key's `Created:` time back, as if the keys were that much older."""
-
-    def older(match: re.Match[str]) -> str:
-        created = dt.datetime.fromisoformat(match.group(1))
-        return f"Created: {(created - by).isoformat()}"
-
-    text = path.read_text(encoding="ascii")
-    aged = re.sub(r"^Created: (.+)$", older, text, flags=re.M)
-    assert aged != text
-    path.write_text(aged, encoding="ascii")
 
 
 def test_key_file_is_private(own_keys: Service) -> None:

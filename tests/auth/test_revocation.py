@@ -14,8 +14,7 @@ from fastapi.testclient import TestClient
 from service.auth import clients
 from service.auth.revocation import REFRESH_SECONDS, RevokedClients
 from service.context import ServiceContext
-from tests.auth import sign_es256, valid_claims
-from tests.auth.test_token_endpoint import form_token, register
+from tests.support.tokens import form_token, register, sign_es256, valid_claims
 
 
 class Clock:

@@ -12,6 +12,9 @@ from httpx import Response
 from service.auth.scopes import ALL_SCOPES
 from tests.support import Api, assess_body, referral_body, service_body
 
+# Nothing under test here differs between the dialects: SQLite only (tests/conftest.py).
+pytestmark = pytest.mark.one_database
+
 READ, WRITE, ASSESS, SERVE, CLOSE = (
     "referrals:read", "referrals:write", "referrals:assess", "referrals:serve", "referrals:close"
 )

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import datetime as dt
 
+import pytest
+
 from service.auth.keys import rotate_keyset
 from service.auth.token_cache import VerifiedTokenCache
-from tests.auth.test_keys import Service, age_key_file, own_keys  # noqa: F401 (fixture)
+from tests.support.tokens import Service, age_key_file
 
+# Nothing under test here differs between the dialects: SQLite only (tests/conftest.py).
+pytestmark = pytest.mark.one_database
 
 def test_a_cached_token_stops_at_its_expiry() -> None:
     cache = VerifiedTokenCache()

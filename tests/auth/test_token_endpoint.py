@@ -15,27 +15,13 @@ from sqlalchemy import select
 from service.auth import clients
 from service.auth.models import ApiClient
 from service.context import ServiceContext
-from tests.auth import jwt_parts
 from tests.support import Party
+from tests.support.tokens import form_token, jwt_parts, register
+
+# Nothing under test here differs between the dialects: SQLite only (tests/conftest.py).
+pytestmark = pytest.mark.one_database
 
 PROBLEM = "application/problem+json"
-
-
-def register(ctx: ServiceContext, agency: str, scope: str) -> tuple[str, str]:
-    """A new client of `agency` with `scope`: (client_id, secret)."""
-    with ctx.db.writer() as session:
-        client, secret = clients.create_client(
-            session, agency=agency, name=f"{agency} token test", scope=scope,
-            keyring=ctx.keyring,
-        )
-        session.commit()
-        return client.client_id, secret
-
-
-def form_token(http: TestClient, client_id: str, secret: str, **extra: str) -> Response:
-    data = {"grant_type": "client_credentials", "client_id": client_id, "client_secret": secret}
-    data.update(extra)
-    return http.post("/oauth/token", data=data)
 
 
 def basic(client_id: str, secret: str) -> str:

@@ -21,8 +21,11 @@ from service.auth.keys import SigningKey, new_key
 from service.auth.scopes import ALL_SCOPES
 from service.config import Settings
 from service.context import ServiceContext
-from tests.conftest import make_settings
 from tests.support import Api, referral_body
+from tests.support.databases import make_settings
+
+# Nothing under test here differs between the dialects: SQLite only (tests/conftest.py).
+pytestmark = pytest.mark.one_database
 
 ISS = "https://sso.lpsk.example"
 AUD = "rujukan-api"

@@ -1,8 +1,7 @@
-"""Fixtures of the webhook tests: a receiver, fast dispatchers, subscriptions."""
+"""Fixtures of the event and webhook tests: public names, a receiver, fast dispatchers."""
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -11,37 +10,8 @@ import pytest
 from service.context import ServiceContext
 from service.events import urlguard
 from service.events.dispatcher import Dispatcher
-from tests.events.receiver import Receiver
-from tests.support import Api, ok
-
-# Backoff in tens of milliseconds, so that retries and dead ends happen within a test.
-FAST = {
-    "webhook_backoff_base_seconds": 0.05,
-    "webhook_backoff_max_seconds": 0.2,
-    "webhook_max_attempts": 3,
-    "webhook_timeout_seconds": 2.0,
-    "webhook_lease_seconds": 5.0,
-}
-
-
-def variant(ctx: ServiceContext, **settings: Any) -> ServiceContext:
-    """The same database and keys with other settings."""
-    return dataclasses.replace(ctx, settings=ctx.settings.model_copy(update=settings))
-
-
-PUBLIC_ADDRESS = "93.184.216.34"
-
-# IPv6 addresses that carry a non-public IPv4 address (or are never public), one per form.
-EMBEDDED_IPV4_FORMS = [
-    pytest.param("64:ff9b::a9fe:a9fe", id="nat64-metadata"),  # 169.254.169.254
-    pytest.param("64:ff9b::a00:1", id="nat64-private"),  # 10.0.0.1
-    pytest.param("64:ff9b:1::a00:1", id="nat64-local-use"),
-    pytest.param("2002:7f00:1::", id="6to4-loopback"),  # 127.0.0.1
-    pytest.param("2001:0:a00:1::80ff:fffe", id="teredo"),  # server 10.0.0.1, client 127.0.0.1
-    pytest.param("::127.0.0.1", id="ipv4-compatible"),
-    pytest.param("::ffff:169.254.169.254", id="ipv4-mapped"),
-    pytest.param("::ffff:0:127.0.0.1", id="ipv4-translated"),
-]
+from tests.support.events import FAST, PUBLIC_ADDRESS, variant
+from tests.support.receiver import Receiver
 
 
 @pytest.fixture(autouse=True)
@@ -78,24 +48,3 @@ def dispatchers(ctx: ServiceContext) -> Iterator[Callable[..., Dispatcher]]:
     yield make
     for dispatcher in made:
         dispatcher.close()
-
-
-def subscribe(api: Api, url: str, types: list[str] | None = None) -> dict[str, Any]:
-    """Create a subscription (every event type unless given)."""
-    from service.referrals.workflow import EVENT_TYPES
-
-    body = {"url": url, "event_types": types or list(EVENT_TYPES)}
-    return ok(  # type: ignore[no-any-return]
-        api.http.post("/v1/webhook-subscriptions", json=body, headers=api.headers()), 201
-    )
-
-
-def drain(dispatcher: Dispatcher, rounds: int = 50) -> int:
-    """Run the dispatcher until nothing is due; the number of deliveries handled."""
-    total = 0
-    for _ in range(rounds):
-        handled = dispatcher.run_once()
-        if not handled:
-            return total
-        total += handled
-    return total

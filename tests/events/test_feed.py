@@ -16,9 +16,8 @@ from service.context import ServiceContext
 from service.events import outbox
 from service.events.models import Event
 from service.referrals.models import Referral
-from tests.events.conftest import subscribe
-from tests.events.helpers import all_events, feed, walk
 from tests.support import Api, assert_problem, assess_body, ok, referral_body
+from tests.support.events import all_events, feed, subscribe, walk
 
 LIFECYCLE = [
     "referral.created",

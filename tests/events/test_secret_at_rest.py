@@ -14,7 +14,7 @@ from service.dbtypes import utcnow
 from service.events import service
 from service.events.models import WebhookSubscription
 from service.events.schemas import SecretRotation, SubscriptionCreate
-from tests.conftest import make_settings
+from tests.support.databases import make_settings
 
 
 def test_secrets_are_re_encrypted_by_a_data_key_rotation(

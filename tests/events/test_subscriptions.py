@@ -12,8 +12,8 @@ from service.app import create_app
 from service.context import ServiceContext
 from service.events import urlguard
 from service.events.models import WebhookSubscription
-from tests.events.conftest import EMBEDDED_IPV4_FORMS, subscribe, variant
 from tests.support import Api, assert_problem, ok
+from tests.support.events import EMBEDDED_IPV4_FORMS, subscribe, variant
 
 PATH = "/v1/webhook-subscriptions"
 

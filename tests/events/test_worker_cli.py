@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -10,10 +11,10 @@ from standardwebhooks import Webhook
 
 from service.app import create_app
 from service.context import ServiceContext
-from tests.conftest import make_settings
-from tests.events.receiver import Receiver
 from tests.support import ok, referral_body
-from tests.test_cli import make_cli
+from tests.support.cli import Cli, make_cli
+from tests.support.databases import make_settings
+from tests.support.receiver import Receiver
 
 
 def test_rujukan_worker_delivers_what_the_api_committed(
@@ -38,19 +39,18 @@ def test_rujukan_worker_delivers_what_the_api_committed(
     finally:
         ctx.db.dispose()
     assert receiver.requests == []  # the API process itself sends nothing here
-    cli.ok("worker", "--once")
+    worker = dataclasses.replace(cli, process=True)
+    worker.ok("worker", "--once")
     (request,) = receiver.wait_for(1)
     payload = Webhook(sub["secret"]).verify(request.body, request.headers)
     assert payload["data"]["referral_id"] == created["id"]
     # Once delivered, another pass sends nothing.
-    cli.ok("worker", "--once")
+    worker.ok("worker", "--once")
     assert len(receiver.requests) == 1
 
 
 @pytest.mark.parametrize("args", [["worker", "--help"]])
 def test_worker_help_touches_nothing(args: list[str], tmp_path: Path) -> None:
-    from tests.test_cli import Cli
-
     cli = Cli(f"sqlite:///{tmp_path / 'never.db'}", tmp_path / "keys", tmp_path)
     result = cli.run(*args)
     assert result.returncode == 0 and "Usage" in result.stdout

@@ -31,11 +31,11 @@ from service.app import create_app
 from service.context import ServiceContext
 from service.db import upgrade_to_head
 from service.referrals import workflow
-from tests.conftest import make_settings
-from tests.events.receiver import Receiver
-from tests.proof.served import rujukan, serve
 from tests.proof.test_workflow_model import event_of
 from tests.support import AGENCIES, ALL_SCOPES, Party, assess_body, referral_body, service_body
+from tests.support.databases import make_settings
+from tests.support.receiver import Receiver
+from tests.support.served import rujukan, serve
 
 pytestmark = [pytest.mark.crash, pytest.mark.slow]
 

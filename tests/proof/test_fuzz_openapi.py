@@ -34,7 +34,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from schemathesis import GenerationMode
 
-from tests.proof.hostile import (
+from tests.support import AGENCIES, Api, Party
+from tests.support.hostile import (
     EXTREME_DAYS,
     EXTREME_TIMES,
     HOSTILE_CURSORS,
@@ -42,7 +43,6 @@ from tests.proof.hostile import (
     date_times,
     dates,
 )
-from tests.support import AGENCIES, Api, Party
 
 pytestmark = pytest.mark.fuzz
 

@@ -35,9 +35,9 @@ from service.audit import trail
 from service.audit.models import AuditEntry
 from service.context import ServiceContext
 from service.referrals import workflow
-from tests.conftest import _MUTABLE_TABLES
-from tests.proof.hostile import EXTREME_DAYS, EXTREME_TIMES, with_nul
 from tests.support import AGENCIES, Api, Party, assess_body, referral_body, service_body
+from tests.support.databases import MUTABLE_TABLES
+from tests.support.hostile import EXTREME_DAYS, EXTREME_TIMES, with_nul
 
 pytestmark = pytest.mark.fuzz
 
@@ -158,7 +158,7 @@ class WorkflowModel(RuleBasedStateMachine):
         self.api = {code: Api(self.http, self.parties[code]) for code in AGENCIES}
         with self.ctx.db.writer() as session:
             session.execute(text("UPDATE referral SET parent_id = NULL"))
-            for table in _MUTABLE_TABLES:
+            for table in MUTABLE_TABLES:
                 session.execute(text(f"DELETE FROM {table}"))  # noqa: S608 - fixed names
             session.commit()
             last = session.execute(
