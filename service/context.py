@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Generic, TypeVar
 
 from sqlalchemy import select
+from sqlmodel import col
 
 from service.audit.keys import SESSION_KEY as AUDIT_KEYS_SESSION_KEY
 from service.audit.keys import AuditKeyring
@@ -166,6 +167,6 @@ class ServiceContext:
         now = time.monotonic()
         if now - self._agencies_read >= AGENCY_CACHE_SECONDS:
             with self.db.reader() as session:
-                self._agencies = frozenset(session.execute(select(Agency.code)).scalars())
+                self._agencies = frozenset(session.execute(select(col(Agency.code))).scalars())
             self._agencies_read = now
         return self._agencies

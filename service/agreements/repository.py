@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from sqlalchemy import select
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from service.agreements.models import Agreement
 from service.taxonomy.models import Agency, TaxonomyTerm
@@ -22,20 +22,23 @@ def between(session: Session, one: str, other: str) -> Sequence[Agreement]:
     a, b = pair(one, other)
     stmt = (
         select(Agreement)
-        .where(Agreement.agency_a == a, Agreement.agency_b == b)
-        .order_by(Agreement.valid_from, Agreement.number)
+        .where(col(Agreement.agency_a) == a, col(Agreement.agency_b) == b)
+        .order_by(col(Agreement.valid_from), col(Agreement.number))
     )
     return session.execute(stmt).scalars().all()
 
 
 def by_number(session: Session, number: str) -> Agreement | None:
     """The agreement with this number, if registered."""
-    return session.execute(select(Agreement).where(Agreement.number == number)).scalars().first()
+    stmt = select(Agreement).where(col(Agreement.number) == number)
+    return session.execute(stmt).scalars().first()
 
 
 def every(session: Session) -> Sequence[Agreement]:
     """Every agreement, by agency pair and number."""
-    stmt = select(Agreement).order_by(Agreement.agency_a, Agreement.agency_b, Agreement.number)
+    stmt = select(Agreement).order_by(
+        col(Agreement.agency_a), col(Agreement.agency_b), col(Agreement.number)
+    )
     return session.execute(stmt).scalars().all()
 
 
@@ -52,7 +55,7 @@ def agency(session: Session, code: str) -> Agency | None:
 
 def agency_codes(session: Session) -> list[str]:
     """Every agency code, sorted."""
-    return list(session.execute(select(Agency.code).order_by(Agency.code)).scalars())
+    return list(session.execute(select(col(Agency.code)).order_by(col(Agency.code))).scalars())
 
 
 def add_agency(session: Session, row: Agency) -> None:
@@ -63,5 +66,5 @@ def add_agency(session: Session, row: Agency) -> None:
 
 def term_codes(session: Session, *kinds: str) -> set[str]:
     """The taxonomy codes of these kinds, active or not."""
-    stmt = select(TaxonomyTerm.code).where(TaxonomyTerm.kind.in_(kinds))  # type: ignore[attr-defined]
+    stmt = select(col(TaxonomyTerm.code)).where(col(TaxonomyTerm.kind).in_(kinds))
     return set(session.execute(stmt).scalars())

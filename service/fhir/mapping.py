@@ -81,7 +81,7 @@ def _request_status(referral: ReferralRead) -> str:
 
 def _business_status(referral: ReferralRead) -> dict[str, Any]:
     codings = [{"system": STATUS_SYSTEM, "code": referral.status}]
-    text = referral.status
+    text: str = referral.status
     if referral.closure is not None:
         codings.append({"system": OUTCOME_SYSTEM, "code": referral.closure.outcome})
         text = f"closed: {referral.closure.outcome}"
