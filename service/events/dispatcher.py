@@ -166,7 +166,7 @@ def _transport() -> httpx.HTTPTransport:
     return transport
 
 
-def payload(event_read: dict) -> str:  # type: ignore[type-arg]
+def payload(event_read: dict[str, Any]) -> str:
     """The webhook body: Standard Webhooks' {type, timestamp, data}, data a feed item."""
     return json.dumps(
         {"type": event_read["type"], "timestamp": event_read["occurred_at"], "data": event_read},
