@@ -60,5 +60,6 @@ def checkpoint_sqlite(ctx: ServiceContext) -> bool:
         # The driver connection runs in autocommit mode (see service.db): no transaction is
         # open around the checkpoint.
         raw = conn.connection.driver_connection
+        assert raw is not None  # a checked-out connection holds its driver's
         busy, _, _ = raw.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
     return busy == 0
