@@ -61,5 +61,5 @@ def checkpoint_sqlite(ctx: ServiceContext) -> bool:
         # open around the checkpoint.
         raw = conn.connection.driver_connection
         assert raw is not None  # a checked-out connection holds its driver's
-        busy, _, _ = raw.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+        busy: int = raw.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]
     return busy == 0

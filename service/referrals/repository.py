@@ -243,7 +243,9 @@ def history(session: Session, referral_id: uuid.UUID) -> Sequence[ReferralHistor
     return session.execute(stmt).scalars().all()
 
 
-def services_of(session: Session, referral_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, list]:
+def services_of(
+    session: Session, referral_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, list[ReferralService]]:
     """Services of several referrals, each list in the order they were recorded."""
     if not referral_ids:
         return {}
@@ -252,13 +254,15 @@ def services_of(session: Session, referral_ids: Sequence[uuid.UUID]) -> dict[uui
         .where(col(ReferralService.referral_id).in_(referral_ids))
         .order_by(col(ReferralService.recorded_at), col(ReferralService.id))
     )
-    grouped: dict[uuid.UUID, list] = {rid: [] for rid in referral_ids}
+    grouped: dict[uuid.UUID, list[ReferralService]] = {rid: [] for rid in referral_ids}
     for row in session.execute(stmt).scalars():
         grouped[row.referral_id].append(row)
     return grouped
 
 
-def services_of_rows(session: Session, rows: Sequence[Referral]) -> dict[uuid.UUID, list]:
+def services_of_rows(
+    session: Session, rows: Sequence[Referral]
+) -> dict[uuid.UUID, list[ReferralService]]:
     """Services of these referrals, asking the database only about those whose state
     allows any (reads of referred and assessed referrals skip the query)."""
     grouped = services_of(session, [r.id for r in rows if r.status in workflow.MAY_HAVE_SERVICES])
