@@ -52,8 +52,10 @@ crash-test: $(TEST_STAMP)
 	RUJUKAN_CRASH_KILLS=$${RUJUKAN_CRASH_KILLS:-50} RUJUKAN_CRASH_SEED=$${RUJUKAN_CRASH_SEED:-$$(date +%s)} \
 	$(BIN)/python -m pytest -m crash tests/proof -s
 
+# mypy checks the paths listed under [tool.mypy] in pyproject.toml.
 lint: $(TEST_STAMP)
 	$(BIN)/ruff check service tests migrations bench docs/hooks
+	$(BIN)/mypy
 
 openapi: $(STAMP)
 	$(BIN)/rujukan openapi export > openapi/openapi.json
@@ -74,4 +76,4 @@ bench-quick: check-wrk $(BENCH_STAMP)
 	$(BIN)/python bench/run.py --rows 100000 --rounds 1 --duration 5 --unloaded-duration 2 --mixed-duration 5 --output bench/results/quick
 
 clean:
-	rm -rf $(VENV) var .pytest_cache tools/node_modules site
+	rm -rf $(VENV) var .pytest_cache .mypy_cache tools/node_modules site

@@ -17,7 +17,7 @@ from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, HTTPException
 from sqlalchemy import JSON, Column, and_, or_
-from sqlmodel import Field, Session, SQLModel, create_engine, select
+from sqlmodel import Field, Session, SQLModel, col, create_engine, select
 
 DATABASE_URL = os.environ.get("BASELINE_DATABASE_URL", "sqlite:///var/bench/bench.db")
 connect_args = {"check_same_thread": False} if DATABASE_URL.startswith("sqlite") else {}
@@ -169,17 +169,19 @@ def read_referrals(
         created_at, rid = datetime.fromisoformat(created), uuid.UUID(last_id)
         statement = statement.where(
             or_(
-                Referral.created_at < created_at,
-                and_(Referral.created_at == created_at, Referral.id < rid),
+                col(Referral.created_at) < created_at,
+                and_(col(Referral.created_at) == created_at, col(Referral.id) < rid),
             )
         )
-    statement = statement.order_by(Referral.created_at.desc(), Referral.id.desc()).limit(limit)
+    statement = statement.order_by(col(Referral.created_at).desc(), col(Referral.id).desc())
+    statement = statement.limit(limit)
     items = session.exec(statement).all()
     next_cursor = None
     if len(items) == limit:
         last = items[-1]
         next_cursor = f"{last.created_at.isoformat()}|{last.id}"
-    return ReferralsPage(items=items, next_cursor=next_cursor)
+    # As the tutorial writes it: validation reads each row into a ReferralPublic.
+    return ReferralsPage(items=items, next_cursor=next_cursor)  # type: ignore[arg-type]
 
 
 @app.post("/referrals/{referral_id}/assess", response_model=ReferralPublic)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from logging.config import fileConfig
 
 from alembic import context
+from sqlalchemy import Connection
 
 from service.config import get_settings
 from service.db import is_sqlite, make_engine
@@ -48,7 +49,7 @@ def run_migrations_online() -> None:
         engine.dispose()
 
 
-def _run(connection, url: str) -> None:  # type: ignore[no-untyped-def]
+def _run(connection: Connection, url: str) -> None:
     context.configure(
         connection=connection,
         target_metadata=metadata,

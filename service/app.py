@@ -223,6 +223,7 @@ def create_app(settings: Settings | None = None, ctx: ServiceContext | None = No
             app.openapi_schema = spec
         return app.openapi_schema
 
+    # FastAPI's documented way to extend the schema is to replace this method.
     app.openapi = openapi  # type: ignore[method-assign]
     return app
 

@@ -7,7 +7,8 @@ import logging
 import re
 import sys
 import time
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, TextIO
 
 from service.requestctx import request_id
 
@@ -65,7 +66,7 @@ _DIGIT_RUN = re.compile(r"\d(?:[ .\-]?\d){5,}")
 MASKED_DIGITS = "[digits]"
 
 
-def loggable_path(scope: dict[str, Any]) -> str:
+def loggable_path(scope: Mapping[str, Any]) -> str:
     """What a log line may say of a request's path: the route template when a route matched
     (`/v1/referrals/{referral_id}`, even if the id was a NIK), else the raw path with every
     long run of digits masked (a NIK typed into a URL stays out of the log)."""
@@ -75,7 +76,7 @@ def loggable_path(scope: dict[str, Any]) -> str:
     return _DIGIT_RUN.sub(MASKED_DIGITS, str(scope.get("path") or ""))
 
 
-def access_fields(scope: dict[str, Any]) -> dict[str, Any]:
+def access_fields(scope: Mapping[str, Any]) -> dict[str, Any]:
     """Route template, calling client and agency, and peer address of a finished request.
 
     The route is the template (`/v1/referrals/{referral_id}`), never the raw path with its
@@ -92,15 +93,15 @@ def access_fields(scope: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+class _StderrHandler(logging.StreamHandler[TextIO]):
     """Writes to whatever sys.stderr is at the time of each record."""
 
-    @property  # type: ignore[override]
-    def stream(self):  # type: ignore[no-untyped-def]
+    @property
+    def stream(self) -> TextIO:
         return sys.stderr
 
     @stream.setter
-    def stream(self, _value) -> None:  # type: ignore[no-untyped-def]
+    def stream(self, _value: TextIO) -> None:
         pass
 
 
@@ -126,7 +127,7 @@ def configure_logging(level: str = "INFO") -> None:
     # The lines carry none of what the logging module gathers for every record by default
     # (the caller's file and line, the thread, the multiprocessing process name): the
     # logging HOWTO's "Optimization" section turns that gathering off this way.
-    logging._srcfile = None  # type: ignore[attr-defined]
+    logging._srcfile = None
     logging.logThreads = False
     logging.logMultiprocessing = False
     handler = _StderrHandler()

@@ -34,6 +34,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
 from sqlalchemy import func, or_, select
+from sqlmodel import col
 from starlette.routing import Match, Mount, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -87,38 +88,41 @@ class DomainCollector(Collector):
         now = dt.datetime.now(dt.UTC)
         try:
             with ctx.db.reader() as session:
-                by_status = dict(
+                referral_status = col(Referral.status)
+                by_status: dict[str, int] = dict(
                     session.execute(
-                        select(Referral.status, func.count())
-                        .where(Referral.status != CLOSED)
-                        .group_by(Referral.status)
-                    ).all()
+                        select(referral_status, func.count())
+                        .where(referral_status != CLOSED)
+                        .group_by(referral_status)
+                    )
+                    .tuples()
+                    .all()
                 )
                 overdue = session.execute(
                     select(func.count())
                     .select_from(Referral)
                     .where(
-                        Referral.status != CLOSED,
-                        Referral.due_at.is_not(None),  # type: ignore[union-attr]
-                        Referral.due_at < now,  # type: ignore[operator]
+                        referral_status != CLOSED,
+                        col(Referral.due_at).is_not(None),
+                        col(Referral.due_at) < now,
                     )
                 ).scalar_one()
+                history_action = col(ReferralHistory.action)
                 actions = session.execute(
                     # A note changes no state: it is not a transition.
-                    select(ReferralHistory.action, func.count())
-                    .where(ReferralHistory.action != ADD_NOTE)
-                    .group_by(ReferralHistory.action)
+                    select(history_action, func.count())
+                    .where(history_action != ADD_NOTE)
+                    .group_by(history_action)
                 ).all()
-                deliveries = dict(
-                    session.execute(
-                        select(WebhookDelivery.status, func.count()).group_by(
-                            WebhookDelivery.status
-                        )
-                    ).all()
+                delivery_status = col(WebhookDelivery.status)
+                deliveries: dict[str, int] = dict(
+                    session.execute(select(delivery_status, func.count()).group_by(delivery_status))
+                    .tuples()
+                    .all()
                 )
                 oldest_pending = session.execute(
-                    select(func.min(WebhookDelivery.created_at)).where(
-                        WebhookDelivery.status == "pending"
+                    select(func.min(col(WebhookDelivery.created_at))).where(
+                        delivery_status == "pending"
                     )
                 ).scalar_one()
                 failed_attempts = session.execute(
@@ -126,9 +130,9 @@ class DomainCollector(Collector):
                     .select_from(WebhookAttempt)
                     .where(
                         or_(
-                            WebhookAttempt.status_code.is_(None),  # type: ignore[union-attr]
-                            WebhookAttempt.status_code < 200,  # type: ignore[operator]
-                            WebhookAttempt.status_code >= 300,  # type: ignore[operator]
+                            col(WebhookAttempt.status_code).is_(None),
+                            col(WebhookAttempt.status_code) < 200,
+                            col(WebhookAttempt.status_code) >= 300,
                         )
                     )
                 ).scalar_one()

@@ -64,7 +64,8 @@ def checkpoint_sqlite(ctx: ServiceContext) -> bool:
         # The driver connection runs in autocommit mode (see service.db): no transaction is
         # open around the checkpoint.
         raw = conn.connection.driver_connection
-        busy, _, _ = raw.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+        assert raw is not None  # a checked-out connection holds its driver's
+        busy: int = raw.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]
     return busy == 0
 
 

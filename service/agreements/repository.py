@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from sqlalchemy import select
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from service.agreements.models import Agreement
 
@@ -21,20 +21,23 @@ def between(session: Session, one: str, other: str) -> Sequence[Agreement]:
     a, b = pair(one, other)
     stmt = (
         select(Agreement)
-        .where(Agreement.agency_a == a, Agreement.agency_b == b)
-        .order_by(Agreement.valid_from, Agreement.number)
+        .where(col(Agreement.agency_a) == a, col(Agreement.agency_b) == b)
+        .order_by(col(Agreement.valid_from), col(Agreement.number))
     )
     return session.execute(stmt).scalars().all()
 
 
 def by_number(session: Session, number: str) -> Agreement | None:
     """The agreement with this number, if registered."""
-    return session.execute(select(Agreement).where(Agreement.number == number)).scalars().first()
+    stmt = select(Agreement).where(col(Agreement.number) == number)
+    return session.execute(stmt).scalars().first()
 
 
 def every(session: Session) -> Sequence[Agreement]:
     """Every agreement, by agency pair and number."""
-    stmt = select(Agreement).order_by(Agreement.agency_a, Agreement.agency_b, Agreement.number)
+    stmt = select(Agreement).order_by(
+        col(Agreement.agency_a), col(Agreement.agency_b), col(Agreement.number)
+    )
     return session.execute(stmt).scalars().all()
 
 

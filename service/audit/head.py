@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import func, select
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from service.audit.keys import AuditKeyring
 from service.audit.models import AuditEntry
@@ -57,7 +57,9 @@ def head_as_read(session: Session) -> dict[str, Any]:
     contiguous from 1 in a valid chain).
     """
     last = session.execute(
-        select(AuditEntry.id, AuditEntry.hash).order_by(AuditEntry.id.desc()).limit(1)  # type: ignore[union-attr]
+        select(col(AuditEntry.id), col(AuditEntry.hash))
+        .order_by(col(AuditEntry.id).desc())
+        .limit(1)
     ).first()
     return {
         "count": last[0] if last else 0,
@@ -76,7 +78,7 @@ def current_head(session: Session, keys: AuditKeyring | None = None) -> dict[str
         raise HeadError(f"audit entry {bad_id} is bad: {reason}; refusing to sign this chain")
     if head["last_id"] is not None:
         now = session.execute(
-            select(AuditEntry.hash).where(AuditEntry.id == head["last_id"])  # type: ignore[arg-type]
+            select(col(AuditEntry.hash)).where(col(AuditEntry.id) == head["last_id"])
         ).scalar_one_or_none()
         if count < head["count"] or now != head["last_hash"]:
             raise HeadError("the trail changed while it was checked; refusing to sign it")
@@ -190,8 +192,12 @@ def check_heads(session: Session, heads: list[tuple[str, dict[str, Any]]]) -> No
         chunk = wanted[start : start + _CHUNK]
         hashes.update(
             session.execute(
-                select(AuditEntry.id, AuditEntry.hash).where(AuditEntry.id.in_(chunk))  # type: ignore[union-attr]
-            ).all()
+                select(col(AuditEntry.id), col(AuditEntry.hash)).where(
+                    col(AuditEntry.id).in_(chunk)
+                )
+            )
+            .tuples()
+            .all()
         )
     for where, head in heads:
         last_id, signed_at = head["last_id"], head.get("signed_at", "?")

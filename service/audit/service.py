@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 
 from sqlalchemy import select
+from sqlmodel import col
 
 from service import cursors
 from service.audit.models import AuditEntry
@@ -29,28 +30,29 @@ def list_entries(
     """A page of the caller agency's own entries, newest first (keyset on the agency's own
     sequence), each linked to the agency's previous entry rather than its chain neighbour
     (which may be another agency's)."""
-    seq = AuditEntry.agency_seq
-    conditions = [AuditEntry.agency == principal.agency, seq.is_not(None)]  # type: ignore[union-attr]
+    seq, agency = col(AuditEntry.agency_seq), col(AuditEntry.agency)
+    conditions = [agency == principal.agency, seq.is_not(None)]
     if referral_id is not None:
-        conditions.append(AuditEntry.referral_id == referral_id)
+        conditions.append(col(AuditEntry.referral_id) == referral_id)
     if cursor:
         before = cursors.decode_number(cursor, _CURSOR_PREFIX, _MAX_SEQ)
-        conditions.append(seq < before)  # type: ignore[operator]
-    stmt = select(AuditEntry).where(*conditions).order_by(seq.desc()).limit(limit + 1)  # type: ignore[union-attr]
+        conditions.append(seq < before)
+    stmt = select(AuditEntry).where(*conditions).order_by(seq.desc()).limit(limit + 1)
     with ctx.db.reader() as session:
         rows = list(session.execute(stmt).scalars())
         page, more = rows[:limit], len(rows) > limit
-        hashes = {row.agency_seq: row.hash for row in rows}
+        hashes: dict[int | None, str] = {row.agency_seq: row.hash for row in rows}
         # Without a filter each entry's predecessor is the next row; with one, read them.
         missing = {row.agency_seq - 1 for row in page if row.agency_seq} - set(hashes) - {0}
         if missing:
             hashes.update(
                 session.execute(
-                    select(seq, AuditEntry.hash).where(
-                        AuditEntry.agency == principal.agency,
-                        seq.in_(missing),  # type: ignore[union-attr]
+                    select(seq, col(AuditEntry.hash)).where(
+                        agency == principal.agency, seq.in_(missing)
                     )
-                ).all()
+                )
+                .tuples()
+                .all()
             )
     items = [
         AuditEntryRead(

@@ -26,7 +26,8 @@ _bearer = HTTPBearer(auto_error=False, description="Access token from POST /oaut
 
 async def get_context(request: Request) -> ServiceContext:
     """The process's ServiceContext."""
-    return request.app.state.ctx  # type: ignore[no-any-return]
+    ctx: ServiceContext = request.app.state.ctx
+    return ctx
 
 
 Context = Annotated[ServiceContext, Depends(get_context)]

@@ -9,10 +9,10 @@ import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 
 from service.crypto import GENERATED_MARKER, KeyFileError, write_private_file
 from service.dbtypes import utcnow
@@ -32,18 +32,18 @@ def _b64u_uint(value: int, length: int | None = None) -> str:
     return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
 
 
-def public_jwk(private_key: Any) -> dict[str, str]:
+def public_jwk(private_key: PrivateKeyTypes) -> dict[str, str]:
     """The public half of a key as a JWK (without kid/alg)."""
     public = private_key.public_key()
     if isinstance(public, ec.EllipticCurvePublicKey):
         if not isinstance(public.curve, ec.SECP256R1):
             raise KeyFileError("only P-256 EC keys are supported")
-        numbers = public.public_numbers()
+        point = public.public_numbers()
         return {
             "kty": "EC",
             "crv": "P-256",
-            "x": _b64u_uint(numbers.x, 32),
-            "y": _b64u_uint(numbers.y, 32),
+            "x": _b64u_uint(point.x, 32),
+            "y": _b64u_uint(point.y, 32),
         }
     if isinstance(public, rsa.RSAPublicKey):
         if public.key_size < 2048:
@@ -67,7 +67,7 @@ class SigningKey:
 
     kid: str
     alg: str
-    private_key: Any
+    private_key: PrivateKeyTypes
     created_at: dt.datetime
     generated: bool = False
 
@@ -107,7 +107,7 @@ class KeySet:
         return {k.kid: (k.jwk, k.alg) for k in self.keys}
 
 
-def _make_key(private_key: Any, created_at: dt.datetime, generated: bool) -> SigningKey:
+def _make_key(private_key: PrivateKeyTypes, created_at: dt.datetime, generated: bool) -> SigningKey:
     jwk = public_jwk(private_key)
     alg = "ES256" if jwk["kty"] == "EC" else "RS256"
     return SigningKey(thumbprint(jwk), alg, private_key, created_at, generated)

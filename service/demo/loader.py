@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import func, select, update
+from sqlmodel import col
 
 from service.agreements.service import seed_dev_agreements
 from service.auth.principal import Principal
@@ -213,8 +214,8 @@ def _backdate_for_demo(ctx: ServiceContext, referral_id: uuid.UUID, plan: Plan) 
         history = list(
             session.execute(
                 select(ReferralHistory)
-                .where(ReferralHistory.referral_id == referral_id)
-                .order_by(ReferralHistory.id)
+                .where(col(ReferralHistory.referral_id) == referral_id)
+                .order_by(col(ReferralHistory.id))
             ).scalars()
         )
         times = plan.times[: len(history)]
@@ -235,11 +236,11 @@ def _backdate_for_demo(ctx: ServiceContext, referral_id: uuid.UUID, plan: Plan) 
             changes["assessment"] = {**row.assessment, "assessed_at": times[1].isoformat()}
         if row.closed_at is not None:
             changes["closed_at"] = last
-        session.execute(update(Referral).where(Referral.id == referral_id).values(**changes))
+        session.execute(update(Referral).where(col(Referral.id) == referral_id).values(**changes))
         if len(times) > 2:
             session.execute(
                 update(DeliveredService)
-                .where(DeliveredService.referral_id == referral_id)
+                .where(col(DeliveredService.referral_id) == referral_id)
                 .values(recorded_at=times[2], started_at=times[2])
             )
         session.commit()
@@ -309,14 +310,14 @@ def _tell(
     subject = _subject(rng, serial)
     body = ReferralCreate(
         to_agency=receiver,
-        subject=subject,  # type: ignore[arg-type]
+        subject=subject,
         protected_identity=sender == "LPSK" or rng.random() < 0.2,
         groups=rng.sample(groups, k=rng.randint(1, len(groups))),
         kemenham_groups=rng.sample(kemenham_groups, k=min(1, len(kemenham_groups))),
         case_types=[rng.choice(case_types)],
-        urgency=urgency,  # type: ignore[arg-type]
+        urgency=urgency,
         summary="[DEMO] Data fiktif untuk mencoba layanan Rujukan.",
-        consent={  # type: ignore[arg-type]
+        consent={
             "given": True,
             "obtained_at": (plan.created - dt.timedelta(days=1)).isoformat(),
             "method": rng.choice(("written", "verbal")),
@@ -362,7 +363,9 @@ def _tell(
     early = {"declined": 1, "withdrawn": 1, "unreachable": 1, "consent_withdrawn": 1}
     if ending in early and possible >= 1 and rng.random() < 0.5:
         # Closed before any assessment.
-        extra = {"reason": rng.choice(DECLINE_REASONS)} if ending == "declined" else {}
+        extra: dict[str, Any] = (
+            {"reason": rng.choice(DECLINE_REASONS)} if ending == "declined" else {}
+        )
         actor = by if ending == "withdrawn" else to
         made += close(ending, plan.assess_after, actor, **extra)
         _backdate_for_demo(ctx, rid, plan)
@@ -372,7 +375,7 @@ def _tell(
             ctx,
             to,
             rid,
-            AssessIn(needs=needs, approach=approach, service_unit=unit),  # type: ignore[arg-type]
+            AssessIn(needs=needs, approach=approach, service_unit=unit),
             etag(),
         )
         version = read.version
@@ -382,7 +385,7 @@ def _tell(
             ending == "referred_onward" and rng.random() < 0.5
         ):
             if possible >= 2:
-                extra: dict[str, Any] = {}
+                extra = {}
                 if ending == "declined":
                     extra = {"reason": rng.choice(DECLINE_REASONS)}
                 if ending == "referred_onward":

@@ -49,8 +49,9 @@ def backoff_seconds(
     (half fixed, half random) so receivers coming back are not hit by every sender at once,
     yet the schedule still grows. The schedule is stored in the outbox rather than slept
     through in-process, which is why a retry library's sleep loop does not fit here."""
-    step = min(cap, base * 2 ** max(0, failures - 1))
-    return step / 2 + (rng or random).random() * step / 2  # noqa: S311 - jitter, not crypto
+    step: float = min(cap, base * 2 ** max(0, failures - 1))
+    jitter = rng.random() if rng else random.random()  # noqa: S311 - jitter, not crypto
+    return step / 2 + jitter * step / 2
 
 
 @dataclass(frozen=True)
@@ -87,7 +88,7 @@ _attempt = threading.local()
 
 def _left(timeout: float | None, error: type[Exception]) -> float | None:
     """The smaller of an operation's own timeout and what is left of the attempt's budget."""
-    deadline = getattr(_attempt, "deadline", None)
+    deadline: float | None = getattr(_attempt, "deadline", None)
     if deadline is None:
         return timeout
     left = deadline - time.monotonic()
@@ -166,7 +167,7 @@ def _transport() -> httpx.HTTPTransport:
     return transport
 
 
-def payload(event_read: dict) -> str:  # type: ignore[type-arg]
+def payload(event_read: dict[str, Any]) -> str:
     """The webhook body: Standard Webhooks' {type, timestamp, data}, data a feed item."""
     return json.dumps(
         {"type": event_read["type"], "timestamp": event_read["occurred_at"], "data": event_read},

@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from sqlalchemy import bindparam, func, or_, select, update
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from service.events.models import (
     Event,
@@ -17,8 +17,9 @@ from service.events.models import (
     WebhookDelivery,
     WebhookSubscription,
 )
+from service.tables import table_of
 
-_SUBSCRIPTION = WebhookSubscription.__table__  # type: ignore[attr-defined]
+_SUBSCRIPTION = table_of(WebhookSubscription)
 _TARGETS = select(_SUBSCRIPTION.c.id, _SUBSCRIPTION.c.event_types).where(
     # Two plain parameters, not an expanding IN: its SQL would be rendered again every call.
     _SUBSCRIPTION.c.agency.in_([bindparam("agency_a"), bindparam("agency_b")]),
@@ -38,10 +39,10 @@ def events_page(session: Session, agency: str, after: int, limit: int) -> list[E
         session.execute(
             select(Event)
             .where(
-                Event.seq > after,  # type: ignore[operator]
-                or_(Event.from_agency == agency, Event.to_agency == agency),
+                col(Event.seq) > after,
+                or_(col(Event.from_agency) == agency, col(Event.to_agency) == agency),
             )
-            .order_by(Event.seq)  # type: ignore[arg-type]
+            .order_by(col(Event.seq))
             .limit(limit)
         ).scalars()
     )
@@ -49,7 +50,7 @@ def events_page(session: Session, agency: str, after: int, limit: int) -> list[E
 
 def legacy_cursor_limit(session: Session) -> int:
     """The highest event number a cursor of an earlier release can hold."""
-    found = session.execute(select(func.max(LegacyFeedCursor.max_seq))).scalar_one()
+    found = session.execute(select(func.max(col(LegacyFeedCursor.max_seq)))).scalar_one()
     return int(found or 0)
 
 
@@ -58,7 +59,7 @@ def events_by_seq(session: Session, seqs: Iterable[int]) -> dict[int, Event]:
     wanted = list(set(seqs))
     if not wanted:
         return {}
-    rows = session.execute(select(Event).where(Event.seq.in_(wanted))).scalars()  # type: ignore[attr-defined]
+    rows = session.execute(select(Event).where(col(Event.seq).in_(wanted))).scalars()
     return {e.seq: e for e in rows}
 
 
@@ -70,7 +71,7 @@ def subscription_of(
 ) -> WebhookSubscription | None:
     """The subscription if `agency` owns it."""
     query = select(WebhookSubscription).where(
-        WebhookSubscription.id == subscription_id, WebhookSubscription.agency == agency
+        col(WebhookSubscription.id) == subscription_id, col(WebhookSubscription.agency) == agency
     )
     if for_update:
         query = query.with_for_update()
@@ -82,39 +83,33 @@ def subscriptions_of(session: Session, agency: str) -> list[WebhookSubscription]
     return list(
         session.execute(
             select(WebhookSubscription)
-            .where(WebhookSubscription.agency == agency)
-            .order_by(WebhookSubscription.created_at, WebhookSubscription.id)  # type: ignore[arg-type]
+            .where(col(WebhookSubscription.agency) == agency)
+            .order_by(col(WebhookSubscription.created_at), col(WebhookSubscription.id))
         ).scalars()
     )
 
 
 def delete_subscription(session: Session, subscription_id: uuid.UUID) -> None:
     """Remove a subscription with its deliveries and their attempts."""
-    deliveries = select(WebhookDelivery.id).where(
-        WebhookDelivery.subscription_id == subscription_id
+    deliveries = select(col(WebhookDelivery.id)).where(
+        col(WebhookDelivery.subscription_id) == subscription_id
     )
     session.execute(
-        WebhookAttempt.__table__.delete().where(  # type: ignore[attr-defined]
-            WebhookAttempt.delivery_id.in_(deliveries)  # type: ignore[attr-defined]
-        )
+        table_of(WebhookAttempt).delete().where(col(WebhookAttempt.delivery_id).in_(deliveries))
     )
     session.execute(
-        WebhookDelivery.__table__.delete().where(  # type: ignore[attr-defined]
-            WebhookDelivery.subscription_id == subscription_id
-        )
+        table_of(WebhookDelivery)
+        .delete()
+        .where(col(WebhookDelivery.subscription_id) == subscription_id)
     )
-    session.execute(
-        WebhookSubscription.__table__.delete().where(  # type: ignore[attr-defined]
-            WebhookSubscription.id == subscription_id
-        )
-    )
+    session.execute(_SUBSCRIPTION.delete().where(_SUBSCRIPTION.c.id == subscription_id))
 
 
 def update_subscription(session: Session, subscription_id: uuid.UUID, **values: Any) -> None:
     """Set columns of a subscription."""
     session.execute(
         update(WebhookSubscription)
-        .where(WebhookSubscription.id == subscription_id)  # type: ignore[arg-type]
+        .where(col(WebhookSubscription.id) == subscription_id)
         .values(**values)
     )
 
@@ -131,12 +126,12 @@ def deliveries_page(
     status: str | None,
 ) -> list[WebhookDelivery]:
     """Deliveries of a subscription, newest event first."""
-    query = select(WebhookDelivery).where(WebhookDelivery.subscription_id == subscription_id)
+    query = select(WebhookDelivery).where(col(WebhookDelivery.subscription_id) == subscription_id)
     if before is not None:
-        query = query.where(WebhookDelivery.event_seq < before)  # type: ignore[arg-type]
+        query = query.where(col(WebhookDelivery.event_seq) < before)
     if status is not None:
-        query = query.where(WebhookDelivery.status == status)
-    query = query.order_by(WebhookDelivery.event_seq.desc()).limit(limit)  # type: ignore[attr-defined]
+        query = query.where(col(WebhookDelivery.status) == status)
+    query = query.order_by(col(WebhookDelivery.event_seq).desc()).limit(limit)
     return list(session.execute(query).scalars())
 
 
@@ -150,8 +145,8 @@ def attempts_of(
         return found
     rows = session.execute(
         select(WebhookAttempt)
-        .where(WebhookAttempt.delivery_id.in_(ids))  # type: ignore[attr-defined]
-        .order_by(WebhookAttempt.id)  # type: ignore[arg-type]
+        .where(col(WebhookAttempt.delivery_id).in_(ids))
+        .order_by(col(WebhookAttempt.id))
     ).scalars()
     for attempt in rows:
         found[attempt.delivery_id].append(attempt)
@@ -166,8 +161,8 @@ def delivery_of(
         session.execute(
             select(WebhookDelivery)
             .where(
-                WebhookDelivery.id == delivery_id,
-                WebhookDelivery.subscription_id == subscription_id,
+                col(WebhookDelivery.id) == delivery_id,
+                col(WebhookDelivery.subscription_id) == subscription_id,
             )
             .with_for_update()
         )
@@ -178,15 +173,15 @@ def delivery_of(
 
 def requeue_dead(session: Session, subscription_id: uuid.UUID, now: dt.datetime) -> int:
     """Queue every dead delivery of a subscription for an attempt now; how many."""
-    result = session.execute(
+    result = session.exec(
         update(WebhookDelivery)
         .where(
-            WebhookDelivery.subscription_id == subscription_id,  # type: ignore[arg-type]
-            WebhookDelivery.status == "dead",  # type: ignore[arg-type]
+            col(WebhookDelivery.subscription_id) == subscription_id,
+            col(WebhookDelivery.status) == "dead",
         )
         .values(status="pending", failures=0, next_attempt_at=now, updated_at=now)
     )
-    return int(result.rowcount)  # type: ignore[attr-defined]
+    return int(result.rowcount)
 
 
 def settle_pending(
@@ -196,11 +191,11 @@ def settle_pending(
 
     Leases are dropped too, so a worker still sending one of them records only its attempt.
     """
-    result = session.execute(
+    result = session.exec(
         update(WebhookDelivery)
         .where(
-            WebhookDelivery.subscription_id == subscription_id,  # type: ignore[arg-type]
-            WebhookDelivery.status == "pending",  # type: ignore[arg-type]
+            col(WebhookDelivery.subscription_id) == subscription_id,
+            col(WebhookDelivery.status) == "pending",
         )
         .values(
             status="dead",
@@ -210,20 +205,20 @@ def settle_pending(
             updated_at=now,
         )
     )
-    return int(result.rowcount)  # type: ignore[attr-defined]
+    return int(result.rowcount)
 
 
 def any_due(session: Session, now: dt.datetime) -> bool:
     """True when some delivery could be claimed now (a cheap check before locking)."""
     return (
         session.execute(
-            select(WebhookDelivery.id)
+            select(col(WebhookDelivery.id))
             .where(
-                WebhookDelivery.status == "pending",
-                WebhookDelivery.next_attempt_at <= now,  # type: ignore[operator]
+                col(WebhookDelivery.status) == "pending",
+                col(WebhookDelivery.next_attempt_at) <= now,
                 or_(
-                    WebhookDelivery.lease_expires_at.is_(None),  # type: ignore[union-attr]
-                    WebhookDelivery.lease_expires_at <= now,  # type: ignore[operator]
+                    col(WebhookDelivery.lease_expires_at).is_(None),
+                    col(WebhookDelivery.lease_expires_at) <= now,
                 ),
             )
             .limit(1)
@@ -246,20 +241,20 @@ def claim_due(
             select(WebhookDelivery)
             .join(
                 WebhookSubscription,
-                WebhookSubscription.id == WebhookDelivery.subscription_id,  # type: ignore[arg-type]
+                col(WebhookSubscription.id) == col(WebhookDelivery.subscription_id),
             )
             .where(
-                WebhookDelivery.status == "pending",
-                WebhookDelivery.next_attempt_at <= now,  # type: ignore[operator]
+                col(WebhookDelivery.status) == "pending",
+                col(WebhookDelivery.next_attempt_at) <= now,
                 or_(
-                    WebhookDelivery.lease_expires_at.is_(None),  # type: ignore[union-attr]
-                    WebhookDelivery.lease_expires_at <= now,  # type: ignore[operator]
+                    col(WebhookDelivery.lease_expires_at).is_(None),
+                    col(WebhookDelivery.lease_expires_at) <= now,
                 ),
-                WebhookSubscription.active.is_(True),  # type: ignore[attr-defined]
+                col(WebhookSubscription.active).is_(True),
             )
-            .order_by(WebhookDelivery.next_attempt_at, WebhookDelivery.event_seq)  # type: ignore[arg-type]
+            .order_by(col(WebhookDelivery.next_attempt_at), col(WebhookDelivery.event_seq))
             .limit(limit)
-            .with_for_update(skip_locked=True, of=WebhookDelivery)  # type: ignore[arg-type]
+            .with_for_update(skip_locked=True, of=WebhookDelivery)
         ).scalars()
     )
     for row in rows:
@@ -277,7 +272,7 @@ def subscriptions_by_id(
     if not wanted:
         return {}
     rows = session.execute(
-        select(WebhookSubscription).where(WebhookSubscription.id.in_(wanted))  # type: ignore[attr-defined]
+        select(WebhookSubscription).where(col(WebhookSubscription.id).in_(wanted))
     ).scalars()
     return {s.id: s for s in rows}
 
@@ -286,20 +281,22 @@ def finish_delivery(
     session: Session, delivery_id: uuid.UUID, owner: str, values: dict[str, Any]
 ) -> bool:
     """Record an attempt's outcome if `owner` still holds the lease; False if it lost it."""
-    result = session.execute(
+    result = session.exec(
         update(WebhookDelivery)
         .where(
-            WebhookDelivery.id == delivery_id,  # type: ignore[arg-type]
-            WebhookDelivery.lease_owner == owner,  # type: ignore[arg-type]
+            col(WebhookDelivery.id) == delivery_id,
+            col(WebhookDelivery.lease_owner) == owner,
         )
         .values(lease_owner=None, lease_expires_at=None, **values)
     )
-    return bool(result.rowcount)  # type: ignore[attr-defined]
+    return bool(result.rowcount)
 
 
 def delivery_exists(session: Session, delivery_id: uuid.UUID) -> bool:
     """True while the delivery has not been deleted with its subscription."""
-    found = session.execute(select(WebhookDelivery.id).where(WebhookDelivery.id == delivery_id))
+    found = session.execute(
+        select(col(WebhookDelivery.id)).where(col(WebhookDelivery.id) == delivery_id)
+    )
     return found.first() is not None
 
 

@@ -17,7 +17,7 @@ from service.context import ServiceContext
 from service.dbtypes import utcnow
 from service.events import repository as repo
 from service.events import urlguard
-from service.events.models import Event, WebhookDelivery, WebhookSubscription
+from service.events.models import Event, WebhookAttempt, WebhookDelivery, WebhookSubscription
 from service.events.schemas import (
     AttemptRead,
     DeliveryPage,
@@ -155,14 +155,16 @@ def list_subscriptions(ctx: ServiceContext, principal: Principal) -> list[Subscr
         return [_read(r) for r in repo.subscriptions_of(session, principal.agency)]
 
 
-def _owned(session, principal: Principal, subscription_id: uuid.UUID, **kw) -> WebhookSubscription:  # type: ignore[no-untyped-def]
-    row = repo.subscription_of(session, principal.agency, subscription_id, **kw)
+def _owned(
+    session: Session, principal: Principal, subscription_id: uuid.UUID, *, for_update: bool = False
+) -> WebhookSubscription:
+    row = repo.subscription_of(session, principal.agency, subscription_id, for_update=for_update)
     if row is None:
         raise errors.NotFound("No webhook subscription with this id belongs to your agency.")
     return row
 
 
-def _lock_before_the_row(session) -> None:  # type: ignore[no-untyped-def]
+def _lock_before_the_row(session: Session) -> None:
     """Take the audit append lock before locking a subscription's row for update.
 
     An action's event writes its deliveries under that lock, and each delivery's foreign
@@ -273,12 +275,14 @@ def list_deliveries(
     )
 
 
-def _delivery_read(row: WebhookDelivery, event: Event, attempts: list) -> DeliveryRead:  # type: ignore[type-arg]
+def _delivery_read(
+    row: WebhookDelivery, event: Event, attempts: list[WebhookAttempt]
+) -> DeliveryRead:
     return DeliveryRead(
         id=row.id,
         event_id=event.id,
         event_type=event.type,
-        status=row.status,  # type: ignore[arg-type]
+        status=row.status,
         attempts=[
             AttemptRead(
                 number=a.number,

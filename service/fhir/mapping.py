@@ -33,7 +33,11 @@ CONFIDENTIALITY = "http://terminology.hl7.org/CodeSystem/v3-Confidentiality"
 OBSERVATION_VALUE = "http://terminology.hl7.org/CodeSystem/v3-ObservationValue"
 
 # Task.status by lifecycle state, and for a closed referral by its closure outcome.
-TASK_STATUS_BY_STATE = {REFERRED: "requested", ASSESSED: "accepted", SERVED: "in-progress"}
+TASK_STATUS_BY_STATE: dict[str, str] = {
+    REFERRED: "requested",
+    ASSESSED: "accepted",
+    SERVED: "in-progress",
+}
 TASK_STATUS_BY_OUTCOME = {
     "completed": "completed",
     # The receiver finished its part by handing the person to the next agency.
@@ -82,7 +86,7 @@ def _request_status(referral: ReferralRead) -> str:
 
 def _business_status(referral: ReferralRead) -> dict[str, Any]:
     codings = [{"system": STATUS_SYSTEM, "code": referral.status}]
-    text = referral.status
+    text: str = referral.status
     if referral.closure is not None:
         codings.append({"system": OUTCOME_SYSTEM, "code": referral.closure.outcome})
         text = f"closed: {referral.closure.outcome}"

@@ -23,7 +23,8 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.dialects import postgresql
-from sqlmodel import Session
+from sqlalchemy.sql.elements import ColumnElement
+from sqlmodel import Session, col
 
 from service.db import fetch_direct, insert_rows, insert_values
 from service.referrals import workflow
@@ -36,15 +37,18 @@ from service.referrals.models import (
     ReferralHistory,
     ReferralNote,
 )
+from service.tables import table_of
+
+_REFERRAL = table_of(Referral)
 
 
-def visible_to(agency: str) -> Any:
+def visible_to(agency: str | ColumnElement[str]) -> ColumnElement[bool]:
     """The one predicate that scopes referrals to a party."""
-    return or_(Referral.from_agency == agency, Referral.to_agency == agency)
+    return or_(_REFERRAL.c.from_agency == agency, _REFERRAL.c.to_agency == agency)
 
 
 def _visible_statement(for_update: bool) -> Any:
-    table = Referral.__table__  # type: ignore[attr-defined]
+    table = _REFERRAL
     stmt = select(table).where(
         table.c.id == bindparam("referral_id"), visible_to(bindparam("agency"))
     )
@@ -72,7 +76,7 @@ def get_visible(
 
 
 def _open_of_person_statement() -> Any:
-    table = Referral.__table__  # type: ignore[attr-defined]
+    table = _REFERRAL
     return (
         select(table.c.id, table.c.reference, table.c.from_agency, table.c.protected_identity)
         .where(
@@ -93,7 +97,7 @@ def open_referrals_of_person(session: Session, to_agency: str, nik_hash: str) ->
     return fetch_direct(session, _OPEN_OF_PERSON, {"to_agency": to_agency, "nik_hash": nik_hash})
 
 
-REFERRAL_COLUMNS = tuple(c.key for c in Referral.__table__.columns)  # type: ignore[attr-defined]
+REFERRAL_COLUMNS = tuple(c.key for c in _REFERRAL.columns)
 
 
 def _index_rows(referral: Any) -> tuple[list[str], list[str]]:
@@ -114,21 +118,21 @@ def _bound(table: Any, prefix: str, **given: Any) -> dict[str, Any]:
 def _build_add_referral(with_idempotency: bool) -> Any:
     """PostgreSQL: the inserts of a new referral as one statement, the others as
     data-modifying WITH clauses (each runs exactly once, whether or not anything reads it)."""
-    table = Referral.__table__  # type: ignore[attr-defined]
+    table = _REFERRAL
     referral_id = bindparam("r_id", type_=table.c.id.type)
     ctes = [insert(table).values(_bound(table, "r_", id=referral_id)).cte("new_referral")]
     for model, codes in ((ReferralGroup, "groups"), (ReferralCaseType, "case_types")):
-        index = model.__table__  # type: ignore[attr-defined]
+        index = table_of(model)
         code_list = bindparam(codes, type_=postgresql.ARRAY(index.c.code.type))
         ctes.append(
             insert(index)
             .from_select(["referral_id", "code"], select(referral_id, func.unnest(code_list)))
             .cte(f"new_{codes}")
         )
-    history = ReferralHistory.__table__  # type: ignore[attr-defined]
+    history = table_of(ReferralHistory)
     statement = insert(history).values(_bound(history, "h_", referral_id=referral_id))
     if with_idempotency:
-        record = IdempotencyRecord.__table__  # type: ignore[attr-defined]
+        record = table_of(IdempotencyRecord)
         ctes.append(
             insert(record).values(_bound(record, "i_", referral_id=referral_id)).cte("new_record")
         )
@@ -184,7 +188,7 @@ def update_if_version(
     """
     statement = _UPDATES.get(frozenset(changes))
     if statement is None:
-        table = Referral.__table__  # type: ignore[attr-defined]
+        table = _REFERRAL
         statement = _UPDATES[frozenset(changes)] = (
             table.update()
             .where(table.c.id == bindparam("_id"), table.c.version == bindparam("_expected"))
@@ -230,13 +234,15 @@ def add_history(
 def history(session: Session, referral_id: uuid.UUID) -> Sequence[ReferralHistory]:
     stmt = (
         select(ReferralHistory)
-        .where(ReferralHistory.referral_id == referral_id)
-        .order_by(ReferralHistory.id)
+        .where(col(ReferralHistory.referral_id) == referral_id)
+        .order_by(col(ReferralHistory.id))
     )
     return session.execute(stmt).scalars().all()
 
 
-def services_of(session: Session, referral_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, list]:
+def services_of(
+    session: Session, referral_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, list[DeliveredService]]:
     """Services of several referrals, each list in the order they were recorded."""
     if not referral_ids:
         return {}
@@ -245,13 +251,15 @@ def services_of(session: Session, referral_ids: Sequence[uuid.UUID]) -> dict[uui
         .where(DeliveredService.referral_id.in_(referral_ids))  # type: ignore[attr-defined]
         .order_by(DeliveredService.recorded_at, DeliveredService.id)
     )
-    grouped: dict[uuid.UUID, list] = {rid: [] for rid in referral_ids}
+    grouped: dict[uuid.UUID, list[DeliveredService]] = {rid: [] for rid in referral_ids}
     for row in session.execute(stmt).scalars():
         grouped[row.referral_id].append(row)
     return grouped
 
 
-def services_of_rows(session: Session, rows: Sequence[Referral]) -> dict[uuid.UUID, list]:
+def services_of_rows(
+    session: Session, rows: Sequence[Referral]
+) -> dict[uuid.UUID, list[DeliveredService]]:
     """Services of these referrals, asking the database only about those whose state
     allows any (reads of referred and assessed referrals skip the query)."""
     grouped = services_of(session, [r.id for r in rows if r.status in workflow.MAY_HAVE_SERVICES])
@@ -269,8 +277,8 @@ def add_note(session: Session, note: ReferralNote) -> None:
 def notes(session: Session, referral_id: uuid.UUID) -> Sequence[ReferralNote]:
     stmt = (
         select(ReferralNote)
-        .where(ReferralNote.referral_id == referral_id)
-        .order_by(ReferralNote.created_at, ReferralNote.id)
+        .where(col(ReferralNote.referral_id) == referral_id)
+        .order_by(col(ReferralNote.created_at), col(ReferralNote.id))
     )
     return session.execute(stmt).scalars().all()
 
@@ -280,7 +288,7 @@ def findable_by_nik(agency: Any, *, with_protected: bool) -> list[Any]:
     identity is sealed to it is found. After consent withdrawal, never by its receiver; a
     protected identity, only `with_protected` (the request gave a reason, and the caller
     audits each such match as a reveal)."""
-    table = Referral.__table__  # type: ignore[attr-defined]
+    table = _REFERRAL
     found = [or_(table.c.consent_withdrawn_at.is_(None), table.c.to_agency != agency)]
     if not with_protected:
         found.append(table.c.protected_identity.is_(False))
@@ -343,7 +351,7 @@ def _list_statement(
 ) -> Any:
     """The SELECT of a list page for the filters given, their values as bound parameters:
     built once per combination of filters, so it is compiled once (`fetch_direct`)."""
-    table = Referral.__table__  # type: ignore[attr-defined]
+    table = _REFERRAL
     me = bindparam("agency", type_=table.c.to_agency.type)
     if direction == "incoming":
         conditions: list[Any] = [table.c.to_agency == me]
@@ -358,7 +366,7 @@ def _list_statement(
     if "nik_hash" in given:
         conditions += findable_by_nik(me, with_protected=nik_reveal)
     if "group" in given:
-        index = ReferralGroup.__table__  # type: ignore[attr-defined]
+        index = table_of(ReferralGroup)
         conditions.append(
             exists().where(
                 index.c.referral_id == table.c.id,
@@ -393,7 +401,7 @@ def _list_statement(
     )
 
 
-_IDEMPOTENCY = IdempotencyRecord.__table__  # type: ignore[attr-defined]
+_IDEMPOTENCY = table_of(IdempotencyRecord)
 _GET_IDEMPOTENCY = select(_IDEMPOTENCY).where(
     _IDEMPOTENCY.c.agency == bindparam("agency"), _IDEMPOTENCY.c.key == bindparam("key")
 )
@@ -406,7 +414,7 @@ def get_idempotency(session: Session, agency: str, key: str) -> Any:
 
 def sender_of(session: Session, referral_id: uuid.UUID) -> str | None:
     """The sending agency of a referral, or None if there is no such referral."""
-    stmt = select(Referral.from_agency).where(Referral.id == referral_id)
+    stmt = select(col(Referral.from_agency)).where(col(Referral.id) == referral_id)
     return session.execute(stmt).scalar_one_or_none()
 
 
@@ -419,20 +427,20 @@ def count_referrals(session: Session) -> int:
 
 def get_for_update(session: Session, referral_id: uuid.UUID) -> Referral | None:
     """A referral regardless of agency (operator commands), row-locked first."""
-    stmt = select(Referral).where(Referral.id == referral_id).with_for_update()
+    stmt = select(Referral).where(col(Referral.id) == referral_id).with_for_update()
     return session.execute(stmt).scalars().first()
 
 
 def purgeable_ids(session: Session, closed_before: dt.datetime) -> list[uuid.UUID]:
     """Referrals closed before the cutoff whose personal data is not erased yet."""
     stmt = (
-        select(Referral.id)
+        select(col(Referral.id))
         .where(
             Referral.status == workflow.CLOSED,
             Referral.closed_at < closed_before,  # type: ignore[operator]
             Referral.purged_at.is_(None),  # type: ignore[union-attr]
         )
-        .order_by(Referral.closed_at, Referral.id)
+        .order_by(col(Referral.closed_at), col(Referral.id))
     )
     return list(session.execute(stmt).scalars())
 
@@ -447,7 +455,7 @@ def personal_data_counts(session: Session, referral_ids: Sequence[uuid.UUID]) ->
         ("services", DeliveredService),
         ("idempotency_records", IdempotencyRecord),
     ):
-        stmt = select(func.count()).where(table.referral_id.in_(referral_ids))  # type: ignore[attr-defined]
+        stmt = select(func.count()).where(col(table.referral_id).in_(referral_ids))
         counts[name] = int(session.execute(stmt).scalar_one())
     return counts
 
@@ -455,7 +463,7 @@ def personal_data_counts(session: Session, referral_ids: Sequence[uuid.UUID]) ->
 def set_note_text(session: Session, note_id: uuid.UUID, text_sealed: str) -> None:
     stmt = (
         update(ReferralNote)
-        .where(ReferralNote.id == note_id)
+        .where(col(ReferralNote.id) == note_id)
         .values(text_sealed=text_sealed)
         .execution_options(synchronize_session=False)
     )
@@ -470,14 +478,14 @@ def erase_service_notes(session: Session, referral_id: uuid.UUID) -> int:
         .values(notes_sealed=None)
         .execution_options(synchronize_session=False)
     )
-    return int(session.execute(stmt).rowcount)  # type: ignore[attr-defined]
+    return int(session.exec(stmt).rowcount)
 
 
 def delete_idempotency_records(session: Session, referral_id: uuid.UUID) -> int:
     """Drop the stored create responses of a referral (they hold its personal data)."""
     stmt = (
         delete(IdempotencyRecord)
-        .where(IdempotencyRecord.referral_id == referral_id)
+        .where(col(IdempotencyRecord.referral_id) == referral_id)
         .execution_options(synchronize_session=False)
     )
-    return int(session.execute(stmt).rowcount)  # type: ignore[attr-defined]
+    return int(session.exec(stmt).rowcount)

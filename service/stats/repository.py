@@ -8,10 +8,12 @@ from itertools import pairwise
 from typing import Any
 
 from sqlalchemy import BigInteger, Float, case, cast, func, literal, or_, select, union_all
-from sqlmodel import Session
+from sqlalchemy.sql.elements import ColumnElement
+from sqlmodel import Session, col
 
 from service.referrals.models import Referral, ReferralCaseType, ReferralGroup, ReferralHistory
 from service.referrals.workflow import CLOSED, ReferralStatus
+from service.tables import table_of
 
 # (name, the status the step starts in, the status it ends in): from each status to the next.
 STEPS = tuple((f"{begins}_to_{ends}", begins, ends) for begins, ends in pairwise(ReferralStatus))
@@ -28,26 +30,27 @@ class Scope:
     start: dt.datetime | None
     end: dt.datetime | None
 
-    def conditions(self) -> list[Any]:
+    def conditions(self) -> list[ColumnElement[bool]]:
         """The WHERE clause on `referral`."""
-        found: list[Any] = []
+        found: list[ColumnElement[bool]] = []
+        from_agency, to_agency = col(Referral.from_agency), col(Referral.to_agency)
         if self.agency is not None:
             if self.direction == "incoming":
-                found.append(Referral.to_agency == self.agency)
+                found.append(to_agency == self.agency)
             elif self.direction == "outgoing":
-                found.append(Referral.from_agency == self.agency)
+                found.append(from_agency == self.agency)
             else:
-                found.append(
-                    or_(Referral.from_agency == self.agency, Referral.to_agency == self.agency)
-                )
+                found.append(or_(from_agency == self.agency, to_agency == self.agency))
         if self.start is not None:
-            found.append(Referral.created_at >= self.start)
+            found.append(col(Referral.created_at) >= self.start)
         if self.end is not None:
-            found.append(Referral.created_at < self.end)
+            found.append(col(Referral.created_at) < self.end)
         return found
 
 
-def _count_by(session: Session, scope: Scope, column: Any, *extra: Any) -> dict[str, int]:
+def _count_by(
+    session: Session, scope: Scope, column: Any, *extra: ColumnElement[bool]
+) -> dict[str, int]:
     stmt = (
         select(column, func.count())
         .where(*scope.conditions(), *extra)
@@ -57,14 +60,17 @@ def _count_by(session: Session, scope: Scope, column: Any, *extra: Any) -> dict[
     return {str(key): int(n) for key, n in session.execute(stmt) if key is not None}
 
 
-def _count_by_code(session: Session, scope: Scope, index: Any) -> dict[str, int]:
+def _count_by_code(
+    session: Session, scope: Scope, index: type[ReferralGroup] | type[ReferralCaseType]
+) -> dict[str, int]:
     # The index tables hold one row per referral and code, so a plain count is per referral.
+    code = col(index.code)
     stmt = (
-        select(index.code, func.count())
-        .join(Referral, Referral.id == index.referral_id)
+        select(code, func.count())
+        .join(Referral, col(Referral.id) == col(index.referral_id))
         .where(*scope.conditions())
-        .group_by(index.code)
-        .order_by(index.code)
+        .group_by(code)
+        .order_by(code)
     )
     return {str(code): int(n) for code, n in session.execute(stmt)}
 
@@ -74,7 +80,9 @@ def counts(session: Session, scope: Scope) -> dict[str, dict[str, int]]:
     return {
         "status": _count_by(session, scope, Referral.status),
         "urgency": _count_by(session, scope, Referral.urgency),
-        "outcome": _count_by(session, scope, Referral.closure_outcome, Referral.status == CLOSED),
+        "outcome": _count_by(
+            session, scope, Referral.closure_outcome, col(Referral.status) == CLOSED
+        ),
         "group": _count_by_code(session, scope, ReferralGroup),
         "case_type": _count_by_code(session, scope, ReferralCaseType),
     }
@@ -86,13 +94,14 @@ def overdue_by_status(session: Session, scope: Scope, now: dt.datetime) -> dict[
         session,
         scope,
         Referral.status,
-        Referral.status != CLOSED,
-        Referral.due_at.is_not(None),  # type: ignore[union-attr]
-        Referral.due_at < now,  # type: ignore[operator]
+        col(Referral.status) != CLOSED,
+        col(Referral.due_at).is_not(None),
+        col(Referral.due_at) < now,
     )
 
 
 def _seconds_between(session: Session, start: Any, end: Any) -> Any:
+    seconds: ColumnElement[Any]
     if session.get_bind().dialect.name == "postgresql":
         seconds = func.extract("epoch", end - start)
     else:
@@ -105,7 +114,7 @@ def _step_durations(session: Session, scope: Scope) -> Any:
     """One row (step, seconds) for each referral of the scope that went through a step."""
     parts = []
     # Core aliases, not ORM ones: building ORM aliases costs more than running the query.
-    history = ReferralHistory.__table__  # type: ignore[attr-defined]
+    history = table_of(ReferralHistory)
     for name, begins, ends in STEPS:
         entered, left = history.alias(f"entered_{begins}"), history.alias(f"left_{begins}")
         parts.append(
@@ -117,7 +126,7 @@ def _step_durations(session: Session, scope: Scope) -> Any:
             )
             .select_from(entered)
             .join(left, left.c.referral_id == entered.c.referral_id)
-            .join(Referral, Referral.id == entered.c.referral_id)
+            .join(Referral, col(Referral.id) == entered.c.referral_id)
             .where(
                 # Entering the state (a further service stays in `served` and does not count).
                 entered.c.to_status == begins,
@@ -161,7 +170,7 @@ def step_times(session: Session, scope: Scope) -> dict[str, dict[str, float | in
             ).label(f"p{p}")
         )
     stmt = select(*columns).group_by(ranked.c.step)
-    found = {
+    found: dict[str, dict[str, float | int | None]] = {
         row.step: {
             "count": int(row.n),
             **{f"p{p}": float(getattr(row, f"p{p}")) for p in PERCENTILES},
@@ -186,8 +195,8 @@ def step_seconds(session: Session, scope: Scope) -> dict[str, list[int]]:
 def created_with_status(session: Session, scope: Scope) -> list[tuple[dt.datetime, str]]:
     """(created_at, current status) of every referral of the scope, oldest first."""
     stmt = (
-        select(Referral.created_at, Referral.status)
+        select(col(Referral.created_at), col(Referral.status))
         .where(*scope.conditions())
-        .order_by(Referral.created_at)
+        .order_by(col(Referral.created_at))
     )
     return [(created, status) for created, status in session.execute(stmt)]

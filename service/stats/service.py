@@ -65,7 +65,7 @@ def compute(
     completed = counts["outcome"].get("completed", 0)
     return Stats(
         agency=agency,
-        direction=direction,  # type: ignore[arg-type]
+        direction=direction,
         from_=start,
         to=end,
         generated_at=now,
@@ -77,7 +77,7 @@ def compute(
         by_case_type=counts["case_type"],
         step_times=[
             StepTime(
-                step=name,  # type: ignore[arg-type]
+                step=name,
                 count=int(times[name]["count"] or 0),
                 median_hours=_hours(times[name]["p50"]),
                 p90_hours=_hours(times[name]["p90"]),

@@ -6,7 +6,7 @@ import uuid
 from collections.abc import Sequence
 
 from sqlalchemy import select
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from service.audit.models import AuditEntry
 from service.referrals.models import Referral
@@ -21,11 +21,11 @@ def referrals_of_person(
     stmt = (
         select(Referral)
         .where(
-            Referral.nik_hash == nik_hash,
+            col(Referral.nik_hash) == nik_hash,
             visible_to(agency),
             *findable_by_nik(agency, with_protected=with_protected),
         )
-        .order_by(Referral.created_at, Referral.id)
+        .order_by(col(Referral.created_at), col(Referral.id))
     )
     return list(session.execute(stmt).scalars())
 
@@ -39,8 +39,8 @@ def processing_trail(
         return grouped
     stmt = (
         select(AuditEntry)
-        .where(AuditEntry.referral_id.in_(referral_ids))  # type: ignore[union-attr]
-        .order_by(AuditEntry.id)  # type: ignore[arg-type]
+        .where(col(AuditEntry.referral_id).in_(referral_ids))
+        .order_by(col(AuditEntry.id))
     )
     for entry in session.execute(stmt).scalars():
         if entry.referral_id is not None:
