@@ -53,7 +53,7 @@ def _context():  # type: ignore[no-untyped-def]
 def _check_database_role(ctx) -> None:  # type: ignore[no-untyped-def]
     """Refuse (prod) or warn (dev) when the service's database role could rewrite the audit
     trail."""
-    from service.dbroles import RoleError, serving_role_warning
+    from service.db.roles import RoleError, serving_role_warning
 
     try:
         warning = serving_role_warning(ctx.settings, ctx.db.engine)
@@ -69,10 +69,10 @@ def migrate() -> None:
     RUJUKAN_MIGRATION_DATABASE_URL (when set) and grant the service's role, that of
     RUJUKAN_DATABASE_URL, what it needs; in dev, also register an MoU between each two of
     the three founding agencies (once)."""
-    from service import dbroles
     from service.agreements.service import seed_dev_agreements
     from service.audit.keys import dev_audit_keys
     from service.db import Database
+    from service.db import roles as dbroles
 
     settings = get_settings()
     try:

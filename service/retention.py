@@ -12,7 +12,7 @@ import datetime as dt
 from typing import Any
 
 from service.context import ServiceContext
-from service.dbtypes import utcnow
+from service.db.types import utcnow
 from service.referrals import repository as repo
 from service.referrals import service
 

@@ -15,7 +15,7 @@ from service.agreements import repository as repo
 from service.agreements.models import KINDS, Agreement
 from service.audit import trail
 from service.context import ServiceContext
-from service.dbtypes import utcnow
+from service.db.types import utcnow
 from service.taxonomy.models import Agency
 
 AGENCY_CODE = re.compile(r"^[A-Z][A-Z0-9_]{1,31}$")

@@ -26,7 +26,7 @@ from service.crypto import (
     new_key_id,
     write_key_document,
 )
-from service.dbtypes import utcnow
+from service.db.types import utcnow
 
 if TYPE_CHECKING:
     from service.config import Settings

@@ -20,7 +20,7 @@ from service.audit.keys import SESSION_KEY, AuditKeyring
 from service.audit.models import AuditEntry
 from service.crypto import KeyFileError
 from service.db import AUDIT_APPEND_LOCK_KEY, compiled_for, execute_direct, insert_values
-from service.dbtypes import utcnow
+from service.db.types import utcnow
 from service.requestctx import request_id
 
 GENESIS = "0" * 64

@@ -33,7 +33,7 @@ from service.auth.models import ApiClient
 from service.auth.scopes import parse_scopes, unknown_scopes
 from service.crypto import DataKeyring
 from service.db import Database
-from service.dbtypes import utcnow
+from service.db.types import utcnow
 from service.taxonomy.models import Agency
 
 log = logging.getLogger("rujukan.auth")

@@ -32,7 +32,7 @@ from standardwebhooks import Webhook
 
 from service.audit.head import HeadWriter
 from service.context import ServiceContext
-from service.dbtypes import utcnow
+from service.db.types import utcnow
 from service.events import outbox, service, urlguard
 from service.events import repository as repo
 from service.events.models import WebhookAttempt

@@ -20,7 +20,7 @@ from sqlalchemy import (
 )
 from sqlmodel import Field, SQLModel
 
-from service.dbtypes import UTCDateTime, new_id, utcnow
+from service.db.types import UTCDateTime, new_id, utcnow
 
 DELIVERY_STATUSES = ("pending", "delivered", "dead")
 

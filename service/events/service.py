@@ -20,7 +20,7 @@ from service import errors
 from service.audit import trail
 from service.auth.principal import Principal
 from service.context import ServiceContext
-from service.dbtypes import utcnow
+from service.db.types import utcnow
 from service.events import repository as repo
 from service.events import urlguard
 from service.events.models import Event, WebhookDelivery, WebhookSubscription

@@ -25,7 +25,7 @@ from service.audit import trail
 from service.auth.principal import Principal
 from service.context import ServiceContext
 from service.crypto import KeyFileError
-from service.dbtypes import utcnow
+from service.db.types import utcnow
 from service.events import outbox
 from service.inputs import check_instant
 from service.metrics import UNREADABLE_REFERRALS

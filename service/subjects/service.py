@@ -5,7 +5,7 @@ from __future__ import annotations
 from service.audit import trail
 from service.auth.principal import Principal
 from service.context import ServiceContext
-from service.dbtypes import utcnow
+from service.db.types import utcnow
 from service.referrals import repository as referrals_repo
 from service.referrals.service import history_of, notes_of, render, seal_reveal_reason
 from service.subjects import repository as repo

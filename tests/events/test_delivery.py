@@ -22,7 +22,7 @@ from service.app import create_app
 from service.audit import trail
 from service.context import ServiceContext
 from service.db import insert_rows
-from service.dbtypes import utcnow
+from service.db.types import utcnow
 from service.events import urlguard
 from service.events.dispatcher import Dispatcher, backoff_seconds, wake_all
 from service.events.models import Event, WebhookDelivery, WebhookSubscription

@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import Column, Integer, MetaData, Table, event, select, text
 
 from service.db import Database, fetch_direct, make_engine, upgrade_to_head
-from service.dbtypes import UTCDateTime
+from service.db.types import UTCDateTime
 
 
 @pytest.fixture
