@@ -48,17 +48,8 @@ def purge(ctx: ServiceContext, closed_before: dt.date, *, dry_run: bool = False)
         totals["services"] += done.services
         totals["idempotency_records"] += done.idempotency_records
     result.update(totals)
-    if ctx.db.sqlite:
-        result["wal_checkpoint"] = "truncated" if checkpoint_sqlite(ctx) else "busy"
+    # Old page images in SQLite's write-ahead log may still hold erased values.
+    checkpointed = ctx.db.checkpoint_wal()
+    if checkpointed is not None:
+        result["wal_checkpoint"] = "truncated" if checkpointed else "busy"
     return result
-
-
-def checkpoint_sqlite(ctx: ServiceContext) -> bool:
-    """Copy the write-ahead log into the database file and truncate it, so old page images
-    that held erased values are gone; False if readers kept it from completing."""
-    with ctx.db.engine.connect() as conn:
-        # The driver connection runs in autocommit mode (see service.db): no transaction is
-        # open around the checkpoint.
-        raw = conn.connection.driver_connection
-        busy, _, _ = raw.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
-    return busy == 0

@@ -2,14 +2,41 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
-from types import SimpleNamespace
 from typing import Any
 
 from sqlalchemy import exc
 from sqlmodel import Session, SQLModel
 
 _INSERTS: dict[Any, Any] = {}
+# The row class of each set of selected columns (see `row_class`).
+_ROW_CLASSES: dict[tuple[str, ...], type] = {}
+
+
+def row_class(table: Any, name: str) -> type:
+    """A slotted dataclass with a field for each of `table`'s columns, in order: the class
+    of the rows `fetch_direct` reads from a SELECT of all of them (made once per table)."""
+    fields = []
+    for column in table.columns:
+        try:
+            kind: Any = column.type.python_type
+        except NotImplementedError:
+            kind = Any
+        fields.append((column.key, kind if column.nullable is False else kind | None))
+    cls = dataclasses.make_dataclass(name, fields, slots=True)
+    _ROW_CLASSES[tuple(column.key for column in table.columns)] = cls
+    return cls
+
+
+def _row_class_of(keys: tuple[str, ...]) -> type:
+    """The row class of a SELECT of these columns: a table's, or one made for them."""
+    cls = _ROW_CLASSES.get(keys)
+    if cls is None:
+        cls = _ROW_CLASSES[keys] = dataclasses.make_dataclass("Row", keys, slots=True)
+    return cls
+
+
 _COMPILED: dict[tuple[Any, str, tuple[str, ...]], Any] = {}
 
 
@@ -35,6 +62,7 @@ class _Compiled:
         # A SELECT's columns: their keys, and each one's result processing by position.
         columns = getattr(statement, "selected_columns", ())
         self.keys: tuple[str, ...] = tuple(column.key for column in columns)
+        self.row_class = _row_class_of(self.keys) if self.keys else None
         self.result_processors: list[tuple[int, Any]] = []
         for position, column in enumerate(columns):
             processor = column.type.dialect_impl(dialect).result_processor(dialect, None)
@@ -109,9 +137,10 @@ def _as_sqlalchemy_error(entry: _Compiled, dialect: Any, error: Exception) -> Ex
 
 
 def fetch_direct(session: Session, statement: Any, params: dict[str, Any]) -> list[Any]:
-    """The rows of a SELECT of columns, run as `execute_direct` runs a statement, each as a
-    plain object with the columns as attributes and the values SQLAlchemy would return
-    (each type's result processing: UUIDs, UTC timestamps, JSON).
+    """The rows of a SELECT of columns, run as `execute_direct` runs a statement, each a
+    typed row (`row_class`: a table's, or a dataclass of the columns selected) with the
+    values SQLAlchemy would return (each type's result processing: UUIDs, UTC timestamps,
+    JSON).
 
     For the reads every request makes (a referral, a page of them): SQLAlchemy's result
     machinery (result metadata, Row objects, then a copy into a plain object) cost more than
@@ -127,15 +156,14 @@ def fetch_direct(session: Session, statement: Any, params: dict[str, Any]) -> li
         raise _as_sqlalchemy_error(entry, connection.dialect, error) from error
     finally:
         cursor.close()
-    keys, processors = entry.keys, entry.result_processors
+    make, processors = entry.row_class, entry.result_processors
+    assert make is not None, "fetch_direct reads a SELECT of columns"
     rows = []
     for raw in raw_rows:
         values = list(raw)
         for position, processor in processors:
             values[position] = processor(values[position])
-        row = SimpleNamespace()
-        row.__dict__.update(zip(keys, values, strict=True))
-        rows.append(row)
+        rows.append(make(*values))
     return rows
 
 

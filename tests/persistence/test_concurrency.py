@@ -464,8 +464,8 @@ def test_onward_close_racing_another_close_while_another_write_is_in_flight(
 
     with ctx.db.writer() as busy, ThreadPoolExecutor(max_workers=2) as pool:
         # Its commit is under way: it holds the append lock (SQLite: the write lock).
-        trail.hold_append_lock(busy)
-        trail.append(busy, action="test.concurrent_write", agency=None, client_id=None)
+        busy.hold_append_lock()
+        busy.append_audit(action="test.concurrent_write", agency=None, client_id=None)
         onward = pool.submit(
             kemensos.act, rid, "close",
             {"outcome": "referred_onward", "onward_agency": "KEMENHAM"}, '"2"',
