@@ -7,16 +7,21 @@ import itertools
 import os
 import random
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from fastapi.testclient import TestClient
 from httpx import Response
+from sqlmodel import Session
 
 from service.auth import clients
 from service.auth.scopes import ALL_SCOPES as _ALL
 from service.context import ServiceContext
+from service.db import Database
+from service.db.writes import Writes
 
 AGENCIES = ("KEMENSOS", "LPSK", "KEMENHAM")
 # The installed `rujukan` command, beside the interpreter running the tests.
@@ -153,7 +158,7 @@ class Party:
 
     @classmethod
     def register(cls, ctx: ServiceContext, http: TestClient, agency: str, scope: str) -> Party:
-        with ctx.db.writer() as session:
+        with writer_session(ctx.db) as session:
             client, secret = clients.create_client(
                 session,
                 agency=agency,
@@ -250,3 +255,19 @@ def cli_environment(url: str, key_dir: Path, **extra: str) -> dict[str, str]:
         **extra,
     )
     return env
+
+
+@contextmanager
+def writer_session(db: Database) -> Iterator[Session]:
+    """Test only: a session in a write transaction of its own, outside the write path, for
+    tests that set rows up or tamper with them and commit themselves (the service writes
+    only through `Database.write`)."""
+    with db._session() as session:
+        yield session
+
+
+@contextmanager
+def held_write(db: Database) -> Iterator[Writes]:
+    """Test only: a write object whose transaction the test holds open and ends itself."""
+    with db._session() as session:
+        yield db._writes(session)

@@ -40,7 +40,7 @@ from service.db import upgrade_to_head
 from service.referrals.models import Referral, ReferralHistory
 from tests.conftest import POSTGRES_URL, make_settings
 from tests.roles import owner_and_service_roles
-from tests.support import ALL_SCOPES, Api, assess_body, referral_body, service_body
+from tests.support import ALL_SCOPES, Api, assess_body, referral_body, service_body, writer_session
 
 BIN = Path(sys.executable).parent
 RUJUKAN = BIN / "rujukan"
@@ -125,7 +125,7 @@ class Deployment:
         return Server.start(argv, base_env(self.url, self.key_dir), self.workdir, port)
 
     def token(self, server: Server, agency: str) -> str:
-        with self.ctx.db.writer() as session:
+        with writer_session(self.ctx.db) as session:
             client, secret = clients.create_client(
                 session, agency=agency, name=f"{agency} system", scope=ALL_SCOPES,
                 keyring=self.ctx.keyring,

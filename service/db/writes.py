@@ -87,6 +87,9 @@ _NEXT_SEQ = select(func.coalesce(func.max(_EVENT.c.seq), 0) + 1).scalar_subquery
 _EVENT_COLUMNS = tuple(column.key for column in _EVENT.columns if column is not _EVENT.c.seq)
 _INSERT_EVENT = insert(_EVENT).values(seq=_NEXT_SEQ).returning(_EVENT.c.seq)
 _UPDATES: dict[frozenset[str], Any] = {}
+# A row's column values; the group and case type codes a referral is indexed under.
+Values = dict[str, Any]
+Indexed = tuple[list[str], list[str]]
 
 
 class Writes:
@@ -172,6 +175,22 @@ class Writes:
             ],
         )
 
+    def insert_referral(
+        self,
+        referral: Any,
+        history: dict[str, Any],
+        idempotency: dict[str, Any] | None = None,
+    ) -> None:
+        """Insert a referral (any object with the referral's columns as attributes) with its
+        group and case type index rows, its first history entry (the history columns but the
+        referral's id) and, when given, the stored answer to an Idempotency-Key (the
+        idempotency_record columns but the referral's id)."""
+        indexed = (
+            sorted({*referral.groups, *referral.kemenham_groups}),
+            sorted(set(referral.case_types)),
+        )
+        self._insert_referral(referral, indexed, history, idempotency)
+
     def append_audit(
         self,
         *,
@@ -248,16 +267,9 @@ class Writes:
 
     # ---- per database -----------------------------------------------------------------------
 
-    def insert_referral(
-        self,
-        referral: Any,
-        history: dict[str, Any],
-        idempotency: dict[str, Any] | None = None,
+    def _insert_referral(
+        self, referral: Any, indexed: Indexed, history: Values, idempotency: Values | None
     ) -> None:
-        """Insert a referral (any object with the referral's columns as attributes) with its
-        group and case type index rows, its first history entry (the history columns but the
-        referral's id) and, when given, the stored answer to an Idempotency-Key (the
-        idempotency_record columns but the referral's id)."""
         raise NotImplementedError
 
     def _append_audit(self, values: dict[str, Any]) -> None:
@@ -277,11 +289,6 @@ class Writes:
         self.recorded_events = False
 
 
-def _index_rows(referral: Any) -> tuple[list[str], list[str]]:
-    """The group codes and the case type codes a referral is indexed under."""
-    return sorted({*referral.groups, *referral.kemenham_groups}), sorted(set(referral.case_types))
-
-
 class SqliteWrites(Writes):
     """The writes on SQLite: each statement at once. The writer transaction holds the
     database's write lock from its start, so the audit head and the event numbers it reads
@@ -289,13 +296,10 @@ class SqliteWrites(Writes):
 
     __slots__ = ()
 
-    def insert_referral(
-        self,
-        referral: Any,
-        history: dict[str, Any],
-        idempotency: dict[str, Any] | None = None,
+    def _insert_referral(
+        self, referral: Any, indexed: Indexed, history: Values, idempotency: Values | None
     ) -> None:
-        groups, case_types = _index_rows(referral)
+        groups, case_types = indexed
         session, referral_id = self.session, referral.id
         insert_values(
             session, Referral, [{name: getattr(referral, name) for name in REFERRAL_COLUMNS}]
@@ -426,14 +430,11 @@ class PostgresWrites(Writes):
         self._entries: list[dict[str, Any]] = []
         self._lock_held = False
 
-    def insert_referral(
-        self,
-        referral: Any,
-        history: dict[str, Any],
-        idempotency: dict[str, Any] | None = None,
+    def _insert_referral(
+        self, referral: Any, indexed: Indexed, history: Values, idempotency: Values | None
     ) -> None:
         # One statement, one round trip where there would be five.
-        groups, case_types = _index_rows(referral)
+        groups, case_types = indexed
         params = {f"r_{name}": getattr(referral, name) for name in REFERRAL_COLUMNS}
         params.update({f"h_{name}": value for name, value in history.items()})
         params.update({f"i_{name}": value for name, value in (idempotency or {}).items()})

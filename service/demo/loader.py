@@ -269,7 +269,7 @@ def load_demo(
                 f"the database already holds {existing} referrals; `rujukan demo` only fills "
                 "an empty database"
             )
-        seed_dev_agreements(w.session)
+        seed_dev_agreements(w)
 
     ctx.db.write(begin)
     rng = random.Random(seed)  # noqa: S311 - demo data, not security

@@ -19,6 +19,7 @@ from sqlalchemy import select, update
 from service.auth.models import ApiClient
 from service.context import ServiceContext
 from tests.auth.test_token_endpoint import form_token, register
+from tests.support import writer_session
 
 
 def stored_hash(ctx: ServiceContext, client_id: str) -> str:
@@ -30,7 +31,7 @@ def stored_hash(ctx: ServiceContext, client_id: str) -> str:
 
 def store_legacy_hash(ctx: ServiceContext, client_id: str, secret: str) -> None:
     """Store the client's secret as the service did before: an Argon2 hash."""
-    with ctx.db.writer() as session:
+    with writer_session(ctx.db) as session:
         session.execute(
             update(ApiClient)
             .where(ApiClient.client_id == client_id)  # type: ignore[arg-type]
@@ -69,7 +70,7 @@ def test_the_keyed_hash_is_bound_to_its_client(ctx: ServiceContext, http: TestCl
     let the first client's secret act as the second."""
     mine, my_secret = register(ctx, "LPSK", "referrals:read")
     theirs, _ = register(ctx, "KEMENSOS", "referrals:read")
-    with ctx.db.writer() as session:
+    with writer_session(ctx.db) as session:
         session.execute(
             update(ApiClient)
             .where(ApiClient.client_id == theirs)  # type: ignore[arg-type]

@@ -20,7 +20,7 @@ from service.auth.keys import load_keyset, rotate_keyset
 from service.context import ServiceContext
 from tests.auth import jwt_parts, verify_es256_with_jwk
 from tests.conftest import make_settings
-from tests.support import Party
+from tests.support import Party, writer_session
 
 PRIVATE_JWK_MEMBERS = {"d", "p", "q", "dp", "dq", "qi", "oth", "k"}
 
@@ -108,7 +108,7 @@ def own_keys(
     monkeypatch.setattr(service.context, "KEY_RELOAD_SECONDS", 0)
     settings = make_settings(database_url, tmp_path / "keys")
     ctx = ServiceContext.build(settings)
-    with ctx.db.writer() as session:
+    with writer_session(ctx.db) as session:
         client, secret = clients.create_client(
             session, agency="LPSK", name="rotation test", scope="referrals:read",
             keyring=ctx.keyring,

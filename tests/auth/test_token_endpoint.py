@@ -16,14 +16,14 @@ from service.auth import clients
 from service.auth.models import ApiClient
 from service.context import ServiceContext
 from tests.auth import jwt_parts
-from tests.support import Party
+from tests.support import Party, writer_session
 
 PROBLEM = "application/problem+json"
 
 
 def register(ctx: ServiceContext, agency: str, scope: str) -> tuple[str, str]:
     """A new client of `agency` with `scope`: (client_id, secret)."""
-    with ctx.db.writer() as session:
+    with writer_session(ctx.db) as session:
         client, secret = clients.create_client(
             session, agency=agency, name=f"{agency} token test", scope=scope,
             keyring=ctx.keyring,
@@ -259,7 +259,7 @@ def test_an_overlong_field_is_an_oauth_error(
 def test_revoked_client_gets_no_new_token_at_once(ctx: ServiceContext, http: TestClient) -> None:
     cid, secret = register(ctx, "LPSK", "referrals:read")
     assert_token_answer(form_token(http, cid, secret), ctx)
-    with ctx.db.writer() as session:
+    with writer_session(ctx.db) as session:
         clients.revoke_client(session, cid)
         session.commit()
     assert_oauth_error(form_token(http, cid, secret), 401, "invalid_client")
@@ -271,7 +271,7 @@ def test_rotated_secret_replaces_the_old_one_at_once(
 ) -> None:
     cid, old = register(ctx, "KEMENSOS", "referrals:read")
     assert_token_answer(form_token(http, cid, old), ctx)
-    with ctx.db.writer() as session:
+    with writer_session(ctx.db) as session:
         _, new = clients.rotate_secret(session, cid, keyring=ctx.keyring)
         session.commit()
     assert new != old

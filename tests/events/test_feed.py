@@ -13,12 +13,21 @@ import pytest
 from sqlalchemy import select, text
 
 from service.context import ServiceContext
+from service.db.writes import Writes
 from service.events import outbox
 from service.events.models import Event
 from service.referrals.models import Referral
 from tests.events.conftest import subscribe
 from tests.events.helpers import all_events, feed, walk
-from tests.support import Api, assert_problem, assess_body, ok, referral_body
+from tests.support import (
+    Api,
+    assert_problem,
+    assess_body,
+    held_write,
+    ok,
+    referral_body,
+    writer_session,
+)
 
 LIFECYCLE = [
     "referral.created",
@@ -169,10 +178,10 @@ def test_the_feed_needs_a_token_with_read_scope_and_a_valid_cursor(lpsk: Api) ->
     assert_problem(lpsk.http.get("/v1/events", params={"limit": 0}, headers=lpsk.headers()), 422)
 
 
-def _record_note_event(ctx: ServiceContext, referral_id: uuid.UUID, session) -> None:  # type: ignore[no-untyped-def]
-    row = session.get(Referral, referral_id)
-    outbox.record(
-        session,
+def _record_note_event(ctx: ServiceContext, referral_id: uuid.UUID, w: Writes) -> None:
+    row = w.session.get(Referral, referral_id)
+    assert row is not None
+    w.record_event(
         type="referral.note_added",
         referral_id=row.id,
         reference=row.reference,
@@ -193,12 +202,12 @@ def test_a_cursor_never_skips_an_event_that_commits_late(
     rid = uuid.UUID(lpsk.create_ok("KEMENSOS")["id"])
     start = feed(lpsk)["next_cursor"]
 
-    with ctx.db.writer() as slow:
+    with held_write(ctx.db) as slow:
         _record_note_event(ctx, rid, slow)
         b_done = threading.Event()
 
         def writer_b() -> None:
-            with ctx.db.writer() as fast:
+            with held_write(ctx.db) as fast:
                 _record_note_event(ctx, rid, fast)
                 fast.commit()
             b_done.set()
@@ -343,14 +352,14 @@ def legacy_limit(ctx: ServiceContext) -> Iterator[Callable[[int], None]]:
         saved = session.execute(text("SELECT max_seq FROM legacy_feed_cursor")).scalars().all()
 
     def set_to(value: int) -> None:
-        with ctx.db.writer() as session:
+        with writer_session(ctx.db) as session:
             session.execute(text("DELETE FROM legacy_feed_cursor"))
             session.execute(text("INSERT INTO legacy_feed_cursor (max_seq) VALUES (:v)"),
                             {"v": value})
             session.commit()
 
     yield set_to
-    with ctx.db.writer() as session:
+    with writer_session(ctx.db) as session:
         session.execute(text("DELETE FROM legacy_feed_cursor"))
         for value in saved:
             session.execute(text("INSERT INTO legacy_feed_cursor (max_seq) VALUES (:v)"),

@@ -22,7 +22,7 @@ from service.db import upgrade_to_head
 from service.referrals.models import Referral
 from tests.conftest import make_settings
 from tests.proof.served import rujukan
-from tests.support import ALL_SCOPES, Api, Party, ok
+from tests.support import ALL_SCOPES, Api, Party, ok, writer_session
 
 # Three ways a stored value goes bad: its ciphertext altered, its key id unknown to the key
 # file (a key removed, or a key file from another deployment), not base64 at all.
@@ -38,7 +38,7 @@ def _damage(
 ) -> str:
     """Damage one sealed column of a referral; the value it held."""
     rid = uuid.UUID(referral_id)
-    with ctx.db.writer() as session:
+    with writer_session(ctx.db) as session:
         before: str = session.get(Referral, rid).__dict__[column]  # type: ignore[union-attr]
         damaged = DAMAGE[how](before)
         session.execute(update(Referral).where(Referral.id == rid).values({column: damaged}))  # type: ignore[arg-type]
@@ -48,7 +48,7 @@ def _damage(
 
 def _restore(ctx: ServiceContext, referral_id: str, value: str, column: str) -> None:
     rid = uuid.UUID(referral_id)
-    with ctx.db.writer() as session:
+    with writer_session(ctx.db) as session:
         session.execute(update(Referral).where(Referral.id == rid).values({column: value}))  # type: ignore[arg-type]
         session.commit()
 

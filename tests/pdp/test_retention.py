@@ -28,7 +28,7 @@ from service.referrals.models import (
 )
 from service.retention import RetentionError, purge
 from tests.pdp.helpers import adult_body, child_body, created, ok, stored_bytes
-from tests.support import Api, assess_body, service_body
+from tests.support import Api, assess_body, service_body, writer_session
 
 RUJUKAN = Path(sys.executable).parent / "rujukan"
 LONG_AGO = dt.datetime(2020, 6, 1, 8, 0, tzinfo=dt.UTC)
@@ -65,7 +65,7 @@ def run_purge(ctx: ServiceContext, *extra: str) -> dict[str, Any]:
 
 
 def backdate_closure(ctx: ServiceContext, rid: str, when: dt.datetime = LONG_AGO) -> None:
-    with ctx.db.writer() as session:
+    with writer_session(ctx.db) as session:
         session.execute(
             update(Referral).where(Referral.id == uuid.UUID(rid)).values(closed_at=when)
         )

@@ -15,6 +15,7 @@ from sqlalchemy.exc import IntegrityError
 from service.db import Database, upgrade_to_head
 from service.db.writes import Writes
 from service.requestctx import request_id
+from tests.support import writer_session
 
 
 @pytest.fixture
@@ -66,7 +67,7 @@ def _while_the_lock_is_held(db: Database, works: list[Callable[[Writes], Any]]) 
             outcomes[i] = error
 
     threads = [threading.Thread(target=call, args=(i,)) for i in range(len(works))]
-    with db.writer() as holder:
+    with writer_session(db) as holder:
         holder.execute(text("SELECT 1"))  # BEGIN IMMEDIATE: the lock is held
         for thread in threads:
             thread.start()

@@ -35,7 +35,15 @@ from tests.conftest import make_settings
 from tests.events.receiver import Receiver
 from tests.proof.served import rujukan, serve
 from tests.proof.test_workflow_model import event_of
-from tests.support import AGENCIES, ALL_SCOPES, Party, assess_body, referral_body, service_body
+from tests.support import (
+    AGENCIES,
+    ALL_SCOPES,
+    Party,
+    assess_body,
+    referral_body,
+    service_body,
+    writer_session,
+)
 
 pytestmark = [pytest.mark.crash, pytest.mark.slow]
 
@@ -189,7 +197,7 @@ def _consistency_problems(ctx: ServiceContext) -> list[str]:
         "(SELECT 1 FROM referral_history h WHERE h.referral_id = n.referral_id "
         "AND h.action = 'add_note')",
     }
-    with ctx.db.writer() as session:
+    with writer_session(ctx.db) as session:
         if ctx.db.sqlite:
             rows = [r[0] for r in session.execute(text("PRAGMA integrity_check"))]
             if rows != ["ok"]:

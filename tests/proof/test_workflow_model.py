@@ -37,7 +37,15 @@ from service.context import ServiceContext
 from service.referrals import workflow
 from tests.conftest import _MUTABLE_TABLES
 from tests.proof.hostile import EXTREME_DAYS, EXTREME_TIMES, with_nul
-from tests.support import AGENCIES, Api, Party, assess_body, referral_body, service_body
+from tests.support import (
+    AGENCIES,
+    Api,
+    Party,
+    assess_body,
+    referral_body,
+    service_body,
+    writer_session,
+)
 
 pytestmark = pytest.mark.fuzz
 
@@ -160,7 +168,7 @@ class WorkflowModel(RuleBasedStateMachine):
         self.feed: dict[str, list[dict[str, Any]]] = {code: [] for code in AGENCIES}
         self.cursor: dict[str, str | None] = dict.fromkeys(AGENCIES)
         self.api = {code: Api(self.http, self.parties[code]) for code in AGENCIES}
-        with self.ctx.db.writer() as session:
+        with writer_session(self.ctx.db) as session:
             session.execute(text("UPDATE referral SET parent_id = NULL"))
             for table in _MUTABLE_TABLES:
                 session.execute(text(f"DELETE FROM {table}"))  # noqa: S608 - fixed names
