@@ -5,8 +5,9 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 TEST_STAMP := $(VENV)/.installed-test
 
-.PHONY: run test fuzz crash-test lint openapi clean bench bench-quick check-wrk
+.PHONY: run test fuzz crash-test lint openapi docs clean bench bench-quick check-wrk
 BENCH_STAMP := $(VENV)/.installed-bench
+DOCS_STAMP := $(VENV)/.installed-docs
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -20,6 +21,10 @@ $(STAMP): pyproject.toml | $(BIN)/python
 $(TEST_STAMP): pyproject.toml tools/package.json tools/package-lock.json | $(BIN)/python
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[test,report]'
 	npm ci --prefix tools --no-audit --no-fund --loglevel=error
+	touch $@ $(STAMP)
+
+$(DOCS_STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[docs]'
 	touch $@ $(STAMP)
 
 $(BENCH_STAMP): pyproject.toml | $(BIN)/python
@@ -44,10 +49,14 @@ crash-test: $(TEST_STAMP)
 	$(BIN)/python -m pytest -m crash tests/proof -s
 
 lint: $(TEST_STAMP)
-	$(BIN)/ruff check service tests migrations bench
+	$(BIN)/ruff check service tests migrations bench docs/hooks
 
 openapi: $(STAMP)
 	$(BIN)/rujukan openapi export > openapi/openapi.json
+
+# The documentation site (mkdocs.yml), offline: no web fonts, no CDN. Open site/index.html.
+docs: $(DOCS_STAMP)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --site-dir site
 
 check-wrk:
 	@command -v wrk >/dev/null 2>&1 || { echo "wrk is missing: install it with 'sudo apt-get install -y wrk' (Debian/Ubuntu)"; exit 1; }
@@ -61,4 +70,4 @@ bench-quick: check-wrk $(BENCH_STAMP)
 	$(BIN)/python bench/run.py --rows 100000 --rounds 1 --duration 5 --unloaded-duration 2 --mixed-duration 5 --output bench/results/quick
 
 clean:
-	rm -rf $(VENV) var .pytest_cache tools/node_modules
+	rm -rf $(VENV) var .pytest_cache tools/node_modules site

@@ -60,6 +60,11 @@ def nik_for(number: int, provinces: tuple[str, ...] = SEED_PROVINCES) -> str:
     return f"{province}{regency:02d}{district:02d}050890{serial:04d}"
 
 
+def conninfo(url: str) -> str:
+    """The SQLAlchemy URL of a PostgreSQL database as psycopg takes it (without `+psycopg`)."""
+    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
 @dataclass(frozen=True)
 class Plan:
     """What one seed writes."""
@@ -84,11 +89,16 @@ def _sqlite_time(value: dt.datetime | None) -> str | None:
     return None if value is None else value.strftime("%Y-%m-%d %H:%M:%S.%f")
 
 
-def _row(i: int, rows: int, rng: random.Random) -> dict[str, Any]:
-    ring = _keyring
+def _identity(i: int, rng: random.Random) -> tuple[uuid.UUID, str, str, str]:
+    """(id, from_agency, to_agency, status) of row `i`; draws the id from `rng`."""
     rid = uuid.UUID(int=rng.getrandbits(128), version=4)
     from_agency, to_agency = PAIRS[i % len(PAIRS)]
-    status = STATUS_BY_DECILE[(i * 7) % 10]
+    return rid, from_agency, to_agency, STATUS_BY_DECILE[(i * 7) % 10]
+
+
+def _row(i: int, rows: int, rng: random.Random) -> dict[str, Any]:
+    ring = _keyring
+    rid, from_agency, to_agency, status = _identity(i, rng)
     created = START + SPAN * (i / rows)
     nik = nik_for(i)
     protected = from_agency == "LPSK" and i % 3 == 0
@@ -214,8 +224,7 @@ def _seed_sqlite(path: str, plan: Plan) -> None:
 def _seed_postgres(url: str, plan: Plan) -> None:
     import psycopg
 
-    conninfo = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
-    with psycopg.connect(conninfo) as conn:
+    with psycopg.connect(conninfo(url)) as conn:
         copy_sql = f"COPY referral ({', '.join(COLUMNS)}) FROM STDIN"
         with conn.cursor() as cur, cur.copy(copy_sql) as copy:
             for rows in _chunks(plan):
@@ -245,6 +254,5 @@ def iter_seeded(rows: int) -> Iterator[tuple[str, str, str, str]]:
     for start in range(0, rows, CHUNK):
         stream = random.Random(start)  # noqa: S311
         for i in range(start, min(start + CHUNK, rows)):
-            rid = uuid.UUID(int=stream.getrandbits(128), version=4)
-            from_agency, to_agency = PAIRS[i % len(PAIRS)]
-            yield str(rid), from_agency, to_agency, STATUS_BY_DECILE[(i * 7) % 10]
+            rid, from_agency, to_agency, status = _identity(i, stream)
+            yield str(rid), from_agency, to_agency, status

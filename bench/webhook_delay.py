@@ -101,17 +101,35 @@ def main() -> None:
 
     def cli(*argv: str) -> str:
         return subprocess.run(  # noqa: S603 - our own command, fixed arguments
-            [str(BIN / "rujukan"), *argv], env=env, cwd=work, check=True,
-            capture_output=True, text=True,
+            [str(BIN / "rujukan"), *argv],
+            env=env,
+            cwd=work,
+            check=True,
+            capture_output=True,
+            text=True,
         ).stdout
 
     cli("migrate")
-    client = json.loads(cli("client", "create", "--agency", "LPSK", "--name", "bench",
-                            "--scope", "referrals:write webhooks:manage"))
+    client = json.loads(
+        cli(
+            "client",
+            "create",
+            "--agency",
+            "LPSK",
+            "--name",
+            "bench",
+            "--scope",
+            "referrals:write webhooks:manage",
+        )
+    )
+
     def start(command: str) -> subprocess.Popen[bytes]:
         return subprocess.Popen(  # noqa: S603 - our own command, fixed arguments
-            [str(BIN / "rujukan"), command], env=env, cwd=work,
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            [str(BIN / "rujukan"), command],
+            env=env,
+            cwd=work,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
 
     procs = [start("serve")]
@@ -128,13 +146,23 @@ def main() -> None:
                         break
                 except httpx.TransportError:
                     time.sleep(0.1)
-            token = http.post("/oauth/token", data={
-                "grant_type": "client_credentials", "client_id": client["client_id"],
-                "client_secret": client["client_secret"]}).json()["access_token"]
+            token = http.post(
+                "/oauth/token",
+                data={
+                    "grant_type": "client_credentials",
+                    "client_id": client["client_id"],
+                    "client_secret": client["client_secret"],
+                },
+            ).json()["access_token"]
             auth = {"Authorization": f"Bearer {token}"}
-            sub = http.post("/v1/webhook-subscriptions", headers=auth, json={
-                "url": f"http://127.0.0.1:{args.receiver_port}/hook",
-                "event_types": ["referral.created"]}).json()
+            sub = http.post(
+                "/v1/webhook-subscriptions",
+                headers=auth,
+                json={
+                    "url": f"http://127.0.0.1:{args.receiver_port}/hook",
+                    "event_types": ["referral.created"],
+                },
+            ).json()
             sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
             from tests.support import referral_body
 
@@ -143,8 +171,7 @@ def main() -> None:
                 down_at = time.time()
             started = time.time()
             for i in range(args.events):
-                response = http.post("/v1/referrals", json=referral_body("KEMENSOS"),
-                                     headers=auth)
+                response = http.post("/v1/referrals", json=referral_body("KEMENSOS"), headers=auth)
                 assert response.status_code == 201, response.text
                 time.sleep(max(0.0, started + (i + 1) / args.rate - time.time()))
             if args.outage:
@@ -154,8 +181,11 @@ def main() -> None:
             deadline = time.time() + 120 + args.outage
             while len({a[1] for a in receiver.arrivals}) < args.events and time.time() < deadline:
                 time.sleep(0.05)
-            deliveries = http.get(f"/v1/webhook-subscriptions/{sub['id']}/deliveries",
-                                  params={"limit": 200}, headers=auth).json()["items"]
+            deliveries = http.get(
+                f"/v1/webhook-subscriptions/{sub['id']}/deliveries",
+                params={"limit": 200},
+                headers=auth,
+            ).json()["items"]
     finally:
         receiver.stop()
         for proc in procs:
@@ -170,9 +200,11 @@ def main() -> None:
         first_arrival.setdefault(msg_id, at - occurred.timestamp())
     delays = [d * 1000 for d in first_arrival.values()]
     report: dict[str, Any] = {
-        "mode": args.mode, "workers": args.workers if args.mode == "worker" else 0,
+        "mode": args.mode,
+        "workers": args.workers if args.mode == "worker" else 0,
         "database": "postgresql" if args.database_url else "sqlite",
-        "events": args.events, "delivered": len(unique),
+        "events": args.events,
+        "delivered": len(unique),
         "duplicates": len(receiver.arrivals) - len(unique),
         "delay_ms_median": round(statistics.median(delays), 1),
         "delay_ms_p95": round(percentile(delays, 0.95), 1),
@@ -183,7 +215,8 @@ def main() -> None:
         report.update(
             outage_s=args.outage,
             all_delivered_s_after_receiver_up=round(
-                max(at for at, _, _ in receiver.arrivals) - up_at, 1),
+                max(at for at, _, _ in receiver.arrivals) - up_at, 1
+            ),
             attempts_per_delivery={str(n): attempts.count(n) for n in sorted(set(attempts))},
             dead=sum(d["status"] == "dead" for d in deliveries),
             example_attempt_times=[a["started_at"] for a in deliveries[-1]["attempts"]],

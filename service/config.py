@@ -84,92 +84,214 @@ class Settings(BaseSettings):
         env_prefix="RUJUKAN_", extra="ignore", hide_input_in_errors=True
     )
 
-    database_url: str = "sqlite:///./var/rujukan.db"
-    # PostgreSQL: the URL of the role that owns the tables, for `rujukan migrate` only; it
-    # then grants the role of `database_url` what the service needs. Unset: migrate as that.
-    migration_database_url: str | None = None
-    host: str = "127.0.0.1"
-    port: int = 8000
-    env: Literal["dev", "prod"] = "dev"
-    issuer: str = "rujukan"
-    audience: str = "rujukan-api"
-    signing_key_file: Path | None = None
-    data_key_file: Path | None = None
-    # The HMAC keys of the audit chain (default: audit-keys.json beside the data key file):
-    # generated in dev; in prod it must exist (never generated; one made for dev is refused).
-    audit_key_file: Path | None = None
-    # Where the webhook worker writes signed heads of the audit trail (append-only files, one
-    # per day), every `audit_head_interval_seconds` and when it stops. Unset: none are written
-    # (and prod warns when the worker starts).
-    audit_head_dir: Path | None = None
-    audit_head_interval_seconds: float = Field(default=300.0, gt=0, le=86400)
-    webhook_allow_private: bool | None = None
-    trusted_issuers: list[TrustedIssuer] = Field(default_factory=list)
-    token_ttl_seconds: int = Field(default=900, ge=60, le=3600)
-    # Time allowed for the assessment after a referral is made, by urgency.
-    sla_emergency_hours: int = Field(default=24, ge=1)
-    sla_urgent_hours: int = Field(default=72, ge=1)
-    sla_routine_hours: int = Field(default=14 * 24, ge=1)
-    # Time allowed to start the first service once assessed, and to close once served.
-    sla_service_start_hours: int = Field(default=14 * 24, ge=1)
-    sla_closure_hours: int = Field(default=180 * 24, ge=1)
-    # Refuse referrals between agencies without a cooperation agreement in force; unset
-    # means on in prod and off in dev.
-    require_agreement: bool | None = None
-    log_level: str = "INFO"
-    # Requests per authenticated client (token issuer + subject) over a moving window, in the
-    # `limits` notation ("600/minute", "10/second"). 600 a minute lets an agency system work
-    # through a backlog at 10 requests a second; a runaway loop or a stolen token is cut off.
-    rate_limit: str = "600/minute"
-    # Failed client authentications per client_id from one address at POST /oauth/token
-    # before that client id answers 429 to that address: a stranger guessing a client's
-    # secret locks out only themself.
-    token_failure_limit: str = "10/5minutes"  # noqa: S105 - a rate, not a secret
-    # Failed client authentications from one address, whatever the client ids, before
-    # POST /oauth/token answers 429 to that address.
-    token_address_failure_limit: str = "30/5minutes"  # noqa: S105 - a rate, not a secret
-    # Where the counters live: in process memory when unset (each worker counts on its own),
-    # shared across workers and hosts when set, e.g. redis://127.0.0.1:6379/0.
-    redis_url: SecretStr | None = None
-    # PostgreSQL connections per process: pool_size kept open, max_overflow more under load.
+    database_url: str = Field(
+        default="sqlite:///./var/rujukan.db",
+        description="SQLAlchemy URL: `sqlite:///...` or `postgresql+psycopg://...`. On "
+        "PostgreSQL in prod, the service's own role, which owns nothing (see Deploying, step 3).",
+    )
+    migration_database_url: str | None = Field(
+        default=None,
+        description="PostgreSQL: the URL of the role that owns the database, used only by "
+        "`rujukan migrate`, which then grants the role of `RUJUKAN_DATABASE_URL` what the "
+        "service needs. Unset: `rujukan migrate` uses `RUJUKAN_DATABASE_URL` (SQLite, dev).",
+    )
+    host: str = Field(
+        default="127.0.0.1", description="Where `make run` and `rujukan serve` listen: address."
+    )
+    port: int = Field(
+        default=8000, description="Where `make run` and `rujukan serve` listen: port."
+    )
+    env: Literal["dev", "prod"] = Field(
+        default="dev",
+        description="`prod` refuses to start with generated keys or without key files.",
+    )
+    issuer: str = Field(default="rujukan", description="JWT `iss` issued and required.")
+    audience: str = Field(default="rujukan-api", description="JWT `aud` issued and required.")
+    signing_key_file: Path | None = Field(
+        default=None,
+        description="PEM private key(s) that sign tokens. Unset: `./var/signing-keys.pem`, "
+        "generated in dev (mode 0600, in a 0700 directory); prod needs it set.",
+    )
+    data_key_file: Path | None = Field(
+        default=None,
+        description="Keys that encrypt personal data at rest and key the NIK index. Unset: "
+        "`./var/data-keys.json`, generated in dev; prod needs it set.",
+    )
+    audit_key_file: Path | None = Field(
+        default=None,
+        description="HMAC keys that chain the audit trail and sign its heads. Unset: "
+        "`audit-keys.json` beside the data key file (`./var/audit-keys.json`). Generated in "
+        "dev; in prod it must exist (never generated; one made for dev is refused).",
+    )
+    audit_head_dir: Path | None = Field(
+        default=None,
+        description="Where `rujukan worker` (and the dispatcher embedded in dev) writes signed "
+        "heads of the audit trail: append-only files, one per day, 0600 in a 0700 directory, "
+        "every `RUJUKAN_AUDIT_HEAD_INTERVAL_SECONDS` and when it stops. Unset: no heads are "
+        "written (prod logs a warning when the worker starts).",
+    )
+    audit_head_interval_seconds: float = Field(
+        default=300.0,
+        gt=0,
+        le=86400,
+        description="How often the worker writes a head (also when it starts and stops).",
+    )
+    webhook_allow_private: bool | None = Field(
+        default=None,
+        description="Allow webhook URLs on loopback or private networks. Unset: allowed in "
+        "dev, refused in prod.",
+    )
+    trusted_issuers: list[TrustedIssuer] = Field(
+        default_factory=list,
+        description="JSON list of external issuers `{iss, jwks_url or jwks_file, audience, "
+        "agency, scopes}` whose tokens are also accepted. Each speaks for the one agency it is "
+        "bound to (or an explicit list `agencies`; a token naming another is refused) and "
+        "grants at most its listed scopes; optional `agency_claim` names the token claim that "
+        "names the agency (`agency`). See Security.",
+    )
+    token_ttl_seconds: int = Field(
+        default=900, ge=60, le=3600, description="Lifetime of issued access tokens."
+    )
+    sla_emergency_hours: int = Field(
+        default=24, ge=1, description="Time allowed for the assessment of an emergency referral."
+    )
+    sla_urgent_hours: int = Field(
+        default=72, ge=1, description="Time allowed for the assessment of an urgent referral."
+    )
+    sla_routine_hours: int = Field(
+        default=14 * 24, ge=1, description="Time allowed for the assessment of a routine referral."
+    )
+    sla_service_start_hours: int = Field(
+        default=14 * 24, ge=1, description="Time allowed from assessment to the first service."
+    )
+    sla_closure_hours: int = Field(
+        default=180 * 24, ge=1, description="Time allowed from the first service to closure."
+    )
+    require_agreement: bool | None = Field(
+        default=None,
+        description="Refuse referrals between agencies without a cooperation agreement in "
+        "force. Unset: on in prod, off in dev.",
+    )
+    log_level: str = Field(default="INFO", description="Level of the JSON logs.")
+    # 600 a minute lets an agency system work through a backlog at 10 requests a second; a
+    # runaway loop or a stolen token is cut off.
+    rate_limit: str = Field(
+        default="600/minute",
+        description="Requests per authenticated client (token `iss` + `sub`) over a moving "
+        'window, in the `limits` notation ("600/minute", "10/second").',
+    )
+    # A stranger guessing a client's secret locks out only themself.
+    token_failure_limit: str = Field(  # noqa: S105 - a rate, not a secret
+        default="10/5minutes",
+        description="Failed client authentications per `client_id` from one address before "
+        "`POST /oauth/token` answers 429 to that `client_id` from that address.",
+    )
+    token_address_failure_limit: str = Field(  # noqa: S105 - a rate, not a secret
+        default="30/5minutes",
+        description="Failed client authentications from one address (an IPv6 address counts "
+        "as its /64), whatever the `client_id`s, before `POST /oauth/token` answers 429 to "
+        "that address.",
+    )
+    redis_url: SecretStr | None = Field(
+        default=None,
+        description="Redis shared by all workers and hosts for the rate-limit counters, e.g. "
+        "`redis://127.0.0.1:6379/0`. Unset: in process memory (each worker counts on its own).",
+    )
     # Each worker process has its own pool, so a host opens up to
     # workers * (pool_size + max_overflow); keep the sum over all hosts below max_connections.
-    db_pool_size: int = Field(default=10, ge=1, le=200)
-    db_max_overflow: int = Field(default=10, ge=0, le=200)
-    db_pool_timeout_seconds: float = Field(default=30.0, gt=0, le=600)
-    # Requests each worker process handles at once: its endpoints and blocking calls run in a
-    # thread pool of this size, and further requests wait in the event loop, first come,
-    # first served. On a host with as many workers as cores, a few threads keep the CPU busy;
-    # dozens (the default of the thread library) only take turns at Python's interpreter lock
-    # and at the database's write locks, and every request gets slower.
-    worker_threads: int = Field(default=3, ge=1, le=200)
-    # Time a request's body has to arrive in full, from the end of its headers; then 408. A
-    # body of the largest size (1 MiB) arrives in time over a link of 300 kbit/s (a weak mobile
-    # uplink); one that stalls stops holding memory after this long.
-    body_timeout_seconds: float = Field(default=30.0, gt=0, le=600)
-    # Bytes of request bodies one process holds at once, over all its requests (each counted
-    # by its Content-Length, or as it arrives when sent in chunks); a body beyond it gets 503
-    # with Retry-After at once. 16 MiB is thousands of referrals (a few KiB each) or 16 bodies
-    # of the largest size, and keeps a worker near its memory goal under an upload flood.
-    body_budget_bytes: int = Field(default=16 * 1024 * 1024, ge=1024 * 1024)
-    # A file holding the bearer token Prometheus presents at GET /metrics (its
-    # `bearer_token_file`). Unset: /metrics is open in dev and refused in prod.
-    metrics_token_file: Path | None = None
-    # The webhook dispatcher inside the web process (`make run`); production runs one or more
-    # `rujukan worker` processes instead. Unset: on in dev, off in prod.
-    embedded_dispatcher: bool | None = None
-    dispatcher_poll_seconds: float = Field(default=0.2, gt=0, le=60)
-    webhook_timeout_seconds: float = Field(default=10.0, gt=0, le=120)
+    db_pool_size: int = Field(
+        default=10,
+        ge=1,
+        le=200,
+        description="PostgreSQL connections each process keeps open.",
+    )
+    db_max_overflow: int = Field(
+        default=10,
+        ge=0,
+        le=200,
+        description="PostgreSQL connections each process opens beyond the pool under load.",
+    )
+    db_pool_timeout_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        le=600,
+        description="How long a request waits for a PostgreSQL connection of the pool.",
+    )
+    # On a host with as many workers as cores, a few threads keep the CPU busy; dozens (the
+    # default of the thread library) only take turns at Python's interpreter lock and at the
+    # database's write locks, and every request gets slower.
+    worker_threads: int = Field(
+        default=3,
+        ge=1,
+        le=200,
+        description="Requests each worker process handles at once (its thread pool); further "
+        "requests wait in its event loop, first come, first served.",
+    )
+    # A body of the largest size (1 MiB) arrives in time over a link of 300 kbit/s (a weak
+    # mobile uplink); one that stalls stops holding memory after this long.
+    body_timeout_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        le=600,
+        description="Time a request's body has to arrive in full after its headers; then 408 "
+        "and the connection is closed.",
+    )
+    # 16 MiB is thousands of referrals (a few KiB each) or 16 bodies of the largest size, and
+    # keeps a worker near its memory goal under an upload flood.
+    body_budget_bytes: int = Field(
+        default=16 * 1024 * 1024,
+        ge=1024 * 1024,
+        description="Bytes of request bodies one worker process holds at once, over all its "
+        "requests (each counted by its Content-Length, or as it arrives when sent in chunks); "
+        "a body beyond it gets 503 with `Retry-After` at once.",
+    )
+    metrics_token_file: Path | None = Field(
+        default=None,
+        description="A file holding the bearer token Prometheus presents at `GET /metrics` "
+        "(its `bearer_token_file`). Unset: `/metrics` is open in dev and refused in prod.",
+    )
+    embedded_dispatcher: bool | None = Field(
+        default=None,
+        description="Run the webhook dispatcher inside the web process (`make run`); "
+        "production runs `rujukan worker` processes instead. Unset: on in dev, off in prod.",
+    )
+    dispatcher_poll_seconds: float = Field(
+        default=0.2,
+        gt=0,
+        le=60,
+        description="How often an idle dispatcher looks for due deliveries.",
+    )
+    webhook_timeout_seconds: float = Field(
+        default=10.0,
+        gt=0,
+        le=120,
+        description="Time a receiver has to answer one attempt, in all (connecting, sending, "
+        "reading the status and headers); shorter than the lease.",
+    )
     # The n-th failure waits base * 2**(n-1) seconds, capped, with jitter: 5 s, 10 s, ... 1 h;
     # 30 attempts span about 10 to 20 hours, so a receiver down overnight loses nothing.
-    webhook_max_attempts: int = Field(default=30, ge=1, le=100)
-    webhook_backoff_base_seconds: float = Field(default=5.0, gt=0)
-    webhook_backoff_max_seconds: float = Field(default=3600.0, gt=0)
-    # How long a worker's claim on a delivery lasts; a crashed worker's claims are retaken
-    # after it. Longer than the timeout, so a slow send is never retaken while in flight.
-    webhook_lease_seconds: float = Field(default=60.0, gt=0)
-    webhook_batch_size: int = Field(default=20, ge=1, le=500)
-    webhook_concurrency: int = Field(default=4, ge=1, le=64)
+    webhook_max_attempts: int = Field(
+        default=30, ge=1, le=100, description="Attempts before a delivery is `dead`."
+    )
+    webhook_backoff_base_seconds: float = Field(
+        default=5.0, gt=0, description="The first retry's wait, doubled after each failure."
+    )
+    webhook_backoff_max_seconds: float = Field(
+        default=3600.0, gt=0, description="The longest wait between two attempts."
+    )
+    # Longer than the timeout, so a slow send is never retaken while in flight.
+    webhook_lease_seconds: float = Field(
+        default=60.0,
+        gt=0,
+        description="How long a worker's claim on a delivery lasts; a crashed worker's claims "
+        "are retaken after it. Longer than the timeout.",
+    )
+    webhook_batch_size: int = Field(
+        default=20, ge=1, le=500, description="Deliveries a worker claims at once."
+    )
+    webhook_concurrency: int = Field(
+        default=4, ge=1, le=64, description="Deliveries a worker sends in parallel."
+    )
 
     @field_validator("trusted_issuers", mode="before")
     @classmethod

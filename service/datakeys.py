@@ -26,7 +26,7 @@ What is not rotated, and why:
 
 Stored Idempotency-Key answers are sealed naming their agency. Those sealed before (bound
 to the key only) are re-encrypted under that same earlier context: they keep replaying only
-to their referral's sender (see `service.referrals.service`), and rotation never fails on them.
+to their referral's sender (see `service.referrals.create`), and rotation never fails on them.
 """
 
 from __future__ import annotations
@@ -51,7 +51,7 @@ from service.db import Database
 from service.events.models import WebhookSubscription
 from service.events.service import secret_context
 from service.referrals.models import IdempotencyRecord, Referral, ReferralNote, ReferralService
-from service.referrals.service import idempotency_context
+from service.referrals.sealing import idempotency_context
 
 if TYPE_CHECKING:
     from service.db.writes import Writes

@@ -390,7 +390,7 @@ def test_a_worker_handles_at_most_worker_threads_requests_at_once(
     settings: Settings, lpsk: Api, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Requests beyond RUJUKAN_WORKER_THREADS wait their turn and are all answered."""
-    from service.referrals import service
+    from service.referrals import queries
 
     running, most = 0, 0
     lock = threading.Lock()
@@ -405,7 +405,7 @@ def test_a_worker_handles_at_most_worker_threads_requests_at_once(
             running -= 1
         raise errors.NotFound("No referral with this id is visible to your agency.")
 
-    monkeypatch.setattr(service, "get_referral", slow_get)
+    monkeypatch.setattr(queries, "get_referral", slow_get)
     ctx = ServiceContext.build(settings.model_copy(update={"worker_threads": 2}))
     try:
         with TestClient(create_app(ctx=ctx)) as http, ThreadPoolExecutor(6) as pool:

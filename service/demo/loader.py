@@ -23,7 +23,7 @@ from service.auth.principal import Principal
 from service.auth.scopes import ALL_SCOPES
 from service.context import ServiceContext
 from service.db.writes import Writes
-from service.referrals import service as referrals
+from service.referrals import actions, create
 from service.referrals.models import Referral, ReferralHistory, ReferralService
 from service.referrals.schemas import (
     AssessIn,
@@ -329,7 +329,7 @@ def _tell(
             "obtained_by": f"Petugas {sender} (contoh)",
         },
     )
-    created = referrals.create_referral(ctx, _principal(sender), body, None).body
+    created = create.create_referral(ctx, _principal(sender), body, None).body
     rid = uuid.UUID(created["id"])
     to, by = _principal(receiver), _principal(sender)
     plan.times = [plan.created]
@@ -349,11 +349,11 @@ def _tell(
         """Close the referral; the number of onward referrals this created (0 or 1)."""
         nonlocal version
         if outcome == "consent_withdrawn":
-            read = referrals.withdraw_consent(
+            read = actions.withdraw_consent(
                 ctx, actor, rid, ConsentWithdrawalIn(withdrawn_at=at(after)), etag()
             )
         else:
-            read = referrals.close_referral(
+            read = actions.close_referral(
                 ctx, actor, rid, CloseIn(outcome=outcome, **extra), etag()
             )
         version = read.version
@@ -374,7 +374,7 @@ def _tell(
         _backdate_for_demo(ctx, rid, plan)
         return made
     if possible >= 1 and ending != "referred":
-        read = referrals.assess_referral(
+        read = actions.assess_referral(
             ctx,
             to,
             rid,
@@ -396,7 +396,7 @@ def _tell(
                 actor = by if ending == "withdrawn" else to
                 made += close(ending, served_at, actor, **extra)
         elif possible >= 2 and ending != "assessed":
-            read = referrals.serve_referral(
+            read = actions.serve_referral(
                 ctx,
                 to,
                 rid,

@@ -9,7 +9,8 @@ from service.auth.principal import Principal
 from service.context import ServiceContext
 from service.fhir import repository
 from service.fhir.mapping import referral_bundle
-from service.referrals import service as referrals
+from service.referrals import queries
+from service.referrals.views import etag
 
 
 def get_referral_bundle(
@@ -17,7 +18,7 @@ def get_referral_bundle(
 ) -> tuple[dict[str, Any], str]:
     """The bundle of a referral the caller is a party to, and its ETag (404 otherwise)."""
     # The referral service decides visibility and sealing; this view only re-shapes its answer.
-    referral = referrals.get_referral(ctx, principal, referral_id)
+    referral = queries.get_referral(ctx, principal, referral_id)
     with ctx.db.reader() as session:
         names = repository.agency_names(session, [referral.from_agency, referral.to_agency])
-    return referral_bundle(referral, names), referrals.etag(referral)
+    return referral_bundle(referral, names), etag(referral)

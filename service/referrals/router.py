@@ -13,7 +13,7 @@ from service.auth import scopes
 from service.auth.dependencies import Context, CurrentPrincipal, require
 from service.auth.principal import Principal
 from service.openapi_docs import problems
-from service.referrals import service
+from service.referrals import actions, create, queries
 from service.referrals.schemas import (
     AssessIn,
     CloseIn,
@@ -29,6 +29,7 @@ from service.referrals.schemas import (
     Timestamp,
     Urgency,
 )
+from service.referrals.views import etag
 
 router = APIRouter(prefix="/v1/referrals", tags=["referrals"])
 
@@ -69,7 +70,7 @@ def _json(model: BaseModel, headers: dict[str, str]) -> Response:
 
 
 def _with_etag(referral: ReferralRead, response: Response) -> ReferralRead:
-    response.headers["ETag"] = service.etag(referral)
+    response.headers["ETag"] = etag(referral)
     response.headers["Cache-Control"] = "no-store"
     return referral
 
@@ -105,7 +106,7 @@ def create_referral(
     ] = None,
 ) -> Response:
     """Create a referral."""
-    created = service.create_referral(ctx, principal, body, idempotency_key)
+    created = create.create_referral(ctx, principal, body, idempotency_key)
     headers = {
         "ETag": f'"{created.version}"',
         "Location": f"/v1/referrals/{created.referral_id}",
@@ -154,7 +155,7 @@ def list_referrals(
     reveal_reason: RevealReason = None,
 ) -> Response:
     """List referrals."""
-    page = service.list_referrals(
+    page = queries.list_referrals(
         ctx,
         principal,
         limit=limit,
@@ -205,10 +206,10 @@ def get_referral(
                 }
             ],
         )
-    referral = service.get_referral(
+    referral = queries.get_referral(
         ctx, principal, referral_id, reveal=bool(reveal), reveal_reason=reveal_reason
     )
-    return _json(referral, {"ETag": service.etag(referral), "Cache-Control": "no-store"})
+    return _json(referral, {"ETag": etag(referral), "Cache-Control": "no-store"})
 
 
 @router.post(
@@ -228,7 +229,7 @@ def assess_referral(
 ) -> ReferralRead:
     """Assess a referral."""
     return _with_etag(
-        service.assess_referral(ctx, principal, referral_id, body, if_match), response
+        actions.assess_referral(ctx, principal, referral_id, body, if_match), response
     )
 
 
@@ -252,7 +253,7 @@ def serve_referral(
     if_match: IfMatch = None,
 ) -> ReferralRead:
     """Serve a referral."""
-    return _with_etag(service.serve_referral(ctx, principal, referral_id, body, if_match), response)
+    return _with_etag(actions.serve_referral(ctx, principal, referral_id, body, if_match), response)
 
 
 @router.post(
@@ -271,7 +272,7 @@ def record_service(
     if_match: IfMatch = None,
 ) -> ReferralRead:
     """Record a further service."""
-    return _with_etag(service.record_service(ctx, principal, referral_id, body, if_match), response)
+    return _with_etag(actions.record_service(ctx, principal, referral_id, body, if_match), response)
 
 
 @router.post(
@@ -296,7 +297,7 @@ def close_referral(
     if_match: IfMatch = None,
 ) -> ReferralRead:
     """Close a referral."""
-    return _with_etag(service.close_referral(ctx, principal, referral_id, body, if_match), response)
+    return _with_etag(actions.close_referral(ctx, principal, referral_id, body, if_match), response)
 
 
 @router.post(
@@ -325,7 +326,7 @@ def withdraw_consent(
 ) -> ReferralRead:
     """Withdraw consent to a referral."""
     return _with_etag(
-        service.withdraw_consent(ctx, principal, referral_id, body, if_match), response
+        actions.withdraw_consent(ctx, principal, referral_id, body, if_match), response
     )
 
 
@@ -348,7 +349,7 @@ def add_note(
     if_match: Annotated[str | None, Header(alias="If-Match", max_length=200)] = None,
 ) -> NoteRead:
     """Add a note to a referral."""
-    return service.add_note(ctx, principal, referral_id, body, if_match)
+    return actions.add_note(ctx, principal, referral_id, body, if_match)
 
 
 @router.get(
@@ -360,7 +361,7 @@ def add_note(
 )
 def list_notes(referral_id: uuid.UUID, ctx: Context, principal: Reader) -> list[NoteRead]:
     """List notes of a referral."""
-    return service.list_notes(ctx, principal, referral_id)
+    return queries.list_notes(ctx, principal, referral_id)
 
 
 @router.get(
@@ -372,4 +373,4 @@ def list_notes(referral_id: uuid.UUID, ctx: Context, principal: Reader) -> list[
 )
 def get_history(referral_id: uuid.UUID, ctx: Context, principal: Reader) -> list[HistoryEntry]:
     """History of a referral."""
-    return service.get_history(ctx, principal, referral_id)
+    return queries.get_history(ctx, principal, referral_id)

@@ -7,7 +7,9 @@ from service.context import ServiceContext
 from service.db.types import utcnow
 from service.db.writes import Writes
 from service.referrals import repository as referrals_repo
-from service.referrals.service import history_of, notes_of, render, seal_reveal_reason
+from service.referrals.queries import history_of, notes_of
+from service.referrals.sealing import seal_reveal_reason
+from service.referrals.views import render
 from service.subjects import repository as repo
 from service.subjects.schemas import ProcessingStep, SubjectExport, SubjectReferral
 

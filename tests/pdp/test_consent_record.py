@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from service.context import ServiceContext
-from service.referrals import service
+from service.referrals import create
 from service.referrals.models import Referral
 from service.referrals.schemas import ReferralCreate
 from tests.pdp.helpers import (
@@ -218,11 +218,11 @@ def test_an_idempotency_key_stored_before_consent_purposes_still_replays(
         old_shape["consent"].pop(name)
     canonical = json.dumps(old_shape, sort_keys=True, separators=(",", ":"))
     before = hmac.new(ctx.keyring.index_key, canonical.encode(), hashlib.sha256).hexdigest()
-    assert service._request_fingerprint(ctx, body) == before
+    assert create._request_fingerprint(ctx, body) == before
     # Sending the defaults explicitly is another body (the client said something more).
     explicit = adult_body()
     explicit["consent"]["purposes"] = list(DEFAULT_PURPOSES)
-    assert service._request_fingerprint(ctx, ReferralCreate.model_validate(explicit)) != before
+    assert create._request_fingerprint(ctx, ReferralCreate.model_validate(explicit)) != before
 
 
 def test_the_openapi_document_describes_the_consent_record() -> None:

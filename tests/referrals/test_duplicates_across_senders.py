@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from httpx import Response
 
-from service.referrals import service as referrals
+from service.referrals import create
 from tests.support import Api, assert_problem, assess_body, ok, referral_body
 
 REASON = "Koordinasi layanan untuk orang yang sama"
@@ -168,7 +168,7 @@ def test_a_reference_already_taken_is_drawn_again(
     taken = lpsk.create_ok("KEMENSOS")["reference"]
     rid = lpsk.create_ok("KEMENSOS")["id"]
     ok(kemensos.act(rid, "assess", assess_body()))
-    real = referrals.new_reference
+    real = create.new_reference
     drawn: list[str] = []
 
     def draw(year: int) -> str:
@@ -176,7 +176,7 @@ def test_a_reference_already_taken_is_drawn_again(
         drawn.append(real(year) if drawn else taken)
         return drawn[-1]
 
-    monkeypatch.setattr(referrals, "new_reference", draw)
+    monkeypatch.setattr(create, "new_reference", draw)
     if path == "create":
         made = ok(lpsk.create(referral_body("KEMENSOS")), 201)
     else:

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from service.context import ServiceContext
-from service.referrals import service as referral_service
+from service.referrals import actions, create, queries, views
 from tests.support import Api, assess_body, ok, service_body, ts
 
 
@@ -26,7 +26,9 @@ class Clock:
 @pytest.fixture
 def clock(monkeypatch: pytest.MonkeyPatch) -> Iterator[Clock]:
     fake = Clock()
-    monkeypatch.setattr(referral_service, "utcnow", fake)
+    # Every module of the referral service that reads the time.
+    for module in (actions, create, queries, views):
+        monkeypatch.setattr(module, "utcnow", fake)
     yield fake
 
 

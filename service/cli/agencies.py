@@ -1,0 +1,42 @@
+"""`rujukan agency`: the agencies that send and receive referrals."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated
+
+import typer
+
+from service.cli.common import fail, service_context
+
+agency_app = typer.Typer(help="Agencies that send and receive referrals.", no_args_is_help=True)
+
+
+@agency_app.command("add")
+def agency_add(
+    code: Annotated[str, typer.Argument(help="Agency code, e.g. DINSOS_JATIM")],
+    name: Annotated[str, typer.Option(help="The agency's full name")],
+) -> None:
+    """Add an agency; it can get clients and agreements at once, and running servers
+    accept its tokens from external issuers within a minute."""
+    from service.agreements.service import AgreementError, add_agency
+
+    ctx = service_context()
+    try:
+        with ctx.db.writer() as session:
+            row = add_agency(session, code, name)
+            session.commit()
+    except AgreementError as exc:
+        fail(str(exc))
+    typer.echo(json.dumps({"code": row.code, "name": row.name}))
+
+
+@agency_app.command("list")
+def agency_list() -> None:
+    """List agencies as JSON."""
+    from service.agreements import repository
+
+    ctx = service_context()
+    with ctx.db.reader() as session:
+        rows = [repository.agency(session, code) for code in repository.agency_codes(session)]
+        typer.echo(json.dumps([{"code": a.code, "name": a.name} for a in rows if a], indent=2))

@@ -1,0 +1,492 @@
+"""The referral actions: one transaction each, rules from the workflow table, no FastAPI."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import uuid
+from typing import Any
+
+from sqlmodel import Session
+
+from service import errors
+from service.agreements import service as agreements
+from service.auth.principal import Principal
+from service.context import ServiceContext
+from service.db.types import utcnow
+from service.referrals import repository as repo
+from service.referrals import workflow
+from service.referrals.create import new_referral
+from service.referrals.models import Referral, ReferralNote, ReferralService
+from service.referrals.queries import load_visible
+from service.referrals.recording import audit_created, event_and_audit
+from service.referrals.schemas import (
+    AssessIn,
+    CloseIn,
+    ConsentWithdrawalIn,
+    NoteIn,
+    NoteRead,
+    ReferralRead,
+    ServiceIn,
+)
+from service.referrals.sealing import open_field, seal_field
+from service.referrals.validation import check_codes, check_unit, invalid
+from service.referrals.views import etag, guardian_of, render
+
+
+def _step_due_at(ctx: ServiceContext, status: str, start: dt.datetime) -> dt.datetime:
+    """When the step that begins at `start` in `status` must be done (assessed or served)."""
+    hours = {
+        workflow.ASSESSED: ctx.settings.sla_service_start_hours,
+        workflow.SERVED: ctx.settings.sla_closure_hours,
+    }[status]
+    return start + dt.timedelta(hours=hours)
+
+
+def _party(principal: Principal, row: Referral) -> workflow.Party:
+    return workflow.Party.SENDER if row.from_agency == principal.agency else workflow.Party.RECEIVER
+
+
+def _check_precondition(row: Referral, if_match: str | None) -> None:
+    if not if_match:
+        raise errors.PreconditionRequired(
+            "Send If-Match with the ETag of the referral version you acted on."
+        )
+    tags = [t.strip() for t in if_match.split(",")]
+    if etag(row) not in tags:
+        raise errors.PreconditionFailed(
+            f"The referral is now at version {row.version}; read it again and retry.",
+            current_version=row.version,
+            current_status=row.status,
+        )
+
+
+def _decide(
+    principal: Principal, row: Referral, action: str, request: dict[str, Any] | None = None
+) -> workflow.Transition:
+    try:
+        return workflow.decide(
+            row.status,
+            action,
+            party=_party(principal, row),
+            granted=principal.scopes,
+            request=request,
+        )
+    except workflow.Refusal as refusal:
+        if refusal.kind == "scope":
+            raise errors.InsufficientScope(refusal.detail) from refusal
+        if refusal.kind == "party":
+            raise errors.Forbidden(refusal.detail) from refusal
+        if refusal.kind == "state":
+            raise errors.InvalidTransition(refusal.detail, row.status) from refusal
+        raise errors.ValidationFailed(
+            refusal.detail,
+            [
+                {
+                    "loc": ["body", p.split(":", 1)[0]],
+                    "msg": p.split(": ", 1)[-1],
+                    "type": "value_error",
+                }
+                for p in refusal.problems
+            ],
+        ) from refusal
+
+
+def _apply(
+    ctx: ServiceContext,
+    session: Session,
+    principal: Principal,
+    row: Referral,
+    action: str,
+    transition: workflow.Transition,
+    changes: dict[str, Any],
+    detail: dict[str, Any],
+    now: dt.datetime,
+    *,
+    audit_action: str | None = None,
+) -> None:
+    changes = {**changes, "status": transition.to, "updated_at": now}
+    if not repo.update_if_version(session, row.id, row.version, changes):
+        # The error rolls the action's writes back (`Database.write`), and only them.
+        raise errors.PreconditionFailed(
+            "The referral changed while this request was handled; read it again and retry."
+        )
+    from_status = row.status
+    # The row takes its new values here, so the answer needs no read after the commit.
+    for key, value in {**changes, "version": row.version + 1}.items():
+        setattr(row, key, value)
+    repo.add_history(
+        session,
+        referral_id=row.id,
+        action=action,
+        from_status=from_status,
+        to_status=transition.to,
+        actor_agency=principal.agency,
+        actor_client=principal.client_id,
+        detail=detail,
+        occurred_at=now,
+    )
+    event_and_audit(
+        session,
+        row,
+        principal,
+        event_type=transition.event,
+        status=transition.to,
+        now=now,
+        audit_action=audit_action or f"referral.{action.replace(':', '.')}",
+        detail={"from_status": from_status, "to_status": transition.to, **detail},
+    )
+
+
+def _finish(ctx: ServiceContext, principal: Principal, row: Referral) -> ReferralRead:
+    """The answer to an action, once its transaction has committed."""
+    # Services are read by a reader: a read in the writer session would open a second write
+    # transaction (and wait for the write lock again on SQLite).
+    services: list[ReferralService] = []
+    if row.status in workflow.MAY_HAVE_SERVICES:
+        with ctx.db.autocommit() as reader:
+            services = repo.services_of(reader, [row.id])[row.id]
+    return render(ctx, row, services, viewer=principal.agency)
+
+
+def _begin_action(
+    session: Session, principal: Principal, referral_id: uuid.UUID, if_match: str | None
+) -> Referral:
+    row = load_visible(session, principal, referral_id, for_update=True)
+    if not if_match:
+        _check_precondition(row, if_match)
+    return row
+
+
+def assess_referral(
+    ctx: ServiceContext,
+    principal: Principal,
+    referral_id: uuid.UUID,
+    body: AssessIn,
+    if_match: str | None,
+) -> ReferralRead:
+    """Record the receiver's assessment: referred -> assessed."""
+
+    def act(session: Session) -> Referral:
+        row = _begin_action(session, principal, referral_id, if_match)
+        transition = _decide(principal, row, "assess")
+        _check_precondition(row, if_match)
+        problems: list = []
+        check_codes(session, "service_type", "needs", body.needs, problems)
+        check_unit(session, body.service_unit, row.to_agency, problems)
+        if problems:
+            raise invalid(problems)
+        now = utcnow()
+        assessment = {
+            "needs": body.needs,
+            "approach": body.approach,
+            "service_unit": body.service_unit,
+            "assessed_at": now.isoformat(),
+        }
+        _apply(
+            ctx,
+            session,
+            principal,
+            row,
+            "assess",
+            transition,
+            {
+                "assessment": assessment,
+                "assessment_notes_sealed": seal_field(ctx, row.id, "assessment_notes", body.notes),
+                "due_at": _step_due_at(ctx, workflow.ASSESSED, now),
+            },
+            {"approach": body.approach, "service_unit": body.service_unit},
+            now,
+        )
+        return row
+
+    return _finish(ctx, principal, ctx.db.write(act))
+
+
+def _record_service(
+    ctx: ServiceContext,
+    session: Session,
+    principal: Principal,
+    row: Referral,
+    body: ServiceIn,
+    action: str,
+    transition: workflow.Transition,
+) -> None:
+    problems: list = []
+    types = repo.active_codes(session, "service_type", [body.service_type])
+    service_type = types.get(body.service_type)
+    if service_type is None:
+        problems.append((["body", "service_type"], "unknown service type code"))
+    check_unit(session, body.service_unit, row.to_agency, problems)
+    if problems:
+        raise invalid(problems)
+    assert service_type is not None
+    if service_type.phase == "empowerment":
+        # ATENSI: medical and social rehabilitation come before empowerment.
+        needs = (row.assessment or {}).get("needs", [])
+        needs_rehab = any(types[n].phase == "rehabilitation" for n in needs if n in types)
+        done = repo.services_of(session, [row.id])[row.id]
+        rehab_started = any(s.phase == "rehabilitation" for s in done)
+        if needs_rehab and not rehab_started:
+            raise invalid(
+                [
+                    (
+                        ["body", "service_type"],
+                        "the assessed rehabilitation must start before an empowerment service",
+                    )
+                ]
+            )
+    now = utcnow()
+    service = ReferralService(
+        referral_id=row.id,
+        service_type=body.service_type,
+        service_unit=body.service_unit,
+        phase=service_type.phase or "rehabilitation",
+        started_at=body.started_at,
+        recorded_by_client=principal.client_id,
+        recorded_at=now,
+    )
+    service.notes_sealed = seal_field(ctx, row.id, f"service:{service.id}", body.notes)
+    repo.add_service(session, service)
+    # The closure clock starts with the first service; further services do not reset it.
+    changes = {"due_at": _step_due_at(ctx, workflow.SERVED, now)} if action == "serve" else {}
+    _apply(
+        ctx,
+        session,
+        principal,
+        row,
+        action,
+        transition,
+        changes,
+        {
+            "service_id": str(service.id),
+            "service_type": body.service_type,
+            "service_unit": body.service_unit,
+        },
+        now,
+    )
+
+
+def serve_referral(
+    ctx: ServiceContext,
+    principal: Principal,
+    referral_id: uuid.UUID,
+    body: ServiceIn,
+    if_match: str | None,
+) -> ReferralRead:
+    """Start the first service: assessed -> served."""
+
+    def act(session: Session) -> Referral:
+        row = _begin_action(session, principal, referral_id, if_match)
+        transition = _decide(principal, row, "serve")
+        _check_precondition(row, if_match)
+        _record_service(ctx, session, principal, row, body, "serve", transition)
+        return row
+
+    return _finish(ctx, principal, ctx.db.write(act))
+
+
+def record_service(
+    ctx: ServiceContext,
+    principal: Principal,
+    referral_id: uuid.UUID,
+    body: ServiceIn,
+    if_match: str | None,
+) -> ReferralRead:
+    """Record a further service on a served referral."""
+
+    def act(session: Session) -> Referral:
+        row = _begin_action(session, principal, referral_id, if_match)
+        transition = _decide(principal, row, "record_service")
+        _check_precondition(row, if_match)
+        _record_service(ctx, session, principal, row, body, "record_service", transition)
+        return row
+
+    return _finish(ctx, principal, ctx.db.write(act))
+
+
+def close_referral(
+    ctx: ServiceContext,
+    principal: Principal,
+    referral_id: uuid.UUID,
+    body: CloseIn,
+    if_match: str | None,
+) -> ReferralRead:
+    """Close a referral with an outcome; referred_onward also creates the child referral."""
+    action = f"close:{body.outcome}"
+
+    def act(session: Session) -> Referral:
+        row = _begin_action(session, principal, referral_id, if_match)
+        transition = _decide(principal, row, action, body.model_dump())
+        _check_precondition(row, if_match)
+        problems: list = []
+        if body.reason is not None:
+            check_codes(session, "decline_reason", "reason", [body.reason], problems)
+            problems = [(["body", "reason"], msg) for _, msg in problems]
+        if body.onward_agency is not None:
+            if body.onward_agency == principal.agency:
+                problems.append((["body", "onward_agency"], "cannot refer onward to yourself"))
+            elif body.onward_agency not in repo.agency_codes(session, [body.onward_agency]):
+                problems.append((["body", "onward_agency"], "unknown agency code"))
+        if problems:
+            raise invalid(problems)
+        now = utcnow()
+        child: Referral | None = None
+        if body.outcome == "referred_onward":
+            assert body.onward_agency is not None
+            agreements.check_referral_allowed(
+                ctx,
+                session,
+                from_agency=principal.agency,
+                to_agency=body.onward_agency,
+                groups=[*row.groups, *row.kemenham_groups],
+                case_types=row.case_types,
+                field="onward_agency",
+                on=now.date(),
+            )
+            child = new_referral(
+                ctx,
+                session,
+                from_agency=principal.agency,
+                to_agency=body.onward_agency,
+                subject=json.loads(open_field(ctx, row.id, "subject", row.subject_sealed) or "{}"),
+                protected_identity=row.protected_identity,
+                groups=list(row.groups),
+                kemenham_groups=list(row.kemenham_groups),
+                case_types=list(row.case_types),
+                urgency=row.urgency,
+                summary=open_field(ctx, row.id, "summary", row.summary_sealed) or "",
+                consent=dict(row.consent),
+                guardian=guardian_of(ctx, row),
+                external_ref=None,
+                parent_id=row.id,
+                actor=principal,
+                now=now,
+            )
+        detail: dict[str, Any] = {"outcome": body.outcome}
+        if body.reason:
+            detail["reason"] = body.reason
+        if child is not None:
+            detail["onward_agency"] = child.to_agency
+            detail["onward_referral_id"] = str(child.id)
+        _apply(
+            ctx,
+            session,
+            principal,
+            row,
+            action,
+            transition,
+            {
+                "closure_outcome": body.outcome,
+                "closure_reason": body.reason,
+                "closure_notes_sealed": seal_field(ctx, row.id, "closure_notes", body.notes),
+                "onward_agency": body.onward_agency,
+                "onward_referral_id": child.id if child else None,
+                "closed_at": now,
+                "due_at": None,
+            },
+            detail,
+            now,
+        )
+        if child is not None:
+            audit_created(session, child, principal)
+        return row
+
+    return _finish(ctx, principal, ctx.db.write(act))
+
+
+def add_note(
+    ctx: ServiceContext,
+    principal: Principal,
+    referral_id: uuid.UUID,
+    body: NoteIn,
+    if_match: str | None,
+) -> NoteRead:
+    """Add a note; either party, any state. If-Match is optional (notes only append)."""
+    with ctx.db.writer() as session:
+        row = load_visible(session, principal, referral_id, for_update=True)
+        if workflow.NOTE_SCOPE not in principal.scopes:
+            raise errors.InsufficientScope(workflow.NOTE_SCOPE)
+        if if_match:
+            _check_precondition(row, if_match)
+        now = utcnow()
+        note = ReferralNote(
+            referral_id=row.id,
+            author_agency=principal.agency,
+            author_client=principal.client_id,
+            text_sealed="",
+            created_at=now,
+        )
+        note.text_sealed = seal_field(ctx, row.id, f"note:{note.id}", body.text) or ""
+        repo.add_note(session, note)
+        repo.add_history(
+            session,
+            referral_id=row.id,
+            action="add_note",
+            from_status=row.status,
+            to_status=row.status,
+            actor_agency=principal.agency,
+            actor_client=principal.client_id,
+            detail={"note_id": str(note.id)},
+            occurred_at=now,
+        )
+        event_and_audit(
+            session,
+            row,
+            principal,
+            event_type=workflow.NOTE_EVENT,
+            status=row.status,
+            now=now,
+            audit_action="referral.add_note",
+            detail={"note_id": str(note.id)},
+        )
+        session.commit()
+        return NoteRead(
+            id=note.id, text=body.text, author_agency=note.author_agency, created_at=now
+        )
+
+
+def withdraw_consent(
+    ctx: ServiceContext,
+    principal: Principal,
+    referral_id: uuid.UUID,
+    body: ConsentWithdrawalIn,
+    if_match: str | None,
+) -> ReferralRead:
+    """Record that the person withdrew consent: the referral closes as consent_withdrawn and
+    its receiving agency sees none of the person's data from then on."""
+    action = workflow.WITHDRAW_CONSENT
+
+    def act(session: Session) -> Referral:
+        row = _begin_action(session, principal, referral_id, if_match)
+        transition = _decide(principal, row, action, {"outcome": workflow.CONSENT_WITHDRAWN})
+        _check_precondition(row, if_match)
+        obtained_at = row.consent.get("obtained_at")
+        if obtained_at and body.withdrawn_at < dt.datetime.fromisoformat(obtained_at):
+            raise invalid([(["body", "withdrawn_at"], "is before the consent was obtained")])
+        now = utcnow()
+        withdrawn_at = body.withdrawn_at.astimezone(dt.UTC)
+        _apply(
+            ctx,
+            session,
+            principal,
+            row,
+            action,
+            transition,
+            {
+                "closure_outcome": workflow.CONSENT_WITHDRAWN,
+                "closure_reason": None,
+                "closure_notes_sealed": seal_field(ctx, row.id, "closure_notes", body.notes),
+                "onward_agency": None,
+                "onward_referral_id": None,
+                "closed_at": now,
+                "due_at": None,
+                "consent_withdrawn_at": withdrawn_at,
+            },
+            {"outcome": workflow.CONSENT_WITHDRAWN, "withdrawn_at": withdrawn_at.isoformat()},
+            now,
+            audit_action="referral.consent_withdrawn",
+        )
+        return row
+
+    return _finish(ctx, principal, ctx.db.write(act))

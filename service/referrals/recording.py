@@ -1,0 +1,60 @@
+"""What a referral's write records beside the row: its outbox event and its audit entry."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlmodel import Session
+
+from service.audit import trail
+from service.auth.principal import Principal
+from service.events import outbox
+from service.referrals import workflow
+from service.referrals.models import Referral
+
+
+def event_and_audit(
+    session: Session,
+    row: Referral,
+    actor: Principal,
+    *,
+    event_type: str,
+    status: str,
+    now: dt.datetime,
+    audit_action: str,
+    detail: dict[str, Any],
+) -> None:
+    """The event and the audit entry of an action: the last writes of its transaction (from
+    the audit lock to the commit, the part every writer of the service waits for)."""
+    outbox.record(
+        session,
+        type=event_type,
+        referral_id=row.id,
+        reference=row.reference,
+        status=status,
+        from_agency=row.from_agency,
+        to_agency=row.to_agency,
+        occurred_at=now,
+    )
+    trail.append(
+        session,
+        action=audit_action,
+        agency=actor.agency,
+        client_id=actor.client_id,
+        referral_id=row.id,
+        detail=detail,
+    )
+
+
+def audit_created(session: Session, row: Referral, actor: Principal) -> None:
+    event_and_audit(
+        session,
+        row,
+        actor,
+        event_type=workflow.CREATED_EVENT,
+        status=row.status,
+        now=row.created_at,
+        audit_action="referral.create",
+        detail={"to_agency": row.to_agency, "reference": row.reference},
+    )
