@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import object_session
@@ -14,7 +13,7 @@ from service.audit.chain import GENESIS
 from service.audit.keys import AuditKeyring, session_keys
 from service.audit.models import AuditEntry
 
-__all__ = ["GENESIS", "append", "entry_hash", "hold_append_lock", "session_keys", "verify_chain"]
+__all__ = ["GENESIS", "entry_hash", "session_keys", "verify_chain"]
 
 
 _HASHED = tuple(column.key for column in AuditEntry.__table__.columns)  # type: ignore[attr-defined]
@@ -29,16 +28,6 @@ def entry_hash(entry: AuditEntry, keys: AuditKeyring | None = None) -> str:
     if keys is None and entry.key_id is not None:
         keys = session_keys(object_session(entry))
     return chain.hash_of({name: getattr(entry, name) for name in _HASHED}, keys)
-
-
-def append(w: Any, **entry: Any) -> None:
-    """Transitional: `w.append_audit(**entry)`."""
-    w.append_audit(**entry)
-
-
-def hold_append_lock(w: Any) -> None:
-    """Transitional: `w.hold_append_lock()`."""
-    w.hold_append_lock()
 
 
 def iter_entries(session: Session, batch: int = 1000) -> Iterator[AuditEntry]:

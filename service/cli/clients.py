@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from service.cli.common import fail, service_context
+
+if TYPE_CHECKING:
+    from service.db.writes import Writes
 
 client_app = typer.Typer(help="Manage API clients (agency systems).", no_args_is_help=True)
 
@@ -19,27 +22,23 @@ def client_create(
     scope: Annotated[str, typer.Option(help="Space-separated scopes")],
 ) -> None:
     """Create a client; prints {client_id, client_secret} once."""
-    from service.audit import trail
     from service.auth import clients
+
+    def create(w: Writes) -> tuple[Any, str]:
+        client, secret = clients.create_client(
+            w.session, agency=agency, name=name, scope=scope, keyring=ctx.keyring
+        )
+        w.append_audit(
+            action="client.create",
+            agency=None,
+            client_id=None,
+            detail={"client": client.client_id, "client_agency": agency, "scope": client.scopes},
+        )
+        return client, secret
 
     ctx = service_context()
     try:
-        with ctx.db.writer() as session:
-            client, secret = clients.create_client(
-                session, agency=agency, name=name, scope=scope, keyring=ctx.keyring
-            )
-            trail.append(
-                session,
-                action="client.create",
-                agency=None,
-                client_id=None,
-                detail={
-                    "client": client.client_id,
-                    "client_agency": agency,
-                    "scope": client.scopes,
-                },
-            )
-            session.commit()
+        client, secret = ctx.db.write(create)
     except clients.ClientError as exc:
         fail(str(exc))
     typer.echo(
@@ -69,21 +68,17 @@ def client_list() -> None:
 @client_app.command("revoke")
 def client_revoke(client_id: Annotated[str, typer.Argument(help="The client's id")]) -> None:
     """Revoke a client: it gets no new tokens from now on."""
-    from service.audit import trail
     from service.auth import clients
+
+    def revoke(w: Writes) -> None:
+        clients.revoke_client(w.session, client_id)
+        w.append_audit(
+            action="client.revoke", agency=None, client_id=None, detail={"client": client_id}
+        )
 
     ctx = service_context()
     try:
-        with ctx.db.writer() as session:
-            clients.revoke_client(session, client_id)
-            trail.append(
-                session,
-                action="client.revoke",
-                agency=None,
-                client_id=None,
-                detail={"client": client_id},
-            )
-            session.commit()
+        ctx.db.write(revoke)
     except clients.ClientError as exc:
         fail(str(exc))
     typer.echo(f"revoked {client_id}", err=True)
@@ -92,21 +87,21 @@ def client_revoke(client_id: Annotated[str, typer.Argument(help="The client's id
 @client_app.command("rotate-secret")
 def client_rotate_secret(client_id: Annotated[str, typer.Argument(help="The client's id")]) -> None:
     """Give a client a new secret; the old one stops working at once."""
-    from service.audit import trail
     from service.auth import clients
+
+    def rotate(w: Writes) -> tuple[Any, str]:
+        client, secret = clients.rotate_secret(w.session, client_id, keyring=ctx.keyring)
+        w.append_audit(
+            action="client.rotate_secret",
+            agency=None,
+            client_id=None,
+            detail={"client": client_id},
+        )
+        return client, secret
 
     ctx = service_context()
     try:
-        with ctx.db.writer() as session:
-            client, secret = clients.rotate_secret(session, client_id, keyring=ctx.keyring)
-            trail.append(
-                session,
-                action="client.rotate_secret",
-                agency=None,
-                client_id=None,
-                detail={"client": client_id},
-            )
-            session.commit()
+        client, secret = ctx.db.write(rotate)
     except clients.ClientError as exc:
         fail(str(exc))
     typer.echo(json.dumps({"client_id": client.client_id, "client_secret": secret}))

@@ -59,7 +59,6 @@ def keys_init() -> None:
 @keys_app.command("rotate")
 def keys_rotate() -> None:
     """Add a new signing key; keys whose tokens have all expired are retired."""
-    from service.audit import trail
     from service.auth.keys import rotate_keyset
 
     ctx = service_context()
@@ -67,15 +66,14 @@ def keys_rotate() -> None:
     added, retired = rotate_keyset(
         settings.signing_key_path, dt.timedelta(seconds=settings.token_ttl_seconds)
     )
-    with ctx.db.writer() as session:
-        trail.append(
-            session,
+    ctx.db.write(
+        lambda w: w.append_audit(
             action="keys.rotate",
             agency=None,
             client_id=None,
             detail={"added": added.kid, "retired": retired},
         )
-        session.commit()
+    )
     typer.echo(json.dumps({"added": added.kid, "retired": retired}))
 
 

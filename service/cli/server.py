@@ -37,9 +37,7 @@ def migrate() -> None:
     if settings.is_dev:
         db = Database(settings.database_url, session_info=dev_audit_keys(settings))
         try:
-            with db.writer() as session:
-                added = seed_dev_agreements(session)
-                session.commit()
+            added = db.write(seed_dev_agreements)
         finally:
             db.dispose()
         if added:

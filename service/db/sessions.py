@@ -80,12 +80,6 @@ class Database:
         """A session whose transaction holds the write lock from its first statement (SQLite)."""
         return self._writer_sessions()
 
-    @contextmanager
-    def writer(self) -> Iterator[Writes]:
-        """A write object whose transaction its caller commits."""
-        with self._session() as session:
-            yield self._writes(session)
-
     def write(self, work: Callable[[Writes], T]) -> T:
         """Run `work` in a write transaction and commit it; its result.
 

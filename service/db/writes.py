@@ -104,12 +104,6 @@ class Writes:
         self.session = session
         self.recorded_events = False
 
-    def __getattr__(self, name: str) -> Any:
-        # Transitional: a work written against a session (`work(session)`) still runs.
-        if name == "session":
-            raise AttributeError(name)
-        return getattr(self.session, name)
-
     # ---- the same on both databases ---------------------------------------------------------
 
     def insert(self, model: Any, values: Sequence[dict[str, Any]]) -> None:

@@ -14,6 +14,7 @@ from service.agreements import service as agreements
 from service.auth.principal import Principal
 from service.context import ServiceContext
 from service.db.types import utcnow
+from service.db.writes import Writes
 from service.referrals import repository as repo
 from service.referrals import workflow
 from service.referrals.create import new_referral
@@ -94,7 +95,7 @@ def _decide(
 
 def _apply(
     ctx: ServiceContext,
-    session: Session,
+    w: Writes,
     principal: Principal,
     row: Referral,
     action: str,
@@ -106,7 +107,7 @@ def _apply(
     audit_action: str | None = None,
 ) -> None:
     changes = {**changes, "status": transition.to, "updated_at": now}
-    if not repo.update_if_version(session, row.id, row.version, changes):
+    if not w.update_referral_if_version(row.id, row.version, changes):
         # The error rolls the action's writes back (`Database.write`), and only them.
         raise errors.PreconditionFailed(
             "The referral changed while this request was handled; read it again and retry."
@@ -115,8 +116,7 @@ def _apply(
     # The row takes its new values here, so the answer needs no read after the commit.
     for key, value in {**changes, "version": row.version + 1}.items():
         setattr(row, key, value)
-    repo.add_history(
-        session,
+    w.add_history(
         referral_id=row.id,
         action=action,
         from_status=from_status,
@@ -127,7 +127,7 @@ def _apply(
         occurred_at=now,
     )
     event_and_audit(
-        session,
+        w,
         row,
         principal,
         event_type=transition.event,
@@ -167,7 +167,8 @@ def assess_referral(
 ) -> ReferralRead:
     """Record the receiver's assessment: referred -> assessed."""
 
-    def act(session: Session) -> Referral:
+    def act(w: Writes) -> Referral:
+        session = w.session
         row = _begin_action(session, principal, referral_id, if_match)
         transition = _decide(principal, row, "assess")
         _check_precondition(row, if_match)
@@ -185,7 +186,7 @@ def assess_referral(
         }
         _apply(
             ctx,
-            session,
+            w,
             principal,
             row,
             "assess",
@@ -205,13 +206,14 @@ def assess_referral(
 
 def _record_service(
     ctx: ServiceContext,
-    session: Session,
+    w: Writes,
     principal: Principal,
     row: Referral,
     body: ServiceIn,
     action: str,
     transition: workflow.Transition,
 ) -> None:
+    session = w.session
     problems: list = []
     types = repo.active_codes(session, "service_type", [body.service_type])
     service_type = types.get(body.service_type)
@@ -247,12 +249,12 @@ def _record_service(
         recorded_at=now,
     )
     service.notes_sealed = seal_field(ctx, row.id, f"service:{service.id}", body.notes)
-    repo.add_service(session, service)
+    w.insert_rows([service])
     # The closure clock starts with the first service; further services do not reset it.
     changes = {"due_at": _step_due_at(ctx, workflow.SERVED, now)} if action == "serve" else {}
     _apply(
         ctx,
-        session,
+        w,
         principal,
         row,
         action,
@@ -276,11 +278,12 @@ def serve_referral(
 ) -> ReferralRead:
     """Start the first service: assessed -> served."""
 
-    def act(session: Session) -> Referral:
+    def act(w: Writes) -> Referral:
+        session = w.session
         row = _begin_action(session, principal, referral_id, if_match)
         transition = _decide(principal, row, "serve")
         _check_precondition(row, if_match)
-        _record_service(ctx, session, principal, row, body, "serve", transition)
+        _record_service(ctx, w, principal, row, body, "serve", transition)
         return row
 
     return _finish(ctx, principal, ctx.db.write(act))
@@ -295,11 +298,12 @@ def record_service(
 ) -> ReferralRead:
     """Record a further service on a served referral."""
 
-    def act(session: Session) -> Referral:
+    def act(w: Writes) -> Referral:
+        session = w.session
         row = _begin_action(session, principal, referral_id, if_match)
         transition = _decide(principal, row, "record_service")
         _check_precondition(row, if_match)
-        _record_service(ctx, session, principal, row, body, "record_service", transition)
+        _record_service(ctx, w, principal, row, body, "record_service", transition)
         return row
 
     return _finish(ctx, principal, ctx.db.write(act))
@@ -315,7 +319,8 @@ def close_referral(
     """Close a referral with an outcome; referred_onward also creates the child referral."""
     action = f"close:{body.outcome}"
 
-    def act(session: Session) -> Referral:
+    def act(w: Writes) -> Referral:
+        session = w.session
         row = _begin_action(session, principal, referral_id, if_match)
         transition = _decide(principal, row, action, body.model_dump())
         _check_precondition(row, if_match)
@@ -346,7 +351,7 @@ def close_referral(
             )
             child = new_referral(
                 ctx,
-                session,
+                w,
                 from_agency=principal.agency,
                 to_agency=body.onward_agency,
                 subject=json.loads(open_field(ctx, row.id, "subject", row.subject_sealed) or "{}"),
@@ -371,7 +376,7 @@ def close_referral(
             detail["onward_referral_id"] = str(child.id)
         _apply(
             ctx,
-            session,
+            w,
             principal,
             row,
             action,
@@ -389,7 +394,7 @@ def close_referral(
             now,
         )
         if child is not None:
-            audit_created(session, child, principal)
+            audit_created(w, child, principal)
         return row
 
     return _finish(ctx, principal, ctx.db.write(act))
@@ -403,8 +408,9 @@ def add_note(
     if_match: str | None,
 ) -> NoteRead:
     """Add a note; either party, any state. If-Match is optional (notes only append)."""
-    with ctx.db.writer() as session:
-        row = load_visible(session, principal, referral_id, for_update=True)
+
+    def note_on(w: Writes) -> NoteRead:
+        row = load_visible(w.session, principal, referral_id, for_update=True)
         if workflow.NOTE_SCOPE not in principal.scopes:
             raise errors.InsufficientScope(workflow.NOTE_SCOPE)
         if if_match:
@@ -418,9 +424,8 @@ def add_note(
             created_at=now,
         )
         note.text_sealed = seal_field(ctx, row.id, f"note:{note.id}", body.text) or ""
-        repo.add_note(session, note)
-        repo.add_history(
-            session,
+        w.insert_rows([note])
+        w.add_history(
             referral_id=row.id,
             action="add_note",
             from_status=row.status,
@@ -431,7 +436,7 @@ def add_note(
             occurred_at=now,
         )
         event_and_audit(
-            session,
+            w,
             row,
             principal,
             event_type=workflow.NOTE_EVENT,
@@ -440,10 +445,11 @@ def add_note(
             audit_action="referral.add_note",
             detail={"note_id": str(note.id)},
         )
-        session.commit()
         return NoteRead(
             id=note.id, text=body.text, author_agency=note.author_agency, created_at=now
         )
+
+    return ctx.db.write(note_on)
 
 
 def withdraw_consent(
@@ -457,7 +463,8 @@ def withdraw_consent(
     its receiving agency sees none of the person's data from then on."""
     action = workflow.WITHDRAW_CONSENT
 
-    def act(session: Session) -> Referral:
+    def act(w: Writes) -> Referral:
+        session = w.session
         row = _begin_action(session, principal, referral_id, if_match)
         transition = _decide(principal, row, action, {"outcome": workflow.CONSENT_WITHDRAWN})
         _check_precondition(row, if_match)
@@ -468,7 +475,7 @@ def withdraw_consent(
         withdrawn_at = body.withdrawn_at.astimezone(dt.UTC)
         _apply(
             ctx,
-            session,
+            w,
             principal,
             row,
             action,

@@ -5,17 +5,14 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlmodel import Session
-
-from service.audit import trail
 from service.auth.principal import Principal
-from service.events import outbox
+from service.db.writes import Writes
 from service.referrals import workflow
 from service.referrals.models import Referral
 
 
 def event_and_audit(
-    session: Session,
+    w: Writes,
     row: Referral,
     actor: Principal,
     *,
@@ -27,8 +24,7 @@ def event_and_audit(
 ) -> None:
     """The event and the audit entry of an action: the last writes of its transaction (from
     the audit lock to the commit, the part every writer of the service waits for)."""
-    outbox.record(
-        session,
+    w.record_event(
         type=event_type,
         referral_id=row.id,
         reference=row.reference,
@@ -37,8 +33,7 @@ def event_and_audit(
         to_agency=row.to_agency,
         occurred_at=now,
     )
-    trail.append(
-        session,
+    w.append_audit(
         action=audit_action,
         agency=actor.agency,
         client_id=actor.client_id,
@@ -47,9 +42,10 @@ def event_and_audit(
     )
 
 
-def audit_created(session: Session, row: Referral, actor: Principal) -> None:
+def audit_created(w: Writes, row: Referral, actor: Principal) -> None:
+    """The event and the audit entry of a new referral."""
     event_and_audit(
-        session,
+        w,
         row,
         actor,
         event_type=workflow.CREATED_EVENT,

@@ -26,7 +26,7 @@ from sqlalchemy import (
 )
 from sqlmodel import Session
 
-from service.db import fetch_direct, insert_rows
+from service.db import fetch_direct
 from service.db.direct import row_class
 from service.referrals import workflow
 from service.referrals.models import (
@@ -100,25 +100,6 @@ def open_referrals_of_person(session: Session, to_agency: str, nik_hash: str) ->
     return fetch_direct(session, _OPEN_OF_PERSON, {"to_agency": to_agency, "nik_hash": nik_hash})
 
 
-def add_referral(
-    w: Any, referral: Any, history: dict[str, Any], idempotency: dict[str, Any] | None = None
-) -> None:
-    """Transitional: `w.insert_referral(...)`."""
-    w.insert_referral(referral, history, idempotency)
-
-
-def update_if_version(
-    w: Any, referral_id: uuid.UUID, expected_version: int, changes: dict[str, Any]
-) -> bool:
-    """Transitional: `w.update_referral_if_version(...)`."""
-    return bool(w.update_referral_if_version(referral_id, expected_version, changes))
-
-
-def add_history(w: Any, **entry: Any) -> None:
-    """Transitional: `w.add_history(**entry)`."""
-    w.add_history(**entry)
-
-
 def history(session: Session, referral_id: uuid.UUID) -> Sequence[ReferralHistory]:
     stmt = (
         select(ReferralHistory)
@@ -148,14 +129,6 @@ def services_of_rows(session: Session, rows: Sequence[Referral]) -> dict[uuid.UU
     allows any (reads of referred and assessed referrals skip the query)."""
     grouped = services_of(session, [r.id for r in rows if r.status in workflow.MAY_HAVE_SERVICES])
     return {r.id: grouped.get(r.id, []) for r in rows}
-
-
-def add_service(session: Session, service: ReferralService) -> None:
-    insert_rows(session, [service])
-
-
-def add_note(session: Session, note: ReferralNote) -> None:
-    insert_rows(session, [note])
 
 
 def notes(session: Session, referral_id: uuid.UUID) -> Sequence[ReferralNote]:

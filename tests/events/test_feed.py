@@ -14,7 +14,6 @@ from sqlalchemy import select, text
 
 from service.context import ServiceContext
 from service.db.writes import Writes
-from service.events import outbox
 from service.events.models import Event
 from service.referrals.models import Referral
 from tests.events.conftest import subscribe
@@ -136,13 +135,13 @@ def test_refused_and_rolled_back_actions_write_no_event(
     assert_problem(kemensos.act(rid, "assess", assess_body(), etag='"99"'), 412)
 
     # A failure after the event is written rolls the whole action back, event included.
-    real = outbox.record
+    real = Writes.record_event
 
     def record_then_fail(*args, **kwargs):  # type: ignore[no-untyped-def]
         real(*args, **kwargs)
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(outbox, "record", record_then_fail)
+    monkeypatch.setattr(Writes, "record_event", record_then_fail)
     assert_problem(kemensos.act(rid, "assess", assess_body()), 500)
     monkeypatch.undo()
 
