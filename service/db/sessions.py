@@ -68,11 +68,9 @@ class Database:
 
     @contextmanager
     def autocommit(self) -> Iterator[Session]:
-        """A session whose every statement stands alone (autocommit): for reads that need no
-        snapshot shared between them, and single-statement writes (PostgreSQL; on SQLite a
-        write belongs in `writer`, which takes the write lock in turn). It saves the BEGIN
-        and ROLLBACK or COMMIT of a transaction: round trips on PostgreSQL, statements on
-        SQLite."""
+        """A session whose every statement stands alone (autocommit), for reads that need no
+        snapshot shared between them (writes go through `write`). It saves the BEGIN and
+        ROLLBACK of a transaction: round trips on PostgreSQL, statements on SQLite."""
         with Session(self._autocommit, expire_on_commit=False, info=self._info) as session:
             yield session
 

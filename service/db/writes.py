@@ -1,8 +1,7 @@
 """The write path: one object per database, reached through `Database.write(work)`.
 
-Every write of the service runs as a work given a write object (`w.session` for ORM reads
-and writes, and the operations below), inside one transaction the write path commits.
-Why it is built this way:
+Every write runs as a work given a write object (`w.session` for ORM reads and writes, and
+the operations below) in a transaction the write path commits. Why it is built this way:
 
 - Group commit (SQLite): a commit waits for the disk under the database's one write lock,
   which every writer of every worker queues for. The writes of a process's concurrent
