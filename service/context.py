@@ -11,8 +11,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Generic, TypeVar
 
-from sqlalchemy import select
-
 from service.audit.keys import SESSION_KEY as AUDIT_KEYS_SESSION_KEY
 from service.audit.keys import AuditKeyring
 from service.auth.clients import token_cutoffs
@@ -161,11 +159,11 @@ class ServiceContext:
 
     def known_agencies(self) -> frozenset[str]:
         """Agency codes, re-read from the database at most once a minute."""
-        from service.taxonomy.models import Agency
+        from service.taxonomy import repository as taxonomy
 
         now = time.monotonic()
         if now - self._agencies_read >= AGENCY_CACHE_SECONDS:
             with self.db.reader() as session:
-                self._agencies = frozenset(session.execute(select(Agency.code)).scalars())
+                self._agencies = taxonomy.all_agency_codes(session)
             self._agencies_read = now
         return self._agencies

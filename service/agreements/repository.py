@@ -1,4 +1,4 @@
-"""Every query of agreements and agencies."""
+"""Every query of agreements."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ from sqlalchemy import select
 from sqlmodel import Session
 
 from service.agreements.models import Agreement
-from service.taxonomy.models import Agency, TaxonomyTerm
 
 
 def pair(one: str, other: str) -> tuple[str, str]:
@@ -43,25 +42,3 @@ def add(session: Session, agreement: Agreement) -> None:
     """Insert an agreement."""
     session.add(agreement)
     session.flush()
-
-
-def agency(session: Session, code: str) -> Agency | None:
-    """The agency with this code, if any."""
-    return session.get(Agency, code)
-
-
-def agency_codes(session: Session) -> list[str]:
-    """Every agency code, sorted."""
-    return list(session.execute(select(Agency.code).order_by(Agency.code)).scalars())
-
-
-def add_agency(session: Session, row: Agency) -> None:
-    """Insert an agency."""
-    session.add(row)
-    session.flush()
-
-
-def term_codes(session: Session, *kinds: str) -> set[str]:
-    """The taxonomy codes of these kinds, active or not."""
-    stmt = select(TaxonomyTerm.code).where(TaxonomyTerm.kind.in_(kinds))  # type: ignore[attr-defined]
-    return set(session.execute(stmt).scalars())

@@ -16,6 +16,7 @@ from service.agreements.models import KINDS, Agreement
 from service.context import ServiceContext
 from service.db.types import utcnow
 from service.db.writes import Writes
+from service.taxonomy import repository as taxonomy
 from service.taxonomy.models import Agency
 
 AGENCY_CODE = re.compile(r"^[A-Z][A-Z0-9_]{1,31}$")
@@ -127,13 +128,13 @@ def add_agreement(
     if one == other:
         raise AgreementError("an agreement needs two different agencies")
     for code in agencies:
-        if repo.agency(session, code) is None:
+        if taxonomy.agency(session, code) is None:
             raise AgreementError(f"unknown agency {code!r}; add it with `rujukan agency add`")
     if valid_until is not None and valid_until < valid_from:
         raise AgreementError("valid_until is before valid_from")
-    known_groups = repo.term_codes(session, "group", "kemenham_group")
+    known_groups = taxonomy.term_codes(session, "group", "kemenham_group")
     unknown = [g for g in groups if g not in known_groups]
-    known_types = repo.term_codes(session, "case_type")
+    known_types = taxonomy.term_codes(session, "case_type")
     unknown += [c for c in case_types if c not in known_types]
     if unknown:
         raise AgreementError("unknown code(s): " + ", ".join(unknown))
@@ -196,10 +197,10 @@ def add_agency(w: Writes, code: str, name: str) -> Agency:
     name = name.strip()
     if not name or len(name) > 200:
         raise AgreementError("the agency name must be 1 to 200 characters")
-    if repo.agency(session, code) is not None:
+    if taxonomy.agency(session, code) is not None:
         raise AgreementError(f"agency {code} already exists")
     row = Agency(code=code, name=name)
-    repo.add_agency(session, row)
+    taxonomy.add_agency(session, row)
     w.append_audit(
         action="agency.add",
         agency=None,
@@ -219,7 +220,7 @@ def seed_dev_agreements(w: Writes) -> list[str]:
     session = w.session
     added = []
     for one, other in itertools.combinations(DEV_AGENCIES, 2):
-        if repo.agency(session, one) is None or repo.agency(session, other) is None:
+        if taxonomy.agency(session, one) is None or taxonomy.agency(session, other) is None:
             continue
         number = f"DEV/MOU/{one}-{other}"
         if repo.by_number(session, number) is not None:

@@ -35,7 +35,7 @@ from service.auth.scopes import parse_scopes, unknown_scopes
 from service.crypto import DataKeyring
 from service.db import Database
 from service.db.types import utcnow
-from service.taxonomy.models import Agency
+from service.taxonomy import repository as taxonomy
 
 if TYPE_CHECKING:
     from service.db.writes import Writes
@@ -89,7 +89,7 @@ def create_client(
     unknown = unknown_scopes(scopes)
     if unknown:
         raise ClientError("unknown scope(s): " + ", ".join(unknown))
-    if session.get(Agency, agency) is None:
+    if taxonomy.agency(session, agency) is None:
         raise ClientError(f"unknown agency {agency!r}")
     if not name.strip() or len(name) > 200:
         raise ClientError("name must be 1 to 200 characters")

@@ -11,13 +11,12 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
-from service.auth import clients, tokens
+from service.auth import service as auth_service
 from service.auth.dependencies import Context
-from service.auth.scopes import parse_scopes
-from service.errors import OAuthError, RateLimited
+from service.errors import OAuthError
 from service.inputs import contains_nul
 from service.openapi_docs import problems
-from service.ratelimit import TOKEN_FAILURE_POLICY, Quota, rate_limits
+from service.ratelimit import rate_limits
 
 router = APIRouter(tags=["auth"])
 
@@ -56,35 +55,6 @@ class JWK(BaseModel):
 
 class JWKS(BaseModel):
     keys: list[JWK]
-
-
-def too_many_failures(quota: Quota) -> RateLimited:
-    """The 429 for an address with too many failed authentications in the window, for this
-    client id or for any.
-
-    The status and `Retry-After` are what generic HTTP clients and retry layers act on (urllib3's
-    Retry waits the given seconds on a 429). The body keeps the OAuth `error` member, which
-    OAuth client libraries read from any 4xx token response (oauthlib, Authlib,
-    golang.org/x/oauth2, Spring Security), and it is `invalid_client`: a code of RFC 6749 §5.2
-    that each of them maps to a known error, and the truthful reading (this client
-    authentication was not accepted). `slow_down` is defined only for polling in the
-    device grant (RFC 8628 §3.5) and `temporarily_unavailable` only for the authorization
-    endpoint, where it blames server overload; a library meets either as an unknown code here.
-    The answer is the same for a right or wrong secret and a known or unknown id, so it tells
-    a prober nothing.
-    """
-    whose = "this client_id" if quota.policy == TOKEN_FAILURE_POLICY else "any client_id"
-    detail = (
-        f"Too many failed client authentications for {whose} from this address; "
-        f"retry after {quota.reset} seconds."
-    )
-    return RateLimited(
-        detail,
-        policy=quota.policy,
-        headers=quota.headers(),
-        error="invalid_client",
-        error_description=detail,
-    )
 
 
 def _basic_credentials(request: Request) -> tuple[str, str] | None:
@@ -154,42 +124,19 @@ def issue_token(
     cid, secret = basic or (client_id, client_secret)
     if contains_nul(cid, secret, scope):
         raise OAuthError("invalid_request", "A credential or the scope holds a NUL character.")
-    if not cid:
-        raise OAuthError("invalid_client", "Client authentication failed.", 401)
-    # Checked before the secret, and the same for unknown ids: a locked client id answers 429
-    # even to the right secret, so guessing stops and nothing tells which ids exist. Counted
-    # per address (the proxy's forwarded one where RUJUKAN_PROXY_HEADERS is set), so that
-    # the guesser is stopped and not the client it guesses at.
-    address = request.client.host if request.client is not None else ""
-    limits = rate_limits(request)
-    lockout = limits.token_lockout(cid, address)
-    if lockout is not None:
-        raise too_many_failures(lockout)
-    client = None
-    if secret:
-        client = clients.authenticate(ctx.db, ctx.keyring, cid, secret)
-    if client is None:
-        limits.record_token_failure(cid, address)
-        raise OAuthError("invalid_client", "Client authentication failed.", 401)
-    allowed = parse_scopes(client.scopes)
-    requested = parse_scopes(scope) if scope is not None else allowed
-    if not requested or any(s not in allowed for s in requested):
-        raise OAuthError("invalid_scope", "The requested scope is not granted to this client.")
-    settings = ctx.settings
-    token, _ = tokens.issue(
-        ctx.keyset.current,
-        issuer=settings.issuer,
-        audience=settings.audience,
-        subject=client.client_id,
-        agency=client.agency,
-        scopes=requested,
-        ttl_seconds=settings.token_ttl_seconds,
+    issued = auth_service.issue_token(
+        ctx,
+        rate_limits(request),
+        client_id=cid,
+        secret=secret,
+        scope=scope,
+        address=request.client.host if request.client is not None else "",
     )
     body = TokenResponse(
-        access_token=token,
+        access_token=issued.access_token,
         token_type="Bearer",  # noqa: S106 - the token type, not a secret
-        expires_in=settings.token_ttl_seconds,
-        scope=" ".join(requested),
+        expires_in=issued.expires_in,
+        scope=" ".join(issued.scopes),
     )
     return JSONResponse(
         body.model_dump(), headers={"Cache-Control": "no-store", "Pragma": "no-cache"}

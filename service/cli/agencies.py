@@ -32,9 +32,9 @@ def agency_add(
 @agency_app.command("list")
 def agency_list() -> None:
     """List agencies as JSON."""
-    from service.agreements import repository
+    from service.taxonomy import repository
 
     ctx = service_context()
     with ctx.db.reader() as session:
-        rows = [repository.agency(session, code) for code in repository.agency_codes(session)]
-        typer.echo(json.dumps([{"code": a.code, "name": a.name} for a in rows if a], indent=2))
+        rows = repository.agencies(session)
+        typer.echo(json.dumps([{"code": a.code, "name": a.name} for a in rows], indent=2))

@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated
 
 import typer
 
 from service.cli.common import fail, service_context
-
-if TYPE_CHECKING:
-    from service.db.writes import Writes
 
 client_app = typer.Typer(help="Manage API clients (agency systems).", no_args_is_help=True)
 
@@ -23,22 +20,13 @@ def client_create(
 ) -> None:
     """Create a client; prints {client_id, client_secret} once."""
     from service.auth import clients
-
-    def create(w: Writes) -> tuple[Any, str]:
-        client, secret = clients.create_client(
-            w.session, agency=agency, name=name, scope=scope, keyring=ctx.keyring
-        )
-        w.append_audit(
-            action="client.create",
-            agency=None,
-            client_id=None,
-            detail={"client": client.client_id, "client_agency": agency, "scope": client.scopes},
-        )
-        return client, secret
+    from service.auth.service import register_client
 
     ctx = service_context()
     try:
-        client, secret = ctx.db.write(create)
+        client, secret = ctx.db.write(
+            lambda w: register_client(w, agency=agency, name=name, scope=scope, keyring=ctx.keyring)
+        )
     except clients.ClientError as exc:
         fail(str(exc))
     typer.echo(
@@ -69,16 +57,11 @@ def client_list() -> None:
 def client_revoke(client_id: Annotated[str, typer.Argument(help="The client's id")]) -> None:
     """Revoke a client: it gets no new tokens from now on."""
     from service.auth import clients
-
-    def revoke(w: Writes) -> None:
-        clients.revoke_client(w.session, client_id)
-        w.append_audit(
-            action="client.revoke", agency=None, client_id=None, detail={"client": client_id}
-        )
+    from service.auth.service import revoke_client
 
     ctx = service_context()
     try:
-        ctx.db.write(revoke)
+        ctx.db.write(lambda w: revoke_client(w, client_id))
     except clients.ClientError as exc:
         fail(str(exc))
     typer.echo(f"revoked {client_id}", err=True)
@@ -88,20 +71,13 @@ def client_revoke(client_id: Annotated[str, typer.Argument(help="The client's id
 def client_rotate_secret(client_id: Annotated[str, typer.Argument(help="The client's id")]) -> None:
     """Give a client a new secret; the old one stops working at once."""
     from service.auth import clients
-
-    def rotate(w: Writes) -> tuple[Any, str]:
-        client, secret = clients.rotate_secret(w.session, client_id, keyring=ctx.keyring)
-        w.append_audit(
-            action="client.rotate_secret",
-            agency=None,
-            client_id=None,
-            detail={"client": client_id},
-        )
-        return client, secret
+    from service.auth.service import rotate_client_secret
 
     ctx = service_context()
     try:
-        client, secret = ctx.db.write(rotate)
+        client, secret = ctx.db.write(
+            lambda w: rotate_client_secret(w, client_id, keyring=ctx.keyring)
+        )
     except clients.ClientError as exc:
         fail(str(exc))
     typer.echo(json.dumps({"client_id": client.client_id, "client_secret": secret}))

@@ -80,7 +80,7 @@ def report(
     ctx = service_context()
     if agency is not None:
         with ctx.db.reader() as session:
-            from service.agreements import repository
+            from service.taxonomy import repository
 
             if repository.agency(session, agency) is None:
                 fail(f"unknown agency {agency!r}")

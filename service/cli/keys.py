@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 from typing import Annotated
 
@@ -59,22 +58,11 @@ def keys_init() -> None:
 @keys_app.command("rotate")
 def keys_rotate() -> None:
     """Add a new signing key; keys whose tokens have all expired are retired."""
-    from service.auth.keys import rotate_keyset
+    from service.auth.service import rotate_signing_key
 
     ctx = service_context()
-    settings = ctx.settings
-    added, retired = rotate_keyset(
-        settings.signing_key_path, dt.timedelta(seconds=settings.token_ttl_seconds)
-    )
-    ctx.db.write(
-        lambda w: w.append_audit(
-            action="keys.rotate",
-            agency=None,
-            client_id=None,
-            detail={"added": added.kid, "retired": retired},
-        )
-    )
-    typer.echo(json.dumps({"added": added.kid, "retired": retired}))
+    added, retired = rotate_signing_key(ctx)
+    typer.echo(json.dumps({"added": added, "retired": retired}))
 
 
 ReloadWait = Annotated[

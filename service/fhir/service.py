@@ -7,10 +7,10 @@ from typing import Any
 
 from service.auth.principal import Principal
 from service.context import ServiceContext
-from service.fhir import repository
 from service.fhir.mapping import referral_bundle
 from service.referrals import queries
 from service.referrals.views import etag
+from service.taxonomy import repository as taxonomy
 
 
 def get_referral_bundle(
@@ -20,5 +20,5 @@ def get_referral_bundle(
     # The referral service decides visibility and sealing; this view only re-shapes its answer.
     referral = queries.get_referral(ctx, principal, referral_id)
     with ctx.db.reader() as session:
-        names = repository.agency_names(session, [referral.from_agency, referral.to_agency])
+        names = taxonomy.agency_names(session, [referral.from_agency, referral.to_agency])
     return referral_bundle(referral, names), etag(referral)

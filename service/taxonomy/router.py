@@ -6,13 +6,13 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends
 from pydantic import BaseModel, Field
-from sqlalchemy import select
 
 from service.auth import scopes
 from service.auth.dependencies import Context, require
 from service.auth.principal import Principal
 from service.openapi_docs import problems
-from service.taxonomy.models import Agency, TaxonomyTerm
+from service.taxonomy import repository
+from service.taxonomy.models import TaxonomyTerm
 
 router = APIRouter(prefix="/v1", tags=["reference data"])
 Reader = Annotated[Principal, Depends(require(scopes.READ))]
@@ -64,8 +64,8 @@ class Taxonomy(BaseModel):
 def list_agencies(ctx: Context, principal: Reader) -> list[AgencyRead]:
     """All agencies."""
     with ctx.db.reader() as session:
-        rows = session.execute(select(Agency).order_by(Agency.code)).scalars()
-        return [AgencyRead(code=a.code, name=a.name) for a in rows]
+        rows = repository.agencies(session)
+    return [AgencyRead(code=a.code, name=a.name) for a in rows]
 
 
 @router.get(
@@ -83,14 +83,10 @@ def list_agencies(ctx: Context, principal: Reader) -> list[AgencyRead]:
 def get_taxonomy(ctx: Context, principal: Reader) -> Taxonomy:
     """The active reference codes."""
     with ctx.db.reader() as session:
-        rows = session.execute(
-            select(TaxonomyTerm)
-            .where(TaxonomyTerm.active.is_(True))  # type: ignore[attr-defined]
-            .order_by(TaxonomyTerm.kind, TaxonomyTerm.code)
-        ).scalars()
-        by_kind: dict[str, list[TaxonomyTerm]] = {}
-        for row in rows:
-            by_kind.setdefault(row.kind, []).append(row)
+        rows = repository.active_terms(session)
+    by_kind: dict[str, list[TaxonomyTerm]] = {}
+    for row in rows:
+        by_kind.setdefault(row.kind, []).append(row)
 
     def plain(kind: str) -> list[Term]:
         return [
