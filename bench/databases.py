@@ -9,6 +9,7 @@ import sqlite3
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy.engine import make_url
 
@@ -140,7 +141,6 @@ def copy_for_baseline(db: Database, admin_url: str | None) -> str:
 
 def seed_database(db: Database) -> None:
     """Bulk-seed the referrals and register the benchmark's clients."""
-    from service.audit import trail
     from service.auth import clients
     from service.config import Settings
     from service.context import ServiceContext
@@ -151,18 +151,18 @@ def seed_database(db: Database) -> None:
         log(f"seeding {db.rows:,} referrals into {db.kind}")
         db.seed_seconds = seed.seed_referrals(db.url, db.rows, str(settings.data_key_path))
         log(f"seeded in {db.seed_seconds:.1f} s")
-        with ctx.db.writer() as session:
+
+        def register(w: Any) -> None:
             for agency in seed.AGENCIES:
                 for n in range(CLIENTS_PER_AGENCY):
                     client, secret = clients.create_client(
-                        session,
+                        w.session,
                         agency=agency,
                         name=f"bench {agency} {n}",
                         scope=SCOPES,
                         keyring=ctx.keyring,
                     )
-                    trail.append(
-                        session,
+                    w.append_audit(
                         action="client.create",
                         agency=None,
                         client_id=None,
@@ -171,6 +171,7 @@ def seed_database(db: Database) -> None:
                     db.clients.append(
                         {"agency": agency, "client_id": client.client_id, "secret": secret}
                     )
-            session.commit()
+
+        ctx.db.write(register)
     finally:
         ctx.db.dispose()

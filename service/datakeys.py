@@ -34,11 +34,10 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Table, and_, func, select, true, tuple_, update
 
-from service.audit import trail
 from service.audit.models import AuditEntry
 from service.context import KEY_RELOAD_SECONDS, ServiceContext
 from service.crypto import (
@@ -53,6 +52,9 @@ from service.events.models import WebhookSubscription
 from service.events.service import secret_context
 from service.referrals.models import DeliveredService, IdempotencyRecord, Referral, ReferralNote
 from service.referrals.sealing import idempotency_context
+
+if TYPE_CHECKING:
+    from service.db.writes import Writes
 
 DEFAULT_WAIT_SECONDS = KEY_RELOAD_SECONDS + 1.0
 DEFAULT_BATCH_SIZE = 200
@@ -273,18 +275,23 @@ def reencrypt_pass(
                 raise RotationError(f"{spec.name} of row {where} cannot be opened: {exc}") from exc
             new = keyring.seal(plain, context)
             rewritten.append(({c.name: values[c.name] for c in pk}, old, new))
-        with db.writer() as session:
+
+        def rewrite(w: Writes, rewritten: list[tuple[dict[str, Any], Any, str]] = rewritten) -> int:
+            """The number of values rewritten (the others changed meanwhile)."""
+            changed = 0
             for key, old, new in rewritten:
-                result = session.execute(
+                result = w.session.execute(
                     update(spec.table)
                     .where(*(c == key[c.name] for c in pk), column == old)
                     .values({spec.column: new})
                 )
-                if result.rowcount == 1:  # type: ignore[attr-defined]
-                    done += 1
-                else:
-                    conflicts += 1
-            session.commit()
+                changed += result.rowcount  # type: ignore[attr-defined]
+            return changed
+
+        # One write per batch: the database's write lock is held for one batch at a time.
+        changed = db.write(rewrite)
+        done += changed
+        conflicts += len(rewritten) - changed
     return done, conflicts
 
 
@@ -369,9 +376,9 @@ def rotate_data_key(
         }
         if failure is not None:
             detail["error"] = failure[:500]
-        with ctx.db.writer() as session:
-            trail.append(
-                session, action="keys.rotate_data", agency=None, client_id=None, detail=detail
+        ctx.db.write(
+            lambda w: w.append_audit(
+                action="keys.rotate_data", agency=None, client_id=None, detail=detail
             )
-            session.commit()
+        )
     return report

@@ -13,9 +13,9 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from service.audit import trail
 from service.context import ServiceContext
-from service.dbtypes import utcnow
+from service.db.types import utcnow
+from service.db.writes import Writes
 from service.referrals import repository as repo
 from service.referrals import workflow
 from service.referrals.sealing import seal_field
@@ -52,21 +52,11 @@ def purge(ctx: ServiceContext, closed_before: dt.date, *, dry_run: bool = False)
         totals["services"] += done.services
         totals["idempotency_records"] += done.idempotency_records
     result.update(totals)
-    if ctx.db.sqlite:
-        result["wal_checkpoint"] = "truncated" if checkpoint_sqlite(ctx) else "busy"
+    # Old page images in SQLite's write-ahead log may still hold erased values.
+    checkpointed = ctx.db.checkpoint_wal()
+    if checkpointed is not None:
+        result["wal_checkpoint"] = "truncated" if checkpointed else "busy"
     return result
-
-
-def checkpoint_sqlite(ctx: ServiceContext) -> bool:
-    """Copy the write-ahead log into the database file and truncate it, so old page images
-    that held erased values are gone; False if readers kept it from completing."""
-    with ctx.db.engine.connect() as conn:
-        # The driver connection runs in autocommit mode (see service.db): no transaction is
-        # open around the checkpoint.
-        raw = conn.connection.driver_connection
-        assert raw is not None  # a checked-out connection holds its driver's
-        busy: int = raw.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]
-    return busy == 0
 
 
 @dataclass(frozen=True)
@@ -83,7 +73,9 @@ def purge_referral(
 ) -> Purged | None:
     """Erase the personal data of a referral closed before `closed_before`, keeping its
     statistics, and leave a tombstone in the audit trail; None if it does not qualify."""
-    with ctx.db.writer() as session:
+
+    def erase(w: Writes) -> Purged | None:
+        session = w.session
         row = repo.get_for_update(session, referral_id)
         if (
             row is None
@@ -114,16 +106,23 @@ def purge_referral(
             # A new version and updated_at tell synchronising clients to erase their copies.
             "updated_at": now,
         }
-        if not repo.update_if_version(session, row.id, row.version, erased):
-            session.rollback()
-            return None
-        trail.append(
-            session,
+        if not w.update_referral_if_version(row.id, row.version, erased):
+            # Changed since it was read: what this erased so far is rolled back.
+            raise _Changed
+        w.append_audit(
             action="referral.purge",
             agency=None,
             client_id=None,
             referral_id=row.id,
             detail={"reference": row.reference, "closed_before": closed_before.date().isoformat()},
         )
-        session.commit()
         return Purged(notes=len(notes), services=services, idempotency_records=records)
+
+    try:
+        return ctx.db.write(erase)
+    except _Changed:
+        return None
+
+
+class _Changed(Exception):
+    """The referral changed while it was being purged."""

@@ -30,7 +30,7 @@ from service.app import create_app
 from service.config import Settings
 from service.context import ServiceContext
 from service.db import upgrade_to_head
-from tests.support import AGENCIES, ALL_SCOPES, Api, Party
+from tests.support import AGENCIES, ALL_SCOPES, Api, Party, writer_session
 from tests.support.databases import (
     BACKENDS,
     MUTABLE_TABLES,
@@ -107,7 +107,7 @@ def parties(ctx: ServiceContext, http: TestClient) -> dict[str, Party]:
 @pytest.fixture
 def clean(ctx: ServiceContext) -> None:
     """Remove the referrals of earlier tests."""
-    with ctx.db.writer() as session:
+    with writer_session(ctx.db) as session:
         session.execute(text("UPDATE referral SET parent_id = NULL"))
         for table in MUTABLE_TABLES:
             session.execute(text(f"DELETE FROM {table}"))  # noqa: S608 - fixed table names

@@ -15,7 +15,14 @@ from sqlalchemy import select, update
 from service.app import create_app
 from service.context import ServiceContext
 from service.referrals.models import Referral
-from tests.support import Api, assert_problem, assess_body, referral_body, service_body
+from tests.support import (
+    Api,
+    assert_problem,
+    assess_body,
+    referral_body,
+    service_body,
+    writer_session,
+)
 
 
 def scrape(http: TestClient, **headers: str) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
@@ -133,7 +140,7 @@ def test_domain_figures_come_from_the_database(
     )
     assert noted.status_code == 201
     # One open referral is late: its due time has passed.
-    with ctx.db.writer() as session:
+    with writer_session(ctx.db) as session:
         session.execute(
             update(Referral)
             .where(Referral.id == uuid.UUID(second["id"]))  # type: ignore[arg-type]
@@ -198,7 +205,7 @@ def test_outbox_lag_and_webhook_failures(
     lpsk.create_ok("KEMENSOS")
     now = dt.datetime.now(dt.UTC)
     later = now + dt.timedelta(days=1)  # never due during the test
-    with ctx.db.writer() as session:
+    with writer_session(ctx.db) as session:
         event = session.execute(select(Event).limit(1)).scalar_one()
         sub = WebhookSubscription(
             agency="LPSK", url="https://hooks.example/rujukan", event_types=[],

@@ -25,7 +25,7 @@ from service.referrals.models import (
     ReferralNote,
 )
 from service.retention import RetentionError, purge
-from tests.support import Api, assess_body, ok, service_body
+from tests.support import Api, assess_body, ok, service_body, writer_session
 from tests.support.cli import cli_environment, run
 from tests.support.pdp import adult_body, child_body, created, stored_bytes
 
@@ -59,7 +59,7 @@ def run_purge(ctx: ServiceContext, *extra: str) -> dict[str, Any]:
 
 
 def backdate_closure(ctx: ServiceContext, rid: str, when: dt.datetime = LONG_AGO) -> None:
-    with ctx.db.writer() as session:
+    with writer_session(ctx.db) as session:
         session.execute(
             update(Referral).where(Referral.id == uuid.UUID(rid)).values(closed_at=when)
         )

@@ -39,7 +39,7 @@ from service.config import Settings
 from service.context import ServiceContext
 from service.db import SQLITE_POOL_SIZE, upgrade_to_head
 from service.referrals.models import Referral, ReferralHistory
-from tests.support import ALL_SCOPES, Api, assess_body, referral_body, service_body
+from tests.support import ALL_SCOPES, Api, assess_body, referral_body, service_body, writer_session
 from tests.support.databases import POSTGRES_URL, make_settings
 from tests.support.dockerfile import final_stage
 from tests.support.roles import owner_and_service_roles
@@ -128,7 +128,7 @@ class Deployment:
         return Server.start(argv, base_env(self.url, self.key_dir), self.workdir, port)
 
     def token(self, server: Server, agency: str) -> str:
-        with self.ctx.db.writer() as session:
+        with writer_session(self.ctx.db) as session:
             client, secret = clients.create_client(
                 session, agency=agency, name=f"{agency} system", scope=ALL_SCOPES,
                 keyring=self.ctx.keyring,

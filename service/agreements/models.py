@@ -8,7 +8,7 @@ import uuid
 from sqlalchemy import JSON, CheckConstraint, Column, Date, ForeignKey, Index, String, Uuid
 from sqlmodel import Field, SQLModel
 
-from service.dbtypes import UTCDateTime, new_id, utcnow
+from service.db.types import UTCDateTime, new_id, utcnow
 
 KINDS = ("MoU", "PKS")
 

@@ -13,9 +13,9 @@ from sqlmodel import Session
 from service import errors
 from service.agreements import repository as repo
 from service.agreements.models import KINDS, Agreement
-from service.audit import trail
 from service.context import ServiceContext
-from service.dbtypes import utcnow
+from service.db.types import utcnow
+from service.db.writes import Writes
 from service.taxonomy import repository as taxonomy
 from service.taxonomy.models import Agency
 
@@ -107,7 +107,7 @@ def check_referral_allowed(
 
 
 def add_agreement(
-    session: Session,
+    w: Writes,
     *,
     number: str,
     kind: str,
@@ -117,7 +117,8 @@ def add_agreement(
     groups: Sequence[str] = (),
     case_types: Sequence[str] = (),
 ) -> Agreement:
-    """Register an agreement and write it to the audit trail (the caller commits)."""
+    """Register an agreement and write it to the audit trail."""
+    session = w.session
     number = number.strip()
     if not number or len(number) > 100:
         raise AgreementError("the agreement number must be 1 to 100 characters")
@@ -151,8 +152,7 @@ def add_agreement(
         case_types=sorted(set(case_types)),
     )
     repo.add(session, row)
-    trail.append(
-        session,
+    w.append_audit(
         action="agreement.add",
         agency=None,
         client_id=None,
@@ -161,8 +161,9 @@ def add_agreement(
     return row
 
 
-def end_agreement(session: Session, number: str, ended_at: dt.datetime | None = None) -> Agreement:
+def end_agreement(w: Writes, number: str, ended_at: dt.datetime | None = None) -> Agreement:
     """End an agreement early (from the UTC day of `ended_at`, default today); audited."""
+    session = w.session
     row = repo.by_number(session, number)
     if row is None:
         raise AgreementError(f"no agreement numbered {number!r}")
@@ -170,8 +171,7 @@ def end_agreement(session: Session, number: str, ended_at: dt.datetime | None = 
         raise AgreementError(f"agreement {number!r} already ended on {row.ended_at.date()}")
     row.ended_at = ended_at or utcnow()
     session.add(row)
-    trail.append(
-        session,
+    w.append_audit(
         action="agreement.end",
         agency=None,
         client_id=None,
@@ -186,8 +186,9 @@ def list_agreements(session: Session) -> list[dict[str, Any]]:
     return [summary(a, today) for a in repo.every(session)]
 
 
-def add_agency(session: Session, code: str, name: str) -> Agency:
+def add_agency(w: Writes, code: str, name: str) -> Agency:
     """Register a new agency (a provincial social service, another ministry); audited."""
+    session = w.session
     if not AGENCY_CODE.match(code):
         raise AgreementError(
             "the agency code must be 2 to 32 capital letters, digits or underscores, "
@@ -200,8 +201,7 @@ def add_agency(session: Session, code: str, name: str) -> Agency:
         raise AgreementError(f"agency {code} already exists")
     row = Agency(code=code, name=name)
     taxonomy.add_agency(session, row)
-    trail.append(
-        session,
+    w.append_audit(
         action="agency.add",
         agency=None,
         client_id=None,
@@ -210,13 +210,14 @@ def add_agency(session: Session, code: str, name: str) -> Agency:
     return row
 
 
-def seed_dev_agreements(session: Session) -> list[str]:
+def seed_dev_agreements(w: Writes) -> list[str]:
     """In dev, one open-ended MoU between each two of the three founding agencies (idempotent);
     the numbers of those added."""
     # Several `rujukan migrate` may run at once (containers starting together): holding the
     # audit lock from the look-up to the insert lets one register while the others wait and
     # then find the agreements there.
-    trail.hold_append_lock(session)
+    w.hold_append_lock()
+    session = w.session
     added = []
     for one, other in itertools.combinations(DEV_AGENCIES, 2):
         if taxonomy.agency(session, one) is None or taxonomy.agency(session, other) is None:
@@ -225,7 +226,7 @@ def seed_dev_agreements(session: Session) -> list[str]:
         if repo.by_number(session, number) is not None:
             continue
         add_agreement(
-            session,
+            w,
             number=number,
             kind="MoU",
             agencies=(one, other),

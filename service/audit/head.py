@@ -31,7 +31,7 @@ from service.audit.models import AuditEntry
 from service.audit.trail import verify_chain
 from service.auth import tokens
 from service.crypto import KeyFileError, private_directory
-from service.dbtypes import utcnow
+from service.db.types import utcnow
 
 if TYPE_CHECKING:
     from service.context import ServiceContext

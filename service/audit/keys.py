@@ -26,9 +26,11 @@ from service.crypto import (
     new_key_id,
     write_key_document,
 )
-from service.dbtypes import utcnow
+from service.db.types import utcnow
 
 if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
     from service.config import Settings
 
 # The `Session.info` entry through which a session finds the audit keys (a callable giving
@@ -129,3 +131,12 @@ def dev_audit_keys(settings: Settings) -> dict[str, Any]:
     missing), for a command that writes without a whole ServiceContext."""
     keys = AuditKeyring.load_or_create(settings.audit_key_path, allow_generate=settings.is_dev)
     return {SESSION_KEY: lambda: keys}
+
+
+def session_keys(session: Session | None) -> AuditKeyring:
+    """The audit keys of a session of the service context's database."""
+    provider = session.info.get(SESSION_KEY) if session is not None else None
+    if provider is None:
+        raise KeyFileError("no audit keys: use a session of the service context's database")
+    keys: AuditKeyring = provider()
+    return keys

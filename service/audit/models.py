@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import JSON, Column, Index, Integer, String, Text, Uuid
 from sqlmodel import Field, SQLModel
 
-from service.dbtypes import UTCDateTime, utcnow
+from service.db.types import UTCDateTime, utcnow
 
 
 class AuditEntry(SQLModel, table=True):

@@ -5,7 +5,6 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from service.audit import trail
 from service.audit.keys import activate_audit_key, add_audit_key
 from service.context import ServiceContext
 from service.crypto import switch_key
@@ -32,13 +31,12 @@ def rotate_audit_key(
         sleep=sleep,
         say=say,
     )
-    with ctx.db.writer() as session:
-        trail.append(
-            session,
+    ctx.db.write(
+        lambda w: w.append_audit(
             action="keys.rotate_audit",
             agency=None,
             client_id=None,
             detail={"added": added, "previous": previous},
         )
-        session.commit()
+    )
     return added, previous

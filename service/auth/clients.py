@@ -20,6 +20,7 @@ import secrets
 import uuid
 from collections.abc import Sequence
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -33,8 +34,11 @@ from service.auth.models import ApiClient
 from service.auth.scopes import parse_scopes, unknown_scopes
 from service.crypto import DataKeyring
 from service.db import Database
-from service.dbtypes import utcnow
+from service.db.types import utcnow
 from service.taxonomy import repository as taxonomy
+
+if TYPE_CHECKING:
+    from service.db.writes import Writes
 
 log = logging.getLogger("rujukan.auth")
 
@@ -137,8 +141,8 @@ def _store_keyed_hash(db: Database, client: ApiClient, keyed: str) -> None:
     """Replace a legacy hash by the keyed one, unless the secret changed meanwhile."""
     legacy = client.secret_hash
 
-    def upgrade(session: Session) -> None:
-        session.execute(
+    def upgrade(w: Writes) -> None:
+        w.session.execute(
             update(ApiClient)
             .where(ApiClient.id == client.id, ApiClient.secret_hash == legacy)  # type: ignore[arg-type]
             .values(secret_hash=keyed)

@@ -15,7 +15,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 
 from service.crypto import GENERATED_MARKER, KeyFileError, write_private_file
-from service.dbtypes import utcnow
+from service.db.types import utcnow
 
 _BLOCK = re.compile(
     r"(?P<headers>(?:^[A-Za-z-]+: [^\n]*\n)*)"

@@ -8,7 +8,7 @@ import uuid
 from sqlalchemy import Column, ForeignKey, String
 from sqlmodel import Field, SQLModel
 
-from service.dbtypes import UTCDateTime, new_id, utcnow
+from service.db.types import UTCDateTime, new_id, utcnow
 
 
 class ApiClient(SQLModel, table=True):

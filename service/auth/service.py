@@ -7,9 +7,6 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from sqlmodel import Session
-
-from service.audit import trail
 from service.auth import clients, tokens
 from service.auth.keys import rotate_keyset
 from service.auth.models import ApiClient
@@ -20,6 +17,7 @@ from service.ratelimit import TOKEN_FAILURE_POLICY, Quota
 
 if TYPE_CHECKING:
     from service.context import ServiceContext
+    from service.db.writes import Writes
     from service.ratelimit import RateLimits
 
 
@@ -105,14 +103,13 @@ def issue_token(
 
 
 def register_client(
-    session: Session, *, agency: str, name: str, scope: str, keyring: DataKeyring
+    w: Writes, *, agency: str, name: str, scope: str, keyring: DataKeyring
 ) -> tuple[ApiClient, str]:
     """Register a client and audit it; the plain secret is returned once and never stored."""
     client, secret = clients.create_client(
-        session, agency=agency, name=name, scope=scope, keyring=keyring
+        w.session, agency=agency, name=name, scope=scope, keyring=keyring
     )
-    trail.append(
-        session,
+    w.append_audit(
         action="client.create",
         agency=None,
         client_id=None,
@@ -121,22 +118,21 @@ def register_client(
     return client, secret
 
 
-def revoke_client(session: Session, client_id: str) -> ApiClient:
+def revoke_client(w: Writes, client_id: str) -> ApiClient:
     """Revoke a client and audit it: it gets no new tokens from now on."""
-    client = clients.revoke_client(session, client_id)
-    trail.append(
-        session, action="client.revoke", agency=None, client_id=None, detail={"client": client_id}
+    client = clients.revoke_client(w.session, client_id)
+    w.append_audit(
+        action="client.revoke", agency=None, client_id=None, detail={"client": client_id}
     )
     return client
 
 
 def rotate_client_secret(
-    session: Session, client_id: str, *, keyring: DataKeyring
+    w: Writes, client_id: str, *, keyring: DataKeyring
 ) -> tuple[ApiClient, str]:
     """Give a client a new secret and audit it; the old one stops working at once."""
-    client, secret = clients.rotate_secret(session, client_id, keyring=keyring)
-    trail.append(
-        session,
+    client, secret = clients.rotate_secret(w.session, client_id, keyring=keyring)
+    w.append_audit(
         action="client.rotate_secret",
         agency=None,
         client_id=None,
@@ -152,13 +148,12 @@ def rotate_signing_key(ctx: ServiceContext) -> tuple[str, list[str]]:
     added, retired = rotate_keyset(
         settings.signing_key_path, dt.timedelta(seconds=settings.token_ttl_seconds)
     )
-    with ctx.db.writer() as session:
-        trail.append(
-            session,
+    ctx.db.write(
+        lambda w: w.append_audit(
             action="keys.rotate",
             agency=None,
             client_id=None,
             detail={"added": added.kid, "retired": retired},
         )
-        session.commit()
+    )
     return added.kid, retired

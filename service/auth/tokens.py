@@ -10,7 +10,7 @@ from jose import jws, jwt
 from jose.exceptions import ExpiredSignatureError, JWSError, JWTClaimsError, JWTError
 
 from service.auth.keys import SigningKey
-from service.dbtypes import utcnow
+from service.db.types import utcnow
 
 MAX_TOKEN_BYTES = 8192
 ALLOWED_ALGORITHMS = frozenset({"ES256", "RS256"})

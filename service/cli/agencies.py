@@ -23,9 +23,7 @@ def agency_add(
 
     ctx = service_context()
     try:
-        with ctx.db.writer() as session:
-            row = add_agency(session, code, name)
-            session.commit()
+        row = ctx.db.write(lambda w: add_agency(w, code, name))
     except AgreementError as exc:
         fail(str(exc))
     typer.echo(json.dumps({"code": row.code, "name": row.name}))

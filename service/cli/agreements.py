@@ -48,9 +48,9 @@ def agreement_add(
     kinds = {"mou": "MoU", "pks": "PKS"}
     ctx = service_context()
     try:
-        with ctx.db.writer() as session:
-            row = add_agreement(
-                session,
+        row = ctx.db.write(
+            lambda w: add_agreement(
+                w,
                 number=number,
                 kind=kinds.get(kind.lower(), kind),
                 agencies=(agency[0], agency[1]),
@@ -59,8 +59,8 @@ def agreement_add(
                 groups=group or [],
                 case_types=case_type or [],
             )
-            session.commit()
-            result = summary(row)
+        )
+        result = summary(row)
     except AgreementError as exc:
         fail(str(exc))
     typer.echo(json.dumps(result))
@@ -90,10 +90,7 @@ def agreement_end(
     ended = dt.datetime.combine(day, dt.time(), tzinfo=dt.UTC) if day else None
     ctx = service_context()
     try:
-        with ctx.db.writer() as session:
-            row = end_agreement(session, number, ended)
-            session.commit()
-            result = summary(row)
+        result = summary(ctx.db.write(lambda w: end_agreement(w, number, ended)))
     except AgreementError as exc:
         fail(str(exc))
     typer.echo(json.dumps(result))

@@ -24,11 +24,9 @@ def client_create(
 
     ctx = service_context()
     try:
-        with ctx.db.writer() as session:
-            client, secret = register_client(
-                session, agency=agency, name=name, scope=scope, keyring=ctx.keyring
-            )
-            session.commit()
+        client, secret = ctx.db.write(
+            lambda w: register_client(w, agency=agency, name=name, scope=scope, keyring=ctx.keyring)
+        )
     except clients.ClientError as exc:
         fail(str(exc))
     typer.echo(
@@ -63,9 +61,7 @@ def client_revoke(client_id: Annotated[str, typer.Argument(help="The client's id
 
     ctx = service_context()
     try:
-        with ctx.db.writer() as session:
-            revoke_client(session, client_id)
-            session.commit()
+        ctx.db.write(lambda w: revoke_client(w, client_id))
     except clients.ClientError as exc:
         fail(str(exc))
     typer.echo(f"revoked {client_id}", err=True)
@@ -79,9 +75,9 @@ def client_rotate_secret(client_id: Annotated[str, typer.Argument(help="The clie
 
     ctx = service_context()
     try:
-        with ctx.db.writer() as session:
-            client, secret = rotate_client_secret(session, client_id, keyring=ctx.keyring)
-            session.commit()
+        client, secret = ctx.db.write(
+            lambda w: rotate_client_secret(w, client_id, keyring=ctx.keyring)
+        )
     except clients.ClientError as exc:
         fail(str(exc))
     typer.echo(json.dumps({"client_id": client.client_id, "client_secret": secret}))

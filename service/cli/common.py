@@ -33,7 +33,7 @@ def service_context() -> ServiceContext:
 def check_database_role(ctx: ServiceContext) -> None:
     """Refuse (prod) or warn (dev) when the service's database role could rewrite the audit
     trail."""
-    from service.dbroles import RoleError, serving_role_warning
+    from service.db.roles import RoleError, serving_role_warning
 
     try:
         warning = serving_role_warning(ctx.settings, ctx.db.engine)

@@ -21,10 +21,10 @@ def migrate() -> None:
     RUJUKAN_MIGRATION_DATABASE_URL (when set) and grant the service's role, that of
     RUJUKAN_DATABASE_URL, what it needs; in dev, also register an MoU between each two of
     the three founding agencies (once)."""
-    from service import dbroles
     from service.agreements.service import seed_dev_agreements
     from service.audit.keys import dev_audit_keys
     from service.db import Database
+    from service.db import roles as dbroles
 
     settings = get_settings()
     try:
@@ -37,9 +37,7 @@ def migrate() -> None:
     if settings.is_dev:
         db = Database(settings.database_url, session_info=dev_audit_keys(settings))
         try:
-            with db.writer() as session:
-                added = seed_dev_agreements(session)
-                session.commit()
+            added = db.write(seed_dev_agreements)
         finally:
             db.dispose()
         if added:

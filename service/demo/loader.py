@@ -23,6 +23,7 @@ from service.agreements.service import seed_dev_agreements
 from service.auth.principal import Principal
 from service.auth.scopes import ALL_SCOPES
 from service.context import ServiceContext
+from service.db.writes import Writes
 from service.referrals import actions, create
 from service.referrals.models import DeliveredService, Referral, ReferralHistory
 from service.referrals.schemas import (
@@ -208,7 +209,9 @@ def _backdate_for_demo(ctx: ServiceContext, referral_id: uuid.UUID, plan: Plan) 
     """Demo only: move a referral's history and timestamps to the planned times, and set the
     deadline its current step would have had."""
     settings = ctx.settings
-    with ctx.db.writer() as session:
+
+    def backdate(w: Writes) -> None:
+        session = w.session
         row = session.get(Referral, referral_id)
         assert row is not None
         history = list(
@@ -243,7 +246,8 @@ def _backdate_for_demo(ctx: ServiceContext, referral_id: uuid.UUID, plan: Plan) 
                 .where(col(DeliveredService.referral_id) == referral_id)
                 .values(recorded_at=times[2], started_at=times[2])
             )
-        session.commit()
+
+    ctx.db.write(backdate)
 
 
 def load_demo(
@@ -258,15 +262,17 @@ def load_demo(
     already holds referrals, and a prod one."""
     if not ctx.settings.is_dev:
         raise DemoError("demo data does not belong in a prod database (RUJUKAN_ENV=prod)")
-    with ctx.db.writer() as session:
-        existing = session.execute(select(func.count()).select_from(Referral)).scalar_one()
+
+    def begin(w: Writes) -> None:
+        existing = w.session.execute(select(func.count()).select_from(Referral)).scalar_one()
         if existing:
             raise DemoError(
                 f"the database already holds {existing} referrals; `rujukan demo` only fills "
                 "an empty database"
             )
-        seed_dev_agreements(session)
-        session.commit()
+        seed_dev_agreements(w)
+
+    ctx.db.write(begin)
     rng = random.Random(seed)  # noqa: S311 - demo data, not security
     now = dt.datetime.now(dt.UTC)
     weights = [flow[2] for flow in FLOWS]

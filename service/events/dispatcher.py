@@ -26,15 +26,14 @@ from typing import Any
 import httpcore
 import httpx
 import psycopg
-from sqlalchemy import text
-from sqlalchemy.engine import make_url
 from standardwebhooks import Webhook
 
 from service.audit.head import HeadWriter
 from service.context import ServiceContext
-from service.dbtypes import utcnow
-from service.events import outbox, service, urlguard
+from service.db.types import utcnow
+from service.db.writes import EVENTS_COMMITTED, OUTBOX_CHANNEL, Writes
 from service.events import repository as repo
+from service.events import service, urlguard
 from service.events.models import WebhookAttempt
 
 log = logging.getLogger("rujukan.webhooks")
@@ -180,21 +179,18 @@ class _Waiter:
     (commits in any process), the in-process commit signal on SQLite."""
 
     def __init__(self, ctx: ServiceContext) -> None:
-        self._url = None if ctx.db.sqlite else ctx.db.url
+        self._url = ctx.db.listen_url
         self._conn: psycopg.Connection | None = None
 
     def wait(self, timeout: float) -> None:
         if self._url is None:
-            if outbox.committed.wait(timeout):
-                outbox.committed.clear()
+            if EVENTS_COMMITTED.wait(timeout):
+                EVENTS_COMMITTED.clear()
             return
         try:
             if self._conn is None or self._conn.closed:
-                url = make_url(self._url).set(drivername="postgresql")
-                self._conn = psycopg.connect(
-                    url.render_as_string(hide_password=False), autocommit=True
-                )
-                self._conn.execute(f"LISTEN {outbox.CHANNEL}")
+                self._conn = psycopg.connect(self._url, autocommit=True)
+                self._conn.execute(f"LISTEN {OUTBOX_CHANNEL}")
             for _ in self._conn.notifies(timeout=timeout, stop_after=1):
                 pass
         except psycopg.Error:
@@ -210,11 +206,8 @@ class _Waiter:
 
 def wake_all(ctx: ServiceContext) -> None:
     """Wake every waiting dispatcher, so that one being stopped need not wait out its poll."""
-    outbox.committed.set()
-    if not ctx.db.sqlite:
-        with ctx.db.engine.connect() as conn:
-            conn.execute(text(f"NOTIFY {outbox.CHANNEL}"))
-            conn.commit()
+    EVENTS_COMMITTED.set()
+    ctx.db.notify(OUTBOX_CHANNEL)
 
 
 class Dispatcher:
@@ -262,7 +255,9 @@ class Dispatcher:
             if not repo.any_due(session, now):
                 return []
         lease_until = now + dt.timedelta(seconds=self.settings.webhook_lease_seconds)
-        with self.ctx.db.writer() as session:
+
+        def lease(w: Writes) -> list[Claim]:
+            session = w.session
             rows = repo.claim_due(
                 session, now, self.settings.webhook_batch_size, self.name, lease_until
             )
@@ -283,8 +278,9 @@ class Dispatcher:
                         failures=row.failures,
                     )
                 )
-            session.commit()
-        return claims
+            return claims
+
+        return self.ctx.db.write(lease)
 
     def send(self, claim: Claim) -> Outcome:
         """One signed HTTP POST to the checked address of the subscription's URL, ended
@@ -363,11 +359,12 @@ class Dispatcher:
                 failures=claim.failures + 1,
                 next_attempt_at=now + dt.timedelta(seconds=wait),
             )
-        with self.ctx.db.writer() as session:
+
+        def record(w: Writes) -> None:
+            session = w.session
             held = repo.finish_delivery(session, claim.delivery_id, self.name, values)
             if not held and not repo.delivery_exists(session, claim.delivery_id):
                 # The subscription was deleted while this attempt was under way.
-                session.commit()
                 return
             # The attempt happened whether or not the lease was lost meanwhile.
             repo.add_attempt(
@@ -394,7 +391,8 @@ class Dispatcher:
                 # A disabled subscription is never claimed again: left pending, its other
                 # deliveries would wait forever without saying why.
                 repo.settle_pending(session, claim.subscription_id, now, SUBSCRIPTION_DISABLED)
-            session.commit()
+
+        self.ctx.db.write(record)
         if not result.delivered:
             log.warning(
                 "webhook attempt failed",

@@ -20,12 +20,12 @@ from sqlalchemy import (
 )
 from sqlmodel import Field, SQLModel
 
-from service.dbtypes import UTCDateTime, new_id, utcnow
+from service.db.types import UTCDateTime, new_id, utcnow
 
 DELIVERY_STATUSES = ("pending", "delivered", "dead")
 
 # SQLite only makes a rowid alias of INTEGER PRIMARY KEY; the value is allocated by
-# service/events/outbox.py in either case, never by the database.
+# the write path (service/db/writes.py) in either case, never by the database.
 _SEQ = BigInteger().with_variant(Integer(), "sqlite")
 
 

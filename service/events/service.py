@@ -7,14 +7,14 @@ import datetime as dt
 import re
 import secrets
 import uuid
+from typing import TYPE_CHECKING, Any
 
 from sqlmodel import Session
 
 from service import cursors, errors
-from service.audit import trail
 from service.auth.principal import Principal
 from service.context import ServiceContext
-from service.dbtypes import utcnow
+from service.db.types import utcnow
 from service.events import repository as repo
 from service.events import urlguard
 from service.events.models import Event, WebhookAttempt, WebhookDelivery, WebhookSubscription
@@ -31,6 +31,9 @@ from service.events.schemas import (
     SubscriptionCreated,
     SubscriptionRead,
 )
+
+if TYPE_CHECKING:
+    from service.db.writes import Writes
 
 SECRET_BYTES = 32
 
@@ -136,16 +139,17 @@ def create_subscription(
         updated_at=now,
     )
     row.secret_sealed = ctx.keyring.seal(secret, secret_context(row.id))
-    with ctx.db.writer() as session:
-        session.add(row)
-        trail.append(
-            session,
+
+    def store(w: Writes) -> None:
+        w.session.add(row)
+        w.append_audit(
             action="webhook_subscription.create",
             agency=principal.agency,
             client_id=principal.client_id,
             detail={"subscription_id": str(row.id), "event_types": row.event_types},
         )
-        session.commit()
+
+    ctx.db.write(store)
     return SubscriptionCreated(**_read(row).model_dump(), secret=secret)
 
 
@@ -164,15 +168,16 @@ def _owned(
     return row
 
 
-def _lock_before_the_row(session: Session) -> None:
-    """Take the audit append lock before locking a subscription's row for update.
+def _owned_for_update(w: Writes, principal: Principal, subscription_id: uuid.UUID) -> Any:
+    """`_owned`, row-locked, after the audit append lock.
 
     An action's event writes its deliveries under that lock, and each delivery's foreign
     key waits for a subscription row locked for update. Locked the other way round (the
     row, then the append lock at commit), a delete or a secret rotation and an action
     would each wait for the other, and PostgreSQL would end one of them as a deadlock.
     """
-    trail.hold_append_lock(session)
+    w.hold_append_lock()
+    return _owned(w.session, principal, subscription_id, for_update=True)
 
 
 def get_subscription(
@@ -187,18 +192,18 @@ def delete_subscription(
     ctx: ServiceContext, principal: Principal, subscription_id: uuid.UUID
 ) -> None:
     """Unsubscribe: nothing more is sent, pending deliveries are dropped."""
-    with ctx.db.writer() as session:
-        _lock_before_the_row(session)
-        _owned(session, principal, subscription_id, for_update=True)
-        repo.delete_subscription(session, subscription_id)
-        trail.append(
-            session,
+
+    def delete(w: Writes) -> None:
+        _owned_for_update(w, principal, subscription_id)
+        repo.delete_subscription(w.session, subscription_id)
+        w.append_audit(
             action="webhook_subscription.delete",
             agency=principal.agency,
             client_id=principal.client_id,
             detail={"subscription_id": str(subscription_id)},
         )
-        session.commit()
+
+    ctx.db.write(delete)
 
 
 def rotate_secret(
@@ -207,13 +212,13 @@ def rotate_secret(
     """Give the subscription a new secret; the old one keeps signing during the overlap."""
     secret = new_secret()
     now = utcnow()
-    with ctx.db.writer() as session:
-        _lock_before_the_row(session)
-        row = _owned(session, principal, subscription_id, for_update=True)
+
+    def rotate(w: Writes) -> dt.datetime | None:
+        row = _owned_for_update(w, principal, subscription_id)
         current = ctx.keyring.open(row.secret_sealed, secret_context(row.id))
         expires = now + dt.timedelta(seconds=body.overlap_seconds) if body.overlap_seconds else None
         repo.update_subscription(
-            session,
+            w.session,
             row.id,
             secret_sealed=ctx.keyring.seal(secret, secret_context(row.id)),
             previous_secret_sealed=(
@@ -222,14 +227,15 @@ def rotate_secret(
             previous_secret_expires_at=expires,
             updated_at=now,
         )
-        trail.append(
-            session,
+        w.append_audit(
             action="webhook_subscription.rotate_secret",
             agency=principal.agency,
             client_id=principal.client_id,
             detail={"subscription_id": str(row.id), "overlap_seconds": body.overlap_seconds},
         )
-        session.commit()
+        return expires
+
+    expires = ctx.db.write(rotate)
     return SecretRotated(secret=secret, previous_secret_expires_at=expires)
 
 
@@ -307,7 +313,9 @@ def retry_delivery(
     """Send a delivery again as soon as possible (same webhook-id), with a fresh set of
     attempts; refused while the subscription is disabled."""
     now = utcnow()
-    with ctx.db.writer() as session:
+
+    def retry(w: Writes) -> DeliveryRead:
+        session = w.session
         sub = _owned(session, principal, subscription_id, for_update=True)
         row = repo.delivery_of(session, subscription_id, delivery_id)
         if row is None:
@@ -323,21 +331,22 @@ def retry_delivery(
         session.flush()
         event = repo.events_by_seq(session, [row.event_seq])[row.event_seq]
         attempts = repo.attempts_of(session, [row.id])[row.id]
-        result = _delivery_read(row, event, attempts)
-        session.commit()
-        return result
+        return _delivery_read(row, event, attempts)
+
+    return ctx.db.write(retry)
 
 
 def retry_dead_deliveries(
     ctx: ServiceContext, principal: Principal, subscription_id: uuid.UUID
 ) -> Requeued:
     """Queue every dead delivery of a subscription again (after a long receiver outage)."""
-    with ctx.db.writer() as session:
-        sub = _owned(session, principal, subscription_id, for_update=True)
+
+    def requeue(w: Writes) -> int:
+        sub = _owned(w.session, principal, subscription_id, for_update=True)
         if not sub.active:
             raise errors.Conflict(
                 "The subscription is disabled; create a new one for a working receiver."
             )
-        queued = repo.requeue_dead(session, subscription_id, utcnow())
-        session.commit()
-    return Requeued(queued=queued)
+        return repo.requeue_dead(w.session, subscription_id, utcnow())
+
+    return Requeued(queued=ctx.db.write(requeue))

@@ -13,7 +13,8 @@ from service import errors
 from service.agreements import service as agreements
 from service.auth.principal import Principal
 from service.context import ServiceContext
-from service.dbtypes import utcnow
+from service.db.types import utcnow
+from service.db.writes import Writes
 from service.referrals import repository as repo
 from service.referrals import workflow
 from service.referrals.create import new_referral
@@ -95,7 +96,7 @@ def _decide(
 
 def _apply(
     ctx: ServiceContext,
-    session: Session,
+    w: Writes,
     principal: Principal,
     row: Referral,
     action: str,
@@ -105,7 +106,7 @@ def _apply(
     now: dt.datetime,
 ) -> None:
     changes = {**changes, "status": transition.to, "updated_at": now}
-    if not repo.update_if_version(session, row.id, row.version, changes):
+    if not w.update_referral_if_version(row.id, row.version, changes):
         # The error rolls the action's writes back (`Database.write`), and only them.
         raise errors.PreconditionFailed(
             "The referral changed while this request was handled; read it again and retry."
@@ -114,8 +115,7 @@ def _apply(
     # The row takes its new values here, so the answer needs no read after the commit.
     for key, value in {**changes, "version": row.version + 1}.items():
         setattr(row, key, value)
-    repo.add_history(
-        session,
+    w.add_history(
         referral_id=row.id,
         action=action,
         from_status=from_status,
@@ -126,7 +126,7 @@ def _apply(
         occurred_at=now,
     )
     event_and_audit(
-        session,
+        w,
         row,
         principal,
         action=action,
@@ -166,7 +166,8 @@ def assess_referral(
 ) -> ReferralRead:
     """Record the receiver's assessment: referred -> assessed."""
 
-    def act(session: Session) -> Referral:
+    def act(w: Writes) -> Referral:
+        session = w.session
         row = _load_for_action(session, principal, referral_id, expected)
         transition = _decide(principal, row, "assess")
         _check_precondition(row, expected)
@@ -184,7 +185,7 @@ def assess_referral(
         }
         _apply(
             ctx,
-            session,
+            w,
             principal,
             row,
             "assess",
@@ -217,7 +218,8 @@ def record_service(
     """Record a service delivered to the person: `serve` starts the first (assessed ->
     served), `record_service` a further one on a served referral."""
 
-    def act(session: Session) -> Referral:
+    def act(w: Writes) -> Referral:
+        session = w.session
         row = _load_for_action(session, principal, referral_id, expected)
         transition = _decide(principal, row, action)
         _check_precondition(row, expected)
@@ -256,12 +258,12 @@ def record_service(
             recorded_at=now,
         )
         service.notes_sealed = seal_field(ctx, row.id, f"service:{service.id}", body.notes)
-        repo.add_service(session, service)
+        w.insert_rows([service])
         # The closure clock starts with the first service; further services do not reset it.
         changes = {"due_at": _step_due_at(ctx, workflow.SERVED, now)} if action == "serve" else {}
         _apply(
             ctx,
-            session,
+            w,
             principal,
             row,
             action,
@@ -289,7 +291,8 @@ def close_referral(
     """Close a referral with an outcome; referred_onward also creates the child referral."""
     action = f"close:{body.outcome}"
 
-    def act(session: Session) -> Referral:
+    def act(w: Writes) -> Referral:
+        session = w.session
         row = _load_for_action(session, principal, referral_id, expected)
         transition = _decide(principal, row, action, body.model_dump())
         _check_precondition(row, expected)
@@ -320,7 +323,7 @@ def close_referral(
             )
             child = new_referral(
                 ctx,
-                session,
+                w,
                 from_agency=principal.agency,
                 to_agency=body.onward_agency,
                 subject=json.loads(open_field(ctx, row.id, "subject", row.subject_sealed) or "{}"),
@@ -345,7 +348,7 @@ def close_referral(
             detail["onward_referral_id"] = str(child.id)
         _apply(
             ctx,
-            session,
+            w,
             principal,
             row,
             action,
@@ -363,7 +366,7 @@ def close_referral(
             now,
         )
         if child is not None:
-            audit_created(session, child, principal)
+            audit_created(w, child, principal)
         return row
 
     return _finish(ctx, principal, ctx.db.write(act))
@@ -377,8 +380,9 @@ def add_note(
     expected: frozenset[int] | None,
 ) -> NoteRead:
     """Add a note; either party, any state. If-Match is optional (notes only append)."""
-    with ctx.db.writer() as session:
-        row = load_visible(session, principal, referral_id, for_update=True)
+
+    def note_on(w: Writes) -> NoteRead:
+        row = load_visible(w.session, principal, referral_id, for_update=True)
         if workflow.NOTE_SCOPE not in principal.scopes:
             raise errors.InsufficientScope(workflow.NOTE_SCOPE)
         if expected is not None:
@@ -392,9 +396,8 @@ def add_note(
             created_at=now,
         )
         note.text_sealed = seal_field(ctx, row.id, f"note:{note.id}", body.text) or ""
-        repo.add_note(session, note)
-        repo.add_history(
-            session,
+        w.insert_rows([note])
+        w.add_history(
             referral_id=row.id,
             action=workflow.ADD_NOTE,
             from_status=row.status,
@@ -405,7 +408,7 @@ def add_note(
             occurred_at=now,
         )
         event_and_audit(
-            session,
+            w,
             row,
             principal,
             action=workflow.ADD_NOTE,
@@ -413,10 +416,11 @@ def add_note(
             now=now,
             detail={"note_id": str(note.id)},
         )
-        session.commit()
         return NoteRead(
             id=note.id, text=body.text, author_agency=note.author_agency, created_at=now
         )
+
+    return ctx.db.write(note_on)
 
 
 def withdraw_consent(
@@ -430,7 +434,8 @@ def withdraw_consent(
     its receiving agency sees none of the person's data from then on."""
     action = workflow.WITHDRAW_CONSENT
 
-    def act(session: Session) -> Referral:
+    def act(w: Writes) -> Referral:
+        session = w.session
         row = _load_for_action(session, principal, referral_id, expected)
         transition = _decide(principal, row, action, {"outcome": workflow.CONSENT_WITHDRAWN})
         _check_precondition(row, expected)
@@ -441,7 +446,7 @@ def withdraw_consent(
         withdrawn_at = body.withdrawn_at.astimezone(dt.UTC)
         _apply(
             ctx,
-            session,
+            w,
             principal,
             row,
             action,

@@ -10,7 +10,6 @@ import json
 import secrets
 import uuid
 from dataclasses import dataclass
-from types import SimpleNamespace
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
@@ -21,7 +20,8 @@ from service.agreements import service as agreements
 from service.auth.principal import Principal
 from service.context import ServiceContext
 from service.crypto import KeyFileError
-from service.dbtypes import utcnow
+from service.db.types import utcnow
+from service.db.writes import Writes
 from service.referrals import repository as repo
 from service.referrals import workflow
 from service.referrals.models import IdempotencyRecord, Referral
@@ -185,7 +185,7 @@ def _build_referral(
 
 
 def _new_row(**values: Any) -> Any:
-    return SimpleNamespace(**{**dict.fromkeys(repo.REFERRAL_COLUMNS), **values})
+    return repo.ReferralRow(**{**dict.fromkeys(repo.REFERRAL_COLUMNS), **values})
 
 
 # Crockford's base32: no I, L, O or U, so nothing is misread on paper or over the phone.
@@ -203,12 +203,11 @@ def new_reference(year: int) -> str:
 
 
 def _store_referral(
-    session: Session, row: Referral, actor: Principal, idempotency: dict[str, Any] | None = None
+    w: Writes, row: Referral, actor: Principal, idempotency: dict[str, Any] | None = None
 ) -> None:
     """Insert a referral, its first history entry and, when given, the answer stored for
     its Idempotency-Key."""
-    repo.add_referral(
-        session,
+    w.insert_referral(
         row,
         history={
             "action": workflow.CREATE,
@@ -223,9 +222,10 @@ def _store_referral(
     )
 
 
-def new_referral(ctx: ServiceContext, session: Session, **fields: Any) -> Referral:
+def new_referral(ctx: ServiceContext, w: Writes, **fields: Any) -> Referral:
     """Build and store a referral inside the caller's transaction (an onward referral),
     following the duplicate rule of a create (`_check_duplicate`)."""
+    session = w.session
     actor: Principal = fields["actor"]
     row = _build_referral(ctx, **fields)
     _check_duplicate(session, row)
@@ -233,7 +233,7 @@ def new_referral(ctx: ServiceContext, session: Session, **fields: Any) -> Referr
     while True:
         try:
             with session.begin_nested():
-                _store_referral(session, row, actor)
+                _store_referral(w, row, actor)
             return row
         except IntegrityError:
             # Lost a race with the same sender's create of the same person: name the winner.
@@ -318,11 +318,11 @@ def create_referral(
         _check_duplicate(session, row, refuse_own=False)
     result = view_for(ctx, row, [], viewer=principal.agency, now=now)
 
-    def store(session: Session) -> Created:
+    def store(w: Writes) -> Created:
         result.reference = row.reference
         payload = result.model_dump_json()
         _store_referral(
-            session,
+            w,
             row,
             principal,
             idempotency=(
@@ -340,7 +340,7 @@ def create_referral(
                 else None
             ),
         )
-        audit_created(session, row, principal)
+        audit_created(w, row, principal)
         return Created(
             payload=payload.encode(),
             status=201,

@@ -20,7 +20,7 @@ from sqlalchemy import (
 )
 from sqlmodel import Field, SQLModel
 
-from service.dbtypes import UTCDateTime, new_id, utcnow
+from service.db.types import UTCDateTime, new_id, utcnow
 from service.referrals.workflow import CLOSED, ReferralStatus
 
 URGENCIES = ("emergency", "urgent", "routine")

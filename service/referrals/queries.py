@@ -8,10 +8,10 @@ from typing import Any
 from sqlmodel import Session
 
 from service import cursors, errors
-from service.audit import trail
 from service.auth.principal import Principal
 from service.context import ServiceContext
-from service.dbtypes import utcnow
+from service.db.types import utcnow
+from service.db.writes import Writes
 from service.referrals import repository as repo
 from service.referrals.models import Referral
 from service.referrals.schemas import HistoryEntry, NoteRead, ReferralPage, ReferralRead
@@ -48,31 +48,32 @@ def get_referral(
             return view_for(ctx, row, services, viewer=principal.agency)
     if not reveal_reason:
         raise errors.ValidationFailed("A reason is required to reveal an identity.")
-    with ctx.db.writer() as session:
-        row = load_visible(session, principal, referral_id)
+
+    def reveal_to(w: Writes) -> tuple[Referral, list[Any]]:
+        row = load_visible(w.session, principal, referral_id)
         if withheld_from(row, principal.agency):
             raise errors.Forbidden(
                 "The person withdrew consent: the receiving agency can no longer see "
                 "their identity."
             )
         if row.protected_identity:
-            audit_reveal(ctx, session, principal, row, reveal_reason)
-            session.commit()
-        services = repo.services_of(session, [row.id])[row.id]
-        return view_for(ctx, row, services, viewer=principal.agency, reveal=True)
+            audit_reveal(ctx, w, principal, row, reveal_reason)
+        return row, repo.services_of(w.session, [row.id])[row.id]
+
+    row, services = ctx.db.write(reveal_to)
+    return view_for(ctx, row, services, viewer=principal.agency, reveal=True)
 
 
 def audit_reveal(
     ctx: ServiceContext,
-    session: Session,
+    w: Writes,
     principal: Principal,
     row: Referral,
     reason: str,
     **detail: str,
 ) -> None:
     """Write that the caller saw (or matched) a protected identity, with its sealed reason."""
-    trail.append(
-        session,
+    w.append_audit(
         action=REVEAL_ACTION,
         agency=principal.agency,
         client_id=principal.client_id,
@@ -117,10 +118,12 @@ def list_referrals(
         ]
     matched = [r for r in page if r.protected_identity]
     if spec.nik_reveal and reveal_reason and matched:
-        with ctx.db.writer() as session:
+
+        def audit_matches(w: Writes) -> None:
             for row in matched:
-                audit_reveal(ctx, session, principal, row, reveal_reason, matched_by="nik")
-            session.commit()
+                audit_reveal(ctx, w, principal, row, reveal_reason, matched_by="nik")
+
+        ctx.db.write(audit_matches)
     last = page[-1] if more else None
     next_cursor = cursors.encode_keyset(last.created_at, last.id) if last else None
     return ReferralPage.model_validate({"items": items, "next_cursor": next_cursor})

@@ -6,17 +6,14 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlmodel import Session
-
-from service.audit import trail
 from service.auth.principal import Principal
-from service.events import outbox
+from service.db.writes import Writes
 from service.referrals import workflow
 from service.referrals.models import Referral
 
 
 def event_and_audit(
-    session: Session,
+    w: Writes,
     row: Referral,
     actor: Principal,
     *,
@@ -28,8 +25,7 @@ def event_and_audit(
     """The event and the audit entry of an action: the last writes of its transaction (from
     the audit lock to the commit, the part every writer of the service waits for)."""
     names = workflow.NAMES[action]
-    outbox.record(
-        session,
+    w.record_event(
         type=names.event,
         referral_id=row.id,
         reference=row.reference,
@@ -38,8 +34,7 @@ def event_and_audit(
         to_agency=row.to_agency,
         occurred_at=now,
     )
-    trail.append(
-        session,
+    w.append_audit(
         action=names.audit,
         agency=actor.agency,
         client_id=actor.client_id,
@@ -48,10 +43,10 @@ def event_and_audit(
     )
 
 
-def audit_created(session: Session, row: Referral, actor: Principal) -> None:
+def audit_created(w: Writes, row: Referral, actor: Principal) -> None:
     """The event and the audit entry of a new referral."""
     event_and_audit(
-        session,
+        w,
         row,
         actor,
         action=workflow.CREATE,

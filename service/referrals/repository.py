@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import functools
 import uuid
@@ -16,23 +17,21 @@ from sqlalchemy import (
     delete,
     exists,
     func,
-    insert,
     or_,
     select,
     tuple_,
     update,
 )
-from sqlalchemy.dialects import postgresql
 from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import Session, col
 
-from service.db import fetch_direct, insert_rows, insert_values
+from service.db import fetch_direct
+from service.db.direct import row_class
 from service.referrals import workflow
 from service.referrals.models import (
     DeliveredService,
     IdempotencyRecord,
     Referral,
-    ReferralCaseType,
     ReferralGroup,
     ReferralHistory,
     ReferralNote,
@@ -40,6 +39,11 @@ from service.referrals.models import (
 from service.tables import table_of
 
 _REFERRAL = table_of(Referral)
+
+# A referral as the hot paths read it (a page, an action's row) and build it (a create):
+# its columns, typed, without an ORM instance's bookkeeping.
+ReferralRow: Any = row_class(Referral.__table__, "ReferralRow")  # type: ignore[attr-defined]
+REFERRAL_COLUMNS = tuple(field.name for field in dataclasses.fields(ReferralRow))
 
 
 def visible_to(agency: str | ColumnElement[str]) -> ColumnElement[bool]:
@@ -97,140 +101,6 @@ def open_referrals_of_person(session: Session, to_agency: str, nik_hash: str) ->
     return fetch_direct(session, _OPEN_OF_PERSON, {"to_agency": to_agency, "nik_hash": nik_hash})
 
 
-REFERRAL_COLUMNS = tuple(c.key for c in _REFERRAL.columns)
-
-
-def _index_rows(referral: Any) -> tuple[list[str], list[str]]:
-    """The group codes and the case type codes a referral is indexed under."""
-    return sorted({*referral.groups, *referral.kemenham_groups}), sorted(set(referral.case_types))
-
-
-def _bound(table: Any, prefix: str, **given: Any) -> dict[str, Any]:
-    """A parameter for each column of `table` (`given` ones taken as they are), except an
-    autoincrement key."""
-    return {
-        column.key: given.get(column.key, bindparam(prefix + column.key, type_=column.type))
-        for column in table.columns
-        if column.key in given or column is not table.autoincrement_column
-    }
-
-
-def _build_add_referral(with_idempotency: bool) -> Any:
-    """PostgreSQL: the inserts of a new referral as one statement, the others as
-    data-modifying WITH clauses (each runs exactly once, whether or not anything reads it)."""
-    table = _REFERRAL
-    referral_id = bindparam("r_id", type_=table.c.id.type)
-    ctes = [insert(table).values(_bound(table, "r_", id=referral_id)).cte("new_referral")]
-    for model, codes in ((ReferralGroup, "groups"), (ReferralCaseType, "case_types")):
-        index = table_of(model)
-        code_list = bindparam(codes, type_=postgresql.ARRAY(index.c.code.type))
-        ctes.append(
-            insert(index)
-            .from_select(["referral_id", "code"], select(referral_id, func.unnest(code_list)))
-            .cte(f"new_{codes}")
-        )
-    history = table_of(ReferralHistory)
-    statement = insert(history).values(_bound(history, "h_", referral_id=referral_id))
-    if with_idempotency:
-        record = table_of(IdempotencyRecord)
-        ctes.append(
-            insert(record).values(_bound(record, "i_", referral_id=referral_id)).cte("new_record")
-        )
-    return statement.add_cte(*ctes)
-
-
-_ADD_REFERRAL = {flag: _build_add_referral(flag) for flag in (False, True)}
-
-
-def add_referral(
-    session: Session,
-    referral: Any,
-    history: dict[str, Any],
-    idempotency: dict[str, Any] | None = None,
-) -> None:
-    """Insert a referral (any object with the referral's columns as attributes) with its
-    group and case type index rows, its first history entry (the history columns but the
-    referral's id) and, when given, the stored answer to an Idempotency-Key (the
-    idempotency_record columns but the referral's id).
-
-    On PostgreSQL this is one statement, one round trip where there would be five; the
-    foreign keys to the referral are checked at its end, when the referral is there.
-    """
-    groups, case_types = _index_rows(referral)
-    connection = session.connection()
-    if connection.dialect.name == "postgresql":
-        params = {f"r_{name}": getattr(referral, name) for name in REFERRAL_COLUMNS}
-        params.update({f"h_{name}": value for name, value in history.items()})
-        params.update({f"i_{name}": value for name, value in (idempotency or {}).items()})
-        params.update(groups=groups, case_types=case_types)
-        connection.execute(_ADD_REFERRAL[idempotency is not None], params)
-        return
-    insert_values(session, Referral, [{name: getattr(referral, name) for name in REFERRAL_COLUMNS}])
-    insert_values(session, ReferralGroup, [{"referral_id": referral.id, "code": c} for c in groups])
-    insert_values(
-        session, ReferralCaseType, [{"referral_id": referral.id, "code": c} for c in case_types]
-    )
-    insert_values(session, ReferralHistory, [{**history, "referral_id": referral.id}])
-    if idempotency is not None:
-        insert_values(session, IdempotencyRecord, [{**idempotency, "referral_id": referral.id}])
-
-
-_UPDATES: dict[frozenset[str], Any] = {}
-
-
-def update_if_version(
-    session: Session, referral_id: uuid.UUID, expected_version: int, changes: dict[str, Any]
-) -> bool:
-    """Apply changes only if nobody changed the referral since `expected_version`.
-
-    Core, not the ORM's bulk UPDATE: the caller keeps its row up to date itself. One
-    statement per set of changed columns, built once and reused.
-    """
-    statement = _UPDATES.get(frozenset(changes))
-    if statement is None:
-        table = _REFERRAL
-        statement = _UPDATES[frozenset(changes)] = (
-            table.update()
-            .where(table.c.id == bindparam("_id"), table.c.version == bindparam("_expected"))
-            .values({name: bindparam(f"_new_{name}") for name in changes})
-            .values(version=bindparam("_new_version"))
-        )
-    params = {f"_new_{name}": value for name, value in changes.items()}
-    params.update(_id=referral_id, _expected=expected_version, _new_version=expected_version + 1)
-    return session.connection().execute(statement, params).rowcount == 1
-
-
-def add_history(
-    session: Session,
-    *,
-    referral_id: uuid.UUID,
-    action: str,
-    from_status: str | None,
-    to_status: str,
-    actor_agency: str,
-    actor_client: str,
-    detail: dict[str, Any],
-    occurred_at: dt.datetime,
-) -> None:
-    """Append one entry to a referral's history."""
-    insert_values(
-        session,
-        ReferralHistory,
-        [
-            {
-                "referral_id": referral_id,
-                "action": action,
-                "from_status": from_status,
-                "to_status": to_status,
-                "actor_agency": actor_agency,
-                "actor_client": actor_client,
-                "detail": detail,
-                "occurred_at": occurred_at,
-            }
-        ],
-    )
-
-
 def history(session: Session, referral_id: uuid.UUID) -> Sequence[ReferralHistory]:
     stmt = (
         select(ReferralHistory)
@@ -264,14 +134,6 @@ def services_of_rows(
     allows any (reads of referred and assessed referrals skip the query)."""
     grouped = services_of(session, [r.id for r in rows if r.status in workflow.MAY_HAVE_SERVICES])
     return {r.id: grouped.get(r.id, []) for r in rows}
-
-
-def add_service(session: Session, service: DeliveredService) -> None:
-    insert_rows(session, [service])
-
-
-def add_note(session: Session, note: ReferralNote) -> None:
-    insert_rows(session, [note])
 
 
 def notes(session: Session, referral_id: uuid.UUID) -> Sequence[ReferralNote]:

@@ -10,7 +10,7 @@ import orjson
 
 from service.context import ServiceContext
 from service.crypto import KeyFileError
-from service.dbtypes import utcnow
+from service.db.types import utcnow
 from service.metrics import UNREADABLE_REFERRALS
 from service.referrals.models import DeliveredService, Referral
 from service.referrals.schemas import ReferralRead

@@ -7,10 +7,11 @@ from dataclasses import dataclass
 from itertools import pairwise
 from typing import Any
 
-from sqlalchemy import BigInteger, Float, case, cast, func, literal, or_, select, union_all
+from sqlalchemy import Float, case, cast, func, literal, or_, select, union_all
 from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import Session, col
 
+from service.db.functions import seconds_between
 from service.referrals.models import Referral, ReferralCaseType, ReferralGroup, ReferralHistory
 from service.referrals.workflow import CLOSED, ReferralStatus
 from service.tables import table_of
@@ -100,16 +101,6 @@ def overdue_by_status(session: Session, scope: Scope, now: dt.datetime) -> dict[
     )
 
 
-def _seconds_between(session: Session, start: Any, end: Any) -> Any:
-    seconds: ColumnElement[Any]
-    if session.get_bind().dialect.name == "postgresql":
-        seconds = func.extract("epoch", end - start)
-    else:
-        # SQLite keeps UTC timestamps as text; julianday() reads them as days.
-        seconds = (func.julianday(end) - func.julianday(start)) * 86400
-    return cast(func.round(seconds), BigInteger)
-
-
 def _step_durations(session: Session, scope: Scope) -> Any:
     """One row (step, seconds) for each referral of the scope that went through a step."""
     parts = []
@@ -120,9 +111,7 @@ def _step_durations(session: Session, scope: Scope) -> Any:
         parts.append(
             select(
                 literal(name).label("step"),
-                _seconds_between(session, entered.c.occurred_at, left.c.occurred_at).label(
-                    "seconds"
-                ),
+                seconds_between(entered.c.occurred_at, left.c.occurred_at).label("seconds"),
             )
             .select_from(entered)
             .join(left, left.c.referral_id == entered.c.referral_id)

@@ -7,7 +7,7 @@ import datetime as dt
 from service import errors
 from service.auth.principal import Principal
 from service.context import ServiceContext
-from service.dbtypes import utcnow
+from service.db.types import utcnow
 from service.referrals.models import URGENCIES
 from service.referrals.workflow import CLOSED, OPEN_STATUSES, ReferralStatus
 from service.stats import repository as repo

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from service.audit import trail
 from service.auth.principal import Principal
 from service.context import ServiceContext
-from service.dbtypes import utcnow
+from service.db.types import utcnow
+from service.db.writes import Writes
 from service.referrals import repository as referrals_repo
 from service.referrals.queries import history_of, notes_of
 from service.referrals.sealing import seal_reveal_reason
@@ -25,7 +25,9 @@ def export_subject_data(
     withdrawn is left out for its receiver.
     """
     now = utcnow()
-    with ctx.db.writer() as session:
+
+    def export(w: Writes) -> list[SubjectReferral]:
+        session = w.session
         rows = repo.referrals_of_person(
             session,
             ctx.keyring.nik_index(nik),
@@ -52,8 +54,7 @@ def export_subject_data(
         ]
         # The audit trail is the last write; it never holds the NIK.
         for row in rows:
-            trail.append(
-                session,
+            w.append_audit(
                 action="subject.export",
                 agency=principal.agency,
                 client_id=principal.client_id,
@@ -66,12 +67,12 @@ def export_subject_data(
                 ),
             )
         if not rows:
-            trail.append(
-                session,
+            w.append_audit(
                 action="subject.export",
                 agency=principal.agency,
                 client_id=principal.client_id,
                 detail={"referrals": 0},
             )
-        session.commit()
-    return SubjectExport(nik=nik, exported_at=now, referrals=items)
+        return items
+
+    return SubjectExport(nik=nik, exported_at=now, referrals=ctx.db.write(export))

@@ -7,7 +7,7 @@ import datetime as dt
 from sqlalchemy import Column, ForeignKey, String
 from sqlmodel import Field, SQLModel
 
-from service.dbtypes import UTCDateTime, utcnow
+from service.db.types import UTCDateTime, utcnow
 
 TERM_KINDS = (
     "group",

@@ -58,10 +58,8 @@ def register(ctx: ServiceContext, number: str | None = None, **fields: Any) -> s
         "valid_until": None,
     }
     values.update(fields)
-    with ctx.db.writer() as session:
-        row = agreements.add_agreement(session, **values)
-        session.commit()
-        return row.number
+    row = ctx.db.write(lambda w: agreements.add_agreement(w, **values))
+    return row.number
 
 
 def refused(response: Any, *words: str) -> dict[str, Any]:
@@ -105,9 +103,7 @@ def test_the_dates_and_the_end_of_an_agreement_count(
     refused(strict["LPSK"].create(referral_body("KEMENSOS")), "No cooperation")
     today_only = register(ctx, valid_from=TODAY, valid_until=TODAY)
     assert strict["LPSK"].create(referral_body("KEMENSOS")).status_code == 201
-    with ctx.db.writer() as session:
-        agreements.end_agreement(session, today_only)
-        session.commit()
+    ctx.db.write(lambda w: agreements.end_agreement(w, today_only))
     refused(strict["LPSK"].create(referral_body("KEMENSOS")), "No cooperation")
 
 
@@ -164,9 +160,7 @@ def test_a_non_party_learns_nothing_from_the_agreement_check(
 
 def test_agreement_changes_are_audited(ctx: ServiceContext, clean: None) -> None:
     number = register(ctx, number=f"MOU/{uuid.uuid4().hex[:6]}", kind="MoU")
-    with ctx.db.writer() as session:
-        agreements.end_agreement(session, number)
-        session.commit()
+    ctx.db.write(lambda w: agreements.end_agreement(w, number))
     with ctx.db.reader() as session:
         entries = session.execute(select(AuditEntry).order_by(AuditEntry.id)).scalars().all()
     added = [e for e in entries if e.action == "agreement.add" and e.detail["number"] == number]
@@ -224,9 +218,7 @@ def test_a_new_agency_joins_without_a_release(
     ctx, http = own_database
     code = "DINSOS_JATIM"
     assert code not in ctx.known_agencies()
-    with ctx.db.writer() as session:
-        agreements.add_agency(session, code, "Dinas Sosial Provinsi Contoh")
-        session.commit()
+    ctx.db.write(lambda w: agreements.add_agency(w, code, "Dinas Sosial Provinsi Contoh"))
     lpsk = Api(http, Party.register(ctx, http, "LPSK", "referrals:read referrals:write"))
     agencies = ok(http.get("/v1/agencies", headers=lpsk.headers()))
     assert {"code": code, "name": "Dinas Sosial Provinsi Contoh"} in agencies
@@ -251,7 +243,7 @@ def test_a_new_agency_joins_without_a_release(
 
 def test_agency_codes_are_checked(ctx: ServiceContext) -> None:
     for bad in ("dinsos", "X", "1ABC", "A" * 40, "DIN SOS"):
-        with ctx.db.writer() as session, pytest.raises(agreements.AgreementError):
-            agreements.add_agency(session, bad, "Some agency")
-    with ctx.db.writer() as session, pytest.raises(agreements.AgreementError, match="exists"):
-        agreements.add_agency(session, "LPSK", "Again")
+        with pytest.raises(agreements.AgreementError):
+            ctx.db.write(lambda w, bad=bad: agreements.add_agency(w, bad, "Some agency"))
+    with pytest.raises(agreements.AgreementError, match="exists"):
+        ctx.db.write(lambda w: agreements.add_agency(w, "LPSK", "Again"))

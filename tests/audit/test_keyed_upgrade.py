@@ -19,6 +19,7 @@ from sqlalchemy import select, text
 
 from service.audit.models import AuditEntry
 from service.db import Database, alembic_config, upgrade_to_head
+from tests.support import writer_session
 from tests.support.operator import Operator, unprotected
 
 AGENCIES = ["LPSK", "KEMENSOS", "LPSK", None, "KEMENSOS", "LPSK"]
@@ -53,7 +54,7 @@ def upgraded(backend: str, new_database_url, tmp_path: Path) -> Operator:  # typ
     command.upgrade(alembic_config(url), "0005")
     db = Database(url)
     try:
-        with db.writer() as session:
+        with writer_session(db) as session:
             for row in old_rows():
                 session.execute(AuditEntry.__table__.insert().values(**row))  # type: ignore[attr-defined]
             session.commit()

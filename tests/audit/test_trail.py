@@ -223,16 +223,15 @@ def chain(chain_db: Database) -> Database:
     """A chain of exactly 5 valid entries, protected by the trigger."""
     _without_protection(chain_db, lambda s: s.execute(delete(AuditEntry)))
     for n in range(1, 6):
-        with chain_db.writer() as session:
-            trail.append(
-                session,
+        chain_db.write(
+            lambda w, n=n: w.append_audit(
                 action=f"test.entry{n}",
                 agency="LPSK",
                 client_id="client-1",
                 referral_id=uuid.uuid4(),
                 detail={"n": n},
             )
-            session.commit()
+        )
     assert _verify(chain_db) == (5, None, None)
     return chain_db
 
@@ -310,9 +309,8 @@ def test_the_trigger_stops_tampering_first(chain: Database, attempt: str) -> Non
         if attempt == "update"
         else delete(AuditEntry).where(AuditEntry.id == 3)
     )
-    with pytest.raises(Exception, match="append-only"), chain.writer() as session:
-        session.execute(stmt)
-        session.commit()
+    with pytest.raises(Exception, match="append-only"):
+        chain.write(lambda w: w.session.execute(stmt))
     assert _verify(chain) == (5, None, None)
 
 
@@ -324,14 +322,15 @@ def test_a_failure_at_commit_stores_nothing_and_ends_cleanly(
     connection goes back to the pool in a clean state, and the next write goes through."""
     if chain.sqlite:
         pytest.skip("SQLite runs each statement at once: there is nothing deferred")
-    with pytest.raises(Exception, match="division by zero"), chain.writer() as session:
-        trail.append(session, action="test.lost", agency="LPSK", client_id=None)
-        trail.defer(session, text("SELECT 1 / 0"), {})
-        trail.append(session, action="test.lost", agency=None, client_id=None)
-        session.commit()
+
+    def fails_at_commit(w: Any) -> None:
+        w.append_audit(action="test.lost", agency="LPSK", client_id=None)
+        w.defer(text("SELECT 1 / 0"), {})
+        w.append_audit(action="test.lost", agency=None, client_id=None)
+
+    with pytest.raises(Exception, match="division by zero"):
+        chain.write(fails_at_commit)
     assert "error ignored" not in caplog.text
     assert _verify(chain) == (5, None, None)
-    with chain.writer() as session:
-        trail.append(session, action="test.kept", agency="LPSK", client_id=None)
-        session.commit()
+    chain.write(lambda w: w.append_audit(action="test.kept", agency="LPSK", client_id=None))
     assert _verify(chain) == (6, None, None)

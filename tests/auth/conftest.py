@@ -12,6 +12,7 @@ import service.context
 from service.app import create_app
 from service.auth import clients
 from service.context import ServiceContext
+from tests.support import writer_session
 from tests.support.databases import make_settings
 from tests.support.tokens import Service
 
@@ -25,7 +26,7 @@ def own_keys(
     monkeypatch.setattr(service.context, "KEY_RELOAD_SECONDS", 0)
     settings = make_settings(database_url, tmp_path / "keys")
     ctx = ServiceContext.build(settings)
-    with ctx.db.writer() as session:
+    with writer_session(ctx.db) as session:
         client, secret = clients.create_client(
             session,
             agency="LPSK",

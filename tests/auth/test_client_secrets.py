@@ -18,6 +18,7 @@ from sqlalchemy import select, update
 
 from service.auth.models import ApiClient
 from service.context import ServiceContext
+from tests.support import writer_session
 from tests.support.tokens import form_token, register
 
 
@@ -35,7 +36,7 @@ CHEAP_ARGON2 = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
 
 def store_legacy_hash(ctx: ServiceContext, client_id: str, secret: str) -> None:
     """Store the client's secret as the service did before: an Argon2 hash."""
-    with ctx.db.writer() as session:
+    with writer_session(ctx.db) as session:
         session.execute(
             update(ApiClient)
             .where(ApiClient.client_id == client_id)  # type: ignore[arg-type]
@@ -74,7 +75,7 @@ def test_the_keyed_hash_is_bound_to_its_client(ctx: ServiceContext, http: TestCl
     let the first client's secret act as the second."""
     mine, my_secret = register(ctx, "LPSK", "referrals:read")
     theirs, _ = register(ctx, "KEMENSOS", "referrals:read")
-    with ctx.db.writer() as session:
+    with writer_session(ctx.db) as session:
         session.execute(
             update(ApiClient)
             .where(ApiClient.client_id == theirs)  # type: ignore[arg-type]

@@ -14,6 +14,7 @@ from fastapi.testclient import TestClient
 from service.auth import clients
 from service.auth.revocation import REFRESH_SECONDS, RevokedClients
 from service.context import ServiceContext
+from tests.support import writer_session
 from tests.support.tokens import form_token, register, sign_es256, valid_claims
 
 
@@ -62,7 +63,7 @@ def test_a_revoked_clients_tokens_stop_within_seconds(
         assert status_with(http, used) == 200
     assert len(clock.reads) == 1  # not a query per request
 
-    with ctx.db.writer() as session:  # what `rujukan client revoke` does
+    with writer_session(ctx.db) as session:  # what `rujukan client revoke` does
         clients.revoke_client(session, cid)
         session.commit()
     clock.now += REFRESH_SECONDS
@@ -89,7 +90,7 @@ def test_a_rotated_secret_ends_the_tokens_issued_before_it(
     )
     assert status_with(http, before) == 200
 
-    with ctx.db.writer() as session:  # what `rujukan client rotate-secret` does
+    with writer_session(ctx.db) as session:  # what `rujukan client rotate-secret` does
         _, new_secret = clients.rotate_secret(session, cid, keyring=ctx.keyring)
         session.commit()
     clock.now += REFRESH_SECONDS

@@ -15,7 +15,7 @@ from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 
 from service.auth import tokens
 from service.auth.keys import KeySet, SigningKey, new_key, public_jwk, thumbprint
-from service.dbtypes import utcnow
+from service.db.types import utcnow
 
 DOC = {"count": 3, "last_id": 3, "last_hash": "ab" * 32, "signed_at": "2026-01-01T00:00:00+00:00"}
 

@@ -15,7 +15,7 @@ from sqlalchemy import select
 from service.auth import clients
 from service.auth.models import ApiClient
 from service.context import ServiceContext
-from tests.support import Party
+from tests.support import Party, writer_session
 from tests.support.tokens import form_token, jwt_parts, register
 
 # Nothing under test here differs between the dialects: SQLite only (tests/conftest.py).
@@ -245,7 +245,7 @@ def test_an_overlong_field_is_an_oauth_error(
 def test_revoked_client_gets_no_new_token_at_once(ctx: ServiceContext, http: TestClient) -> None:
     cid, secret = register(ctx, "LPSK", "referrals:read")
     assert_token_answer(form_token(http, cid, secret), ctx)
-    with ctx.db.writer() as session:
+    with writer_session(ctx.db) as session:
         clients.revoke_client(session, cid)
         session.commit()
     assert_oauth_error(form_token(http, cid, secret), 401, "invalid_client")
@@ -257,7 +257,7 @@ def test_rotated_secret_replaces_the_old_one_at_once(
 ) -> None:
     cid, old = register(ctx, "KEMENSOS", "referrals:read")
     assert_token_answer(form_token(http, cid, old), ctx)
-    with ctx.db.writer() as session:
+    with writer_session(ctx.db) as session:
         _, new = clients.rotate_secret(session, cid, keyring=ctx.keyring)
         session.commit()
     assert new != old

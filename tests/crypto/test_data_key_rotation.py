@@ -47,6 +47,7 @@ from tests.support import (
     make_nik,
     referral_body,
     service_body,
+    writer_session,
 )
 from tests.support.cli import run as run_rujukan
 from tests.support.databases import make_settings
@@ -376,7 +377,7 @@ def test_a_concurrent_write_is_never_overwritten(deployment: Deployment) -> None
         def open(self, sealed: str, context: str) -> str:
             if context == raced_context and not RacingKeyring.raced:
                 RacingKeyring.raced = True
-                with d.ctx.db.writer() as session:
+                with writer_session(d.ctx.db) as session:
                     session.execute(
                         update(Referral)
                         .where(Referral.id == raced_id)  # type: ignore[arg-type]
@@ -407,7 +408,7 @@ def test_a_value_no_key_can_open_stops_the_rotation_and_is_audited(
 ) -> None:
     d = deployment
     rid = _ok(d.lpsk.create(adult_body()), 201)["id"]
-    with d.ctx.db.writer() as session:
+    with writer_session(d.ctx.db) as session:
         session.execute(
             text("UPDATE referral SET summary_sealed = :v"), {"v": "dgone0000.AAAAAAAAAAAAAAAA"}
         )
@@ -426,7 +427,7 @@ def test_the_command_fails_cleanly_and_can_be_run_again(deployment: Deployment) 
     d = deployment
     good = _ok(d.lpsk.create(adult_body()), 201)["id"]
     bad = uuid.UUID(_ok(d.lpsk.create(adult_body()), 201)["id"])
-    with d.ctx.db.writer() as session:
+    with writer_session(d.ctx.db) as session:
         saved = session.get(Referral, bad)
         assert saved is not None
         original = saved.summary_sealed
@@ -445,7 +446,7 @@ def test_the_command_fails_cleanly_and_can_be_run_again(deployment: Deployment) 
     assert "Traceback" not in failed.stdout + failed.stderr
     assert "safe to run it again" in failed.stderr and "referral.summary_sealed" in failed.stderr
 
-    with d.ctx.db.writer() as session:
+    with writer_session(d.ctx.db) as session:
         session.execute(
             update(Referral).where(Referral.id == bad).values(summary_sealed=original)  # type: ignore[arg-type]
         )

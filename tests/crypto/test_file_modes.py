@@ -11,7 +11,6 @@ from pathlib import Path
 
 import pytest
 
-from service.audit import trail
 from service.config import Settings
 from service.context import ServiceContext
 from service.db import upgrade_to_head
@@ -31,10 +30,7 @@ def usual_umask() -> Iterator[None]:
 
 
 def write_one_entry(ctx: ServiceContext) -> None:
-    def work(session) -> None:  # type: ignore[no-untyped-def]
-        trail.append(session, action="test.entry", agency=None, client_id=None)
-
-    ctx.db.write(work)
+    ctx.db.write(lambda w: w.append_audit(action="test.entry", agency=None, client_id=None))
 
 
 def assert_private(settings: Settings, database: Path) -> None:

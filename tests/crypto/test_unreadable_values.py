@@ -21,7 +21,7 @@ from service.config import Settings
 from service.context import ServiceContext
 from service.db import upgrade_to_head
 from service.referrals.models import Referral
-from tests.support import ALL_SCOPES, Api, Party, ok
+from tests.support import ALL_SCOPES, Api, Party, ok, writer_session
 from tests.support.cli import run
 from tests.support.databases import make_settings
 from tests.support.served import service_env
@@ -45,7 +45,7 @@ def _damage(
 ) -> str:
     """Damage one sealed column of a referral; the value it held."""
     rid = uuid.UUID(referral_id)
-    with ctx.db.writer() as session:
+    with writer_session(ctx.db) as session:
         before: str = session.get(Referral, rid).__dict__[column]  # type: ignore[union-attr]
         damaged = DAMAGE[how](before)
         session.execute(update(Referral).where(Referral.id == rid).values({column: damaged}))  # type: ignore[arg-type]
@@ -55,7 +55,7 @@ def _damage(
 
 def _restore(ctx: ServiceContext, referral_id: str, value: str, column: str) -> None:
     rid = uuid.UUID(referral_id)
-    with ctx.db.writer() as session:
+    with writer_session(ctx.db) as session:
         session.execute(update(Referral).where(Referral.id == rid).values({column: value}))  # type: ignore[arg-type]
         session.commit()
 

@@ -25,7 +25,7 @@ from service.audit import trail
 from service.audit.models import AuditEntry
 from service.config import Settings
 from service.context import ServiceContext
-from tests.support import Party, assess_body, make_nik, referral_body
+from tests.support import Party, assess_body, held_write, make_nik, referral_body
 from tests.support.live import LiveServer, live_server
 from tests.support.served import serve
 
@@ -462,10 +462,10 @@ def test_onward_close_racing_another_close_while_another_write_is_in_flight(
     rid = lpsk.create_ok(referral_body("KEMENSOS"))["id"]
     assert kemensos.act(rid, "assess", assess_body(), '"1"').status_code == 200
 
-    with ctx.db.writer() as busy, ThreadPoolExecutor(max_workers=2) as pool:
+    with held_write(ctx.db) as busy, ThreadPoolExecutor(max_workers=2) as pool:
         # Its commit is under way: it holds the append lock (SQLite: the write lock).
-        trail.hold_append_lock(busy)
-        trail.append(busy, action="test.concurrent_write", agency=None, client_id=None)
+        busy.hold_append_lock()
+        busy.append_audit(action="test.concurrent_write", agency=None, client_id=None)
         onward = pool.submit(
             kemensos.act, rid, "close",
             {"outcome": "referred_onward", "onward_agency": "KEMENHAM"}, '"2"',

@@ -11,10 +11,11 @@ from typing import Any
 import pytest
 from sqlalchemy import event, text
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session
 
 from service.db import Database, upgrade_to_head
+from service.db.writes import Writes
 from service.requestctx import request_id
+from tests.support import writer_session
 
 
 @pytest.fixture
@@ -26,9 +27,9 @@ def db(tmp_path: Path) -> Iterator[Database]:
     database.dispose()
 
 
-def _insert(year: int) -> Callable[[Session], int]:
-    def work(session: Session) -> int:
-        session.execute(
+def _insert(year: int) -> Callable[[Writes], int]:
+    def work(w: Writes) -> int:
+        w.session.execute(
             text("INSERT INTO reference_counter (year, last) VALUES (:y, 1)"), {"y": year}
         )
         return year
@@ -53,7 +54,7 @@ def _commits(db: Database) -> list[int]:
     return seen
 
 
-def _while_the_lock_is_held(db: Database, works: list[Callable[[Session], Any]]) -> list[Any]:
+def _while_the_lock_is_held(db: Database, works: list[Callable[[Writes], Any]]) -> list[Any]:
     """Start one thread per work while this thread holds the write lock, let them all queue
     for it, then let go; what each thread got back (its result or its exception)."""
     outcomes: list[Any] = [None] * len(works)
@@ -66,7 +67,7 @@ def _while_the_lock_is_held(db: Database, works: list[Callable[[Session], Any]])
             outcomes[i] = error
 
     threads = [threading.Thread(target=call, args=(i,)) for i in range(len(works))]
-    with db.writer() as holder:
+    with writer_session(db) as holder:
         holder.execute(text("SELECT 1"))  # BEGIN IMMEDIATE: the lock is held
         for thread in threads:
             thread.start()
@@ -90,8 +91,8 @@ def test_writes_waiting_for_the_lock_together_share_one_commit(db: Database) -> 
 def test_a_failing_write_is_rolled_back_alone_and_its_caller_gets_its_error(
     db: Database,
 ) -> None:
-    def half_then_fail(session: Session) -> None:
-        _insert(2099)(session)
+    def half_then_fail(w: Writes) -> None:
+        _insert(2099)(w)
         raise ValueError("refused")
 
     outcomes = _while_the_lock_is_held(db, [_insert(2001), half_then_fail, _insert(2003)])
@@ -146,8 +147,8 @@ def test_a_write_that_rolls_back_the_group_cannot_take_the_others_with_it(
     """A work must not end the transaction it is given; if one does, the writes it undid are
     answered with an error (never as committed), and the writes after it still commit."""
 
-    def rolls_back(session: Session) -> None:
-        session.rollback()
+    def rolls_back(w: Writes) -> None:
+        w.session.rollback()
 
     outcomes = _while_the_lock_is_held(db, [_insert(2001), rolls_back, _insert(2003)])
     assert isinstance(outcomes[0], RuntimeError)
@@ -157,7 +158,7 @@ def test_a_write_that_rolls_back_the_group_cannot_take_the_others_with_it(
 
 
 def test_a_write_inside_a_write_is_refused_rather_than_waiting_forever(db: Database) -> None:
-    def nested(session: Session) -> int:
+    def nested(w: Writes) -> int:
         return db.write(_insert(2002))
 
     outcomes = _while_the_lock_is_held(db, [_insert(2001), nested])

@@ -39,6 +39,7 @@ from tests.support import (
     ok,
     referral_body,
     service_body,
+    writer_session,
 )
 from tests.support.cli import run
 from tests.support.databases import POSTGRES_URL, make_settings
@@ -218,7 +219,7 @@ def test_the_service_works_as_its_role(
     report = purge(ctx, dt.date.today())
     assert (report["referrals"], report["idempotency_records"]) == (1, 1)
 
-    with ctx.db.writer() as session:
+    with writer_session(ctx.db) as session:
         clients.revoke_client(session, kemensos.party.client_id)
         session.commit()
     with ctx.db.reader() as session:

@@ -13,7 +13,8 @@ import pytest
 from sqlalchemy import Column, Integer, MetaData, Table, event, select, text
 
 from service.db import Database, fetch_direct, make_engine, upgrade_to_head
-from service.dbtypes import UTCDateTime
+from service.db.types import UTCDateTime
+from tests.support import writer_session
 
 
 @pytest.fixture
@@ -56,7 +57,7 @@ def test_engine_connections_have_the_durability_pragmas(sqlite_url: str) -> None
 
 def test_every_pooled_connection_of_reader_and_writer_has_them(db: Database) -> None:
     """Pragmas are per connection: check several connections open at once."""
-    with db.reader() as r1, db.reader() as r2, db.writer() as w:
+    with db.reader() as r1, db.reader() as r2, writer_session(db) as w:
         seen = [_pragmas(s.connection()) for s in (r1, r2)]
         seen.append(_pragmas(w.connection()))
         w.rollback()
@@ -68,7 +69,7 @@ def test_every_pooled_connection_of_reader_and_writer_has_them(db: Database) -> 
 
 
 def test_foreign_keys_are_enforced(db: Database) -> None:
-    with db.writer() as session:
+    with writer_session(db) as session:
         with pytest.raises(Exception, match="FOREIGN KEY"):
             session.execute(
                 text(
@@ -95,7 +96,7 @@ def _try_write_lock(path: str, timeout: float = 0.2) -> str | None:
 
 def test_writer_holds_the_write_lock_from_its_first_read(db: Database, sqlite_url: str) -> None:
     path = _db_path(sqlite_url)
-    with db.writer() as session:
+    with writer_session(db) as session:
         session.execute(text("SELECT count(*) FROM agency")).scalar_one()  # a read only
         dbapi = session.connection().connection.dbapi_connection
         assert dbapi is not None and dbapi.in_transaction
@@ -127,14 +128,14 @@ def test_second_writer_waits_before_its_first_read(db: Database) -> None:
 
     def second() -> None:
         first_has_read.wait(5)
-        with db.writer() as session:
+        with writer_session(db) as session:
             session.execute(text("SELECT count(*) FROM agency")).scalar_one()
             events.append("second read")
             session.rollback()
 
     thread = threading.Thread(target=second)
     thread.start()
-    with db.writer() as session:
+    with writer_session(db) as session:
         session.execute(text("SELECT count(*) FROM agency")).scalar_one()
         events.append("first read")
         first_has_read.set()
@@ -152,7 +153,7 @@ def test_a_waiting_writer_queues_on_the_gate_not_on_sqlite_busy_polling(db: Data
     first_holds = threading.Event()
 
     def first() -> None:
-        with db.writer() as session:
+        with writer_session(db) as session:
             session.execute(text("SELECT 1"))
             first_holds.set()
             time.sleep(0.3)
@@ -161,7 +162,7 @@ def test_a_waiting_writer_queues_on_the_gate_not_on_sqlite_busy_polling(db: Data
 
     def second() -> None:
         first_holds.wait(5)
-        with db.writer() as session:
+        with writer_session(db) as session:
             session.execute(text("SELECT 1"))
             events.append("second began")
             session.rollback()
@@ -201,7 +202,7 @@ def test_a_read_only_session_holds_no_transaction_between_its_reads(
             other.execute("INSERT INTO reference_counter (year, last) VALUES (1999, 1)")
         assert session.execute(counted).scalar_one() == 1
     # Its connection goes back to the pool as a writer expects it: the write lock up front.
-    with db.writer() as session:
+    with writer_session(db) as session:
         session.execute(text("SELECT count(*) FROM reference_counter")).scalar_one()
         assert _try_write_lock(_db_path(sqlite_url)) == "database is locked"
         session.execute(text("DELETE FROM reference_counter WHERE year = 1999"))

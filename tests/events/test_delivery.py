@@ -19,15 +19,14 @@ from standardwebhooks import Webhook
 from standardwebhooks.webhooks import WebhookVerificationError
 
 from service.app import create_app
-from service.audit import trail
 from service.context import ServiceContext
 from service.db import insert_rows
-from service.dbtypes import utcnow
+from service.db.types import utcnow
 from service.events import urlguard
 from service.events.dispatcher import Dispatcher, backoff_seconds, wake_all
 from service.events.models import Event, WebhookDelivery, WebhookSubscription
 from service.events.service import new_secret, secret_context
-from tests.support import Api, assert_problem, ok, referral_body
+from tests.support import Api, assert_problem, held_write, ok, referral_body
 from tests.support.events import (
     EMBEDDED_IPV4_FORMS,
     FAST,
@@ -566,13 +565,12 @@ def test_an_event_written_while_a_subscription_commits_is_owed_to_it(
     creating = threading.Thread(
         target=lambda: created.update(response=lpsk.create(referral_body("KEMENSOS")))
     )
-    with ctx.db.writer() as session:
+    with held_write(ctx.db) as w:
         # What POST /v1/webhook-subscriptions does in its transaction; its commit is under
         # way (it holds the append lock) when the create reaches the lock.
-        session.add(row)
-        trail.hold_append_lock(session)
-        trail.append(
-            session,
+        w.session.add(row)
+        w.hold_append_lock()
+        w.append_audit(
             action="webhook_subscription.create",
             agency=lpsk.agency,
             client_id=lpsk.party.client_id,
@@ -580,7 +578,7 @@ def test_an_event_written_while_a_subscription_commits_is_owed_to_it(
         )
         creating.start()
         _wait_for_a_lock_waiter(ctx)
-        session.commit()
+        w.commit()
     creating.join(30)
     referral = ok(created["response"], 201)
     (owed,) = deliveries(lpsk, str(row.id))
@@ -597,9 +595,9 @@ def test_deleting_a_subscription_while_an_action_owes_it_a_delivery_is_no_deadlo
     sid = subscribe(lpsk, "https://hooks.example.org/rujukan", ["referral.created"])["id"]
     lpsk.create_ok("KEMENSOS")
     (event,) = [e for e in all_events(lpsk) if e["type"] == "referral.created"]
-    with ctx.db.writer() as action:
-        trail.hold_append_lock(action)
-        action.execute(text("SELECT 1"))  # SQLite: BEGIN IMMEDIATE, the write lock
+    with held_write(ctx.db) as action:
+        action.hold_append_lock()
+        action.session.execute(text("SELECT 1"))  # SQLite: BEGIN IMMEDIATE, the write lock
         deleted: dict[str, Any] = {}
         deleting = threading.Thread(
             target=lambda: deleted.update(
@@ -612,11 +610,11 @@ def test_deleting_a_subscription_while_an_action_owes_it_a_delivery_is_no_deadlo
         _wait_for_a_lock_waiter(ctx)
         now = utcnow()
         insert_rows(
-            action,
+            action.session,
             [
                 WebhookDelivery(
                     subscription_id=uuid.UUID(sid),
-                    event_seq=action.execute(
+                    event_seq=action.session.execute(
                         select(Event.seq).where(Event.id == uuid.UUID(event["id"]))
                     ).scalar_one(),
                     next_attempt_at=now,

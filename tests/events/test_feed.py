@@ -13,10 +13,18 @@ import pytest
 from sqlalchemy import select, text
 
 from service.context import ServiceContext
-from service.events import outbox
+from service.db.writes import Writes
 from service.events.models import Event
 from service.referrals.models import Referral
-from tests.support import Api, assert_problem, assess_body, ok, referral_body
+from tests.support import (
+    Api,
+    assert_problem,
+    assess_body,
+    held_write,
+    ok,
+    referral_body,
+    writer_session,
+)
 from tests.support.events import all_events, feed, subscribe, walk
 
 LIFECYCLE = [
@@ -126,13 +134,13 @@ def test_refused_and_rolled_back_actions_write_no_event(
     assert_problem(kemensos.act(rid, "assess", assess_body(), etag='"99"'), 412)
 
     # A failure after the event is written rolls the whole action back, event included.
-    real = outbox.record
+    real = Writes.record_event
 
     def record_then_fail(*args, **kwargs):  # type: ignore[no-untyped-def]
         real(*args, **kwargs)
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(outbox, "record", record_then_fail)
+    monkeypatch.setattr(Writes, "record_event", record_then_fail)
     assert_problem(kemensos.act(rid, "assess", assess_body()), 500)
     monkeypatch.undo()
 
@@ -168,10 +176,10 @@ def test_the_feed_needs_a_token_with_read_scope_and_a_valid_cursor(lpsk: Api) ->
     assert_problem(lpsk.http.get("/v1/events", params={"limit": 0}, headers=lpsk.headers()), 422)
 
 
-def _record_note_event(ctx: ServiceContext, referral_id: uuid.UUID, session) -> None:  # type: ignore[no-untyped-def]
-    row = session.get(Referral, referral_id)
-    outbox.record(
-        session,
+def _record_note_event(ctx: ServiceContext, referral_id: uuid.UUID, w: Writes) -> None:
+    row = w.session.get(Referral, referral_id)
+    assert row is not None
+    w.record_event(
         type="referral.note_added",
         referral_id=row.id,
         reference=row.reference,
@@ -192,12 +200,12 @@ def test_a_cursor_never_skips_an_event_that_commits_late(
     rid = uuid.UUID(lpsk.create_ok("KEMENSOS")["id"])
     start = feed(lpsk)["next_cursor"]
 
-    with ctx.db.writer() as slow:
+    with held_write(ctx.db) as slow:
         _record_note_event(ctx, rid, slow)
         b_done = threading.Event()
 
         def writer_b() -> None:
-            with ctx.db.writer() as fast:
+            with held_write(ctx.db) as fast:
                 _record_note_event(ctx, rid, fast)
                 fast.commit()
             b_done.set()
@@ -342,14 +350,14 @@ def legacy_limit(ctx: ServiceContext) -> Iterator[Callable[[int], None]]:
         saved = session.execute(text("SELECT max_seq FROM legacy_feed_cursor")).scalars().all()
 
     def set_to(value: int) -> None:
-        with ctx.db.writer() as session:
+        with writer_session(ctx.db) as session:
             session.execute(text("DELETE FROM legacy_feed_cursor"))
             session.execute(text("INSERT INTO legacy_feed_cursor (max_seq) VALUES (:v)"),
                             {"v": value})
             session.commit()
 
     yield set_to
-    with ctx.db.writer() as session:
+    with writer_session(ctx.db) as session:
         session.execute(text("DELETE FROM legacy_feed_cursor"))
         for value in saved:
             session.execute(text("INSERT INTO legacy_feed_cursor (max_seq) VALUES (:v)"),

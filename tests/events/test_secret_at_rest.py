@@ -10,7 +10,7 @@ from service.auth.principal import Principal
 from service.context import ServiceContext
 from service.datakeys import rotate_data_key
 from service.db import upgrade_to_head
-from service.dbtypes import utcnow
+from service.db.types import utcnow
 from service.events import service
 from service.events.models import WebhookSubscription
 from service.events.schemas import SecretRotation, SubscriptionCreate

@@ -32,7 +32,15 @@ from service.context import ServiceContext
 from service.db import upgrade_to_head
 from service.referrals import workflow
 from tests.proof.test_workflow_model import event_of
-from tests.support import AGENCIES, ALL_SCOPES, Party, assess_body, referral_body, service_body
+from tests.support import (
+    AGENCIES,
+    ALL_SCOPES,
+    Party,
+    assess_body,
+    referral_body,
+    service_body,
+    writer_session,
+)
 from tests.support.databases import make_settings
 from tests.support.receiver import Receiver
 from tests.support.served import rujukan, serve
@@ -189,7 +197,7 @@ def _consistency_problems(ctx: ServiceContext) -> list[str]:
         "(SELECT 1 FROM referral_history h WHERE h.referral_id = n.referral_id "
         "AND h.action = 'add_note')",
     }
-    with ctx.db.writer() as session:
+    with writer_session(ctx.db) as session:
         if ctx.db.sqlite:
             rows = [r[0] for r in session.execute(text("PRAGMA integrity_check"))]
             if rows != ["ok"]:

@@ -35,7 +35,15 @@ from service.audit import trail
 from service.audit.models import AuditEntry
 from service.context import ServiceContext
 from service.referrals import workflow
-from tests.support import AGENCIES, Api, Party, assess_body, referral_body, service_body
+from tests.support import (
+    AGENCIES,
+    Api,
+    Party,
+    assess_body,
+    referral_body,
+    service_body,
+    writer_session,
+)
 from tests.support.databases import MUTABLE_TABLES
 from tests.support.hostile import EXTREME_DAYS, EXTREME_TIMES, with_nul
 
@@ -156,7 +164,7 @@ class WorkflowModel(RuleBasedStateMachine):
         self.feed: dict[str, list[dict[str, Any]]] = {code: [] for code in AGENCIES}
         self.cursor: dict[str, str | None] = dict.fromkeys(AGENCIES)
         self.api = {code: Api(self.http, self.parties[code]) for code in AGENCIES}
-        with self.ctx.db.writer() as session:
+        with writer_session(self.ctx.db) as session:
             session.execute(text("UPDATE referral SET parent_id = NULL"))
             for table in MUTABLE_TABLES:
                 session.execute(text(f"DELETE FROM {table}"))  # noqa: S608 - fixed names

@@ -18,7 +18,7 @@ from service.context import ServiceContext
 from service.crypto import DataKeyring
 from service.datakeys import SEALED_COLUMNS, reencrypt_pass
 from service.referrals.models import IdempotencyRecord
-from tests.support import Api, assert_problem, ok, referral_body
+from tests.support import Api, assert_problem, ok, referral_body, writer_session
 
 
 def _record(ctx: ServiceContext, key: str) -> Any:
@@ -30,7 +30,7 @@ def _record(ctx: ServiceContext, key: str) -> Any:
 
 def _move(ctx: ServiceContext, key: str, agency: str) -> None:
     """What someone who can write the database, but not read the data key, could do."""
-    with ctx.db.writer() as session:
+    with writer_session(ctx.db) as session:
         session.execute(
             update(IdempotencyRecord).where(IdempotencyRecord.key == key).values(agency=agency)
         )
@@ -41,7 +41,7 @@ def _seal_as_before(ctx: ServiceContext, key: str) -> None:
     """Re-seal a stored answer the way releases before the agency binding did."""
     record = _record(ctx, key)
     plain = ctx.keyring.open(record.response_sealed, f"idempotency:{record.agency}:{key}")
-    with ctx.db.writer() as session:
+    with writer_session(ctx.db) as session:
         session.execute(
             update(IdempotencyRecord)
             .where(IdempotencyRecord.key == key)
@@ -117,7 +117,7 @@ def rotated_ring(ctx: ServiceContext) -> Iterator[DataKeyring]:
         index_key=ctx.keyring.index_key,
     )
     yield ring
-    with ctx.db.writer() as session:
+    with writer_session(ctx.db) as session:
         session.execute(text("DELETE FROM idempotency_record"))
         session.commit()
 

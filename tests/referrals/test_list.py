@@ -14,7 +14,7 @@ from sqlalchemy import update
 
 from service.context import ServiceContext
 from service.referrals.models import Referral
-from tests.support import Api, assert_problem, assess_body, ok, referral_body, ts
+from tests.support import Api, assert_problem, assess_body, ok, referral_body, ts, writer_session
 
 
 def ids(api: Api, **params: Any) -> set[str]:
@@ -24,7 +24,7 @@ def ids(api: Api, **params: Any) -> set[str]:
 
 
 def set_due_at(ctx: ServiceContext, rid: str, due_at: dt.datetime | None) -> None:
-    with ctx.db.writer() as session:
+    with writer_session(ctx.db) as session:
         session.execute(update(Referral).where(Referral.id == uuid.UUID(rid)).values(due_at=due_at))
         session.commit()
 
@@ -332,7 +332,7 @@ def test_walking_while_referrals_change_state_repeats_nothing(lpsk: Api, kemenso
 def test_keyset_pages_break_ties_of_equal_creation_times(lpsk: Api, ctx: ServiceContext) -> None:
     made = _create_many(lpsk, 30)
     same = dt.datetime(2026, 3, 1, 8, 0, 0, 123456, tzinfo=dt.UTC)
-    with ctx.db.writer() as session:
+    with writer_session(ctx.db) as session:
         for n, rid in enumerate(made):
             # Three groups of ten referrals sharing one creation instant each.
             at = same + dt.timedelta(seconds=n // 10)

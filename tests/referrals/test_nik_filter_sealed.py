@@ -157,13 +157,13 @@ def test_a_search_that_matches_no_protected_referral_opens_no_write(
     plain = lpsk.create_ok("KEMENSOS", subject=subject)["id"]
     lpsk.create_ok("KEMENHAM", protected_identity=True)
     writes: list[str] = []
-    real = ctx.db.writer
+    real = ctx.db.write
 
-    def counted():  # type: ignore[no-untyped-def]
-        writes.append("writer")
-        return real()
+    def counted(work):  # type: ignore[no-untyped-def]
+        writes.append("write")
+        return real(work)
 
-    monkeypatch.setattr(ctx.db, "writer", counted)
+    monkeypatch.setattr(ctx.db, "write", counted)
     assert ids(search(kemensos, subject["nik"], REASON)) == [plain]
     assert ids(search(kemensos, subject["nik"])) == [plain]
     assert len(ok(lpsk.http.get("/v1/referrals", headers=lpsk.headers(

@@ -11,7 +11,7 @@ from sqlalchemy import select, update
 
 from service.context import ServiceContext
 from service.referrals.models import Referral, ReferralHistory
-from tests.support import Api, assert_problem, assess_body, ok, service_body
+from tests.support import Api, assert_problem, assess_body, ok, service_body, writer_session
 
 T0 = dt.datetime(2026, 3, 2, 8, 0, tzinfo=dt.UTC)
 HOUR = dt.timedelta(hours=1)
@@ -21,7 +21,7 @@ def backdate(ctx: ServiceContext, rid: str, created: dt.datetime, *offsets: floa
     """Move a referral's creation to `created` and its history rows (in order) to
     `created + offset hours`; the first offset (creation) is 0."""
     key = uuid.UUID(rid)
-    with ctx.db.writer() as session:
+    with writer_session(ctx.db) as session:
         rows = list(
             session.execute(
                 select(ReferralHistory.id)
@@ -41,7 +41,7 @@ def backdate(ctx: ServiceContext, rid: str, created: dt.datetime, *offsets: floa
 
 
 def set_due(ctx: ServiceContext, rid: str, due: dt.datetime) -> None:
-    with ctx.db.writer() as session:
+    with writer_session(ctx.db) as session:
         session.execute(update(Referral).where(Referral.id == uuid.UUID(rid)).values(due_at=due))
         session.commit()
 

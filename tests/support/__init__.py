@@ -13,15 +13,20 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 import random
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 from fastapi.testclient import TestClient
 from httpx import Response
+from sqlmodel import Session
 
 from service.auth import clients
 from service.auth.scopes import ALL_SCOPES as _ALL
 from service.context import ServiceContext
+from service.db import Database
+from service.db.writes import Writes
 
 AGENCIES = ("KEMENSOS", "LPSK", "KEMENHAM")
 PROBLEM = "application/problem+json"
@@ -156,7 +161,7 @@ class Party:
 
     @classmethod
     def register(cls, ctx: ServiceContext, http: TestClient, agency: str, scope: str) -> Party:
-        with ctx.db.writer() as session:
+        with writer_session(ctx.db) as session:
             client, secret = clients.create_client(
                 session,
                 agency=agency,
@@ -240,3 +245,19 @@ class Api:
 
     def history(self, referral_id: str) -> Response:
         return self.http.get(f"/v1/referrals/{referral_id}/history", headers=self.headers())
+
+
+@contextmanager
+def writer_session(db: Database) -> Iterator[Session]:
+    """Test only: a session in a write transaction of its own, outside the write path, for
+    tests that set rows up or tamper with them and commit themselves (the service writes
+    only through `Database.write`)."""
+    with db._session() as session:
+        yield session
+
+
+@contextmanager
+def held_write(db: Database) -> Iterator[Writes]:
+    """Test only: a write object whose transaction the test holds open and ends itself."""
+    with db._session() as session:
+        yield db._writes(session)

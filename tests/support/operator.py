@@ -14,10 +14,10 @@ from typing import Any
 from sqlalchemy import text
 from sqlmodel import Session
 
-from service.audit import trail
 from service.config import Settings
 from service.context import ServiceContext
 from service.db import Database
+from tests.support import writer_session
 from tests.support.cli import cli_environment, run
 
 
@@ -75,12 +75,12 @@ class Operator:
         """`n` entries appended the ordinary way, by the agencies in turn."""
         with self.service() as ctx:
             for i in range(n):
-                with ctx.db.writer() as session:
-                    trail.append(
-                        session, action="test.entry", agency=agencies[i % len(agencies)],
+                ctx.db.write(
+                    lambda w, i=i: w.append_audit(
+                        action="test.entry", agency=agencies[i % len(agencies)],
                         client_id=None, detail={"n": i},
-                    )  # fmt: skip
-                    session.commit()
+                    )
+                )  # fmt: skip
 
 
 @contextmanager
@@ -112,7 +112,7 @@ def owner_session(url: str) -> Iterator[Session]:
     """A writer session on `url` with the database's rights and none of the service's keys."""
     db = Database(url)
     try:
-        with db.writer() as session:
+        with writer_session(db) as session:
             yield session
     finally:
         db.dispose()

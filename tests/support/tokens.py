@@ -30,6 +30,7 @@ from httpx import Response
 
 from service.auth import clients
 from service.context import ServiceContext
+from tests.support import writer_session
 
 
 def b64u(raw: bytes) -> str:
@@ -120,7 +121,7 @@ def valid_claims(ctx: ServiceContext, **claims: Any) -> dict[str, Any]:
 
 def register(ctx: ServiceContext, agency: str, scope: str) -> tuple[str, str]:
     """A new client of `agency` with `scope`: (client_id, secret)."""
-    with ctx.db.writer() as session:
+    with writer_session(ctx.db) as session:
         client, secret = clients.create_client(
             session, agency=agency, name=f"{agency} token test", scope=scope,
             keyring=ctx.keyring,

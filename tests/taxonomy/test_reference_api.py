@@ -6,7 +6,7 @@ from sqlalchemy import delete
 
 from service.context import ServiceContext
 from service.taxonomy.models import TaxonomyTerm
-from tests.support import CONTRACT_GROUPS, Api, referral_body
+from tests.support import CONTRACT_GROUPS, Api, referral_body, writer_session
 
 
 def test_agencies_are_the_three_seeded_bodies(lpsk: Api) -> None:
@@ -36,7 +36,7 @@ def test_taxonomy_lists_every_kind_of_code(lpsk: Api) -> None:
 def test_an_operator_can_add_a_code_without_a_release(lpsk: Api, ctx: ServiceContext) -> None:
     body = referral_body("KEMENSOS", case_types=["PERUNDUNGAN_DARING"])
     assert lpsk.create(body).status_code == 422  # not a code yet
-    with ctx.db.writer() as session:
+    with writer_session(ctx.db) as session:
         session.add(
             TaxonomyTerm(kind="case_type", code="PERUNDUNGAN_DARING", name="Perundungan daring")
         )
@@ -46,6 +46,6 @@ def test_an_operator_can_add_a_code_without_a_release(lpsk: Api, ctx: ServiceCon
         assert "PERUNDUNGAN_DARING" in {t["code"] for t in listed["case_types"]}
         assert lpsk.create(body).status_code == 201
     finally:
-        with ctx.db.writer() as session:
+        with writer_session(ctx.db) as session:
             session.execute(delete(TaxonomyTerm).where(TaxonomyTerm.code == "PERUNDUNGAN_DARING"))
             session.commit()

@@ -16,6 +16,7 @@ from service.db import upgrade_to_head
 from service.taxonomy import repository
 from service.taxonomy.models import TaxonomyTerm
 from tests.conftest import make_settings
+from tests.support import writer_session
 
 CODE = "PERUNDUNGAN_DARING"
 
@@ -33,13 +34,13 @@ def clock(ctx: ServiceContext, monkeypatch: pytest.MonkeyPatch) -> list[float]:
 
 def add_code(ctx: ServiceContext) -> None:
     """What an operator does to add a case type."""
-    with ctx.db.writer() as session:
+    with writer_session(ctx.db) as session:
         session.add(TaxonomyTerm(kind="case_type", code=CODE, name="Perundungan daring"))
         session.commit()
 
 
 def remove_code(ctx: ServiceContext) -> None:
-    with ctx.db.writer() as session:
+    with writer_session(ctx.db) as session:
         session.execute(delete(TaxonomyTerm).where(col(TaxonomyTerm.code) == CODE))
         session.commit()
 
@@ -72,7 +73,7 @@ def test_a_retired_code_is_refused_within_the_cache_time(
     ctx: ServiceContext, clock: list[float], new_code: str
 ) -> None:
     assert new_code in case_types(ctx, new_code)
-    with ctx.db.writer() as session:
+    with writer_session(ctx.db) as session:
         session.execute(
             update(TaxonomyTerm).where(col(TaxonomyTerm.code) == new_code).values(active=False)
         )

@@ -19,7 +19,8 @@ from sqlalchemy import Connection, Engine, Table, create_engine, exc, text
 from sqlalchemy.pool import NullPool
 
 from service.audit.models import AuditEntry
-from service.db import is_sqlite, upgrade_to_head
+from service.db.engines import is_sqlite
+from service.db.migrations import upgrade_to_head
 from service.models import metadata
 
 if TYPE_CHECKING:
