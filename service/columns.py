@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Column, Uuid
+from sqlalchemy import Column, Integer, Uuid
 from sqlmodel import Field
 
 from service.dbtypes import UTCDateTime, new_id, utcnow
@@ -18,3 +18,8 @@ def uuid_primary_key() -> Any:
 def utc_now() -> Any:
     """A required timezone-aware UTC timestamp that defaults to the moment of creation."""
     return Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
+
+
+def serial_primary_key() -> Any:
+    """An integer primary key the database numbers on insert."""
+    return Field(default=None, sa_column=Column(Integer(), primary_key=True))

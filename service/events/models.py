@@ -20,7 +20,7 @@ from sqlalchemy import (
 )
 from sqlmodel import Field, SQLModel
 
-from service.columns import utc_now, uuid_primary_key
+from service.columns import serial_primary_key, utc_now, uuid_primary_key
 from service.dbtypes import UTCDateTime, new_id
 
 DELIVERY_STATUSES = ("pending", "delivered", "dead")
@@ -120,7 +120,7 @@ class WebhookAttempt(SQLModel, table=True):
     __tablename__ = "webhook_attempt"
     __table_args__ = (Index("ix_webhook_attempt_delivery", "delivery_id", "id"),)
 
-    id: int | None = Field(default=None, sa_column=Column(Integer(), primary_key=True))
+    id: int | None = serial_primary_key()
     delivery_id: uuid.UUID = Field(
         sa_column=Column(
             Uuid(), ForeignKey("webhook_delivery.id", ondelete="CASCADE"), nullable=False

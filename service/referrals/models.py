@@ -20,7 +20,7 @@ from sqlalchemy import (
 )
 from sqlmodel import Field, SQLModel
 
-from service.columns import utc_now, uuid_primary_key
+from service.columns import serial_primary_key, utc_now, uuid_primary_key
 from service.dbtypes import UTCDateTime
 from service.referrals.workflow import CLOSED, ReferralStatus
 
@@ -180,7 +180,7 @@ class ReferralHistory(SQLModel, table=True):
     __tablename__ = "referral_history"
     __table_args__ = (Index("ix_referral_history_referral", "referral_id", "id"),)
 
-    id: int | None = Field(default=None, sa_column=Column(Integer(), primary_key=True))
+    id: int | None = serial_primary_key()
     referral_id: uuid.UUID = Field(
         sa_column=Column(Uuid(), ForeignKey("referral.id"), nullable=False)
     )
