@@ -115,28 +115,28 @@ class Referral(SQLModel, table=True):
     version: int = Field(default=1, sa_column=Column(Integer(), nullable=False))
 
 
-class ReferralGroup(SQLModel, table=True):
+class _ReferralCodeIndex(SQLModel):
+    """One code a referral carries, one row each, so SQL can filter and count by code."""
+
+    # Declared without sa_column: each table built on this gets its own Column objects.
+    referral_id: uuid.UUID = Field(
+        sa_type=Uuid(), foreign_key="referral.id", ondelete="CASCADE", primary_key=True
+    )
+    code: str = Field(sa_type=String(64), primary_key=True)
+
+
+class ReferralGroup(_ReferralCodeIndex, table=True):
     """Index of a referral's 12-PAS and KemenHAM group codes, for filtering by group."""
 
     __tablename__ = "referral_group"
     __table_args__ = (Index("ix_referral_group_code", "code", "referral_id"),)
 
-    referral_id: uuid.UUID = Field(
-        sa_column=Column(Uuid(), ForeignKey("referral.id", ondelete="CASCADE"), primary_key=True)
-    )
-    code: str = Field(sa_column=Column(String(64), primary_key=True))
 
-
-class ReferralCaseType(SQLModel, table=True):
+class ReferralCaseType(_ReferralCodeIndex, table=True):
     """Index of a referral's case type codes, for counting by case type in SQL."""
 
     __tablename__ = "referral_case_type"
     __table_args__ = (Index("ix_referral_case_type_code", "code", "referral_id"),)
-
-    referral_id: uuid.UUID = Field(
-        sa_column=Column(Uuid(), ForeignKey("referral.id", ondelete="CASCADE"), primary_key=True)
-    )
-    code: str = Field(sa_column=Column(String(64), primary_key=True))
 
 
 class DeliveredService(SQLModel, table=True):
