@@ -5,10 +5,11 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 
-from sqlalchemy import JSON, CheckConstraint, Column, Date, ForeignKey, Index, String, Uuid
+from sqlalchemy import JSON, CheckConstraint, Column, Date, ForeignKey, Index, String
 from sqlmodel import Field, SQLModel
 
-from service.db.types import UTCDateTime, new_id, utcnow
+from service.columns import utc_now, uuid_primary_key
+from service.db.types import UTCDateTime
 
 KINDS = ("MoU", "PKS")
 
@@ -30,7 +31,7 @@ class Agreement(SQLModel, table=True):
         Index("ix_agreement_pair", "agency_a", "agency_b"),
     )
 
-    id: uuid.UUID = Field(default_factory=new_id, sa_column=Column(Uuid(), primary_key=True))
+    id: uuid.UUID = uuid_primary_key()
     number: str = Field(sa_column=Column(String(100), nullable=False, unique=True))
     kind: str = Field(sa_column=Column(String(8), nullable=False))
     agency_a: str = Field(sa_column=Column(String(32), ForeignKey("agency.code"), nullable=False))
@@ -40,7 +41,5 @@ class Agreement(SQLModel, table=True):
     # Empty means every group (or case type); otherwise only the codes listed.
     groups: list[str] = Field(default_factory=list, sa_column=Column(JSON(), nullable=False))
     case_types: list[str] = Field(default_factory=list, sa_column=Column(JSON(), nullable=False))
-    created_at: dt.datetime = Field(
-        default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False)
-    )
+    created_at: dt.datetime = utc_now()
     ended_at: dt.datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))

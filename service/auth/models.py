@@ -8,7 +8,8 @@ import uuid
 from sqlalchemy import Column, ForeignKey, String
 from sqlmodel import Field, SQLModel
 
-from service.db.types import UTCDateTime, new_id, utcnow
+from service.columns import utc_now
+from service.db.types import UTCDateTime, new_id
 
 
 class ApiClient(SQLModel, table=True):
@@ -25,10 +26,6 @@ class ApiClient(SQLModel, table=True):
     scopes: str = Field(sa_column=Column(String(500), nullable=False))
     secret_hash: str = Field(sa_column=Column(String(255), nullable=False))
     active: bool = Field(default=True, nullable=False)
-    created_at: dt.datetime = Field(
-        default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False)
-    )
-    secret_changed_at: dt.datetime = Field(
-        default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False)
-    )
+    created_at: dt.datetime = utc_now()
+    secret_changed_at: dt.datetime = utc_now()
     revoked_at: dt.datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))

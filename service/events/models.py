@@ -20,7 +20,8 @@ from sqlalchemy import (
 )
 from sqlmodel import Field, SQLModel
 
-from service.db.types import UTCDateTime, new_id, utcnow
+from service.columns import serial_primary_key, utc_now, uuid_primary_key
+from service.db.types import UTCDateTime, new_id
 
 DELIVERY_STATUSES = ("pending", "delivered", "dead")
 
@@ -52,9 +53,7 @@ class Event(SQLModel, table=True):
     # change for a referral.
     from_agency: str = Field(sa_column=Column(String(32), nullable=False))
     to_agency: str = Field(sa_column=Column(String(32), nullable=False))
-    occurred_at: dt.datetime = Field(
-        default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False)
-    )
+    occurred_at: dt.datetime = utc_now()
 
 
 class WebhookSubscription(SQLModel, table=True):
@@ -63,7 +62,7 @@ class WebhookSubscription(SQLModel, table=True):
     __tablename__ = "webhook_subscription"
     __table_args__ = (Index("ix_webhook_subscription_agency", "agency", "created_at"),)
 
-    id: uuid.UUID = Field(default_factory=new_id, sa_column=Column(Uuid(), primary_key=True))
+    id: uuid.UUID = uuid_primary_key()
     agency: str = Field(sa_column=Column(String(32), ForeignKey("agency.code"), nullable=False))
     url: str = Field(sa_column=Column(Text(), nullable=False))
     event_types: list[str] = Field(default_factory=list, sa_column=Column(JSON(), nullable=False))
@@ -78,12 +77,8 @@ class WebhookSubscription(SQLModel, table=True):
     disabled_reason: str | None = Field(default=None, sa_column=Column(String(200)))
     disabled_at: dt.datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
     created_by_client: str = Field(sa_column=Column(String(64), nullable=False))
-    created_at: dt.datetime = Field(
-        default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False)
-    )
-    updated_at: dt.datetime = Field(
-        default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False)
-    )
+    created_at: dt.datetime = utc_now()
+    updated_at: dt.datetime = utc_now()
 
 
 class WebhookDelivery(SQLModel, table=True):
@@ -98,7 +93,7 @@ class WebhookDelivery(SQLModel, table=True):
         Index("ix_webhook_delivery_subscription", "subscription_id", "event_seq"),
     )
 
-    id: uuid.UUID = Field(default_factory=new_id, sa_column=Column(Uuid(), primary_key=True))
+    id: uuid.UUID = uuid_primary_key()
     subscription_id: uuid.UUID = Field(
         sa_column=Column(
             Uuid(), ForeignKey("webhook_subscription.id", ondelete="CASCADE"), nullable=False
@@ -109,20 +104,14 @@ class WebhookDelivery(SQLModel, table=True):
     attempts: int = Field(default=0, sa_column=Column(Integer(), nullable=False))
     # Failures since the last success or manual retry: drives the backoff and the dead end.
     failures: int = Field(default=0, sa_column=Column(Integer(), nullable=False))
-    next_attempt_at: dt.datetime = Field(
-        default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False)
-    )
+    next_attempt_at: dt.datetime = utc_now()
     lease_owner: str | None = Field(default=None, sa_column=Column(String(64)))
     lease_expires_at: dt.datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
     last_status_code: int | None = Field(default=None, sa_column=Column(Integer()))
     last_error: str | None = Field(default=None, sa_column=Column(String(200)))
     delivered_at: dt.datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
-    created_at: dt.datetime = Field(
-        default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False)
-    )
-    updated_at: dt.datetime = Field(
-        default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False)
-    )
+    created_at: dt.datetime = utc_now()
+    updated_at: dt.datetime = utc_now()
 
 
 class WebhookAttempt(SQLModel, table=True):
@@ -131,7 +120,7 @@ class WebhookAttempt(SQLModel, table=True):
     __tablename__ = "webhook_attempt"
     __table_args__ = (Index("ix_webhook_attempt_delivery", "delivery_id", "id"),)
 
-    id: int | None = Field(default=None, sa_column=Column(Integer(), primary_key=True))
+    id: int | None = serial_primary_key()
     delivery_id: uuid.UUID = Field(
         sa_column=Column(
             Uuid(), ForeignKey("webhook_delivery.id", ondelete="CASCADE"), nullable=False

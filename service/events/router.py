@@ -32,6 +32,10 @@ Reader = Annotated[Principal, Depends(require(scopes.READ))]
 Manager = Annotated[Principal, Depends(require(scopes.WEBHOOKS))]
 Cursor = Annotated[str | None, Query(max_length=32)]
 
+_SUBSCRIPTION_ERRORS = problems(401, 403, 404, 422)
+# A retry is refused (409) while the subscription is disabled.
+_RETRY_ERRORS = problems(401, 403, 404, 409, 422)
+
 
 @events_router.get(
     "",
@@ -99,7 +103,7 @@ def list_webhook_subscriptions(ctx: Context, principal: Manager) -> list[Subscri
     response_model=SubscriptionRead,
     summary="Read a webhook subscription",
     description="One subscription of the caller's agency (404 for any other); no secret.",
-    responses=problems(401, 403, 404, 422),
+    responses=_SUBSCRIPTION_ERRORS,
 )
 def get_webhook_subscription(
     subscription_id: uuid.UUID, ctx: Context, principal: Manager
@@ -113,7 +117,7 @@ def get_webhook_subscription(
     status_code=status.HTTP_204_NO_CONTENT,
     summary="Delete a webhook subscription",
     description="Stops deliveries at once; pending deliveries and their history are dropped.",
-    responses=problems(401, 403, 404, 422),
+    responses=_SUBSCRIPTION_ERRORS,
 )
 def delete_webhook_subscription(
     subscription_id: uuid.UUID, ctx: Context, principal: Manager
@@ -132,7 +136,7 @@ def delete_webhook_subscription(
         "day) every delivery carries two signatures, one per secret, so the receiver can "
         "switch without losing a message."
     ),
-    responses=problems(401, 403, 404, 422),
+    responses=_SUBSCRIPTION_ERRORS,
 )
 def rotate_webhook_secret(
     subscription_id: uuid.UUID,
@@ -155,7 +159,7 @@ def rotate_webhook_secret(
         "delivery's `id` is the `webhook-id` header of all its attempts. `pending` deliveries "
         "are retried with exponential backoff; after the last attempt they are `dead`."
     ),
-    responses=problems(401, 403, 404, 422),
+    responses=_SUBSCRIPTION_ERRORS,
 )
 def list_webhook_deliveries(
     subscription_id: uuid.UUID,
@@ -181,7 +185,7 @@ def list_webhook_deliveries(
         "delivery of the subscription for an immediate new attempt (same `webhook-id`s, a "
         "fresh number of attempts). 409 while the subscription is disabled."
     ),
-    responses=problems(401, 403, 404, 409, 422),
+    responses=_RETRY_ERRORS,
 )
 def retry_dead_webhook_deliveries(
     subscription_id: uuid.UUID, ctx: Context, principal: Manager
@@ -200,7 +204,7 @@ def retry_dead_webhook_deliveries(
         "after it was delivered or went dead), with a fresh number of attempts. 409 while "
         "the subscription is disabled."
     ),
-    responses=problems(401, 403, 404, 409, 422),
+    responses=_RETRY_ERRORS,
 )
 def retry_webhook_delivery(
     subscription_id: uuid.UUID, delivery_id: uuid.UUID, ctx: Context, principal: Manager

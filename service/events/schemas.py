@@ -44,7 +44,6 @@ class SubscriptionCreate(Input):
     """A new webhook subscription of the caller's agency."""
 
     model_config = ConfigDict(
-        extra="forbid",
         json_schema_extra={
             "examples": [
                 {
@@ -98,9 +97,7 @@ class SubscriptionCreated(SubscriptionRead):
 class SecretRotation(Input):
     """How long the previous secret keeps signing beside the new one."""
 
-    model_config = ConfigDict(
-        extra="forbid", json_schema_extra={"examples": [{"overlap_seconds": 86400}]}
-    )
+    model_config = ConfigDict(json_schema_extra={"examples": [{"overlap_seconds": 86400}]})
 
     overlap_seconds: int = Field(default=24 * 3600, ge=0, le=7 * 24 * 3600)
 

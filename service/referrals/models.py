@@ -20,7 +20,8 @@ from sqlalchemy import (
 )
 from sqlmodel import Field, SQLModel
 
-from service.db.types import UTCDateTime, new_id, utcnow
+from service.columns import serial_primary_key, utc_now, uuid_primary_key
+from service.db.types import UTCDateTime
 from service.referrals.workflow import CLOSED, ReferralStatus
 
 URGENCIES = ("emergency", "urgent", "routine")
@@ -66,7 +67,7 @@ class Referral(SQLModel, table=True):
         ),
     )
 
-    id: uuid.UUID = Field(default_factory=new_id, sa_column=Column(Uuid(), primary_key=True))
+    id: uuid.UUID = uuid_primary_key()
     reference: str = Field(sa_column=Column(String(32), nullable=False, unique=True))
     status: str = Field(sa_column=Column(String(16), nullable=False))
     from_agency: str = Field(
@@ -107,39 +108,35 @@ class Referral(SQLModel, table=True):
     )
     due_at: dt.datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
     created_by_client: str = Field(sa_column=Column(String(64), nullable=False))
-    created_at: dt.datetime = Field(
-        default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False)
-    )
-    updated_at: dt.datetime = Field(
-        default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False)
-    )
+    created_at: dt.datetime = utc_now()
+    updated_at: dt.datetime = utc_now()
     # When retention erased the personal data (`rujukan purge`); statistics stay.
     purged_at: dt.datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
     version: int = Field(default=1, sa_column=Column(Integer(), nullable=False))
 
 
-class ReferralGroup(SQLModel, table=True):
+class _ReferralCodeIndex(SQLModel):
+    """One code a referral carries, one row each, so SQL can filter and count by code."""
+
+    # Declared without sa_column: each table built on this gets its own Column objects.
+    referral_id: uuid.UUID = Field(
+        sa_type=Uuid(), foreign_key="referral.id", ondelete="CASCADE", primary_key=True
+    )
+    code: str = Field(sa_type=String(64), primary_key=True)
+
+
+class ReferralGroup(_ReferralCodeIndex, table=True):
     """Index of a referral's 12-PAS and KemenHAM group codes, for filtering by group."""
 
     __tablename__ = "referral_group"
     __table_args__ = (Index("ix_referral_group_code", "code", "referral_id"),)
 
-    referral_id: uuid.UUID = Field(
-        sa_column=Column(Uuid(), ForeignKey("referral.id", ondelete="CASCADE"), primary_key=True)
-    )
-    code: str = Field(sa_column=Column(String(64), primary_key=True))
 
-
-class ReferralCaseType(SQLModel, table=True):
+class ReferralCaseType(_ReferralCodeIndex, table=True):
     """Index of a referral's case type codes, for counting by case type in SQL."""
 
     __tablename__ = "referral_case_type"
     __table_args__ = (Index("ix_referral_case_type_code", "code", "referral_id"),)
-
-    referral_id: uuid.UUID = Field(
-        sa_column=Column(Uuid(), ForeignKey("referral.id", ondelete="CASCADE"), primary_key=True)
-    )
-    code: str = Field(sa_column=Column(String(64), primary_key=True))
 
 
 class DeliveredService(SQLModel, table=True):
@@ -147,7 +144,7 @@ class DeliveredService(SQLModel, table=True):
 
     __tablename__ = "referral_service"
 
-    id: uuid.UUID = Field(default_factory=new_id, sa_column=Column(Uuid(), primary_key=True))
+    id: uuid.UUID = uuid_primary_key()
     referral_id: uuid.UUID = Field(
         sa_column=Column(Uuid(), ForeignKey("referral.id"), nullable=False, index=True)
     )
@@ -157,9 +154,7 @@ class DeliveredService(SQLModel, table=True):
     started_at: dt.datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
     notes_sealed: str | None = Field(default=None, sa_column=Column(Text()))
     recorded_by_client: str = Field(sa_column=Column(String(64), nullable=False))
-    recorded_at: dt.datetime = Field(
-        default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False)
-    )
+    recorded_at: dt.datetime = utc_now()
 
 
 class ReferralNote(SQLModel, table=True):
@@ -167,7 +162,7 @@ class ReferralNote(SQLModel, table=True):
 
     __tablename__ = "referral_note"
 
-    id: uuid.UUID = Field(default_factory=new_id, sa_column=Column(Uuid(), primary_key=True))
+    id: uuid.UUID = uuid_primary_key()
     referral_id: uuid.UUID = Field(
         sa_column=Column(Uuid(), ForeignKey("referral.id"), nullable=False, index=True)
     )
@@ -176,9 +171,7 @@ class ReferralNote(SQLModel, table=True):
     )
     author_client: str = Field(sa_column=Column(String(64), nullable=False))
     text_sealed: str = Field(sa_column=Column(Text(), nullable=False))
-    created_at: dt.datetime = Field(
-        default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False)
-    )
+    created_at: dt.datetime = utc_now()
 
 
 class ReferralHistory(SQLModel, table=True):
@@ -187,7 +180,7 @@ class ReferralHistory(SQLModel, table=True):
     __tablename__ = "referral_history"
     __table_args__ = (Index("ix_referral_history_referral", "referral_id", "id"),)
 
-    id: int | None = Field(default=None, sa_column=Column(Integer(), primary_key=True))
+    id: int | None = serial_primary_key()
     referral_id: uuid.UUID = Field(
         sa_column=Column(Uuid(), ForeignKey("referral.id"), nullable=False)
     )
@@ -197,9 +190,7 @@ class ReferralHistory(SQLModel, table=True):
     actor_agency: str = Field(sa_column=Column(String(32), nullable=False))
     actor_client: str = Field(sa_column=Column(String(64), nullable=False))
     detail: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON(), nullable=False))
-    occurred_at: dt.datetime = Field(
-        default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False)
-    )
+    occurred_at: dt.datetime = utc_now()
 
 
 class IdempotencyRecord(SQLModel, table=True):
@@ -215,9 +206,7 @@ class IdempotencyRecord(SQLModel, table=True):
     )
     response_status: int = Field(sa_column=Column(Integer(), nullable=False))
     response_sealed: str = Field(sa_column=Column(Text(), nullable=False))
-    created_at: dt.datetime = Field(
-        default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False)
-    )
+    created_at: dt.datetime = utc_now()
 
 
 class ReferenceCounter(SQLModel, table=True):

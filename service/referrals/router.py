@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, Literal
+from collections.abc import Callable
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Header, Query, Response, status
 from pydantic import BaseModel
@@ -58,6 +59,10 @@ AgencyFilter = Annotated[str | None, Query(max_length=32, pattern=r"^[A-Z0-9_]+$
 _READ_ERRORS = problems(401, 403, 404, 422)
 _ACTION_ERRORS = problems(401, 403, 404, 409, 412, 422, 428)
 _ETAG_HEADER = {"ETag": {"description": "Version of the referral", "schema": {"type": "string"}}}
+_ACTION_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {"headers": _ETAG_HEADER},
+    **_ACTION_ERRORS,
+}
 
 
 def _json(model: BaseModel, headers: dict[str, str]) -> Response:
@@ -217,7 +222,7 @@ def get_referral(
     response_model=ReferralRead,
     summary="Assess the referred person",
     description="Receiver only, from `referred` to `assessed`. Needs `If-Match`.",
-    responses={200: {"headers": _ETAG_HEADER}, **_ACTION_ERRORS},
+    responses=_ACTION_RESPONSES,
 )
 def assess_referral(
     referral_id: uuid.UUID,
@@ -234,8 +239,33 @@ def assess_referral(
     )
 
 
-@router.post(
+Server = Annotated[Principal, Depends(require(scopes.SERVE))]
+
+
+def _service_recorder(action: actions.ServiceAction) -> Callable[..., ReferralRead]:
+    """The endpoint of one way to record a service: `serve` or `record_service`."""
+
+    def record(
+        referral_id: uuid.UUID,
+        body: ServiceIn,
+        ctx: Context,
+        principal: Server,
+        response: Response,
+        if_match: IfMatch = None,
+    ) -> ReferralRead:
+        return _with_etag(
+            actions.record_service(
+                ctx, principal, referral_id, body, expected_versions(if_match), action=action
+            ),
+            response,
+        )
+
+    return record
+
+
+router.post(
     "/{referral_id}/serve",
+    name="serve_referral",
     response_model=ReferralRead,
     summary="Start serving the person",
     description=(
@@ -243,47 +273,17 @@ def assess_referral(
         "ATENSI, an empowerment service (school, training) cannot start before the assessed "
         "rehabilitation. Needs `If-Match`."
     ),
-    responses={200: {"headers": _ETAG_HEADER}, **_ACTION_ERRORS},
-)
-def serve_referral(
-    referral_id: uuid.UUID,
-    body: ServiceIn,
-    ctx: Context,
-    principal: Annotated[Principal, Depends(require(scopes.SERVE))],
-    response: Response,
-    if_match: IfMatch = None,
-) -> ReferralRead:
-    """Serve a referral."""
-    return _with_etag(
-        actions.record_service(
-            ctx, principal, referral_id, body, expected_versions(if_match), action="serve"
-        ),
-        response,
-    )
+    responses=_ACTION_RESPONSES,
+)(_service_recorder("serve"))
 
-
-@router.post(
+router.post(
     "/{referral_id}/services",
+    name="record_service",
     response_model=ReferralRead,
     summary="Record a further service",
     description="Receiver only, on a `served` referral (it stays `served`). Needs `If-Match`.",
-    responses={200: {"headers": _ETAG_HEADER}, **_ACTION_ERRORS},
-)
-def record_service(
-    referral_id: uuid.UUID,
-    body: ServiceIn,
-    ctx: Context,
-    principal: Annotated[Principal, Depends(require(scopes.SERVE))],
-    response: Response,
-    if_match: IfMatch = None,
-) -> ReferralRead:
-    """Record a further service."""
-    return _with_etag(
-        actions.record_service(
-            ctx, principal, referral_id, body, expected_versions(if_match), action="record_service"
-        ),
-        response,
-    )
+    responses=_ACTION_RESPONSES,
+)(_service_recorder("record_service"))
 
 
 @router.post(
@@ -297,7 +297,7 @@ def record_service(
         "state); `referred_onward` (receiver, from assessed or served, with `onward_agency`: "
         "creates the linked child referral in the same transaction). Needs `If-Match`."
     ),
-    responses={200: {"headers": _ETAG_HEADER}, **_ACTION_ERRORS},
+    responses=_ACTION_RESPONSES,
 )
 def close_referral(
     referral_id: uuid.UUID,
@@ -328,7 +328,7 @@ def close_referral(
         "agency keeps seeing what it holds. Written to the history and the audit trail. 409 "
         "if already closed. Needs `If-Match`."
     ),
-    responses={200: {"headers": _ETAG_HEADER}, **_ACTION_ERRORS},
+    responses=_ACTION_RESPONSES,
 )
 def withdraw_consent(
     referral_id: uuid.UUID,

@@ -146,7 +146,6 @@ class ReferralCreate(_Input):
     """A new referral, sent by the caller's agency."""
 
     model_config = ConfigDict(
-        extra="forbid",
         json_schema_extra={
             "examples": [
                 {
@@ -245,7 +244,6 @@ class AssessIn(_Input):
     """The receiving agency's assessment of the person's needs."""
 
     model_config = ConfigDict(
-        extra="forbid",
         json_schema_extra={
             "examples": [
                 {
@@ -268,7 +266,6 @@ class ServiceIn(_Input):
     """A service the receiving agency starts for the person."""
 
     model_config = ConfigDict(
-        extra="forbid",
         json_schema_extra={
             "examples": [
                 {
@@ -291,7 +288,6 @@ class CloseIn(_Input):
     """How a referral ends."""
 
     model_config = ConfigDict(
-        extra="forbid",
         json_schema_extra={"examples": [{"outcome": "completed", "notes": "Reintegrated."}]},
     )
 
@@ -307,7 +303,6 @@ class ConsentWithdrawalIn(_Input):
     """The person withdraws their consent (UU PDP Pasal 40)."""
 
     model_config = ConfigDict(
-        extra="forbid",
         json_schema_extra={
             "examples": [
                 {
@@ -332,9 +327,7 @@ class ConsentWithdrawalIn(_Input):
 class NoteIn(_Input):
     """A note for the other party."""
 
-    model_config = ConfigDict(
-        extra="forbid", json_schema_extra={"examples": [{"text": "Family visit planned."}]}
-    )
+    model_config = ConfigDict(json_schema_extra={"examples": [{"text": "Family visit planned."}]})
 
     text: LongText
 

@@ -7,7 +7,7 @@ import datetime as dt
 from sqlalchemy import Column, ForeignKey, String
 from sqlmodel import Field, SQLModel
 
-from service.db.types import UTCDateTime, utcnow
+from service.columns import utc_now
 
 TERM_KINDS = (
     "group",
@@ -28,9 +28,7 @@ class Agency(SQLModel, table=True):
 
     code: str = Field(sa_column=Column(String(32), primary_key=True))
     name: str = Field(sa_column=Column(String(200), nullable=False))
-    created_at: dt.datetime = Field(
-        default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False)
-    )
+    created_at: dt.datetime = utc_now()
 
 
 class TaxonomyTerm(SQLModel, table=True):
