@@ -10,8 +10,9 @@ the operations below) in a transaction the write path commits. Why it is built t
 - Pipelined commit (PostgreSQL): the audit chain and the event numbers must follow commit
   order, so they are taken under one lock that every writer waits for. The NOTIFYs, the
   lock, the deferred statements and the reads of the chain's head go in one round trip, the
-  keyed audit INSERTs and the COMMIT in a second: the lock is held for two round trips,
-  never for the request's own work, and the audit key never reaches the database.
+  keyed audit INSERTs and the COMMIT in a second (then psycopg's closing sync, after the
+  lock is released): the lock is held for two round trips, never for the request's own
+  work, and the audit key never reaches the database.
 - Direct statements: the statements of the hot paths are built once from the table
   definitions and run on the driver's cursor (`service.db.direct`): SQLAlchemy's
   per-statement machinery cost more than SQLite's INSERT itself.
