@@ -42,7 +42,7 @@ _REFERRAL = table_of(Referral)
 
 # A referral as the hot paths read it (a page, an action's row) and build it (a create):
 # its columns, typed, without an ORM instance's bookkeeping.
-ReferralRow: Any = row_class(Referral.__table__, "ReferralRow")  # type: ignore[attr-defined]
+ReferralRow: Any = row_class(_REFERRAL, "ReferralRow")
 REFERRAL_COLUMNS = tuple(field.name for field in dataclasses.fields(ReferralRow))
 
 
@@ -118,8 +118,8 @@ def services_of(
         return {}
     stmt = (
         select(DeliveredService)
-        .where(DeliveredService.referral_id.in_(referral_ids))  # type: ignore[attr-defined]
-        .order_by(DeliveredService.recorded_at, DeliveredService.id)
+        .where(col(DeliveredService.referral_id).in_(referral_ids))
+        .order_by(col(DeliveredService.recorded_at), col(DeliveredService.id))
     )
     grouped: dict[uuid.UUID, list[DeliveredService]] = {rid: [] for rid in referral_ids}
     for row in session.execute(stmt).scalars():
@@ -298,9 +298,9 @@ def purgeable_ids(session: Session, closed_before: dt.datetime) -> list[uuid.UUI
     stmt = (
         select(col(Referral.id))
         .where(
-            Referral.status == workflow.CLOSED,
-            Referral.closed_at < closed_before,  # type: ignore[operator]
-            Referral.purged_at.is_(None),  # type: ignore[union-attr]
+            col(Referral.status) == workflow.CLOSED,
+            col(Referral.closed_at) < closed_before,
+            col(Referral.purged_at).is_(None),
         )
         .order_by(col(Referral.closed_at), col(Referral.id))
     )
@@ -336,7 +336,7 @@ def erase_service_notes(session: Session, referral_id: uuid.UUID) -> int:
     """Clear the notes of a referral's services; the number of services."""
     stmt = (
         update(DeliveredService)
-        .where(DeliveredService.referral_id == referral_id)
+        .where(col(DeliveredService.referral_id) == referral_id)
         .values(notes_sealed=None)
         .execution_options(synchronize_session=False)
     )
