@@ -184,7 +184,7 @@ def _build_referral(
     )
 
 
-def _new_row(**values: Any) -> Any:
+def _new_row(**values: Any) -> repo.ReferralRow:
     return repo.ReferralRow(**{**dict.fromkeys(repo.REFERRAL_COLUMNS), **values})
 
 
