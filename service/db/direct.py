@@ -199,17 +199,13 @@ def insert_rows(session: Session, rows: Sequence[SQLModel]) -> None:
     the database."""
     if not rows:
         return
-    model = type(rows[0])
-    columns = _insert_of(model)[0].columns
-    insert_values(
-        session,
-        model,
-        [
-            {
-                column.key: value
-                for column in columns
-                if (value := getattr(row, column.key)) is not None or not column.primary_key
-            }
-            for row in rows
-        ],
-    )
+    table, statement = _insert_of(type(rows[0]))
+    values = [
+        {
+            column.key: value
+            for column in table.columns
+            if (value := getattr(row, column.key)) is not None or not column.primary_key
+        }
+        for row in rows
+    ]
+    execute_direct(session, statement, values, list(values[0]))

@@ -114,17 +114,18 @@ def history(session: Session, referral_id: uuid.UUID) -> Sequence[ReferralHistor
     return session.execute(stmt).scalars().all()
 
 
+_SERVICE = table_of(DeliveredService)
+# Built once; each call adds its WHERE.
+_SERVICES = select(DeliveredService).order_by(_SERVICE.c.recorded_at, _SERVICE.c.id)
+
+
 def services_of(
     session: Session, referral_ids: Sequence[uuid.UUID]
 ) -> dict[uuid.UUID, list[DeliveredService]]:
     """Services of several referrals, each list in the order they were recorded."""
     if not referral_ids:
         return {}
-    stmt = (
-        select(DeliveredService)
-        .where(col(DeliveredService.referral_id).in_(referral_ids))
-        .order_by(col(DeliveredService.recorded_at), col(DeliveredService.id))
-    )
+    stmt = _SERVICES.where(_SERVICE.c.referral_id.in_(referral_ids))
     grouped: dict[uuid.UUID, list[DeliveredService]] = {rid: [] for rid in referral_ids}
     for row in session.execute(stmt).scalars():
         grouped[row.referral_id].append(row)
