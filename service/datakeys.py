@@ -32,11 +32,12 @@ to their referral's sender (see `service.referrals.create`), and rotation never 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Table, and_, func, select, true, tuple_, update
+from sqlalchemy import RowMapping, Table, and_, func, select, true, tuple_, update
+from sqlmodel import col
 
 from service.audit.models import AuditEntry
 from service.context import KEY_RELOAD_SECONDS, ServiceContext
@@ -52,6 +53,7 @@ from service.events.models import WebhookSubscription
 from service.events.service import secret_context
 from service.referrals.models import DeliveredService, IdempotencyRecord, Referral, ReferralNote
 from service.referrals.sealing import idempotency_context
+from service.tables import table_of
 
 if TYPE_CHECKING:
     from service.db.writes import Writes
@@ -67,57 +69,53 @@ class SealedColumn:
 
     table: Table
     column: str
-    context: Callable[[Mapping[str, Any]], str]
+    context: Callable[[RowMapping], str]
     needs: tuple[str, ...] = ()
     # The context values were sealed under before `context` bound them to more of their row;
     # such a value is re-sealed under the context it was found under, never moved to the
     # new one (the rotation cannot tell whether the row was changed to fit it).
-    earlier_context: Callable[[Mapping[str, Any]], str] | None = None
+    earlier_context: Callable[[RowMapping], str] | None = None
 
     @property
     def name(self) -> str:
         return f"{self.table.name}.{self.column}"
 
 
-def _table(model: Any) -> Table:
-    return model.__table__  # type: ignore[no-any-return]
-
-
 # Every mutable sealed column with the context its value was sealed under. A new sealed
 # column must be added here, or rotation would leave it under an old key.
 SEALED_COLUMNS: tuple[SealedColumn, ...] = (
-    SealedColumn(_table(Referral), "subject_sealed", lambda r: f"referral:{r['id']}:subject"),
-    SealedColumn(_table(Referral), "summary_sealed", lambda r: f"referral:{r['id']}:summary"),
+    SealedColumn(table_of(Referral), "subject_sealed", lambda r: f"referral:{r['id']}:subject"),
+    SealedColumn(table_of(Referral), "summary_sealed", lambda r: f"referral:{r['id']}:summary"),
     SealedColumn(
-        _table(Referral),
+        table_of(Referral),
         "assessment_notes_sealed",
         lambda r: f"referral:{r['id']}:assessment_notes",
     ),
     SealedColumn(
-        _table(Referral), "closure_notes_sealed", lambda r: f"referral:{r['id']}:closure_notes"
+        table_of(Referral), "closure_notes_sealed", lambda r: f"referral:{r['id']}:closure_notes"
     ),
-    SealedColumn(_table(Referral), "consent_sealed", lambda r: f"referral:{r['id']}:consent"),
+    SealedColumn(table_of(Referral), "consent_sealed", lambda r: f"referral:{r['id']}:consent"),
     SealedColumn(
-        _table(DeliveredService),
+        table_of(DeliveredService),
         "notes_sealed",
         lambda r: f"referral:{r['referral_id']}:service:{r['id']}",
         needs=("referral_id",),
     ),
     SealedColumn(
-        _table(ReferralNote),
+        table_of(ReferralNote),
         "text_sealed",
         lambda r: f"referral:{r['referral_id']}:note:{r['id']}",
         needs=("referral_id",),
     ),
     SealedColumn(
-        _table(IdempotencyRecord),
+        table_of(IdempotencyRecord),
         "response_sealed",
         lambda r: idempotency_context(r["agency"], r["key"]),
         earlier_context=lambda r: idempotency_context(None, r["key"]),
     ),
-    SealedColumn(_table(WebhookSubscription), "secret_sealed", lambda r: secret_context(r["id"])),
+    SealedColumn(table_of(WebhookSubscription), "secret_sealed", lambda r: secret_context(r["id"])),
     SealedColumn(
-        _table(WebhookSubscription),
+        table_of(WebhookSubscription),
         "previous_secret_sealed",
         lambda r: secret_context(r["id"], "previous"),
     ),
@@ -127,7 +125,7 @@ SEALED_COLUMNS: tuple[SealedColumn, ...] = (
 # The reveal reason is the only value an audit entry seals. Append-only, so never re-encrypted
 # (see above), but `rujukan check` opens it like the others.
 AUDIT_SEALED = SealedColumn(
-    _table(AuditEntry),
+    table_of(AuditEntry),
     "detail_sealed",
     lambda r: f"audit:reveal:{r['referral_id']}",
     needs=("referral_id",),
@@ -191,7 +189,7 @@ def remaining_under_old_keys(db: Database, active: str) -> dict[str, int]:
 
 
 def _open_sealed(
-    keyring: DataKeyring, spec: SealedColumn, values: Mapping[str, Any], sealed: str
+    keyring: DataKeyring, spec: SealedColumn, values: RowMapping, sealed: str
 ) -> tuple[str, str]:
     """The plain text of a stored value and the context it was sealed under."""
     context = spec.context(values)
@@ -236,7 +234,7 @@ def check_sealed_values(
 
 def _batches(
     db: Database, spec: SealedColumn, where: Any, batch_size: int
-) -> Iterator[list[Mapping[str, Any]]]:
+) -> Iterator[list[RowMapping]]:
     """The rows of `spec`'s table matching `where` (its key, what its context needs and the
     sealed value), in key order, a batch at a time, each read without holding any lock."""
     pk = list(spec.table.primary_key.columns)
@@ -280,12 +278,12 @@ def reencrypt_pass(
             """The number of values rewritten (the others changed meanwhile)."""
             changed = 0
             for key, old, new in rewritten:
-                result = w.session.execute(
+                result = w.session.exec(
                     update(spec.table)
                     .where(*(c == key[c.name] for c in pk), column == old)
                     .values({spec.column: new})
                 )
-                changed += result.rowcount  # type: ignore[attr-defined]
+                changed += result.rowcount
             return changed
 
         # One write per batch: the database's write lock is held for one batch at a time.
@@ -298,19 +296,17 @@ def reencrypt_pass(
 def audit_values_by_key(db: Database, keyring: DataKeyring) -> dict[str, int]:
     """Sealed audit values (append-only, never re-encrypted) per key id; '?' for unknown ids."""
     counts: dict[str, int] = {}
-    column = AuditEntry.detail_sealed
+    column = col(AuditEntry.detail_sealed)
     with db.reader() as session:
         total = int(
             session.execute(
-                select(func.count()).where(column.is_not(None), column != "")  # type: ignore[union-attr]
+                select(func.count()).where(column.is_not(None), column != "")
             ).scalar_one()
         )
         for kid in keyring.keys:
             n = int(
                 session.execute(
-                    select(func.count()).where(
-                        column.startswith(f"{kid}.", autoescape=True)  # type: ignore[union-attr]
-                    )
+                    select(func.count()).where(column.startswith(f"{kid}.", autoescape=True))
                 ).scalar_one()
             )
             if n:

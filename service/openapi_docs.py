@@ -23,8 +23,11 @@ _DESCRIPTIONS = {
 }
 _METHODS = {"get", "put", "post", "delete", "patch", "head", "options", "trace"}
 
+# A route's `responses`, as FastAPI takes them: status -> its OpenAPI response object.
+Responses = dict[int | str, dict[str, Any]]
 
-def problems(*codes: int) -> dict[int | str, dict[str, Any]]:
+
+def problems(*codes: int) -> Responses:
     """Response documentation for these error statuses, each a problem document."""
     return {
         code: {

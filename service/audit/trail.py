@@ -6,17 +6,18 @@ from collections.abc import Iterator
 
 from sqlalchemy import select
 from sqlalchemy.orm import object_session
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from service.audit import chain
 from service.audit.chain import GENESIS
 from service.audit.keys import AuditKeyring, session_keys
 from service.audit.models import AuditEntry
+from service.tables import table_of
 
 __all__ = ["GENESIS", "entry_hash", "session_keys", "verify_chain"]
 
 
-_HASHED = tuple(column.key for column in AuditEntry.__table__.columns)  # type: ignore[attr-defined]
+_HASHED = tuple(column.key for column in table_of(AuditEntry).columns)
 
 
 def entry_hash(entry: AuditEntry, keys: AuditKeyring | None = None) -> str:
@@ -37,9 +38,9 @@ def iter_entries(session: Session, batch: int = 1000) -> Iterator[AuditEntry]:
         rows = list(
             session.execute(
                 select(AuditEntry)
-                .where(AuditEntry.id > last_id)
-                .order_by(AuditEntry.id)
-                .limit(batch)  # type: ignore[arg-type, operator]
+                .where(col(AuditEntry.id) > last_id)
+                .order_by(col(AuditEntry.id))
+                .limit(batch)
             ).scalars()
         )
         if not rows:

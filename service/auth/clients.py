@@ -28,7 +28,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from sqlalchemy import or_, select, update
 from sqlalchemy.exc import SQLAlchemyError
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from service.auth.models import ApiClient
 from service.auth.scopes import parse_scopes, unknown_scopes
@@ -144,7 +144,7 @@ def _store_keyed_hash(db: Database, client: ApiClient, keyed: str) -> None:
     def upgrade(w: Writes) -> None:
         w.session.execute(
             update(ApiClient)
-            .where(ApiClient.id == client.id, ApiClient.secret_hash == legacy)  # type: ignore[arg-type]
+            .where(col(ApiClient.id) == client.id, col(ApiClient.secret_hash) == legacy)
             .values(secret_hash=keyed)
         )
 
@@ -164,10 +164,12 @@ def token_cutoffs(session: Session) -> dict[str, float]:
     """Client id -> the issue time (epoch seconds) before which its tokens no longer count:
     infinite for a revoked client, the secret's change for a rotated one."""
     rows = session.execute(
-        select(ApiClient.client_id, ApiClient.active, ApiClient.secret_changed_at).where(
+        select(
+            col(ApiClient.client_id), col(ApiClient.active), col(ApiClient.secret_changed_at)
+        ).where(
             or_(
-                ApiClient.active == False,  # noqa: E712 - a SQL expression
-                ApiClient.secret_changed_at > ApiClient.created_at,  # type: ignore[arg-type]
+                col(ApiClient.active) == False,  # noqa: E712 - a SQL expression
+                col(ApiClient.secret_changed_at) > col(ApiClient.created_at),
             )
         )
     )
@@ -179,12 +181,14 @@ def token_cutoffs(session: Session) -> dict[str, float]:
 
 def list_clients(session: Session) -> Sequence[ApiClient]:
     """Every client, oldest first."""
-    return session.execute(select(ApiClient).order_by(ApiClient.created_at)).scalars().all()
+    return session.execute(select(ApiClient).order_by(col(ApiClient.created_at))).scalars().all()
 
 
 def _by_id(session: Session, client_id: str) -> ApiClient | None:
     return (
-        session.execute(select(ApiClient).where(ApiClient.client_id == client_id)).scalars().first()
+        session.execute(select(ApiClient).where(col(ApiClient.client_id) == client_id))
+        .scalars()
+        .first()
     )
 
 

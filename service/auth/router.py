@@ -15,12 +15,12 @@ from service.auth import service as auth_service
 from service.auth.dependencies import Context
 from service.errors import OAuthError
 from service.inputs import contains_nul
-from service.openapi_docs import problems
+from service.openapi_docs import Responses, problems
 from service.ratelimit import rate_limits
 
 router = APIRouter(tags=["auth"])
 
-_OAUTH_ERRORS = {
+_OAUTH_ERRORS: Responses = {
     400: {
         **problems(400)[400],
         "description": "invalid_request, invalid_scope, unsupported_grant_type",
@@ -86,7 +86,7 @@ def _basic_credentials(request: Request) -> tuple[str, str] | None:
         "`client_secret` as form fields or with HTTP Basic, not both. The token's agency "
         "comes from the client's registration, never from the request."
     ),
-    responses=_OAUTH_ERRORS,  # type: ignore[arg-type]
+    responses=_OAUTH_ERRORS,
     openapi_extra={
         "requestBody": {
             "content": {

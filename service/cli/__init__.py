@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from typing import Protocol, TypeGuard
 
 import typer
 
@@ -80,16 +81,24 @@ def main() -> None:
         if _is_usage_error(exc):
             ctx = getattr(exc, "ctx", None)
             if type(exc).__name__ == "NoArgsIsHelpError":
-                typer.echo(exc.format_message(), err=True)  # type: ignore[attr-defined]
+                typer.echo(exc.format_message(), err=True)
                 sys.exit(2)
             where = getattr(ctx, "command_path", None) or "rujukan"
-            message = exc.format_message()  # type: ignore[attr-defined]
-            fail(f"{message} (see `{where} --help`)", exc.exit_code)  # type: ignore[attr-defined]
+            message = exc.format_message()
+            fail(f"{message} (see `{where} --help`)", exc.exit_code)
         fail(f"unexpected {type(exc).__name__}; the command did not finish")
     sys.exit(result if isinstance(result, int) else 0)
 
 
-def _is_usage_error(exc: BaseException) -> bool:
+class _UsageError(Protocol):
+    """What every click exception has."""
+
+    exit_code: int
+
+    def format_message(self) -> str: ...
+
+
+def _is_usage_error(exc: BaseException) -> TypeGuard[_UsageError]:
     # Typer carries its own copy of click, whose exception classes are not public: recognise
     # them by what every click exception has.
     return callable(getattr(exc, "format_message", None)) and isinstance(

@@ -52,7 +52,7 @@ def audit_verify(
         if bad_id is not None:
             fail(f"audit entry {bad_id} is bad: {reason} ({count} entries verified before it)")
         try:
-            check_heads(session, found)  # type: ignore[arg-type]
+            check_heads(session, found)
         except HeadError as exc:
             fail(str(exc))
     report: dict[str, object] = {"entries": count, "valid": True}

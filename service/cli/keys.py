@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -22,7 +24,8 @@ def keys_init() -> None:
     from service.crypto import DataKeyring
 
     settings = get_settings()
-    files = {
+    # Each file: its path, and what creates it there.
+    files: dict[str, tuple[Path, Callable[[Path], object]]] = {
         "signing_key_file": (
             settings.signing_key_path,
             lambda path: save_keyset(path, KeySet([new_key(generated=False)])),
@@ -42,7 +45,7 @@ def keys_init() -> None:
             "refusing to overwrite existing key files: "
             + ", ".join(str(path) for path, _ in files.values())
         )
-    created = {}
+    created: dict[str, str] = {}
     for name, (path, create) in missing.items():
         try:
             create(path)

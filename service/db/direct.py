@@ -6,10 +6,13 @@ import dataclasses
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import exc
+from sqlalchemy import Insert, Table, exc
 from sqlmodel import Session, SQLModel
 
-_INSERTS: dict[Any, Any] = {}
+from service.tables import table_of
+
+# Each model's table and its INSERT, built once: the compiled form is kept per statement object.
+_INSERTS: dict[type[SQLModel], tuple[Table, Insert]] = {}
 # The row class of each set of selected columns (see `row_class`).
 _ROW_CLASSES: dict[tuple[str, ...], type] = {}
 
@@ -167,7 +170,17 @@ def fetch_direct(session: Session, statement: Any, params: dict[str, Any]) -> li
     return rows
 
 
-def insert_values(session: Session, model: Any, values: Sequence[dict[str, Any]]) -> None:
+def _insert_of(model: type[SQLModel]) -> tuple[Table, Insert]:
+    entry = _INSERTS.get(model)
+    if entry is None:
+        table = table_of(model)
+        entry = _INSERTS[model] = (table, table.insert())
+    return entry
+
+
+def insert_values(
+    session: Session, model: type[SQLModel], values: Sequence[dict[str, Any]]
+) -> None:
     """INSERT rows given as column values into `model`'s table, with one statement (an
     executemany for several; every row names the same columns).
 
@@ -178,12 +191,7 @@ def insert_values(session: Session, model: Any, values: Sequence[dict[str, Any]]
     """
     if not values:
         return
-    table = model.__table__
-    statement = _INSERTS.get(table)
-    if statement is None:
-        # Built once per table and reused: the compiled form is kept per statement object.
-        statement = _INSERTS[table] = table.insert()
-    execute_direct(session, statement, values, list(values[0]))
+    execute_direct(session, _insert_of(model)[1], values, list(values[0]))
 
 
 def insert_rows(session: Session, rows: Sequence[SQLModel]) -> None:
@@ -191,17 +199,13 @@ def insert_rows(session: Session, rows: Sequence[SQLModel]) -> None:
     the database."""
     if not rows:
         return
-    model = type(rows[0])
-    columns = model.__table__.columns  # type: ignore[attr-defined]
-    insert_values(
-        session,
-        model,
-        [
-            {
-                column.key: value
-                for column in columns
-                if (value := getattr(row, column.key)) is not None or not column.primary_key
-            }
-            for row in rows
-        ],
-    )
+    table, statement = _insert_of(type(rows[0]))
+    values = [
+        {
+            column.key: value
+            for column in table.columns
+            if (value := getattr(row, column.key)) is not None or not column.primary_key
+        }
+        for row in rows
+    ]
+    execute_direct(session, statement, values, list(values[0]))

@@ -6,6 +6,7 @@ from typing import Any
 
 from sqlalchemy import BigInteger, cast, func
 from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.functions import FunctionElement
 
 
@@ -17,7 +18,7 @@ class seconds_between(FunctionElement[int]):  # noqa: N801 - used as an SQL func
 
 
 @compiles(seconds_between)
-def _seconds_between_sqlite(element: Any, compiler: Any, **kw: Any) -> str:
+def _seconds_between_sqlite(element: seconds_between, compiler: SQLCompiler, **kw: Any) -> str:
     # SQLite keeps UTC timestamps as text; julianday() reads them as days.
     start, end = element.clauses
     days = func.julianday(end) - func.julianday(start)
@@ -25,7 +26,7 @@ def _seconds_between_sqlite(element: Any, compiler: Any, **kw: Any) -> str:
 
 
 @compiles(seconds_between, "postgresql")
-def _seconds_between_postgresql(element: Any, compiler: Any, **kw: Any) -> str:
+def _seconds_between_postgresql(element: seconds_between, compiler: SQLCompiler, **kw: Any) -> str:
     start, end = element.clauses
     seconds = func.extract("epoch", end - start)
     return compiler.process(cast(func.round(seconds), BigInteger), **kw)

@@ -6,19 +6,21 @@ import contextvars
 import threading
 from collections.abc import Callable
 from contextlib import nullcontext, suppress
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 from sqlmodel import Session
 
 T = TypeVar("T")
 
 
-class _Write:
+class _Write(Generic[T]):
     """One caller's part of a group commit: its work, its context, and how it ended."""
 
     __slots__ = ("work", "context", "woken", "done", "result", "error", "handle")
 
-    def __init__(self, work: Callable[[Any], Any]) -> None:
+    result: T  # set once the work has run, unless it raised (then `error` is set)
+
+    def __init__(self, work: Callable[[Any], T]) -> None:
         self.work = work
         self.handle: Any = None  # the write object the work was given
         # The caller's context variables (its request id, read by the audit trail), so the
@@ -26,7 +28,6 @@ class _Write:
         self.context = contextvars.copy_context()
         self.woken = threading.Event()
         self.done = False
-        self.result: Any = None
         self.error: BaseException | None = None
 
 
@@ -52,7 +53,7 @@ class GroupCommit:
         # The write object a work is given (see `service.db.writes`), one per work.
         self._begin = begin
         self._lock = threading.Lock()
-        self._waiting: list[_Write] = []
+        self._waiting: list[_Write[Any]] = []
         self._leading = False
         self._leader: int | None = None  # the thread running a group's writes
 
@@ -72,9 +73,9 @@ class GroupCommit:
             self._lead(write)
         if write.error is not None:
             raise write.error
-        return write.result  # type: ignore[no-any-return]
+        return write.result
 
-    def _lead(self, own: _Write) -> None:
+    def _lead(self, own: _Write[Any]) -> None:
         try:
             with self._sessions() as session:
                 try:
@@ -101,10 +102,10 @@ class GroupCommit:
                 else:
                     self._leading = False
 
-    def _commit_group(self, session: Session, group: list[_Write]) -> None:
+    def _commit_group(self, session: Session, group: list[_Write[Any]]) -> None:
         try:
             transaction = session.get_transaction()
-            ran: list[_Write] = []  # the writes of the transaction open now
+            ran: list[_Write[Any]] = []  # the writes of the transaction open now
             for write in group:
                 try:
                     # A write alone needs no savepoint: if it fails, the transaction is its own.

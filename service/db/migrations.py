@@ -68,12 +68,14 @@ def upgrade_to_head(url: str, *, then: Callable[[], None] | None = None) -> None
         url, poolclass=NullPool, hide_parameters=True, isolation_level="AUTOCOMMIT"
     )
     try:
-        with engine.connect() as lock:
-            lock.execute(text("SELECT pg_advisory_lock(:key)"), {"key": MIGRATION_LOCK_KEY})
+        with engine.connect() as connection:
+            connection.execute(text("SELECT pg_advisory_lock(:key)"), {"key": MIGRATION_LOCK_KEY})
             try:
                 upgrade()
             finally:
-                lock.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": MIGRATION_LOCK_KEY})
+                connection.execute(
+                    text("SELECT pg_advisory_unlock(:key)"), {"key": MIGRATION_LOCK_KEY}
+                )
     finally:
         engine.dispose()
 

@@ -22,6 +22,7 @@ from service.audit.models import AuditEntry
 from service.db.engines import is_sqlite
 from service.db.migrations import upgrade_to_head
 from service.models import metadata
+from service.tables import table_of
 
 if TYPE_CHECKING:
     from service.config import Settings
@@ -32,7 +33,7 @@ if TYPE_CHECKING:
 # TRIGGER or REFERENCES.
 TABLE_PRIVILEGES = ("SELECT", "INSERT", "UPDATE", "DELETE")
 # The one exception: audit entries are only read and appended.
-AUDIT_TABLE = AuditEntry.__table__  # type: ignore[attr-defined]
+AUDIT_TABLE = table_of(AuditEntry)
 AUDIT_PRIVILEGES = ("SELECT", "INSERT")
 # What the service's role must not hold on the audit trail, by grant, membership or PUBLIC.
 _FORBIDDEN_ON_AUDIT = ("UPDATE", "DELETE", "TRUNCATE", "TRIGGER", "REFERENCES")

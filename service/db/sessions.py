@@ -123,6 +123,7 @@ class Database:
             # The driver connection runs in autocommit mode (see `make_engine`): no
             # transaction is open around the checkpoint.
             raw = conn.connection.driver_connection
+            assert raw is not None
             busy, _, _ = raw.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
         return bool(busy == 0)
 

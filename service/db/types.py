@@ -47,6 +47,8 @@ class UTCDateTime(TypeDecorator[dt.datetime]):
         general = super().result_processor(dialect, coltype)
         if dialect.name != "sqlite":
             return general
+        # Set, since this type defines process_result_value.
+        assert general is not None
         parse = dt.datetime.fromisoformat
 
         def process(value: Any) -> Any:

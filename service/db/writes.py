@@ -50,6 +50,7 @@ from service.referrals.models import (
     ReferralHistory,
 )
 from service.requestctx import request_id
+from service.tables import table_of
 
 # Set when a transaction that recorded events commits in this process, so that an embedded
 # dispatcher sends at once instead of at its next poll. On PostgreSQL the transaction also
@@ -57,13 +58,13 @@ from service.requestctx import request_id
 EVENTS_COMMITTED = threading.Event()
 OUTBOX_CHANNEL = "rujukan_outbox"
 
-_REFERRAL = Referral.__table__  # type: ignore[attr-defined]
-_HISTORY = ReferralHistory.__table__  # type: ignore[attr-defined]
-_IDEMPOTENCY = IdempotencyRecord.__table__  # type: ignore[attr-defined]
-_AUDIT = AuditEntry.__table__  # type: ignore[attr-defined]
-_EVENT = Event.__table__  # type: ignore[attr-defined]
-_SUBSCRIPTION = WebhookSubscription.__table__  # type: ignore[attr-defined]
-_DELIVERY = WebhookDelivery.__table__  # type: ignore[attr-defined]
+_REFERRAL = table_of(Referral)
+_HISTORY = table_of(ReferralHistory)
+_IDEMPOTENCY = table_of(IdempotencyRecord)
+_AUDIT = table_of(AuditEntry)
+_EVENT = table_of(Event)
+_SUBSCRIPTION = table_of(WebhookSubscription)
+_DELIVERY = table_of(WebhookDelivery)
 
 REFERRAL_COLUMNS = tuple(column.key for column in _REFERRAL.columns)
 
@@ -106,7 +107,7 @@ class Writes:
 
     # ---- the same on both databases ---------------------------------------------------------
 
-    def insert(self, model: Any, values: Sequence[dict[str, Any]]) -> None:
+    def insert(self, model: type[SQLModel], values: Sequence[dict[str, Any]]) -> None:
         """INSERT rows given as column values into `model`'s table (one statement)."""
         insert_values(self.session, model, values)
 
@@ -355,7 +356,7 @@ def _insert_referral_statement(with_idempotency: bool) -> Any:
     referral_id = bindparam("r_id", type_=_REFERRAL.c.id.type)
     ctes = [insert(_REFERRAL).values(_bound(_REFERRAL, "r_", id=referral_id)).cte("new_referral")]
     for model, codes in ((ReferralGroup, "groups"), (ReferralCaseType, "case_types")):
-        index = model.__table__  # type: ignore[attr-defined]
+        index = table_of(model)
         code_list = bindparam(codes, type_=postgresql.ARRAY(index.c.code.type))
         ctes.append(
             insert(index)

@@ -31,12 +31,14 @@ from service.referrals.schemas import (
     ServiceIn,
 )
 from service.referrals.sealing import open_field, seal_field
-from service.referrals.validation import check_codes, check_unit, invalid
+from service.referrals.validation import Problems, check_codes, check_unit, invalid
 from service.referrals.views import guardian_of, view_for
 from service.taxonomy import repository as taxonomy
 
 
-def _step_due_at(ctx: ServiceContext, status: str, start: dt.datetime) -> dt.datetime:
+def _step_due_at(
+    ctx: ServiceContext, status: workflow.ReferralStatus, start: dt.datetime
+) -> dt.datetime:
     """When the step that begins at `start` in `status` must be done (assessed or served)."""
     hours = {
         workflow.ASSESSED: ctx.settings.sla_service_start_hours,
@@ -171,7 +173,7 @@ def assess_referral(
         row = _load_for_action(session, principal, referral_id, expected)
         transition = _decide(principal, row, "assess")
         _check_precondition(row, expected)
-        problems: list = []
+        problems: Problems = []
         check_codes(session, "service_type", "needs", body.needs, problems)
         check_unit(session, body.service_unit, row.to_agency, problems)
         if problems:
@@ -223,7 +225,7 @@ def record_service(
         row = _load_for_action(session, principal, referral_id, expected)
         transition = _decide(principal, row, action)
         _check_precondition(row, expected)
-        problems: list = []
+        problems: Problems = []
         types = taxonomy.active_codes(session, "service_type", [body.service_type])
         service_type = types.get(body.service_type)
         if service_type is None:
@@ -296,7 +298,7 @@ def close_referral(
         row = _load_for_action(session, principal, referral_id, expected)
         transition = _decide(principal, row, action, body.model_dump())
         _check_precondition(row, expected)
-        problems: list = []
+        problems: Problems = []
         if body.reason is not None:
             check_codes(session, "decline_reason", "reason", [body.reason], problems)
             problems = [(["body", "reason"], msg) for _, msg in problems]

@@ -45,7 +45,8 @@ class Created:
     @property
     def body(self) -> dict[str, Any]:
         """The body as data."""
-        return json.loads(self.payload)  # type: ignore[no-any-return]
+        body: dict[str, Any] = json.loads(self.payload)
+        return body
 
 
 # Consent fields added after the first release: left out of a request's fingerprint when the
@@ -184,7 +185,7 @@ def _build_referral(
     )
 
 
-def _new_row(**values: Any) -> Any:
+def _new_row(**values: Any) -> repo.ReferralRow:
     return repo.ReferralRow(**{**dict.fromkeys(repo.REFERRAL_COLUMNS), **values})
 
 

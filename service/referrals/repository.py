@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import functools
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import (
     Integer,
@@ -42,8 +41,13 @@ _REFERRAL = table_of(Referral)
 
 # A referral as the hot paths read it (a page, an action's row) and build it (a create):
 # its columns, typed, without an ORM instance's bookkeeping.
-ReferralRow: Any = row_class(Referral.__table__, "ReferralRow")  # type: ignore[attr-defined]
-REFERRAL_COLUMNS = tuple(field.name for field in dataclasses.fields(ReferralRow))
+# To the type checker it is a Referral: it has the same column attributes, with their types
+# (the hot paths read and set only those).
+if TYPE_CHECKING:
+    ReferralRow = Referral
+else:
+    ReferralRow = row_class(_REFERRAL, "ReferralRow")
+REFERRAL_COLUMNS = tuple(column.key for column in _REFERRAL.columns)
 
 
 def visible_to(agency: str | ColumnElement[str]) -> ColumnElement[bool]:
@@ -65,7 +69,7 @@ _VISIBLE = {False: _visible_statement(False), True: _visible_statement(True)}
 
 def get_visible(
     session: Session, referral_id: uuid.UUID, agency: str, *, for_update: bool = False
-) -> Any:
+) -> ReferralRow | None:
     """A referral, only if the agency is one of its two parties (the predicate of
     `visible_to`), as a plain object with the columns as attributes (Core, no ORM instance:
     actions update it with `update_if_version` and keep it current themselves).
@@ -110,17 +114,18 @@ def history(session: Session, referral_id: uuid.UUID) -> Sequence[ReferralHistor
     return session.execute(stmt).scalars().all()
 
 
+_SERVICE = table_of(DeliveredService)
+# Built once; each call adds its WHERE.
+_SERVICES = select(DeliveredService).order_by(_SERVICE.c.recorded_at, _SERVICE.c.id)
+
+
 def services_of(
     session: Session, referral_ids: Sequence[uuid.UUID]
 ) -> dict[uuid.UUID, list[DeliveredService]]:
     """Services of several referrals, each list in the order they were recorded."""
     if not referral_ids:
         return {}
-    stmt = (
-        select(DeliveredService)
-        .where(DeliveredService.referral_id.in_(referral_ids))  # type: ignore[attr-defined]
-        .order_by(DeliveredService.recorded_at, DeliveredService.id)
-    )
+    stmt = _SERVICES.where(_SERVICE.c.referral_id.in_(referral_ids))
     grouped: dict[uuid.UUID, list[DeliveredService]] = {rid: [] for rid in referral_ids}
     for row in session.execute(stmt).scalars():
         grouped[row.referral_id].append(row)
@@ -182,7 +187,7 @@ def list_page(
     limit: int,
     after: tuple[dt.datetime, uuid.UUID] | None,
     now: dt.datetime,
-) -> list[Any]:
+) -> list[ReferralRow]:
     """Newest first, keyset-paginated on (created_at, id); returns up to limit + 1 rows.
 
     Plain objects (each column an attribute, as on a Referral), not ORM ones: a page is
@@ -298,9 +303,9 @@ def purgeable_ids(session: Session, closed_before: dt.datetime) -> list[uuid.UUI
     stmt = (
         select(col(Referral.id))
         .where(
-            Referral.status == workflow.CLOSED,
-            Referral.closed_at < closed_before,  # type: ignore[operator]
-            Referral.purged_at.is_(None),  # type: ignore[union-attr]
+            col(Referral.status) == workflow.CLOSED,
+            col(Referral.closed_at) < closed_before,
+            col(Referral.purged_at).is_(None),
         )
         .order_by(col(Referral.closed_at), col(Referral.id))
     )
@@ -336,7 +341,7 @@ def erase_service_notes(session: Session, referral_id: uuid.UUID) -> int:
     """Clear the notes of a referral's services; the number of services."""
     stmt = (
         update(DeliveredService)
-        .where(DeliveredService.referral_id == referral_id)
+        .where(col(DeliveredService.referral_id) == referral_id)
         .values(notes_sealed=None)
         .execution_options(synchronize_session=False)
     )

@@ -8,16 +8,22 @@ from service import errors
 from service.auth.principal import Principal
 from service.referrals.schemas import ReferralCreate
 from service.taxonomy import repository as taxonomy
+from service.taxonomy.models import TaxonomyTerm
+
+# What is wrong with a request: each the location of a field and a message.
+Problems = list[tuple[list[str | int], str]]
 
 
-def invalid(problems: list[tuple[list[str | int], str]]) -> errors.ValidationFailed:
+def invalid(problems: Problems) -> errors.ValidationFailed:
     return errors.ValidationFailed(
         "; ".join(f"{'.'.join(map(str, loc))}: {msg}" for loc, msg in problems),
         [{"loc": loc, "msg": msg, "type": "value_error"} for loc, msg in problems],
     )
 
 
-def check_codes(session: Session, kind: str, field: str, values: list[str], problems: list) -> dict:
+def check_codes(
+    session: Session, kind: str, field: str, values: list[str], problems: Problems
+) -> dict[str, TaxonomyTerm]:
     known = taxonomy.active_codes(session, kind, values)
     for index, value in enumerate(values):
         if value not in known:
@@ -26,7 +32,7 @@ def check_codes(session: Session, kind: str, field: str, values: list[str], prob
 
 
 def check_unit(
-    session: Session, code: str, receiver: str, problems: list, field: str = "service_unit"
+    session: Session, code: str, receiver: str, problems: Problems, field: str = "service_unit"
 ) -> None:
     units = taxonomy.active_codes(session, "service_unit", [code])
     unit = units.get(code)
@@ -37,7 +43,7 @@ def check_unit(
 
 
 def validate_create(session: Session, principal: Principal, body: ReferralCreate) -> None:
-    problems: list[tuple[list[str | int], str]] = []
+    problems: Problems = []
     if body.to_agency == principal.agency:
         problems.append((["body", "to_agency"], "an agency cannot refer to itself"))
     elif body.to_agency not in taxonomy.agency_codes(session, [body.to_agency]):

@@ -27,7 +27,7 @@ _reference_lock = threading.Lock()
 
 def _cached(session: Session, name: str, wanted: Iterable[str], load: Callable[[], T]) -> T:
     """What `load` reads, kept for REFERENCE_DATA_SECONDS unless a `wanted` code is not in it."""
-    url = session.get_bind().url
+    url = session.get_bind().engine.url
     with _reference_lock:  # a TTLCache reorders itself on reads: not safe between threads
         cache = _reference_data.get(url)
         if cache is None:
@@ -52,7 +52,7 @@ def active_codes(
 
     def load() -> dict[str, TaxonomyTerm]:
         stmt = select(TaxonomyTerm).where(
-            TaxonomyTerm.kind == kind,
+            col(TaxonomyTerm.kind) == kind,
             col(TaxonomyTerm.active).is_(True),
         )
         terms = {t.code: t for t in session.execute(stmt).scalars()}
@@ -75,7 +75,7 @@ def agency_codes(session: Session, wanted: Iterable[str] = ()) -> set[str]:
 
 def all_agency_codes(session: Session) -> frozenset[str]:
     """Every agency code, read now."""
-    return frozenset(session.execute(select(Agency.code)).scalars())
+    return frozenset(session.execute(select(col(Agency.code))).scalars())
 
 
 def agencies(session: Session) -> Sequence[Agency]:
@@ -90,7 +90,9 @@ def agency(session: Session, code: str) -> Agency | None:
 
 def agency_names(session: Session, codes: list[str]) -> dict[str, str]:
     """The names of these agencies, by code."""
-    rows = session.execute(select(Agency.code, Agency.name).where(col(Agency.code).in_(codes)))
+    rows = session.execute(
+        select(col(Agency.code), col(Agency.name)).where(col(Agency.code).in_(codes))
+    )
     return {code: name for code, name in rows}
 
 
@@ -112,5 +114,5 @@ def active_terms(session: Session) -> Sequence[TaxonomyTerm]:
 
 def term_codes(session: Session, *kinds: str) -> set[str]:
     """The taxonomy codes of these kinds, active or not."""
-    stmt = select(TaxonomyTerm.code).where(col(TaxonomyTerm.kind).in_(kinds))
+    stmt = select(col(TaxonomyTerm.code)).where(col(TaxonomyTerm.kind).in_(kinds))
     return set(session.execute(stmt).scalars())

@@ -57,7 +57,7 @@ def assert_problem(response: Response, status: int) -> dict[str, Any]:
     assert isinstance(body["type"], str) and body["type"]
     assert isinstance(body["title"], str) and body["title"]
     assert body["status"] == status
-    return body  # type: ignore[no-any-return]
+    return body
 
 
 def ok(response: Response, status: int = 200) -> Any:
@@ -193,7 +193,7 @@ class Party:
             },
         )
         assert response.status_code == 200, response.text
-        return response.json()["access_token"]  # type: ignore[no-any-return]
+        return response.json()["access_token"]
 
 
 class Api:
@@ -219,7 +219,7 @@ class Api:
     def create_ok(self, to_agency: str = "KEMENSOS", **overrides: Any) -> dict[str, Any]:
         response = self.create(referral_body(to_agency, **overrides))
         assert response.status_code == 201, response.text
-        return response.json()  # type: ignore[no-any-return]
+        return response.json()
 
     def get(self, referral_id: str, **params: str) -> Response:
         return self.http.get(f"/v1/referrals/{referral_id}", params=params, headers=self.headers())
