@@ -5,17 +5,14 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Response
+from fastapi import APIRouter, Query, Response
 
 from service.audit import service
 from service.audit.schemas import AuditPage
-from service.auth import scopes
-from service.auth.dependencies import Context, require
-from service.auth.principal import Principal
+from service.auth.dependencies import Auditor, Context
 from service.openapi_docs import problems
 
 router = APIRouter(prefix="/v1/audit", tags=["audit"])
-Auditor = Annotated[Principal, Depends(require(scopes.AUDIT))]
 
 
 @router.get(

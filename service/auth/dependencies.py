@@ -10,7 +10,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
 
 from service import errors
-from service.auth import tokens
+from service.auth import scopes, tokens
 from service.auth.principal import Principal
 from service.config import TrustedIssuer
 from service.context import ServiceContext
@@ -167,3 +167,11 @@ def require(scope: str) -> Callable[[Principal], Awaitable[Principal]]:
 
 
 CurrentPrincipal = Annotated[Principal, Depends(authenticate)]
+
+# One alias per scope a route demands, for the routers' signatures.
+Reader = Annotated[Principal, Depends(require(scopes.READ))]
+Writer = Annotated[Principal, Depends(require(scopes.WRITE))]
+Assessor = Annotated[Principal, Depends(require(scopes.ASSESS))]
+Server = Annotated[Principal, Depends(require(scopes.SERVE))]
+WebhookManager = Annotated[Principal, Depends(require(scopes.WEBHOOKS))]
+Auditor = Annotated[Principal, Depends(require(scopes.AUDIT))]

@@ -8,6 +8,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from sqlalchemy import bindparam, func, or_, select, update
+from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import Session, col
 
 from service.events.models import (
@@ -208,18 +209,25 @@ def settle_pending(
     return int(result.rowcount)
 
 
+def _due(now: dt.datetime) -> tuple[ColumnElement[bool], ...]:
+    """A delivery that may be attempted now: pending, its time come, not leased to a worker."""
+    return (
+        col(WebhookDelivery.status) == "pending",
+        col(WebhookDelivery.next_attempt_at) <= now,
+        or_(
+            col(WebhookDelivery.lease_expires_at).is_(None),
+            col(WebhookDelivery.lease_expires_at) <= now,
+        ),
+    )
+
+
 def any_due(session: Session, now: dt.datetime) -> bool:
     """True when some delivery could be claimed now (a cheap check before locking)."""
     return (
         session.execute(
             select(col(WebhookDelivery.id))
             .where(
-                col(WebhookDelivery.status) == "pending",
-                col(WebhookDelivery.next_attempt_at) <= now,
-                or_(
-                    col(WebhookDelivery.lease_expires_at).is_(None),
-                    col(WebhookDelivery.lease_expires_at) <= now,
-                ),
+                *_due(now),
             )
             .limit(1)
         ).first()
@@ -244,12 +252,7 @@ def claim_due(
                 col(WebhookSubscription.id) == col(WebhookDelivery.subscription_id),
             )
             .where(
-                col(WebhookDelivery.status) == "pending",
-                col(WebhookDelivery.next_attempt_at) <= now,
-                or_(
-                    col(WebhookDelivery.lease_expires_at).is_(None),
-                    col(WebhookDelivery.lease_expires_at) <= now,
-                ),
+                *_due(now),
                 col(WebhookSubscription.active).is_(True),
             )
             .order_by(col(WebhookDelivery.next_attempt_at), col(WebhookDelivery.event_seq))

@@ -5,11 +5,9 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Response, status
+from fastapi import APIRouter, Query, Response, status
 
-from service.auth import scopes
-from service.auth.dependencies import Context, require
-from service.auth.principal import Principal
+from service.auth.dependencies import Context, Reader, WebhookManager
 from service.events import service
 from service.events.schemas import (
     DeliveryPage,
@@ -28,8 +26,6 @@ from service.openapi_docs import problems
 events_router = APIRouter(prefix="/v1/events", tags=["events"])
 webhooks_router = APIRouter(prefix="/v1/webhook-subscriptions", tags=["webhooks"])
 
-Reader = Annotated[Principal, Depends(require(scopes.READ))]
-Manager = Annotated[Principal, Depends(require(scopes.WEBHOOKS))]
 Cursor = Annotated[str | None, Query(max_length=32)]
 
 _SUBSCRIPTION_ERRORS = problems(401, 403, 404, 422)
@@ -79,7 +75,7 @@ def list_events(
     responses=problems(401, 403, 422),
 )
 def create_webhook_subscription(
-    body: SubscriptionCreate, ctx: Context, principal: Manager, response: Response
+    body: SubscriptionCreate, ctx: Context, principal: WebhookManager, response: Response
 ) -> SubscriptionCreated:
     """Create a webhook subscription."""
     response.headers["Cache-Control"] = "no-store"
@@ -93,7 +89,7 @@ def create_webhook_subscription(
     description="Every subscription owned by the caller's agency, oldest first; no secrets.",
     responses=problems(401, 403),
 )
-def list_webhook_subscriptions(ctx: Context, principal: Manager) -> list[SubscriptionRead]:
+def list_webhook_subscriptions(ctx: Context, principal: WebhookManager) -> list[SubscriptionRead]:
     """List webhook subscriptions."""
     return service.list_subscriptions(ctx, principal)
 
@@ -106,7 +102,7 @@ def list_webhook_subscriptions(ctx: Context, principal: Manager) -> list[Subscri
     responses=_SUBSCRIPTION_ERRORS,
 )
 def get_webhook_subscription(
-    subscription_id: uuid.UUID, ctx: Context, principal: Manager
+    subscription_id: uuid.UUID, ctx: Context, principal: WebhookManager
 ) -> SubscriptionRead:
     """Read a webhook subscription."""
     return service.get_subscription(ctx, principal, subscription_id)
@@ -120,7 +116,7 @@ def get_webhook_subscription(
     responses=_SUBSCRIPTION_ERRORS,
 )
 def delete_webhook_subscription(
-    subscription_id: uuid.UUID, ctx: Context, principal: Manager
+    subscription_id: uuid.UUID, ctx: Context, principal: WebhookManager
 ) -> Response:
     """Delete a webhook subscription."""
     service.delete_subscription(ctx, principal, subscription_id)
@@ -141,7 +137,7 @@ def delete_webhook_subscription(
 def rotate_webhook_secret(
     subscription_id: uuid.UUID,
     ctx: Context,
-    principal: Manager,
+    principal: WebhookManager,
     response: Response,
     body: SecretRotation | None = None,
 ) -> SecretRotated:
@@ -164,7 +160,7 @@ def rotate_webhook_secret(
 def list_webhook_deliveries(
     subscription_id: uuid.UUID,
     ctx: Context,
-    principal: Manager,
+    principal: WebhookManager,
     status: DeliveryStatus | None = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     cursor: Cursor = None,
@@ -188,7 +184,7 @@ def list_webhook_deliveries(
     responses=_RETRY_ERRORS,
 )
 def retry_dead_webhook_deliveries(
-    subscription_id: uuid.UUID, ctx: Context, principal: Manager
+    subscription_id: uuid.UUID, ctx: Context, principal: WebhookManager
 ) -> Requeued:
     """Retry every dead webhook delivery."""
     return service.retry_dead_deliveries(ctx, principal, subscription_id)
@@ -207,7 +203,7 @@ def retry_dead_webhook_deliveries(
     responses=_RETRY_ERRORS,
 )
 def retry_webhook_delivery(
-    subscription_id: uuid.UUID, delivery_id: uuid.UUID, ctx: Context, principal: Manager
+    subscription_id: uuid.UUID, delivery_id: uuid.UUID, ctx: Context, principal: WebhookManager
 ) -> DeliveryRead:
     """Retry a webhook delivery."""
     return service.retry_delivery(ctx, principal, subscription_id, delivery_id)

@@ -289,16 +289,7 @@ def _delivery_read(
         event_id=event.id,
         event_type=event.type,
         status=row.status,
-        attempts=[
-            AttemptRead(
-                number=a.number,
-                started_at=a.started_at,
-                duration_ms=a.duration_ms,
-                status_code=a.status_code,
-                error=a.error,
-            )
-            for a in attempts
-        ],
+        attempts=[AttemptRead.model_validate(a, from_attributes=True) for a in attempts],
         next_attempt_at=row.next_attempt_at if row.status == "pending" else None,
         last_status_code=row.last_status_code,
         last_error=row.last_error,

@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from service.auth import scopes
-from service.auth.dependencies import Context, require
-from service.auth.principal import Principal
+from service.auth.dependencies import Context, Reader
 from service.fhir import service
 from service.openapi_docs import problems
 
@@ -82,7 +80,7 @@ class FhirBundle(BaseModel):
 def get_referral_fhir(
     referral_id: uuid.UUID,
     ctx: Context,
-    principal: Annotated[Principal, Depends(require(scopes.READ))],
+    principal: Reader,
 ) -> Any:
     """A referral as a FHIR R4 Bundle."""
     bundle, etag = service.get_referral_bundle(ctx, principal, referral_id)

@@ -10,7 +10,6 @@ from typing import Any, Literal
 from sqlmodel import Session
 
 from service import errors
-from service.agreements import service as agreements
 from service.auth.principal import Principal
 from service.context import ServiceContext
 from service.db.types import utcnow
@@ -283,6 +282,28 @@ def record_service(
     return _finish(ctx, principal, ctx.db.write(act))
 
 
+def _closure(
+    ctx: ServiceContext,
+    row: Referral,
+    outcome: str,
+    notes: str | None,
+    now: dt.datetime,
+    *,
+    reason: str | None = None,
+    onward: Referral | None = None,
+) -> dict[str, Any]:
+    """The columns a closure sets, whatever its outcome."""
+    return {
+        "closure_outcome": outcome,
+        "closure_reason": reason,
+        "closure_notes_sealed": seal_field(ctx, row.id, "closure_notes", notes),
+        "onward_agency": onward.to_agency if onward else None,
+        "onward_referral_id": onward.id if onward else None,
+        "closed_at": now,
+        "due_at": None,
+    }
+
+
 def close_referral(
     ctx: ServiceContext,
     principal: Principal,
@@ -313,19 +334,10 @@ def close_referral(
         child: Referral | None = None
         if body.outcome == "referred_onward":
             assert body.onward_agency is not None
-            agreements.check_referral_allowed(
-                ctx,
-                session,
-                from_agency=principal.agency,
-                to_agency=body.onward_agency,
-                groups=[*row.groups, *row.kemenham_groups],
-                case_types=row.case_types,
-                field="onward_agency",
-                on=now.date(),
-            )
             child = new_referral(
                 ctx,
                 w,
+                "onward_agency",
                 from_agency=principal.agency,
                 to_agency=body.onward_agency,
                 subject=json.loads(open_field(ctx, row.id, "subject", row.subject_sealed) or "{}"),
@@ -355,15 +367,7 @@ def close_referral(
             row,
             action,
             transition,
-            {
-                "closure_outcome": body.outcome,
-                "closure_reason": body.reason,
-                "closure_notes_sealed": seal_field(ctx, row.id, "closure_notes", body.notes),
-                "onward_agency": body.onward_agency,
-                "onward_referral_id": child.id if child else None,
-                "closed_at": now,
-                "due_at": None,
-            },
+            _closure(ctx, row, body.outcome, body.notes, now, reason=body.reason, onward=child),
             detail,
             now,
         )
@@ -454,13 +458,7 @@ def withdraw_consent(
             action,
             transition,
             {
-                "closure_outcome": workflow.CONSENT_WITHDRAWN,
-                "closure_reason": None,
-                "closure_notes_sealed": seal_field(ctx, row.id, "closure_notes", body.notes),
-                "onward_agency": None,
-                "onward_referral_id": None,
-                "closed_at": now,
-                "due_at": None,
+                **_closure(ctx, row, workflow.CONSENT_WITHDRAWN, body.notes, now),
                 "consent_withdrawn_at": withdrawn_at,
             },
             {"outcome": workflow.CONSENT_WITHDRAWN, "withdrawn_at": withdrawn_at.isoformat()},

@@ -223,12 +223,28 @@ def _store_referral(
     )
 
 
-def new_referral(ctx: ServiceContext, w: Writes, **fields: Any) -> Referral:
+def _allowed_referral(ctx: ServiceContext, session: Session, field: str, **fields: Any) -> Referral:
+    """`_build_referral`, once the agreements between its two agencies allow it (`field`: the
+    request's field naming the receiver, for the 422)."""
+    agreements.check_referral_allowed(
+        ctx,
+        session,
+        from_agency=fields["from_agency"],
+        to_agency=fields["to_agency"],
+        groups=[*fields["groups"], *fields["kemenham_groups"]],
+        case_types=fields["case_types"],
+        field=field,
+        on=fields["now"].date(),
+    )
+    return _build_referral(ctx, **fields)
+
+
+def new_referral(ctx: ServiceContext, w: Writes, field: str, **fields: Any) -> Referral:
     """Build and store a referral inside the caller's transaction (an onward referral),
-    following the duplicate rule of a create (`_check_duplicate`)."""
+    following the agreements and the duplicate rule of a create (`_check_duplicate`)."""
     session = w.session
     actor: Principal = fields["actor"]
-    row = _build_referral(ctx, **fields)
+    row = _allowed_referral(ctx, session, field, **fields)
     _check_duplicate(session, row)
     tries = 1
     while True:
@@ -284,18 +300,10 @@ def create_referral(
         if replay is not None:
             return replay
         validate_create(session, principal, body)
-        agreements.check_referral_allowed(
+        row = _allowed_referral(
             ctx,
             session,
-            from_agency=principal.agency,
-            to_agency=body.to_agency,
-            groups=[*body.groups, *body.kemenham_groups],
-            case_types=body.case_types,
-            field="to_agency",
-            on=now.date(),
-        )
-        row = _build_referral(
-            ctx,
+            "to_agency",
             from_agency=principal.agency,
             to_agency=body.to_agency,
             subject=body.subject.model_dump(mode="json", exclude_none=True),

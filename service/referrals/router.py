@@ -6,13 +6,18 @@ import uuid
 from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Header, Query, Response, status
+from fastapi import APIRouter, Header, Query, Response, status
 from pydantic import BaseModel
 
 from service import errors
-from service.auth import scopes
-from service.auth.dependencies import Context, CurrentPrincipal, require
-from service.auth.principal import Principal
+from service.auth.dependencies import (
+    Assessor,
+    Context,
+    CurrentPrincipal,
+    Reader,
+    Server,
+    Writer,
+)
 from service.openapi_docs import problems
 from service.referrals import actions, create, queries
 from service.referrals.etags import etag, expected_versions
@@ -34,8 +39,6 @@ from service.referrals.schemas import (
 
 router = APIRouter(prefix="/v1/referrals", tags=["referrals"])
 
-Reader = Annotated[Principal, Depends(require(scopes.READ))]
-Writer = Annotated[Principal, Depends(require(scopes.WRITE))]
 IfMatch = Annotated[
     str | None,
     Header(
@@ -228,7 +231,7 @@ def assess_referral(
     referral_id: uuid.UUID,
     body: AssessIn,
     ctx: Context,
-    principal: Annotated[Principal, Depends(require(scopes.ASSESS))],
+    principal: Assessor,
     response: Response,
     if_match: IfMatch = None,
 ) -> ReferralRead:
@@ -237,9 +240,6 @@ def assess_referral(
         actions.assess_referral(ctx, principal, referral_id, body, expected_versions(if_match)),
         response,
     )
-
-
-Server = Annotated[Principal, Depends(require(scopes.SERVE))]
 
 
 def _service_recorder(action: actions.ServiceAction) -> Callable[..., ReferralRead]:

@@ -4,18 +4,15 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Query, Response
+from fastapi import APIRouter, Query, Response
 
-from service.auth import scopes
-from service.auth.dependencies import Context, require
-from service.auth.principal import Principal
+from service.auth.dependencies import Context, Reader
 from service.inputs import Day
 from service.openapi_docs import problems
 from service.stats import service
 from service.stats.schemas import Stats
 
 router = APIRouter(prefix="/v1", tags=["statistics"])
-Reader = Annotated[Principal, Depends(require(scopes.READ))]
 
 
 @router.get(

@@ -4,12 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Response
+from fastapi import APIRouter, Query, Response
 
 from service import errors
-from service.auth import scopes
-from service.auth.dependencies import Context, require
-from service.auth.principal import Principal
+from service.auth.dependencies import Context, Reader
 from service.openapi_docs import problems
 from service.referrals.nik import nik_problems
 from service.referrals.router import RevealReason
@@ -17,8 +15,6 @@ from service.subjects import service
 from service.subjects.schemas import SubjectExport
 
 router = APIRouter(prefix="/v1/subjects", tags=["data subjects"])
-
-Reader = Annotated[Principal, Depends(require(scopes.READ))]
 
 
 @router.get(

@@ -2,20 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
-from service.auth import scopes
-from service.auth.dependencies import Context, require
-from service.auth.principal import Principal
+from service.auth.dependencies import Context, Reader
 from service.openapi_docs import problems
 from service.taxonomy import repository
 from service.taxonomy.models import TaxonomyTerm
 
 router = APIRouter(prefix="/v1", tags=["reference data"])
-Reader = Annotated[Principal, Depends(require(scopes.READ))]
 
 
 class AgencyRead(BaseModel):
