@@ -21,20 +21,11 @@ from service.config import Settings
 from service.context import ServiceContext
 from service.demo.loader import DemoError, load_demo
 from service.referrals.models import Referral, ReferralHistory
+from tests.support import OUTCOMES
 from tests.support.cli import Cli, assert_clean_failure, make_cli, run
 from tests.support.databases import POSTGRES_URL, make_settings
 from tests.support.roles import owner_and_service_roles
-from tests.support.tokens import token_status
-
-OUTCOMES = {
-    "completed",
-    "declined",
-    "withdrawn",
-    "unreachable",
-    "deceased",
-    "referred_onward",
-    "consent_withdrawn",
-}
+from tests.support.tokens import form_token, token_status
 
 
 @pytest.fixture(scope="module")
@@ -70,8 +61,17 @@ def agreements(cli: Cli) -> list[dict[str, Any]]:
 
 @pytest.mark.parametrize(
     "command",
-    [["agency"], ["agency", "add"], ["agency", "list"], ["agreement"], ["agreement", "add"],
-     ["agreement", "list"], ["agreement", "end"], ["report"], ["demo"]],
+    [
+        ["agency"],
+        ["agency", "add"],
+        ["agency", "list"],
+        ["agreement"],
+        ["agreement", "add"],
+        ["agreement", "list"],
+        ["agreement", "end"],
+        ["report"],
+        ["demo"],
+    ],
     ids=" ".join,
 )
 def test_help(command: list[str], tmp_path: Path) -> None:
@@ -97,7 +97,9 @@ def test_dev_migrate_registers_the_three_agreements_once(cli: Cli) -> None:
 
 
 def test_prod_migrate_registers_no_agreement(
-    backend: str, new_database_url, tmp_path: Path  # type: ignore[no-untyped-def]
+    backend: str,
+    new_database_url,
+    tmp_path: Path,  # type: ignore[no-untyped-def]
 ) -> None:
     cli = make_cli(backend, new_database_url, tmp_path)
     env = {**cli.env, "RUJUKAN_ENV": "prod"}
@@ -122,9 +124,23 @@ def test_prod_migrate_registers_no_agreement(
 def test_agreement_add_list_end(cli: Cli) -> None:
     added = json.loads(
         cli.ok(
-            "agreement", "add", "PKS/07/LPSK-KEMENSOS/2026", "--kind", "pks",
-            "--agency", "LPSK", "--agency", "KEMENSOS", "--valid-from", "2026-01-01",
-            "--valid-until", "2028-12-31", "--group", "KORBAN_KEKERASAN", "--case-type", "TPPO",
+            "agreement",
+            "add",
+            "PKS/07/LPSK-KEMENSOS/2026",
+            "--kind",
+            "pks",
+            "--agency",
+            "LPSK",
+            "--agency",
+            "KEMENSOS",
+            "--valid-from",
+            "2026-01-01",
+            "--valid-until",
+            "2028-12-31",
+            "--group",
+            "KORBAN_KEKERASAN",
+            "--case-type",
+            "TPPO",
         ).stdout
     )
     assert added == {
@@ -166,9 +182,7 @@ def test_agreement_add_refuses_bad_input(cli: Cli, args: list[str], words: list[
     assert_clean_failure(cli.run("agreement", "add", "MOU/BAD", *rest, *extra), *words)
 
 
-def test_agency_add_then_a_client_of_it_gets_tokens(
-    cli: Cli, backend: str
-) -> None:
+def test_agency_add_then_a_client_of_it_gets_tokens(cli: Cli, backend: str) -> None:
     code = f"DINSOS_JATIM_{backend[:2].upper()}"
     added = json.loads(cli.ok("agency", "add", code, "--name", "Dinas Sosial Jawa Timur").stdout)
     assert added == {"code": code, "name": "Dinas Sosial Jawa Timur"}
@@ -224,11 +238,9 @@ def test_demo_data_is_real_service_data(demo_cli: Cli, demo_ctx: ServiceContext)
     assert raw is not None and "fiktif" not in raw
     client = demo_cli.create_client("referrals:read", agency="KEMENSOS")
     with TestClient(create_app(ctx=demo_ctx), raise_server_exceptions=False) as http:
-        token = http.post(
-            "/oauth/token",
-            data={"grant_type": "client_credentials", "client_id": client["client_id"],
-                  "client_secret": client["client_secret"]},
-        ).json()["access_token"]
+        token = form_token(http, client["client_id"], client["client_secret"]).json()[
+            "access_token"
+        ]
         page = http.get(
             "/v1/referrals", params={"limit": 200}, headers={"Authorization": f"Bearer {token}"}
         ).json()
@@ -263,11 +275,9 @@ def test_report_json_is_the_api_figures(demo_cli: Cli, demo_ctx: ServiceContext)
     period = ["--from", "2026-01-01", "--to", dt.date.today().isoformat()]
     mine = json.loads(demo_cli.ok("report", "--agency", "LPSK", *period).stdout)
     with TestClient(create_app(ctx=demo_ctx), raise_server_exceptions=False) as http:
-        token = http.post(
-            "/oauth/token",
-            data={"grant_type": "client_credentials", "client_id": client["client_id"],
-                  "client_secret": client["client_secret"]},
-        ).json()["access_token"]
+        token = form_token(http, client["client_id"], client["client_secret"]).json()[
+            "access_token"
+        ]
         api = http.get(
             "/v1/stats",
             params={"from": period[1], "to": period[3]},
@@ -281,8 +291,11 @@ def test_report_json_is_the_api_figures(demo_cli: Cli, demo_ctx: ServiceContext)
 
 def test_report_csv_has_one_row_per_figure(demo_cli: Cli) -> None:
     figures = json.loads(demo_cli.ok("report", "--agency", "KEMENSOS").stdout)
-    rows = list(csv.DictReader(io.StringIO(demo_cli.ok(
-        "report", "--agency", "KEMENSOS", "--format", "csv").stdout)))
+    rows = list(
+        csv.DictReader(
+            io.StringIO(demo_cli.ok("report", "--agency", "KEMENSOS", "--format", "csv").stdout)
+        )
+    )
     table = {(r["section"], r["key"]): r["value"] for r in rows}
     assert table[("total", "referrals")] == str(figures["total"])
     for status, n in figures["by_status"].items():

@@ -19,27 +19,8 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from service.db import alembic_config, make_engine, migration_state, upgrade_to_head
 from service.referrals.models import Referral
-from tests.support import CONTRACT_GROUPS
+from tests.support import CONTRACT_CASE_TYPES, CONTRACT_GROUPS, OUTCOMES
 
-# The six of CONTRACT §4, plus consent_withdrawn (UU PDP), seeded by migration 0002.
-OUTCOME_CODES = {
-    "completed",
-    "declined",
-    "withdrawn",
-    "unreachable",
-    "deceased",
-    "referred_onward",
-    "consent_withdrawn",
-}
-CASE_TYPES = {
-    "TPPO",
-    "TERORISME",
-    "KEKERASAN_FISIK",
-    "KEKERASAN_PSIKIS",
-    "KEKERASAN_SEKSUAL",
-    "PELANGGARAN_HAM_BERAT",
-    "KONFLIK_SOSIAL",
-}
 APP_TABLES = {
     "agency",
     "api_client",
@@ -190,8 +171,8 @@ def test_reference_data_is_seeded(migrated: Engine) -> None:
 
     assert all(t.name and t.active for t in terms)
     assert {t.code for t in of("group")} == set(CONTRACT_GROUPS)
-    assert {t.code for t in of("case_type")} >= CASE_TYPES
-    assert {t.code for t in of("outcome")} == OUTCOME_CODES
+    assert {t.code for t in of("case_type")} >= CONTRACT_CASE_TYPES
+    assert {t.code for t in of("outcome")} == OUTCOMES
     assert of("decline_reason"), "decline reasons are seeded"
     assert of("kemenham_group"), "KemenHAM's groups are seeded"
 

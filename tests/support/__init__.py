@@ -31,6 +31,29 @@ from service.db.writes import Writes
 AGENCIES = ("KEMENSOS", "LPSK", "KEMENHAM")
 PROBLEM = "application/problem+json"
 # The twelve 12-PAS group codes of CONTRACT §5, in its order.
+# The six closure outcomes of CONTRACT §4.
+CONTRACT_OUTCOMES = (
+    "completed",
+    "declined",
+    "withdrawn",
+    "unreachable",
+    "deceased",
+    "referred_onward",
+)
+# Every outcome the service records: the contract's, plus consent_withdrawn (UU PDP).
+OUTCOMES = frozenset({*CONTRACT_OUTCOMES, "consent_withdrawn"})
+# The case types the seed must hold.
+CONTRACT_CASE_TYPES = frozenset(
+    {
+        "TPPO",
+        "TERORISME",
+        "KEKERASAN_FISIK",
+        "KEKERASAN_PSIKIS",
+        "KEKERASAN_SEKSUAL",
+        "PELANGGARAN_HAM_BERAT",
+        "KONFLIK_SOSIAL",
+    }
+)
 CONTRACT_GROUPS = (
     "ANAK_RENTAN",
     "DISABILITAS",
