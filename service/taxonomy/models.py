@@ -9,6 +9,9 @@ from sqlmodel import Field, SQLModel
 
 from service.columns import utc_now
 
+# WIB; the agencies in WITA and WIT are `Asia/Makassar` and `Asia/Jayapura`.
+DEFAULT_TIME_ZONE = "Asia/Jakarta"
+
 TERM_KINDS = (
     "group",
     "kemenham_group",
@@ -28,6 +31,11 @@ class Agency(SQLModel, table=True):
 
     code: str = Field(sa_column=Column(String(32), primary_key=True))
     name: str = Field(sa_column=Column(String(200), nullable=False))
+    # IANA name; the agency's days (statistics, reports, agreements in force) are counted in it.
+    time_zone: str = Field(
+        default=DEFAULT_TIME_ZONE,
+        sa_column=Column(String(64), nullable=False, server_default=DEFAULT_TIME_ZONE),
+    )
     created_at: dt.datetime = utc_now()
 
 
