@@ -18,6 +18,7 @@ from service.db.types import utcnow
 from service.db.writes import Writes
 from service.taxonomy import repository as taxonomy
 from service.taxonomy.models import Agency
+from service.taxonomy.service import unknown_agency
 
 AGENCY_CODE = re.compile(r"^[A-Z][A-Z0-9_]{1,31}$")
 # Agencies seeded by the first migration; dev mode links them with these agreements.
@@ -129,7 +130,9 @@ def add_agreement(
         raise AgreementError("an agreement needs two different agencies")
     for code in agencies:
         if taxonomy.agency(session, code) is None:
-            raise AgreementError(f"unknown agency {code!r}; add it with `rujukan agency add`")
+            raise AgreementError(
+                unknown_agency(session, code) + "; add another with `rujukan agency add`"
+            )
     if valid_until is not None and valid_until < valid_from:
         raise AgreementError("valid_until is before valid_from")
     known_groups = taxonomy.term_codes(session, "group", "kemenham_group")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from sqlmodel import Session
@@ -13,7 +14,7 @@ from service.taxonomy import repository as taxonomy
 from service.taxonomy.models import TaxonomyTerm
 from service.taxonomy.service import code_problem
 
-Location = list[str | int]
+Location = Sequence[str | int]
 # What is wrong with a request: each the location of a field, a message, and optionally the
 # error's extra members (an unknown code's list and the closest codes).
 Problems = list[tuple[Location, str] | tuple[Location, str, dict[str, Any]]]
@@ -24,7 +25,7 @@ def invalid(problems: Problems) -> errors.ValidationFailed:
     listed = []
     for loc, msg, *extra in problems:
         listed.append(
-            {"loc": loc, "msg": msg, "type": "value_error", **(extra[0] if extra else {})}
+            {"loc": list(loc), "msg": msg, "type": "value_error", **(extra[0] if extra else {})}
         )
     return errors.ValidationFailed(
         "; ".join(f"{'.'.join(map(str, item['loc']))}: {item['msg']}" for item in listed),

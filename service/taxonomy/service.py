@@ -69,6 +69,12 @@ def code_problem(
     return message, {"taxonomy": listed, "suggestions": suggestions}
 
 
+def unknown_agency(session: Session, code: str) -> str:
+    """What an operator is told of an agency code that does not exist: the codes that do."""
+    codes = ", ".join(sorted(repository.all_agency_codes(session)))
+    return f"unknown agency {code!r}; the agencies are: {codes} (`rujukan agency list`)"
+
+
 def _text(value: str | None, what: str, longest: int, *, required: bool) -> str | None:
     if value is None or not value.strip():
         if required:
@@ -78,6 +84,12 @@ def _text(value: str | None, what: str, longest: int, *, required: bool) -> str 
     if len(value) > longest:
         raise TaxonomyError(f"{what} must be at most {longest} characters")
     return value
+
+
+def _unknown_kind(kind: str, kinds: tuple[str, ...]) -> str:
+    hint = difflib.get_close_matches(kind.lower(), kinds, n=1)
+    guess = f"; did you mean {hint[0]}?" if hint else ""
+    return f"unknown kind {kind!r}{guess}; the kinds are: " + ", ".join(kinds)
 
 
 def _check_kind(kind: str) -> None:

@@ -17,6 +17,7 @@ from sqlalchemy.exc import DBAPIError
 
 from service.app import create_app, openapi_spec
 from service.auth.keys import load_keyset
+from service.auth.scopes import ALL_SCOPES
 from service.context import ServiceContext
 from tests.support.cli import Cli, assert_clean_failure, make_cli, run
 from tests.support.databases import make_settings
@@ -162,10 +163,12 @@ def test_client_rotate_secret(cli: Cli, served: TestClient) -> None:
 @pytest.mark.parametrize(
     ("args", "words"),
     [
-        (["--agency", "NOPE", "--name", "X", "--scope", "referrals:read"], ["agency", "NOPE"]),
+        # Each error lists the values that would do.
+        (["--agency", "NOPE", "--name", "X", "--scope", "referrals:read"],
+         ["agency", "NOPE", "KEMENHAM, KEMENSOS, LPSK"]),
         (["--agency", "LPSK", "--name", "X", "--scope", "referrals:everything"],
-         ["scope", "referrals:everything"]),
-        (["--agency", "LPSK", "--name", "X", "--scope", ""], ["scope"]),
+         ["scope", "referrals:everything", " ".join(ALL_SCOPES)]),
+        (["--agency", "LPSK", "--name", "X", "--scope", ""], ["scope", " ".join(ALL_SCOPES)]),
         (["--agency", "LPSK", "--name", " ", "--scope", "referrals:read"], ["name"]),
     ],
     ids=["unknown agency", "unknown scope", "no scope", "blank name"],
