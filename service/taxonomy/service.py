@@ -99,7 +99,7 @@ def _check_kind(kind: str) -> None:
             "kinds that can change: " + ", ".join(OPERATOR_KINDS)
         )
     if kind not in TAXONOMY_LISTS:
-        raise TaxonomyError(f"unknown kind {kind!r}; the kinds are: " + ", ".join(OPERATOR_KINDS))
+        raise TaxonomyError(_unknown_kind(kind, OPERATOR_KINDS))
 
 
 def term_summary(row: TaxonomyTerm) -> dict[str, Any]:
@@ -196,8 +196,10 @@ def _kind_fields(
         row.phase = phase
     if row.kind == "service_unit":
         agencies = sorted(repository.all_agency_codes(session))
-        if agency not in agencies:
+        if agency is None:
             raise TaxonomyError("a service unit needs --agency, one of: " + ", ".join(agencies))
+        if agency not in agencies:
+            raise TaxonomyError(unknown_agency(session, agency))
         if approach not in APPROACHES:
             raise TaxonomyError("a service unit needs --approach: " + ", ".join(APPROACHES))
         row.agency, row.approach = agency, approach
@@ -238,7 +240,7 @@ def retire_term(w: Writes, kind: str, code: str) -> TaxonomyTerm:
 def list_terms(session: Session, kind: str | None = None) -> list[dict[str, Any]]:
     """Every code (of one kind, or of all), retired ones included, as the CLI prints them."""
     if kind is not None and kind not in TAXONOMY_LISTS:
-        raise TaxonomyError(f"unknown kind {kind!r}; the kinds are: " + ", ".join(TAXONOMY_LISTS))
+        raise TaxonomyError(_unknown_kind(kind, tuple(TAXONOMY_LISTS)))
     return [
         term_summary(t) for t in repository.every_term(session) if kind is None or t.kind == kind
     ]

@@ -10,6 +10,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from alembic import command
+from alembic.script import ScriptDirectory
 from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, inspect, text
 from sqlalchemy.engine import make_url
@@ -19,6 +21,7 @@ from service.app import create_app, openapi_spec
 from service.auth.keys import load_keyset
 from service.auth.scopes import ALL_SCOPES
 from service.context import ServiceContext
+from service.db import alembic_config
 from tests.support.cli import Cli, assert_clean_failure, make_cli, run
 from tests.support.databases import make_settings
 from tests.support.operator import unprotected
@@ -105,6 +108,25 @@ def test_migrate_is_repeatable(cli: Cli) -> None:
     assert "database is at the latest migration" in again.stderr
     assert "registered agreements" not in again.stderr
     assert schema_and_rows(cli.url) == before
+
+
+def test_migrate_says_from_which_migration_to_which(
+    backend: str, new_database_url, tmp_path: Path  # type: ignore[no-untyped-def]
+) -> None:
+    fresh = make_cli(backend, new_database_url, tmp_path)
+    head = ScriptDirectory.from_config(alembic_config(fresh.url)).get_current_head()
+    first = fresh.ok("migrate").stderr
+    assert f"migrated the database from an empty database to the latest migration ({head})" in (
+        first
+    )
+    again = fresh.ok("migrate").stderr
+    assert f"database is at the latest migration ({head}); nothing to do" in again
+    assert "migrated" not in again
+    command.downgrade(alembic_config(fresh.url), "0008")
+    upgraded = fresh.ok("migrate").stderr
+    assert f"migrated the database from migration 0008 to the latest migration ({head})" in (
+        upgraded
+    )
 
 
 def test_client_create_prints_credentials_that_work(cli: Cli, served: TestClient) -> None:
