@@ -58,8 +58,8 @@ def code_problem(
     label = kind.replace("_", " ")
     if term is not None:
         return (
-            f"{label} code {value} is retired and no longer accepted on new records; the "
-            f"codes in use are in `{listed}` of GET /v1/taxonomy",
+            f"retired {label} code, no longer accepted on new records; the codes in use are "
+            f"in `{listed}` of GET /v1/taxonomy",
             {"taxonomy": listed},
         )
     suggestions = closest_codes(value, (c for c, t in terms.items() if t.active))
