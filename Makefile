@@ -63,11 +63,14 @@ openapi: $(STAMP)
 # The Indonesian catalogue: extract the messages of service/ (msg and N_) into messages.pot and
 # merge them into messages.po; then translate the new, empty entries (tests/test_i18n.py fails on
 # any message without a translation).
+# One line per message, sorted, no locations and no dates: branches that add messages merge.
+PO_ID := service/locale/id/LC_MESSAGES/messages.po
 messages: $(TEST_STAMP)
-	$(BIN)/pybabel extract -F babel.cfg -k msg -k N_ --no-location --sort-output \
-		--project=rujukan --copyright-holder=Rujukan -o service/locale/messages.pot .
+	$(BIN)/pybabel extract -F babel.cfg -k msg -k N_ --no-location --sort-output --no-wrap \
+		--omit-header -o service/locale/messages.pot .
 	$(BIN)/pybabel update -i service/locale/messages.pot -d service/locale -l id \
-		--no-fuzzy-matching --ignore-obsolete --no-location --width=100
+		--no-fuzzy-matching --ignore-obsolete --no-wrap
+	sed -e '/^"POT-Creation-Date: /d' $(PO_ID) > $(PO_ID).tmp && mv $(PO_ID).tmp $(PO_ID)
 
 # The documentation site (mkdocs.yml), offline: no web fonts, no CDN. Open site/index.html.
 docs: $(DOCS_STAMP)
