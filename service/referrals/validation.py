@@ -9,6 +9,7 @@ from sqlmodel import Session
 
 from service import errors
 from service.auth.principal import Principal
+from service.i18n import N_, Message, join, msg
 from service.referrals.schemas import ReferralCreate
 from service.taxonomy import repository as taxonomy
 from service.taxonomy.models import TaxonomyTerm
@@ -17,18 +18,20 @@ from service.taxonomy.service import code_problem
 Location = Sequence[str | int]
 # What is wrong with a request: each the location of a field, a message, and optionally the
 # error's extra members (an unknown code's list and the closest codes).
-Problems = list[tuple[Location, str] | tuple[Location, str, dict[str, Any]]]
-UNKNOWN_AGENCY = "unknown agency code; the codes are in GET /v1/agencies"
+Problems = list[
+    tuple[Location, str | Message] | tuple[Location, str | Message, dict[str, Any]]
+]
+UNKNOWN_AGENCY = N_("unknown agency code; the codes are in GET /v1/agencies")
 
 
 def invalid(problems: Problems) -> errors.ValidationFailed:
-    listed = []
-    for loc, msg, *extra in problems:
+    listed: list[dict[str, Any]] = []
+    for loc, text, *extra in problems:
         listed.append(
-            {"loc": list(loc), "msg": msg, "type": "value_error", **(extra[0] if extra else {})}
+            {"loc": list(loc), "msg": text, "type": "value_error", **(extra[0] if extra else {})}
         )
     return errors.ValidationFailed(
-        "; ".join(f"{'.'.join(map(str, item['loc']))}: {item['msg']}" for item in listed),
+        join("; ", [join(": ", [".".join(map(str, item["loc"])), item["msg"]]) for item in listed]),
         listed,
     )
 
@@ -60,15 +63,17 @@ def check_unit(
     check_code("service_unit", ["body", field], code, units, problems)
     unit = units.get(code)
     if len(problems) == before and unit is not None and unit.agency != receiver:
-        problems.append((["body", field], f"service unit does not belong to {receiver}"))
+        problems.append(
+            (["body", field], msg("service unit does not belong to {agency}", agency=receiver))
+        )
 
 
 def validate_create(session: Session, principal: Principal, body: ReferralCreate) -> None:
     problems: Problems = []
     if body.to_agency == principal.agency:
-        problems.append((["body", "to_agency"], "an agency cannot refer to itself"))
+        problems.append((["body", "to_agency"], msg("an agency cannot refer to itself")))
     elif body.to_agency not in taxonomy.agency_codes(session, [body.to_agency]):
-        problems.append((["body", "to_agency"], UNKNOWN_AGENCY))
+        problems.append((["body", "to_agency"], msg(UNKNOWN_AGENCY)))
     check_codes(session, "group", "groups", body.groups, problems)
     check_codes(session, "kemenham_group", "kemenham_groups", body.kemenham_groups, problems)
     check_codes(session, "case_type", "case_types", body.case_types, problems)

@@ -11,6 +11,7 @@ from typing import Any, get_args
 from sqlmodel import Session
 
 from service.db.writes import Writes
+from service.i18n import N_, Message, msg
 from service.referrals.schemas import DEFAULT_CONSENT_PURPOSES, Approach
 from service.taxonomy import repository
 from service.taxonomy.models import PHASES, TAXONOMY_LISTS, TaxonomyTerm
@@ -46,26 +47,54 @@ def closest_codes(value: str, codes: Iterable[str]) -> list[str]:
     return found[:MAX_SUGGESTIONS]
 
 
+# What each kind of code is called in a request's error (translated with the message).
+_LABELS = {
+    "group": N_("group"),
+    "kemenham_group": N_("KemenHAM group"),
+    "case_type": N_("case type"),
+    "service_type": N_("service type"),
+    "service_unit": N_("service unit"),
+    "outcome": N_("outcome"),
+    "decline_reason": N_("decline reason"),
+    "consent_purpose": N_("consent purpose"),
+}
+
+
 def code_problem(
     kind: str, value: str, terms: Mapping[str, TaxonomyTerm]
-) -> tuple[str, dict[str, Any]] | None:
+) -> tuple[Message, dict[str, Any]] | None:
     """What is wrong with `value` as a code of `kind` (message and the error's extra members:
     the list to consult and the closest active codes), or None when it is an active code."""
     term = terms.get(value)
     if term is not None and term.active:
         return None
     listed = TAXONOMY_LISTS[kind]
-    label = kind.replace("_", " ")
+    label = msg(_LABELS[kind])
     if term is not None:
         return (
-            f"retired {label} code, no longer accepted on new records; the codes in use are "
-            f"in `{listed}` of GET /v1/taxonomy",
+            msg(
+                "retired {label} code, no longer accepted on new records; the codes in use "
+                "are in `{list}` of GET /v1/taxonomy",
+                label=label,
+                list=listed,
+            ),
             {"taxonomy": listed},
         )
     suggestions = closest_codes(value, (c for c, t in terms.items() if t.active))
-    message = f"unknown {label} code; the codes are in `{listed}` of GET /v1/taxonomy"
     if suggestions:
-        message += "; did you mean " + " or ".join(suggestions) + "?"
+        message = msg(
+            "unknown {label} code; the codes are in `{list}` of GET /v1/taxonomy; did you "
+            "mean {codes}?",
+            label=label,
+            list=listed,
+            codes=", ".join(suggestions),
+        )
+    else:
+        message = msg(
+            "unknown {label} code; the codes are in `{list}` of GET /v1/taxonomy",
+            label=label,
+            list=listed,
+        )
     return message, {"taxonomy": listed, "suggestions": suggestions}
 
 
