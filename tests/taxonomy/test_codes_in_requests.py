@@ -128,3 +128,17 @@ def test_retired_service_codes_are_refused_on_assessments_and_services(
         shown = ok(kemensos.get(served))
         assert shown["assessment"]["needs"] == [kind_code]
         assert shown["services"][0]["service_unit"] == unit_code
+
+
+def test_the_code_errors_speak_indonesian_and_keep_their_codes(lpsk: Api) -> None:
+    body = referral_body(groups=["LANSIA"])
+    english = field_errors(lpsk.create(body))[0]
+    response = lpsk.create(referral_body(groups=["LANSIA"]), **{"Accept-Language": "id"})
+    (indonesian,) = field_errors(response)
+    assert response.headers["Content-Language"] == "id"
+    assert indonesian["msg"] == (
+        "kode kelompok tidak dikenal; daftar kodenya ada di `groups` pada GET /v1/taxonomy; "
+        "apakah maksud Anda LANSIA_TERLANTAR?"
+    )
+    for same in ("loc", "type", "taxonomy", "suggestions"):
+        assert indonesian[same] == english[same]
