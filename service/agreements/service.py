@@ -208,7 +208,7 @@ def list_agreements(session: Session) -> list[dict[str, Any]]:
     return [summary(a, today) for a in repo.every(session)]
 
 
-def add_agency(w: Writes, code: str, name: str) -> Agency:
+def add_agency(w: Writes, code: str, name: str, *, name_en: str | None = None) -> Agency:
     """Register a new agency (a provincial social service, another ministry); audited."""
     session = w.session
     if not AGENCY_CODE.match(code):
@@ -219,15 +219,18 @@ def add_agency(w: Writes, code: str, name: str) -> Agency:
     name = name.strip()
     if not name or len(name) > 200:
         raise AgreementError("the agency name must be 1 to 200 characters")
+    name_en = (name_en or "").strip() or None
+    if name_en is not None and len(name_en) > 200:
+        raise AgreementError("the agency's English name must be at most 200 characters")
     if taxonomy.agency(session, code) is not None:
         raise AgreementError(f"agency {code} already exists")
-    row = Agency(code=code, name=name)
+    row = Agency(code=code, name=name, name_en=name_en)
     taxonomy.add_agency(session, row)
     w.append_audit(
         action="agency.add",
         agency=None,
         client_id=None,
-        detail={"code": code, "name": name},
+        detail={"code": code, "name": name, "name_en": name_en},
     )
     return row
 

@@ -15,7 +15,10 @@ agency_app = typer.Typer(help="Agencies that send and receive referrals.", no_ar
 @agency_app.command("add")
 def agency_add(
     code: Annotated[str, typer.Argument(help="Agency code, e.g. DINSOS_JATIM")],
-    name: Annotated[str, typer.Option(help="The agency's full name")],
+    name: Annotated[str, typer.Option(help="The agency's full name, in Indonesian")],
+    name_en: Annotated[
+        str | None, typer.Option(help="The agency's name in English (GET /v1/agencies)")
+    ] = None,
 ) -> None:
     """Add an agency; it can get clients and agreements at once, and running servers
     accept its tokens from external issuers within a minute."""
@@ -23,10 +26,10 @@ def agency_add(
 
     ctx = service_context()
     try:
-        row = ctx.db.write(lambda w: add_agency(w, code, name))
+        row = ctx.db.write(lambda w: add_agency(w, code, name, name_en=name_en))
     except AgreementError as exc:
         fail(str(exc))
-    typer.echo(json.dumps({"code": row.code, "name": row.name}))
+    typer.echo(json.dumps({"code": row.code, "name": row.name, "name_en": row.name_en}))
 
 
 @agency_app.command("list")
@@ -37,4 +40,5 @@ def agency_list() -> None:
     ctx = service_context()
     with ctx.db.reader() as session:
         rows = repository.agencies(session)
-        typer.echo(json.dumps([{"code": a.code, "name": a.name} for a in rows], indent=2))
+        listed = [{"code": a.code, "name": a.name, "name_en": a.name_en} for a in rows]
+        typer.echo(json.dumps(listed, indent=2))

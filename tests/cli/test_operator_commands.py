@@ -193,10 +193,20 @@ def test_agreement_add_refuses_bad_input(cli: Cli, args: list[str], words: list[
 
 def test_agency_add_then_a_client_of_it_gets_tokens(cli: Cli, backend: str) -> None:
     code = f"DINSOS_JATIM_{backend[:2].upper()}"
-    added = json.loads(cli.ok("agency", "add", code, "--name", "Dinas Sosial Jawa Timur").stdout)
-    assert added == {"code": code, "name": "Dinas Sosial Jawa Timur"}
+    added = json.loads(
+        cli.ok(
+            "agency", "add", code, "--name", "Dinas Sosial Jawa Timur",
+            "--name-en", "East Java Social Service",
+        ).stdout
+    )  # fmt: skip
+    expected = {
+        "code": code, "name": "Dinas Sosial Jawa Timur", "name_en": "East Java Social Service"
+    }  # fmt: skip
+    assert added == expected
     listed = json.loads(cli.ok("agency", "list").stdout)
-    assert {"code": code, "name": "Dinas Sosial Jawa Timur"} in listed
+    assert expected in listed
+    assert {"code": "LPSK", "name": "Lembaga Perlindungan Saksi dan Korban",
+            "name_en": "Witness and Victim Protection Agency"} in listed  # fmt: skip
     assert_clean_failure(cli.run("agency", "add", code, "--name", "Again"), "already exists")
     assert_clean_failure(cli.run("agency", "add", "dinsos", "--name", "x"), "capital letters")
     client = cli.create_client("referrals:read referrals:write", agency=code)
