@@ -19,7 +19,7 @@ from service.db.writes import Writes
 from service.i18n import msg
 from service.taxonomy import repository as taxonomy
 from service.taxonomy.models import Agency
-from service.taxonomy.service import unknown_agency
+from service.taxonomy.service import closest_codes, unknown_agency
 
 AGENCY_CODE = re.compile(r"^[A-Z][A-Z0-9_]{1,31}$")
 # Agencies seeded by the first migration; dev mode links them with these agreements.
@@ -155,11 +155,23 @@ def add_agreement(
     if valid_until is not None and valid_until < valid_from:
         raise AgreementError("valid_until is before valid_from")
     known_groups = taxonomy.term_codes(session, "group", "kemenham_group")
-    unknown = [g for g in groups if g not in known_groups]
     known_types = taxonomy.term_codes(session, "case_type")
-    unknown += [c for c in case_types if c not in known_types]
+    unknown = []
+    for given, known, option in (
+        (groups, known_groups, "--group"),
+        (case_types, known_types, "--case-type"),
+    ):
+        for code in given:
+            if code not in known:
+                near = closest_codes(code, known)
+                guess = f" (did you mean {' or '.join(near)}?)" if near else ""
+                unknown.append(f"{option} {code}{guess}")
     if unknown:
-        raise AgreementError("unknown code(s): " + ", ".join(unknown))
+        raise AgreementError(
+            "unknown code(s): "
+            + ", ".join(unknown)
+            + "; see `rujukan taxonomy list --kind group` (or kemenham_group, case_type)"
+        )
     if repo.by_number(session, number) is not None:
         raise AgreementError(f"an agreement numbered {number!r} is already registered")
     a, b = repo.pair(one, other)

@@ -179,6 +179,8 @@ def test_agreement_add_list_end(cli: Cli) -> None:
         (["--agency", "LPSK", "--agency", "KEMENSOS", "--kind", "LOI"], ["kind must be"]),
         (["--agency", "LPSK", "--agency", "KEMENSOS", "--valid-from", "soon"], ["YYYY-MM-DD"]),
         (["--agency", "LPSK", "--agency", "KEMENSOS", "--group", "NOPE"], ["unknown code"]),
+        (["--agency", "LPSK", "--agency", "KEMENSOS", "--case-type", "TPP"],
+         ["unknown code", "--case-type TPP", "did you mean TPPO", "taxonomy list"]),
     ],
 )
 def test_agreement_add_refuses_bad_input(cli: Cli, args: list[str], words: list[str]) -> None:
