@@ -27,7 +27,7 @@ TERMS: dict[str, dict[str, dict[str, str]]] = {
         "ANAK_RENTAN": {
             "name_en": "Vulnerable children",
             "description_id": (
-                "Anak balita dan anak telantar, anak yang berhadapan dengan hukum, anak "
+                "Anak balita dan anak terlantar, anak yang berhadapan dengan hukum, anak "
                 "jalanan, anak dengan disabilitas, anak korban tindak kekerasan, dan anak "
                 "yang memerlukan perlindungan khusus."
             ),
@@ -41,7 +41,7 @@ TERMS: dict[str, dict[str, dict[str, str]]] = {
         "LANSIA_TERLANTAR": {
             "name_en": "Neglected older persons",
             "description_id": (
-                "Lanjut usia (60 tahun ke atas) telantar yang tidak mampu memenuhi "
+                "Lanjut usia (60 tahun ke atas) terlantar yang tidak mampu memenuhi "
                 "kebutuhan dasarnya."
             ),
         },
