@@ -238,6 +238,10 @@ STATUS_PHRASES: dict[int, str] = {
 }
 
 
+# Details the framework itself gives its HTTPExceptions, translated by lookup.
+FRAMEWORK_DETAILS = (N_("There was an error parsing the body"),)
+
+
 class LocalizedHTTPException(StarletteHTTPException):
     """An HTTPException whose detail is shown in the caller's language."""
 
