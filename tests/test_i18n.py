@@ -111,6 +111,10 @@ def test_a_message_is_english_as_text_and_translated_with_its_values() -> None:
         ("*", "id", "id"),
         ("id;q=0, en", "id", "en"),
         ("fr, *;q=0.1, id;q=0.05", "en", "en"),
+        # Malformed headers are not an error: the default answers.
+        (";;;", "id", "id"),
+        ("id;q=abc", "en", "en"),
+        ("x" * 5000, "en", "en"),
     ],
 )
 def test_accept_language_negotiation(header: str | None, default: str, expected: str) -> None:
