@@ -14,6 +14,7 @@ from pydantic import (
     model_validator,
 )
 
+from service.i18n import Message, join, msg
 from service.inputs import Input, Timestamp
 from service.referrals.nik import nik_problems
 
@@ -48,7 +49,7 @@ class _Input(Input):
 
 def _not_future(value: dt.datetime | None, name: str) -> None:
     if value is not None and value > dt.datetime.now(dt.UTC) + dt.timedelta(minutes=5):
-        raise ValueError(f"{name} cannot be in the future")
+        raise ValueError(msg("{name} cannot be in the future", name=name))
 
 
 class SubjectIn(_Input):
@@ -68,15 +69,15 @@ class SubjectIn(_Input):
     @model_validator(mode="after")
     def _check_identity(self) -> SubjectIn:
         if self.nik is None and self.nik_absent_reason is None:
-            raise ValueError("nik is required unless nik_absent_reason is given")
+            raise ValueError(msg("nik is required unless nik_absent_reason is given"))
         if self.nik is not None and self.nik_absent_reason is not None:
-            raise ValueError("give either nik or nik_absent_reason, not both")
+            raise ValueError(msg("give either nik or nik_absent_reason, not both"))
         if self.birth_date is not None and self.birth_date > dt.date.today():
-            raise ValueError("birth_date cannot be in the future")
+            raise ValueError(msg("{name} cannot be in the future", name="birth_date"))
         if self.nik is not None:
             problems = nik_problems(self.nik, self.birth_date, self.sex)
             if problems:
-                raise ValueError("; ".join(problems))
+                raise ValueError(join("; ", [Message(problem) for problem in problems]))
         return self
 
 
@@ -124,16 +125,18 @@ class ConsentIn(_Input):
     @model_validator(mode="after")
     def _check(self) -> ConsentIn:
         if self.given is not True:
-            raise ValueError("consent must be given before a person is referred")
+            raise ValueError(msg("consent must be given before a person is referred"))
         _not_future(self.obtained_at, "obtained_at")
         if len(set(self.purposes)) != len(self.purposes):
-            raise ValueError("purposes has repeated codes")
+            raise ValueError(msg("{name} has repeated codes", name="purposes"))
         if REQUIRED_CONSENT_PURPOSE not in self.purposes:
-            raise ValueError(f"purposes must include {REQUIRED_CONSENT_PURPOSE}")
+            raise ValueError(
+                msg("purposes must include {purpose}", purpose=REQUIRED_CONSENT_PURPOSE)
+            )
         if self.given_by == "guardian" and self.guardian is None:
-            raise ValueError("guardian is required when consent is given_by guardian")
+            raise ValueError(msg("guardian is required when consent is given_by guardian"))
         if self.given_by == "subject" and self.guardian is not None:
-            raise ValueError("guardian is only taken when consent is given_by guardian")
+            raise ValueError(msg("guardian is only taken when consent is given_by guardian"))
         return self
 
 
@@ -221,11 +224,11 @@ class ReferralCreate(_Input):
     @model_validator(mode="after")
     def _check(self) -> ReferralCreate:
         if not self.groups and not self.kemenham_groups:
-            raise ValueError("give at least one of groups or kemenham_groups")
+            raise ValueError(msg("give at least one of groups or kemenham_groups"))
         for name in ("groups", "kemenham_groups", "case_types"):
             values = getattr(self, name)
             if len(set(values)) != len(values):
-                raise ValueError(f"{name} has repeated codes")
+                raise ValueError(msg("{name} has repeated codes", name=name))
         # UU PDP Pasal 25: a child's data is processed with a parent's or guardian's consent.
         birth = self.subject.birth_date
         if (
@@ -234,8 +237,10 @@ class ReferralCreate(_Input):
             and age_on(birth, self.consent.obtained_at.date()) < ADULT_AGE
         ):
             raise ValueError(
-                "consent.given_by: the person was under 18 when consent was obtained, so "
-                "a parent or guardian must give it (given_by guardian, with guardian)"
+                msg(
+                    "consent.given_by: the person was under 18 when consent was obtained, so "
+                    "a parent or guardian must give it (given_by guardian, with guardian)"
+                )
             )
         return self
 
