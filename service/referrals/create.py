@@ -30,6 +30,7 @@ from service.referrals.schemas import ReferralCreate
 from service.referrals.sealing import idempotency_context, seal_field
 from service.referrals.validation import validate_create
 from service.referrals.views import view_for
+from service.times import wire
 
 
 @dataclass(frozen=True)
@@ -100,6 +101,13 @@ def _replay(
         referral_id=str(body["id"]),
         version=int(body["version"]),
     )
+
+
+def _consent_record(body: ReferralCreate) -> dict[str, Any]:
+    """The consent as stored: its time in UTC, like every other (the caller's offset goes)."""
+    consent = body.consent.model_dump(mode="json", exclude={"guardian"})
+    consent["obtained_at"] = wire(body.consent.obtained_at)
+    return consent
 
 
 def _due_at(ctx: ServiceContext, urgency: str, start: dt.datetime) -> dt.datetime:
@@ -313,7 +321,7 @@ def create_referral(
             case_types=body.case_types,
             urgency=body.urgency,
             summary=body.summary,
-            consent=body.consent.model_dump(mode="json", exclude={"guardian"}),
+            consent=_consent_record(body),
             guardian=(
                 body.consent.guardian.model_dump(mode="json", exclude_none=True)
                 if body.consent.guardian

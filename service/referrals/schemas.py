@@ -7,15 +7,18 @@ import uuid
 from typing import Annotated, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
     StringConstraints,
     model_validator,
 )
+from pydantic_core import PydanticCustomError
 
 from service.inputs import Input, Timestamp
 from service.referrals.nik import nik_problems
+from service.times import Instant, future_problem
 
 Code = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_]+$")]
 AgencyCode = Annotated[str, StringConstraints(min_length=1, max_length=32, pattern=r"^[A-Z0-9_]+$")]
@@ -46,9 +49,16 @@ class _Input(Input):
     """A request body of the referral API."""
 
 
-def _not_future(value: dt.datetime | None, name: str) -> None:
-    if value is not None and value > dt.datetime.now(dt.UTC) + dt.timedelta(minutes=5):
-        raise ValueError(f"{name} cannot be in the future")
+def _not_future(value: dt.datetime) -> dt.datetime:
+    problem = future_problem(value, dt.datetime.now(dt.UTC))
+    if problem is not None:
+        raise PydanticCustomError("future_time", problem)
+    return value
+
+
+# An event time a request reports: it has happened, so it is not in the future (within
+# MAX_CLOCK_SKEW); the actions check it against the referral's own history.
+EventTime = Annotated[Timestamp, AfterValidator(_not_future)]
 
 
 class SubjectIn(_Input):
@@ -97,7 +107,7 @@ class ConsentIn(_Input):
         description="Must be true: no referral without consent",
         json_schema_extra={"const": True},
     )
-    obtained_at: Timestamp
+    obtained_at: EventTime
     method: Literal["written", "verbal", "electronic"]
     obtained_by: ShortText = Field(description="Officer who obtained the consent")
     purposes: list[Code] = Field(
@@ -125,7 +135,6 @@ class ConsentIn(_Input):
     def _check(self) -> ConsentIn:
         if self.given is not True:
             raise ValueError("consent must be given before a person is referred")
-        _not_future(self.obtained_at, "obtained_at")
         if len(set(self.purposes)) != len(self.purposes):
             raise ValueError("purposes has repeated codes")
         if REQUIRED_CONSENT_PURPOSE not in self.purposes:
@@ -280,7 +289,12 @@ class ServiceIn(_Input):
 
     service_type: Code
     service_unit: Code
-    started_at: Timestamp
+    started_at: EventTime = Field(
+        description=(
+            "When the service started: not before the referral was created or assessed, "
+            "not in the future"
+        )
+    )
     notes: LongText | None = None
 
 
@@ -313,15 +327,13 @@ class ConsentWithdrawalIn(_Input):
         },
     )
 
-    withdrawn_at: Timestamp = Field(
-        description="When the person (or guardian) withdrew consent; not in the future"
+    withdrawn_at: EventTime = Field(
+        description=(
+            "When the person (or guardian) withdrew consent: not before the consent was "
+            "obtained, not in the future"
+        )
     )
     notes: LongText | None = None
-
-    @model_validator(mode="after")
-    def _check(self) -> ConsentWithdrawalIn:
-        _not_future(self.withdrawn_at, "withdrawn_at")
-        return self
 
 
 class NoteIn(_Input):
@@ -364,7 +376,7 @@ class GuardianOut(BaseModel):
 
 class ConsentOut(BaseModel):
     given: bool
-    obtained_at: dt.datetime
+    obtained_at: Instant
     method: str
     obtained_by: str
     purposes: list[str] = Field(default_factory=lambda: list(DEFAULT_CONSENT_PURPOSES))
@@ -376,7 +388,7 @@ class ConsentOut(BaseModel):
             "withheld (like the subject's), or after the personal data was erased"
         ),
     )
-    withdrawn_at: dt.datetime | None = Field(
+    withdrawn_at: Instant | None = Field(
         default=None, description="When the consent was withdrawn, if it was"
     )
 
@@ -386,7 +398,7 @@ class AssessmentOut(BaseModel):
     approach: str
     service_unit: str
     notes: str | None = None
-    assessed_at: dt.datetime
+    assessed_at: Instant
 
 
 class ServiceOut(BaseModel):
@@ -394,9 +406,9 @@ class ServiceOut(BaseModel):
     service_type: str
     service_unit: str
     phase: str
-    started_at: dt.datetime
+    started_at: Instant
     notes: str | None = None
-    recorded_at: dt.datetime
+    recorded_at: Instant
 
 
 class ClosureOut(BaseModel):
@@ -405,7 +417,7 @@ class ClosureOut(BaseModel):
     notes: str | None = None
     onward_agency: str | None = None
     onward_referral_id: uuid.UUID | None = None
-    closed_at: dt.datetime
+    closed_at: Instant
 
 
 class ReferralRead(BaseModel):
@@ -449,7 +461,7 @@ class ReferralRead(BaseModel):
             "a protected person's referral"
         ),
     )
-    due_at: dt.datetime | None = None
+    due_at: Instant | None = None
     is_overdue: bool = False
     consent_withdrawn: bool = Field(
         default=False,
@@ -458,15 +470,15 @@ class ReferralRead(BaseModel):
             "sees any subject field, the guardian, `external_ref`, the summary or notes"
         ),
     )
-    purged_at: dt.datetime | None = Field(
+    purged_at: Instant | None = Field(
         default=None,
         description=(
             "When retention erased the person's data (subject fields null, texts empty); "
             "statistics stay"
         ),
     )
-    created_at: dt.datetime
-    updated_at: dt.datetime
+    created_at: Instant
+    updated_at: Instant
     version: int
     unavailable: bool = Field(
         default=False,
@@ -491,7 +503,7 @@ class NoteRead(BaseModel):
     id: uuid.UUID
     text: str = Field(description="Empty when withheld or erased")
     author_agency: str
-    created_at: dt.datetime
+    created_at: Instant
     withheld: bool = Field(
         default=False,
         description="True when the text is withheld (consent withdrawn; caller is the receiver)",
@@ -504,5 +516,5 @@ class HistoryEntry(BaseModel):
     from_status: str | None = None
     to_status: str
     actor_agency: str
-    occurred_at: dt.datetime
+    occurred_at: Instant
     detail: dict[str, str | int | bool | None] = Field(default_factory=dict)

@@ -7,6 +7,8 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from service.times import Instant
+
 
 class StepTime(BaseModel):
     """How long one step of the workflow took, over the referrals that went through it."""
@@ -39,7 +41,7 @@ class Stats(BaseModel):
     direction: Literal["incoming", "outgoing"] | None
     from_: dt.date | None = Field(alias="from", description="First day (UTC) included")
     to: dt.date | None = Field(description="Last day (UTC) included")
-    generated_at: dt.datetime
+    generated_at: Instant
     total: int
     by_status: dict[str, int]
     by_urgency: dict[str, int]
