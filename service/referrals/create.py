@@ -242,7 +242,7 @@ def _allowed_referral(ctx: ServiceContext, session: Session, field: str, **field
         groups=[*fields["groups"], *fields["kemenham_groups"]],
         case_types=fields["case_types"],
         field=field,
-        on=fields["now"].date(),
+        at=fields["now"],
     )
     return _build_referral(ctx, **fields)
 
