@@ -92,6 +92,10 @@ def _replay(
             "This Idempotency-Key was first used with a different request body."
         )
     body = json.loads(_stored_answer(ctx, session, record, agency))
+    consent = body.get("consent") or {}
+    if consent.get("obtained_at"):
+        # Answers stored before consent times were written in UTC echo the caller's offset.
+        consent["obtained_at"] = wire(dt.datetime.fromisoformat(consent["obtained_at"]))
     # Written out as the first answer was (records stored by earlier releases are spaced).
     payload = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
     return Created(
