@@ -16,6 +16,8 @@ from typing import Annotated
 
 from pydantic import PlainSerializer
 
+from service.i18n import N_, Message, msg
+
 # How far ahead of the service's clock an event time may lie and still be taken: the clocks
 # of the agencies' systems are not exactly the service's.
 MAX_CLOCK_SKEW = dt.timedelta(minutes=5)
@@ -40,14 +42,23 @@ Instant = Annotated[dt.datetime, PlainSerializer(utc, return_type=dt.datetime)]
 """A timestamp of a response: serialised in UTC with `Z`."""
 
 
-def future_problem(value: dt.datetime, now: dt.datetime) -> str | None:
+# The message of a time in the future, with its values `now` and `minutes`: one template for
+# the request validators (a pydantic error) and the actions (a field problem).
+IN_THE_FUTURE = N_(
+    "is in the future: the service's clock reads {now} and takes event times at most "
+    "{minutes} minutes ahead of it"
+)
+
+
+def future_values(now: dt.datetime) -> dict[str, object]:
+    """The values of IN_THE_FUTURE at `now`."""
+    return {"now": wire(now), "minutes": int(MAX_CLOCK_SKEW.total_seconds() // 60)}
+
+
+def future_problem(value: dt.datetime, now: dt.datetime) -> Message | None:
     """Why `value` cannot be taken as a time that has already happened, if it cannot."""
     if value > now + MAX_CLOCK_SKEW:
-        minutes = int(MAX_CLOCK_SKEW.total_seconds() // 60)
-        return (
-            f"is in the future: the service's clock reads {wire(now)} and takes event times "
-            f"at most {minutes} minutes ahead of it"
-        )
+        return msg(IN_THE_FUTURE, **future_values(now))
     return None
 
 

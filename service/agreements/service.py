@@ -16,6 +16,7 @@ from service.agreements.models import KINDS, Agreement
 from service.context import ServiceContext
 from service.db.types import utcnow
 from service.db.writes import Writes
+from service.i18n import msg
 from service.taxonomy import repository as taxonomy
 from service.taxonomy.models import DEFAULT_TIME_ZONE, Agency
 from service.times import UnknownTimeZone, check_zone, day_start, local_day, wire
@@ -102,13 +103,16 @@ def check_referral_allowed(
     ]
     if any(_covers(a, wanted_groups, wanted_types) for a in current):
         return
-    pair = f"{from_agency} and {to_agency}"
     if not current:
-        detail = (
-            f"No cooperation agreement (MoU or PKS) between {pair} is in force on {on} "
-            f"({from_agency}'s day, {zone_name})."
+        detail = msg(
+            "No cooperation agreement (MoU or PKS) between {sender} and {receiver} is in force "
+            "on {day} ({sender}'s day, in {zone}).",
+            sender=from_agency,
+            receiver=to_agency,
+            day=on,
+            zone=zone_name,
         )
-        missing = "no agreement in force"
+        missing = msg("no agreement in force")
     else:
         uncovered_groups = sorted(
             g for g in wanted_groups if not any(not a.groups or g in a.groups for a in current)
@@ -120,15 +124,26 @@ def check_referral_allowed(
         )
         parts = []
         if uncovered_groups:
-            parts.append("group(s) " + ", ".join(uncovered_groups))
+            parts.append(msg("group(s) {codes}", codes=", ".join(uncovered_groups)))
         if uncovered_types:
-            parts.append("case type(s) " + ", ".join(uncovered_types))
-        what = " and ".join(parts) or "this combination of groups and case types"
-        detail = (
-            f"The agreements in force between {pair} on {on} ({from_agency}'s day, "
-            f"{zone_name}) do not cover {what}."
+            parts.append(msg("case type(s) {codes}", codes=", ".join(uncovered_types)))
+        what = (
+            msg("{first} and {second}", first=parts[0], second=parts[1])
+            if len(parts) == 2
+            else parts[0]
+            if parts
+            else msg("this combination of groups and case types")
         )
-        missing = f"not covered: {what}"
+        detail = msg(
+            "The agreements in force between {sender} and {receiver} on {day} ({sender}'s day, "
+            "in {zone}) do not cover {what}.",
+            sender=from_agency,
+            receiver=to_agency,
+            day=on,
+            zone=zone_name,
+            what=what,
+        )
+        missing = msg("not covered: {what}", what=what)
     raise errors.AgreementMissing(
         detail, [{"loc": ["body", field], "msg": missing, "type": "agreement_missing"}]
     )

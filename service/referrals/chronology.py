@@ -13,6 +13,7 @@ import datetime as dt
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from service.i18n import N_, msg
 from service.referrals.models import Referral
 from service.referrals.validation import Problems
 from service.times import MAX_CLOCK_SKEW, future_problem, wire
@@ -22,7 +23,7 @@ from service.times import MAX_CLOCK_SKEW, future_problem, wire
 class Earlier:
     """An event of the referral that a new event time may not precede."""
 
-    what: str  # completes "is before ...", e.g. "the referral was created"
+    what: str  # completes "is before ...", e.g. "the referral was created" (a msgid)
     at: dt.datetime
     stamped_by_service: bool = True
 
@@ -40,7 +41,9 @@ def event_time_problems(
     for event in earlier:
         allowed = event.at - MAX_CLOCK_SKEW if event.stamped_by_service else event.at
         if value < allowed:
-            found.append((loc, f"is before {event.what} ({wire(event.at)})"))
+            found.append(
+                (loc, msg("is before {event} ({at})", event=msg(event.what), at=wire(event.at)))
+            )
             break
     return found
 
@@ -59,8 +62,8 @@ def service_start_follows(row: Referral) -> list[Earlier]:
     found = []
     assessed = _stamp((row.assessment or {}).get("assessed_at"))
     if assessed is not None:
-        found.append(Earlier("the referral was assessed", assessed))
-    found.append(Earlier("the referral was created", row.created_at))
+        found.append(Earlier(N_("the referral was assessed"), assessed))
+    found.append(Earlier(N_("the referral was created"), row.created_at))
     return found
 
 
@@ -69,4 +72,4 @@ def withdrawal_follows(row: Referral) -> list[Earlier]:
     obtained = _stamp(row.consent.get("obtained_at"))
     if obtained is None:
         return []
-    return [Earlier("the consent was obtained", obtained, stamped_by_service=False)]
+    return [Earlier(N_("the consent was obtained"), obtained, stamped_by_service=False)]

@@ -18,7 +18,7 @@ from pydantic_core import PydanticCustomError
 
 from service.inputs import Input, Timestamp
 from service.referrals.nik import nik_problems
-from service.times import Instant, future_problem
+from service.times import IN_THE_FUTURE, Instant, future_problem, future_values
 
 Code = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_]+$")]
 AgencyCode = Annotated[str, StringConstraints(min_length=1, max_length=32, pattern=r"^[A-Z0-9_]+$")]
@@ -50,9 +50,10 @@ class _Input(Input):
 
 
 def _not_future(value: dt.datetime) -> dt.datetime:
-    problem = future_problem(value, dt.datetime.now(dt.UTC))
-    if problem is not None:
-        raise PydanticCustomError("future_time", problem)
+    now = dt.datetime.now(dt.UTC)
+    if future_problem(value, now) is not None:
+        # The template and its values apart, as pydantic keeps them, so it can be translated.
+        raise PydanticCustomError("future_time", IN_THE_FUTURE, future_values(now))
     return value
 
 
