@@ -99,3 +99,17 @@ def test_consent_cannot_be_withdrawn_before_it_was_obtained(lpsk: Api) -> None:
     assert _errors_at(problem, "withdrawn_at") == [
         f"is before the consent was obtained ({obtained})"
     ]
+
+
+def test_the_refusal_speaks_indonesian_when_asked(lpsk: Api, kemensos: Api) -> None:
+    referral = _assessed(lpsk, kemensos)
+    rid = referral["id"]
+    headers = kemensos.headers(**{"Accept-Language": "id", "If-Match": '"2"'})
+    body = service_body(started_at="2020-03-02T08:00:00+07:00")
+    response = kemensos.http.post(f"/v1/referrals/{rid}/serve", json=body, headers=headers)
+    problem = assert_problem(response, 422)
+    assessed_at = referral["assessment"]["assessed_at"]
+    assert _errors_at(problem, "started_at") == [
+        f"lebih awal daripada saat rujukan diasesmen ({assessed_at})"
+    ]
+    assert response.headers["content-language"] == "id"
