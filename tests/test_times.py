@@ -17,7 +17,7 @@ from service.context import ServiceContext
 from service.events.dispatcher import Dispatcher
 from service.referrals.models import Referral
 from service.times import check_zone, day_start, local_day, wire
-from tests.support import Api, assess_body, ok, referral_body, writer_session
+from tests.support import Api, assert_problem, assess_body, ok, referral_body, writer_session
 from tests.support.events import FAST, drain, subscribe, variant
 from tests.support.receiver import Receiver
 
@@ -191,3 +191,22 @@ def test_a_consent_stored_with_the_callers_offset_is_read_in_utc(
         session.commit()
     consent = ok(lpsk.get(rid))["consent"]
     assert consent["obtained_at"] == "2026-11-20T02:00:00Z"
+
+
+def test_a_time_without_an_offset_is_refused_on_every_input(lpsk: Api, kemensos: Api) -> None:
+    naive = dt.datetime.now().replace(microsecond=0).isoformat()  # noqa: DTZ005 - on purpose
+    body = referral_body()
+    body["consent"]["obtained_at"] = naive
+    problem = assert_problem(lpsk.create(body), 422)
+    assert [e["loc"] for e in problem["errors"]] == [["body", "consent", "obtained_at"]]
+    rid = lpsk.create_ok()["id"]
+    ok(kemensos.act(rid, "assess", assess_body()))
+    serve = {"service_type": "REHABILITASI_SOSIAL", "service_unit": "SENTRA_HANDAYANI"}
+    for api, action, field, extra in [
+        (kemensos, "serve", "started_at", serve),
+        (lpsk, "consent-withdrawal", "withdrawn_at", {}),
+    ]:
+        problem = assert_problem(api.act(rid, action, {**extra, field: naive}), 422)
+        assert [e["loc"] for e in problem["errors"]] == [["body", field]]
+    problem = assert_problem(lpsk.list(updated_since=naive), 422)
+    assert [e["loc"] for e in problem["errors"]] == [["query", "updated_since"]]
