@@ -15,8 +15,8 @@ from service.context import ServiceContext
 from service.db.types import utcnow
 from service.db.writes import Writes
 from service.i18n import msg
+from service.referrals import chronology, workflow
 from service.referrals import repository as repo
-from service.referrals import workflow
 from service.referrals.create import new_referral
 from service.referrals.models import DeliveredService, Referral, ReferralNote
 from service.referrals.queries import load_visible
@@ -41,6 +41,7 @@ from service.referrals.validation import (
 )
 from service.referrals.views import guardian_of, view_for
 from service.taxonomy import repository as taxonomy
+from service.times import utc, wire
 
 
 def _step_due_at(
@@ -236,6 +237,10 @@ def record_service(
         types = taxonomy.terms_of_kind(session, "service_type", [body.service_type])
         check_code("service_type", ["body", "service_type"], body.service_type, types, problems)
         check_unit(session, body.service_unit, row.to_agency, problems)
+        now = utcnow()
+        problems += chronology.event_time_problems(
+            ["body", "started_at"], body.started_at, chronology.service_start_follows(row), now
+        )
         if problems:
             raise invalid(problems)
         service_type = types[body.service_type]
@@ -257,13 +262,12 @@ def record_service(
                         )
                     ]
                 )
-        now = utcnow()
         service = DeliveredService(
             referral_id=row.id,
             service_type=body.service_type,
             service_unit=body.service_unit,
             phase=service_type.phase or "rehabilitation",
-            started_at=body.started_at,
+            started_at=utc(body.started_at),
             recorded_by_client=principal.client_id,
             recorded_at=now,
         )
@@ -334,9 +338,7 @@ def close_referral(
             check_code("decline_reason", ["body", "reason"], body.reason, reasons, problems)
         if body.onward_agency is not None:
             if body.onward_agency == principal.agency:
-                problems.append(
-                    (["body", "onward_agency"], msg("cannot refer onward to yourself"))
-                )
+                problems.append((["body", "onward_agency"], msg("cannot refer onward to yourself")))
             elif body.onward_agency not in taxonomy.agency_codes(session, [body.onward_agency]):
                 problems.append((["body", "onward_agency"], msg(UNKNOWN_AGENCY)))
         if problems:
@@ -456,13 +458,13 @@ def withdraw_consent(
         row = _load_for_action(session, principal, referral_id, expected)
         transition = _decide(principal, row, action, {"outcome": workflow.CONSENT_WITHDRAWN})
         _check_precondition(row, expected)
-        obtained_at = row.consent.get("obtained_at")
-        if obtained_at and body.withdrawn_at < dt.datetime.fromisoformat(obtained_at):
-            raise invalid(
-                [(["body", "withdrawn_at"], msg("is before the consent was obtained"))]
-            )
         now = utcnow()
-        withdrawn_at = body.withdrawn_at.astimezone(dt.UTC)
+        problems = chronology.event_time_problems(
+            ["body", "withdrawn_at"], body.withdrawn_at, chronology.withdrawal_follows(row), now
+        )
+        if problems:
+            raise invalid(problems)
+        withdrawn_at = utc(body.withdrawn_at)
         _apply(
             ctx,
             w,
@@ -474,7 +476,7 @@ def withdraw_consent(
                 **_closure(ctx, row, workflow.CONSENT_WITHDRAWN, body.notes, now),
                 "consent_withdrawn_at": withdrawn_at,
             },
-            {"outcome": workflow.CONSENT_WITHDRAWN, "withdrawn_at": withdrawn_at.isoformat()},
+            {"outcome": workflow.CONSENT_WITHDRAWN, "withdrawn_at": wire(withdrawn_at)},
             now,
         )
         return row

@@ -10,7 +10,7 @@ from pydantic import BaseModel, Field
 from service.auth.dependencies import Context, Reader
 from service.openapi_docs import problems
 from service.taxonomy import repository
-from service.taxonomy.models import TAXONOMY_LISTS
+from service.taxonomy.models import DEFAULT_TIME_ZONE, TAXONOMY_LISTS
 
 router = APIRouter(prefix="/v1", tags=["reference data"])
 
@@ -20,6 +20,15 @@ class AgencyRead(BaseModel):
     name: str
     name_en: str | None = Field(
         default=None, description="The agency's name in English; `name` is the Indonesian name."
+    )
+    time_zone: str = Field(
+        default=DEFAULT_TIME_ZONE,
+        description=(
+            "IANA time zone the agency's days are counted in (statistics, agreements in "
+            "force): `Asia/Jakarta` (WIB) unless set, `Asia/Makassar` (WITA), "
+            "`Asia/Jayapura` (WIT)"
+        ),
+        examples=["Asia/Jakarta"],
     )
 
 
@@ -81,7 +90,10 @@ def list_agencies(ctx: Context, principal: Reader) -> list[AgencyRead]:
     """All agencies."""
     with ctx.db.reader() as session:
         rows = repository.agencies(session)
-    return [AgencyRead(code=a.code, name=a.name, name_en=a.name_en) for a in rows]
+    return [
+        AgencyRead(code=a.code, name=a.name, name_en=a.name_en, time_zone=a.time_zone)
+        for a in rows
+    ]
 
 
 @router.get(
