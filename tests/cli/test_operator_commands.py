@@ -201,7 +201,7 @@ def test_an_agency_has_a_time_zone_that_can_change(cli: Cli, backend: str) -> No
     added = cli.ok("agency", "add", code, "--name", name, "--time-zone", "Asia/Makassar")
     assert json.loads(added.stdout)["time_zone"] == "Asia/Makassar"
     changed = json.loads(cli.ok("agency", "set-time-zone", code, "Asia/Jayapura").stdout)
-    assert changed == {"code": code, "name": name, "time_zone": "Asia/Jayapura"}
+    assert changed == {"code": code, "name": name, "name_en": None, "time_zone": "Asia/Jayapura"}
     assert changed in json.loads(cli.ok("agency", "list").stdout)
     for bad in ("Asia/Jkarta", "WITA", "+08:00"):
         assert_clean_failure(cli.run("agency", "set-time-zone", code, bad), "unknown time zone")
