@@ -33,6 +33,17 @@ class FieldError(BaseModel):
     loc: list[str | int]
     msg: str
     type: str
+    taxonomy: str | None = Field(
+        default=None,
+        description=(
+            "On an unknown or retired code: the list of `GET /v1/taxonomy` that holds the "
+            "codes in use (e.g. `groups`)"
+        ),
+    )
+    suggestions: list[str] | None = Field(
+        default=None,
+        description="On an unknown code: the closest codes in use, best first (may be empty)",
+    )
 
 
 class Problem(BaseModel):

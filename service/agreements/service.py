@@ -19,6 +19,7 @@ from service.db.writes import Writes
 from service.i18n import msg
 from service.taxonomy import repository as taxonomy
 from service.taxonomy.models import DEFAULT_TIME_ZONE, Agency
+from service.taxonomy.service import closest_codes, unknown_agency
 from service.times import UnknownTimeZone, check_zone, day_start, local_day, wire
 
 AGENCY_CODE = re.compile(r"^[A-Z][A-Z0-9_]{1,31}$")
@@ -172,15 +173,29 @@ def add_agreement(
         raise AgreementError("an agreement needs two different agencies")
     for code in agencies:
         if taxonomy.agency(session, code) is None:
-            raise AgreementError(f"unknown agency {code!r}; add it with `rujukan agency add`")
+            raise AgreementError(
+                unknown_agency(session, code) + "; add another with `rujukan agency add`"
+            )
     if valid_until is not None and valid_until < valid_from:
         raise AgreementError("valid_until is before valid_from")
     known_groups = taxonomy.term_codes(session, "group", "kemenham_group")
-    unknown = [g for g in groups if g not in known_groups]
     known_types = taxonomy.term_codes(session, "case_type")
-    unknown += [c for c in case_types if c not in known_types]
+    unknown = []
+    for given, known, option in (
+        (groups, known_groups, "--group"),
+        (case_types, known_types, "--case-type"),
+    ):
+        for code in given:
+            if code not in known:
+                near = closest_codes(code, known)
+                guess = f" (did you mean {' or '.join(near)}?)" if near else ""
+                unknown.append(f"{option} {code}{guess}")
     if unknown:
-        raise AgreementError("unknown code(s): " + ", ".join(unknown))
+        raise AgreementError(
+            "unknown code(s): "
+            + ", ".join(unknown)
+            + "; see `rujukan taxonomy list --kind group` (or kemenham_group, case_type)"
+        )
     if repo.by_number(session, number) is not None:
         raise AgreementError(f"an agreement numbered {number!r} is already registered")
     a, b = repo.pair(one, other)
@@ -241,7 +256,14 @@ def list_agreements(session: Session) -> list[dict[str, Any]]:
     return [summary(a, now, zones) for a in repo.every(session)]
 
 
-def add_agency(w: Writes, code: str, name: str, time_zone: str = DEFAULT_TIME_ZONE) -> Agency:
+def add_agency(
+    w: Writes,
+    code: str,
+    name: str,
+    time_zone: str = DEFAULT_TIME_ZONE,
+    *,
+    name_en: str | None = None,
+) -> Agency:
     """Register a new agency (a provincial social service, another ministry); audited."""
     session = w.session
     if not AGENCY_CODE.match(code):
@@ -252,16 +274,19 @@ def add_agency(w: Writes, code: str, name: str, time_zone: str = DEFAULT_TIME_ZO
     name = name.strip()
     if not name or len(name) > 200:
         raise AgreementError("the agency name must be 1 to 200 characters")
+    name_en = (name_en or "").strip() or None
+    if name_en is not None and len(name_en) > 200:
+        raise AgreementError("the agency's English name must be at most 200 characters")
     _check_zone(time_zone)
     if taxonomy.agency(session, code) is not None:
         raise AgreementError(f"agency {code} already exists")
-    row = Agency(code=code, name=name, time_zone=time_zone)
+    row = Agency(code=code, name=name, name_en=name_en, time_zone=time_zone)
     taxonomy.add_agency(session, row)
     w.append_audit(
         action="agency.add",
         agency=None,
         client_id=None,
-        detail={"code": code, "name": name, "time_zone": time_zone},
+        detail={"code": code, "name": name, "name_en": name_en, "time_zone": time_zone},
     )
     return row
 
@@ -279,7 +304,9 @@ def set_agency_time_zone(w: Writes, code: str, time_zone: str) -> Agency:
     _check_zone(time_zone)
     row = taxonomy.agency(session, code)
     if row is None:
-        raise AgreementError(f"unknown agency {code!r}; add it with `rujukan agency add`")
+        raise AgreementError(
+            unknown_agency(session, code) + "; add another with `rujukan agency add`"
+        )
     before = row.time_zone
     taxonomy.set_time_zone(session, row, time_zone)
     w.append_audit(

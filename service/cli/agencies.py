@@ -21,14 +21,22 @@ ZONE_HELP = (
 )
 
 
-def _shown(row: Agency) -> dict[str, str]:
-    return {"code": row.code, "name": row.name, "time_zone": row.time_zone}
+def _shown(row: Agency) -> dict[str, str | None]:
+    return {
+        "code": row.code,
+        "name": row.name,
+        "name_en": row.name_en,
+        "time_zone": row.time_zone,
+    }
 
 
 @agency_app.command("add")
 def agency_add(
     code: Annotated[str, typer.Argument(help="Agency code, e.g. DINSOS_JATIM")],
-    name: Annotated[str, typer.Option(help="The agency's full name")],
+    name: Annotated[str, typer.Option(help="The agency's full name, in Indonesian")],
+    name_en: Annotated[
+        str | None, typer.Option(help="The agency's name in English (GET /v1/agencies)")
+    ] = None,
     time_zone: Annotated[
         str | None, typer.Option(help=ZONE_HELP + "; default Asia/Jakarta")
     ] = None,
@@ -40,7 +48,7 @@ def agency_add(
     ctx = service_context()
     try:
         zone = {"time_zone": time_zone} if time_zone else {}
-        row = ctx.db.write(lambda w: add_agency(w, code, name, **zone))
+        row = ctx.db.write(lambda w: add_agency(w, code, name, name_en=name_en, **zone))
     except AgreementError as exc:
         fail(str(exc))
     typer.echo(json.dumps(_shown(row)))

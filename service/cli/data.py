@@ -92,9 +92,10 @@ def report(
     if agency is not None:
         with ctx.db.reader() as session:
             from service.taxonomy import repository
+            from service.taxonomy.service import unknown_agency
 
             if repository.agency(session, agency) is None:
-                fail(f"unknown agency {agency!r}")
+                fail(unknown_agency(session, agency))
     try:
         stats = compute(ctx, agency=agency, direction=direction, start=start, end=end)
         if chart is not None:

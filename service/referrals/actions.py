@@ -31,7 +31,14 @@ from service.referrals.schemas import (
     ServiceIn,
 )
 from service.referrals.sealing import open_field, seal_field
-from service.referrals.validation import Problems, check_codes, check_unit, invalid
+from service.referrals.validation import (
+    UNKNOWN_AGENCY,
+    Problems,
+    check_code,
+    check_codes,
+    check_unit,
+    invalid,
+)
 from service.referrals.views import guardian_of, view_for
 from service.taxonomy import repository as taxonomy
 from service.times import utc, wire
@@ -226,10 +233,9 @@ def record_service(
         transition = _decide(principal, row, action)
         _check_precondition(row, expected)
         problems: Problems = []
-        types = taxonomy.active_codes(session, "service_type", [body.service_type])
-        service_type = types.get(body.service_type)
-        if service_type is None:
-            problems.append((["body", "service_type"], msg("unknown service type code")))
+        # Every service type, retired ones too: an assessment's needs keep their phase.
+        types = taxonomy.terms_of_kind(session, "service_type", [body.service_type])
+        check_code("service_type", ["body", "service_type"], body.service_type, types, problems)
         check_unit(session, body.service_unit, row.to_agency, problems)
         now = utcnow()
         problems += chronology.event_time_problems(
@@ -237,7 +243,7 @@ def record_service(
         )
         if problems:
             raise invalid(problems)
-        assert service_type is not None
+        service_type = types[body.service_type]
         if service_type.phase == "empowerment":
             # ATENSI: medical and social rehabilitation come before empowerment.
             needs = (row.assessment or {}).get("needs", [])
@@ -328,13 +334,13 @@ def close_referral(
         _check_precondition(row, expected)
         problems: Problems = []
         if body.reason is not None:
-            check_codes(session, "decline_reason", "reason", [body.reason], problems)
-            problems = [(["body", "reason"], text) for _, text in problems]
+            reasons = taxonomy.terms_of_kind(session, "decline_reason", [body.reason])
+            check_code("decline_reason", ["body", "reason"], body.reason, reasons, problems)
         if body.onward_agency is not None:
             if body.onward_agency == principal.agency:
                 problems.append((["body", "onward_agency"], msg("cannot refer onward to yourself")))
             elif body.onward_agency not in taxonomy.agency_codes(session, [body.onward_agency]):
-                problems.append((["body", "onward_agency"], msg("unknown agency code")))
+                problems.append((["body", "onward_agency"], msg(UNKNOWN_AGENCY)))
         if problems:
             raise invalid(problems)
         now = utcnow()

@@ -44,17 +44,14 @@ def _cached(session: Session, name: str, wanted: Iterable[str], load: Callable[[
     return value
 
 
-def active_codes(
+def terms_of_kind(
     session: Session, kind: str, wanted: Iterable[str] = ()
 ) -> dict[str, TaxonomyTerm]:
-    """Active taxonomy terms of one kind, by code; `wanted` are the codes the caller will
-    look up (an unknown one makes the cache read the table again)."""
+    """Every taxonomy term of one kind, active or retired, by code; `wanted` are the codes
+    the caller will look up (an unknown one makes the cache read the table again)."""
 
     def load() -> dict[str, TaxonomyTerm]:
-        stmt = select(TaxonomyTerm).where(
-            col(TaxonomyTerm.kind) == kind,
-            col(TaxonomyTerm.active).is_(True),
-        )
+        stmt = select(TaxonomyTerm).where(col(TaxonomyTerm.kind) == kind)
         terms = {t.code: t for t in session.execute(stmt).scalars()}
         for term in terms.values():
             # Shared read-only between requests: detached from this request's session.
@@ -62,6 +59,13 @@ def active_codes(
         return terms
 
     return dict(_cached(session, f"taxonomy:{kind}", wanted, load))
+
+
+def active_codes(
+    session: Session, kind: str, wanted: Iterable[str] = ()
+) -> dict[str, TaxonomyTerm]:
+    """The active (not retired) taxonomy terms of one kind, by code."""
+    return {code: t for code, t in terms_of_kind(session, kind, wanted).items() if t.active}
 
 
 def agency_codes(session: Session, wanted: Iterable[str] = ()) -> set[str]:
@@ -133,14 +137,21 @@ def add_agency(session: Session, row: Agency) -> None:
     session.flush()
 
 
-def active_terms(session: Session) -> Sequence[TaxonomyTerm]:
-    """Every active taxonomy term, by kind and code."""
-    stmt = (
-        select(TaxonomyTerm)
-        .where(col(TaxonomyTerm.active).is_(True))
-        .order_by(TaxonomyTerm.kind, TaxonomyTerm.code)
-    )
+def every_term(session: Session) -> Sequence[TaxonomyTerm]:
+    """Every taxonomy term, active or retired, by kind and code."""
+    stmt = select(TaxonomyTerm).order_by(TaxonomyTerm.kind, TaxonomyTerm.code)
     return session.execute(stmt).scalars().all()
+
+
+def term(session: Session, kind: str, code: str) -> TaxonomyTerm | None:
+    """The taxonomy term of this kind and code, active or retired, read now."""
+    return session.get(TaxonomyTerm, (kind, code))
+
+
+def add_term(session: Session, row: TaxonomyTerm) -> None:
+    """Insert a taxonomy term."""
+    session.add(row)
+    session.flush()
 
 
 def term_codes(session: Session, *kinds: str) -> set[str]:
