@@ -108,6 +108,21 @@ def field_problems(fields: dict[str, Any]) -> list[InitErrorDetails]:
     return found
 
 
+def field_error(loc: tuple[str | int, ...], message: str, value: Any) -> ValidationError:
+    """An error at one field of a body, for a model validator to raise.
+
+    A model validator that raises ValueError reports the whole body it checks (`subject`);
+    raised as this, the 422 names the field (`subject.nik`), the location a client shows the
+    message beside.
+    """
+    # The message is the template: no braces to fill, and none may be read as a placeholder.
+    template = message.replace("{", "(").replace("}", ")")
+    return ValidationError.from_exception_data(
+        "field",
+        [InitErrorDetails(type=PydanticCustomError("value_error", template), loc=loc, input=value)],
+    )
+
+
 def _date_time_text(value: Any) -> Any:
     # Pydantic would also read a number (or a numeric string) as seconds since 1970; the spec
     # promises an RFC 3339 string, and a stray 0 must not become 1970-01-01.

@@ -15,6 +15,7 @@ _DESCRIPTIONS = {
     409: "Not allowed in the referral's current state, or a duplicate open referral",
     412: "If-Match does not match the referral's current ETag",
     413: "Request body too large",
+    415: "The body is not JSON: send it with Content-Type: application/json",
     422: "Invalid request",
     428: "If-Match header missing",
     429: "Too many requests: the client's quota is used up; retry after Retry-After seconds",
@@ -83,4 +84,32 @@ def document_body_errors(spec: dict[str, Any]) -> dict[str, Any]:
             for code, description in _BODY_ERRORS.items():
                 documented = {**problems(code)[code], "description": description}
                 responses.setdefault(str(code), documented)
+    return spec
+
+
+_QUERY_REFUSAL = "a query parameter the operation does not take, or a single-valued one given twice"
+
+
+def document_request_shape(spec: dict[str, Any]) -> dict[str, Any]:
+    """Document 400 for an undeclared query parameter on every operation, and 415 for a body
+    that is not JSON on every operation that takes JSON (service.request_shape)."""
+    for item in spec.get("paths", {}).values():
+        for method, operation in item.items():
+            if method not in _METHODS:
+                continue
+            responses = operation.setdefault("responses", {})
+            if "400" in responses:
+                given = responses["400"]
+                responses["400"] = {
+                    **given,
+                    "description": f"{given['description']}; or {_QUERY_REFUSAL}",
+                }
+            else:
+                responses["400"] = {
+                    **problems(400)[400],
+                    "description": _QUERY_REFUSAL[0].upper() + _QUERY_REFUSAL[1:],
+                }
+            content = operation.get("requestBody", {}).get("content", {})
+            if "application/json" in content:
+                responses.setdefault("415", problems(415)[415])
     return spec

@@ -17,6 +17,7 @@ from service.db.writes import Writes
 from service.referrals import repository as repo
 from service.referrals import workflow
 from service.referrals.create import new_referral
+from service.referrals.etags import Precondition
 from service.referrals.models import DeliveredService, Referral, ReferralNote
 from service.referrals.queries import load_visible
 from service.referrals.recording import audit_created, event_and_audit
@@ -50,15 +51,17 @@ def _party(principal: Principal, row: Referral) -> workflow.Party:
     return workflow.Party.SENDER if row.from_agency == principal.agency else workflow.Party.RECEIVER
 
 
-def _check_precondition(row: Referral, expected: frozenset[int] | None) -> None:
-    """428 without If-Match, 412 unless it names the referral's current version."""
+def _check_precondition(row: Referral, expected: Precondition | None) -> None:
+    """428 without If-Match, 412 unless it admits the referral's current version."""
     if expected is None:
         raise errors.PreconditionRequired(
-            "Send If-Match with the ETag of the referral version you acted on."
+            "Send If-Match with the ETag of the referral version you acted on, as its ETag "
+            'header gave it (e.g. If-Match: "3"), or If-Match: * to act on whatever version is '
+            "current."
         )
-    if row.version not in expected:
+    if not expected.admits(row.version):
         raise errors.PreconditionFailed(
-            f"The referral is now at version {row.version}; read it again and retry.",
+            expected.refusal(row.version),
             current_version=row.version,
             current_status=row.status,
         )
@@ -149,7 +152,7 @@ def _finish(ctx: ServiceContext, principal: Principal, row: Referral) -> Referra
 
 
 def _load_for_action(
-    session: Session, principal: Principal, referral_id: uuid.UUID, expected: frozenset[int] | None
+    session: Session, principal: Principal, referral_id: uuid.UUID, expected: Precondition | None
 ) -> Referral:
     """The referral an action acts on, locked for it; without If-Match, 428 before any rule."""
     row = load_visible(session, principal, referral_id, for_update=True)
@@ -163,7 +166,7 @@ def assess_referral(
     principal: Principal,
     referral_id: uuid.UUID,
     body: AssessIn,
-    expected: frozenset[int] | None,
+    expected: Precondition | None,
 ) -> ReferralRead:
     """Record the receiver's assessment: referred -> assessed."""
 
@@ -212,7 +215,7 @@ def record_service(
     principal: Principal,
     referral_id: uuid.UUID,
     body: ServiceIn,
-    expected: frozenset[int] | None,
+    expected: Precondition | None,
     *,
     action: ServiceAction,
 ) -> ReferralRead:
@@ -309,7 +312,7 @@ def close_referral(
     principal: Principal,
     referral_id: uuid.UUID,
     body: CloseIn,
-    expected: frozenset[int] | None,
+    expected: Precondition | None,
 ) -> ReferralRead:
     """Close a referral with an outcome; referred_onward also creates the child referral."""
     action = f"close:{body.outcome}"
@@ -383,7 +386,7 @@ def add_note(
     principal: Principal,
     referral_id: uuid.UUID,
     body: NoteIn,
-    expected: frozenset[int] | None,
+    expected: Precondition | None,
 ) -> NoteRead:
     """Add a note; either party, any state. If-Match is optional (notes only append)."""
 
@@ -434,7 +437,7 @@ def withdraw_consent(
     principal: Principal,
     referral_id: uuid.UUID,
     body: ConsentWithdrawalIn,
-    expected: frozenset[int] | None,
+    expected: Precondition | None,
 ) -> ReferralRead:
     """Record that the person withdrew consent: the referral closes as consent_withdrawn and
     its receiving agency sees none of the person's data from then on."""

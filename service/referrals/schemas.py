@@ -14,7 +14,7 @@ from pydantic import (
     model_validator,
 )
 
-from service.inputs import Input, Timestamp
+from service.inputs import Input, Timestamp, field_error
 from service.referrals.nik import nik_problems
 
 Code = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_]+$")]
@@ -48,7 +48,7 @@ class _Input(Input):
 
 def _not_future(value: dt.datetime | None, name: str) -> None:
     if value is not None and value > dt.datetime.now(dt.UTC) + dt.timedelta(minutes=5):
-        raise ValueError(f"{name} cannot be in the future")
+        raise field_error((name,), f"{name} cannot be in the future", value)
 
 
 class SubjectIn(_Input):
@@ -68,15 +68,21 @@ class SubjectIn(_Input):
     @model_validator(mode="after")
     def _check_identity(self) -> SubjectIn:
         if self.nik is None and self.nik_absent_reason is None:
-            raise ValueError("nik is required unless nik_absent_reason is given")
+            raise field_error(("nik",), "nik is required unless nik_absent_reason is given", None)
         if self.nik is not None and self.nik_absent_reason is not None:
-            raise ValueError("give either nik or nik_absent_reason, not both")
+            raise field_error(
+                ("nik_absent_reason",),
+                "give either nik or nik_absent_reason, not both",
+                self.nik_absent_reason,
+            )
         if self.birth_date is not None and self.birth_date > dt.date.today():
-            raise ValueError("birth_date cannot be in the future")
+            raise field_error(
+                ("birth_date",), "birth_date cannot be in the future", self.birth_date
+            )
         if self.nik is not None:
             problems = nik_problems(self.nik, self.birth_date, self.sex)
             if problems:
-                raise ValueError("; ".join(problems))
+                raise field_error(("nik",), "; ".join(problems), self.nik)
         return self
 
 
@@ -124,16 +130,24 @@ class ConsentIn(_Input):
     @model_validator(mode="after")
     def _check(self) -> ConsentIn:
         if self.given is not True:
-            raise ValueError("consent must be given before a person is referred")
+            raise field_error(
+                ("given",), "consent must be given before a person is referred", self.given
+            )
         _not_future(self.obtained_at, "obtained_at")
         if len(set(self.purposes)) != len(self.purposes):
-            raise ValueError("purposes has repeated codes")
+            raise field_error(("purposes",), "purposes has repeated codes", self.purposes)
         if REQUIRED_CONSENT_PURPOSE not in self.purposes:
-            raise ValueError(f"purposes must include {REQUIRED_CONSENT_PURPOSE}")
+            raise field_error(
+                ("purposes",), f"purposes must include {REQUIRED_CONSENT_PURPOSE}", self.purposes
+            )
         if self.given_by == "guardian" and self.guardian is None:
-            raise ValueError("guardian is required when consent is given_by guardian")
+            raise field_error(
+                ("guardian",), "guardian is required when consent is given_by guardian", None
+            )
         if self.given_by == "subject" and self.guardian is not None:
-            raise ValueError("guardian is only taken when consent is given_by guardian")
+            raise field_error(
+                ("guardian",), "guardian is only taken when consent is given_by guardian", None
+            )
         return self
 
 
@@ -225,7 +239,7 @@ class ReferralCreate(_Input):
         for name in ("groups", "kemenham_groups", "case_types"):
             values = getattr(self, name)
             if len(set(values)) != len(values):
-                raise ValueError(f"{name} has repeated codes")
+                raise field_error((name,), f"{name} has repeated codes", values)
         # UU PDP Pasal 25: a child's data is processed with a parent's or guardian's consent.
         birth = self.subject.birth_date
         if (
@@ -233,9 +247,11 @@ class ReferralCreate(_Input):
             and self.consent.given_by != "guardian"
             and age_on(birth, self.consent.obtained_at.date()) < ADULT_AGE
         ):
-            raise ValueError(
-                "consent.given_by: the person was under 18 when consent was obtained, so "
-                "a parent or guardian must give it (given_by guardian, with guardian)"
+            raise field_error(
+                ("consent", "given_by"),
+                "the person was under 18 when consent was obtained, so a parent or guardian "
+                "must give it (given_by guardian, with guardian)",
+                self.consent.given_by,
             )
         return self
 
