@@ -36,6 +36,7 @@ from service.metrics import install_metrics
 from service.openapi_docs import (
     add_problem_schemas,
     document_body_errors,
+    document_if_match,
     document_request_shape,
     document_server_errors,
 )
@@ -240,6 +241,7 @@ def create_app(settings: Settings | None = None, ctx: ServiceContext | None = No
                 document_rate_limits,
                 document_body_errors,
                 document_request_shape,
+                document_if_match,
                 document_server_errors,
             ):
                 spec = document(spec)

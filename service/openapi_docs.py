@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from service.errors import Problem
+from service.referrals.etags import IF_MATCH_PATTERN
 
 _DESCRIPTIONS = {
     400: "Bad request",
@@ -112,4 +113,31 @@ def document_request_shape(spec: dict[str, Any]) -> dict[str, Any]:
             content = operation.get("requestBody", {}).get("content", {})
             if "application/json" in content:
                 responses.setdefault("415", problems(415)[415])
+    return spec
+
+
+def document_if_match(spec: dict[str, Any]) -> dict[str, Any]:
+    """Give every If-Match parameter the form it takes: `*` or quoted entity tags.
+
+    The handler reads the header itself (service.referrals.etags), so that a value of another
+    form gets a 400 explaining the quoted form rather than a bare pattern mismatch.
+    """
+    for item in spec.get("paths", {}).values():
+        for method, operation in item.items():
+            if method not in _METHODS:
+                continue
+            for parameter in operation.get("parameters", []):
+                if parameter.get("in") == "header" and parameter.get("name") == "If-Match":
+                    schema = parameter.setdefault("schema", {})
+                    # FastAPI writes an optional header as `string | null`; a header is absent
+                    # or text, never null (a client generated from `null` would send "null").
+                    strings = [
+                        b for b in schema.get("anyOf", [schema]) if b.get("type") == "string"
+                    ]
+                    text = dict(strings[0]) if strings else {"type": "string"}
+                    text["pattern"] = IF_MATCH_PATTERN
+                    parameter["schema"] = {
+                        **{k: v for k, v in schema.items() if k != "anyOf"},
+                        **text,
+                    }
     return spec

@@ -13,6 +13,10 @@ from dataclasses import dataclass
 
 from service import errors
 
+# What If-Match takes, for the OpenAPI document: `*`, or a list of entity tags (without commas
+# inside a tag, which the service never sends and `expected_versions` would split).
+_TAG_TEXT = r'(W/)?"[\x21\x23-\x2b\x2d-\x7e]*"'
+IF_MATCH_PATTERN = rf"^[ \t]*(\*|{_TAG_TEXT}([ \t]*,[ \t]*{_TAG_TEXT})*)[ \t]*$"
 # One member of the list: an optional weak prefix and a quoted tag (RFC 9110 §8.8.3).
 _MEMBER = re.compile(r'(W/)?"([\x21\x23-\x7e\x80-\xff]*)"')
 # A referral's ETag is its version, quoted; versions start at 1.

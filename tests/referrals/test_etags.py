@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from service import errors
-from service.referrals.etags import Precondition, etag, expected_versions
+from service.app import openapi_spec
+from service.referrals.etags import IF_MATCH_PATTERN, Precondition, etag, expected_versions
 
 
 def test_no_header_or_an_empty_one_is_no_precondition() -> None:
@@ -52,3 +55,29 @@ def test_an_unquoted_version_is_shown_in_its_quoted_form() -> None:
     with pytest.raises(errors.InvalidIfMatch) as raised:
         expected_versions("12")
     assert 'If-Match: "12"' in raised.value.detail
+
+
+@pytest.mark.parametrize("value", ["*", '"1"', ' "1" ,"2"', 'W/"1"', '"3", W/"4"'])
+def test_the_documented_pattern_admits_what_the_service_takes(value: str) -> None:
+    assert re.fullmatch(IF_MATCH_PATTERN, value)
+    expected_versions(value)
+
+
+@pytest.mark.parametrize("value", ["1", "W/1", '"1', '*, "1"', "abc"])
+def test_the_documented_pattern_refuses_what_the_service_refuses(value: str) -> None:
+    assert not re.fullmatch(IF_MATCH_PATTERN, value)
+    with pytest.raises(errors.InvalidIfMatch):
+        expected_versions(value)
+
+
+def test_every_if_match_of_the_openapi_document_carries_the_pattern() -> None:
+    found = 0
+    for item in openapi_spec()["paths"].values():
+        for operation in item.values():
+            for parameter in operation.get("parameters", []):
+                if parameter["name"] == "If-Match":
+                    schema = parameter["schema"]
+                    assert schema["type"] == "string" and "anyOf" not in schema
+                    assert schema["pattern"] == IF_MATCH_PATTERN
+                    found += 1
+    assert found >= 6
