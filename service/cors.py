@@ -16,6 +16,7 @@ from starlette.types import Message, Send
 
 from service.config import Settings
 from service.errors import problem_response
+from service.i18n import N_, msg
 
 # What the API's operations use; a browser asks before it sends any other.
 ALLOWED_METHODS = ("GET", "HEAD", "POST", "DELETE")
@@ -63,11 +64,17 @@ class AllowListCORS(CORSMiddleware):
                 for name, value in answer.headers.items()
                 if name.startswith("access-control-")
             )
+        # Starlette's text names what was refused: "Disallowed CORS origin, method".
+        refused = bytes(answer.body).decode().removeprefix("Disallowed CORS ")
         return problem_response(
             400,
             slug="cors-preflight-refused",
-            title="Cross-origin request refused",
-            detail=bytes(answer.body).decode() + ".",
+            title=N_("Cross-origin request refused"),
+            detail=msg(
+                "The service's CORS policy does not allow this request from a browser "
+                "(refused: {refused}).",
+                refused=refused,
+            ),
             headers=headers,
         )
 

@@ -23,6 +23,7 @@ from fastapi.dependencies.utils import get_flat_params
 from fastapi.routing import APIRoute
 
 from service import errors
+from service.i18n import Message, join, msg
 
 JSON = "application/json"
 # Names echoed back in a refusal are cut to this length; a refusal lists at most this many.
@@ -89,21 +90,28 @@ class RouteShape:
             for name in self.single.intersection(names):
                 if names.count(name) > 1:
                     raise errors.UnknownQueryParameter(
-                        f"The query parameter {_echo(name)} is given {names.count(name)} "
-                        "times; it takes one value."
+                        msg(
+                            "The query parameter {name} is given {count} times; it takes one "
+                            "value.",
+                            name=_echo(name),
+                            count=names.count(name),
+                        )
                     )
 
-    def _unknown(self, unknown: list[str]) -> str:
+    def _unknown(self, unknown: list[str]) -> Message:
         known = sorted(self.known)
-        listed = ", ".join(_echo(n) for n in unknown[:_NAMES_LISTED])
-        plural = "s" if len(unknown) > 1 else ""
-        detail = f"This operation has no query parameter{plural} {listed}"
+        names = ", ".join(_echo(n) for n in unknown[:_NAMES_LISTED])
         close = difflib.get_close_matches(unknown[0], known, n=1)
+        parts: list[str | Message] = [
+            msg("This operation has no query parameter {names}.", names=names)
+        ]
         if close:
-            detail += f" (did you mean {close[0]!r}?)"
+            parts.append(msg("Did you mean {name}?", name=repr(close[0])))
         if known:
-            return f"{detail}. It takes: {', '.join(known)}."
-        return f"{detail}. It takes no query parameters."
+            parts.append(msg("It takes: {names}.", names=", ".join(known)))
+        else:
+            parts.append(msg("It takes no query parameters."))
+        return join(" ", parts)
 
     def check_body(self, request: Request) -> None:
         """415 for a body that is not JSON on an operation that takes JSON."""
@@ -116,10 +124,17 @@ class RouteShape:
         given = headers.get("content-type")
         if given is not None and is_json(given):
             return
-        sent = f"not {given[:_NAME_ECHO]!r}" if given else "not a body without a Content-Type"
-        error = errors.UnsupportedMediaType(
-            f"This operation takes a JSON body: send Content-Type: {JSON} ({sent})."
-        )
+        if given:
+            detail = msg(
+                "This operation takes a JSON body: send Content-Type: {json}, not {given}.",
+                json=JSON,
+                given=repr(given[:_NAME_ECHO]),
+            )
+        else:
+            detail = msg(
+                "This operation takes a JSON body: send it with Content-Type: {json}.", json=JSON
+            )
+        error = errors.UnsupportedMediaType(detail)
         if self.method in ("POST", "PATCH"):
             error.headers[f"Accept-{self.method.title()}"] = JSON
         raise error

@@ -44,7 +44,7 @@ def test_a_misspelt_filter_gets_400_naming_it_instead_of_the_whole_inbox(lpsk: A
     lpsk.create_ok()
     problem = assert_problem(lpsk.list(stauts="referred"), 400)
     assert "'stauts'" in problem["detail"]
-    assert "did you mean 'status'?" in problem["detail"]
+    assert "Did you mean 'status'?" in problem["detail"]
     # The answer names what the operation does take.
     assert "status" in problem["detail"] and "updated_since" in problem["detail"]
 
@@ -137,4 +137,24 @@ def test_the_problems_are_documented(http: TestClient) -> None:
     assert (
         "query parameter"
         in spec["paths"]["/v1/referrals"]["get"]["responses"]["400"]["description"]
+    )
+
+
+def test_the_refusals_answer_in_indonesian_with_the_same_types(lpsk: Api) -> None:
+    headers = {**lpsk.headers(), "Accept-Language": "id"}
+    response = lpsk.http.get("/v1/referrals?stauts=referred", headers=headers)
+    problem = assert_problem(response, 400)
+    assert response.headers["Content-Language"] == "id"
+    assert problem["type"] == "urn:rujukan:problem:invalid-query-parameter"
+    assert problem["title"] == "Parameter kueri tidak diterima"
+    assert problem["detail"].startswith("Operasi ini tidak memiliki parameter kueri 'stauts'.")
+    assert "Apakah yang Anda maksud 'status'?" in problem["detail"]
+    response = lpsk.http.post(
+        "/v1/referrals", content=b"x", headers={**headers, "Content-Type": "text/plain"}
+    )
+    problem = assert_problem(response, 415)
+    assert problem["type"] == "urn:rujukan:problem:unsupported-media-type"
+    assert problem["detail"] == (
+        "Operasi ini menerima badan JSON: kirim Content-Type: application/json, bukan "
+        "'text/plain'."
     )

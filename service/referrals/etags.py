@@ -12,6 +12,7 @@ import re
 from dataclasses import dataclass
 
 from service import errors
+from service.i18n import Message, msg
 
 # What If-Match takes, for the OpenAPI document: `*`, or a list of entity tags (without commas
 # inside a tag, which the service never sends and `expected_versions` would split).
@@ -43,27 +44,41 @@ class Precondition:
         """True if an action may proceed on the referral at `version`."""
         return self.any_version or version in self.versions
 
-    def refusal(self, version: int) -> str:
+    def refusal(self, version: int) -> Message:
         """Why the precondition fails at `version`: the detail of the 412."""
         current = etag(version)
         if self.weak and not self.versions:
-            return (
-                f"If-Match uses strong comparison (RFC 9110 §13.1.1), so the weak tag "
-                f"{self.weak[0]} never matches. Send the ETag as the service gave it; the "
-                f"referral's current ETag is {current}."
+            return msg(
+                "If-Match uses strong comparison (RFC 9110 §13.1.1), so the weak tag {weak} "
+                "never matches. Send the ETag as the service gave it; the referral's current "
+                "ETag is {current}.",
+                weak=self.weak[0],
+                current=current,
             )
-        sent = ", ".join(etag(v) for v in sorted(self.versions)) or "no version of it"
-        return (
-            f"If-Match named {sent}, but the referral has changed since: it is now at version "
-            f"{version} (ETag {current}). Read it again and retry."
+        if not self.versions:
+            return msg(
+                "If-Match names no version of this referral. It is now at version {version} "
+                "(ETag {current}). Read it again and retry.",
+                version=version,
+                current=current,
+            )
+        return msg(
+            "If-Match named {sent}, but the referral has changed since: it is now at version "
+            "{version} (ETag {current}). Read it again and retry.",
+            sent=", ".join(etag(v) for v in sorted(self.versions)),
+            version=version,
+            current=current,
         )
 
 
 def _malformed(member: str) -> errors.InvalidIfMatch:
     example = f'"{member}"' if _VERSION.fullmatch(member) else '"3"'
     return errors.InvalidIfMatch(
-        "If-Match takes the ETag exactly as the service sent it, double quotes included, "
-        f"e.g. If-Match: {example} (RFC 9110 §8.8.3), or * for any current version."
+        msg(
+            "If-Match takes the ETag exactly as the service sent it, double quotes included, "
+            "e.g. If-Match: {example} (RFC 9110 §8.8.3), or * for any current version.",
+            example=example,
+        )
     )
 
 

@@ -32,14 +32,14 @@ def test_star_admits_any_version() -> None:
 def test_a_weak_tag_never_matches_and_the_refusal_says_why() -> None:
     weak = expected_versions('W/"1"')
     assert weak is not None and not weak.admits(1)
-    refusal = weak.refusal(1)
+    refusal = str(weak.refusal(1))
     assert "strong comparison" in refusal and 'W/"1"' in refusal and '"1"' in refusal
 
 
 def test_a_stale_tag_is_refused_without_contradicting_itself() -> None:
     stale = expected_versions('"1"')
     assert stale is not None and not stale.admits(2)
-    refusal = stale.refusal(2)
+    refusal = str(stale.refusal(2))
     assert '"1"' in refusal and "version 2" in refusal
 
 
@@ -48,13 +48,13 @@ def test_a_value_that_is_not_an_entity_tag_is_a_400(value: str) -> None:
     with pytest.raises(errors.InvalidIfMatch) as raised:
         expected_versions(value)
     assert raised.value.status == 400
-    assert 'If-Match: "' in raised.value.detail
+    assert 'If-Match: "' in str(raised.value.detail)
 
 
 def test_an_unquoted_version_is_shown_in_its_quoted_form() -> None:
     with pytest.raises(errors.InvalidIfMatch) as raised:
         expected_versions("12")
-    assert 'If-Match: "12"' in raised.value.detail
+    assert 'If-Match: "12"' in str(raised.value.detail)
 
 
 @pytest.mark.parametrize("value", ["*", '"1"', ' "1" ,"2"', 'W/"1"', '"3", W/"4"'])
