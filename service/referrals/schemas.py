@@ -14,6 +14,7 @@ from pydantic import (
     model_validator,
 )
 
+from service.i18n import Message, join, msg
 from service.inputs import Input, Timestamp, field_error
 from service.referrals.nik import nik_problems
 
@@ -48,7 +49,7 @@ class _Input(Input):
 
 def _not_future(value: dt.datetime | None, name: str) -> None:
     if value is not None and value > dt.datetime.now(dt.UTC) + dt.timedelta(minutes=5):
-        raise field_error((name,), f"{name} cannot be in the future", value)
+        raise field_error((name,), msg("{name} cannot be in the future", name=name), value)
 
 
 class SubjectIn(_Input):
@@ -68,21 +69,27 @@ class SubjectIn(_Input):
     @model_validator(mode="after")
     def _check_identity(self) -> SubjectIn:
         if self.nik is None and self.nik_absent_reason is None:
-            raise field_error(("nik",), "nik is required unless nik_absent_reason is given", None)
+            raise field_error(
+                ("nik",), msg("nik is required unless nik_absent_reason is given"), None
+            )
         if self.nik is not None and self.nik_absent_reason is not None:
             raise field_error(
                 ("nik_absent_reason",),
-                "give either nik or nik_absent_reason, not both",
+                msg("give either nik or nik_absent_reason, not both"),
                 self.nik_absent_reason,
             )
         if self.birth_date is not None and self.birth_date > dt.date.today():
             raise field_error(
-                ("birth_date",), "birth_date cannot be in the future", self.birth_date
+                ("birth_date",),
+                msg("{name} cannot be in the future", name="birth_date"),
+                self.birth_date,
             )
         if self.nik is not None:
             problems = nik_problems(self.nik, self.birth_date, self.sex)
             if problems:
-                raise field_error(("nik",), "; ".join(problems), self.nik)
+                raise field_error(
+                    ("nik",), join("; ", [Message(problem) for problem in problems]), self.nik
+                )
         return self
 
 
@@ -131,22 +138,28 @@ class ConsentIn(_Input):
     def _check(self) -> ConsentIn:
         if self.given is not True:
             raise field_error(
-                ("given",), "consent must be given before a person is referred", self.given
+                ("given",), msg("consent must be given before a person is referred"), self.given
             )
         _not_future(self.obtained_at, "obtained_at")
         if len(set(self.purposes)) != len(self.purposes):
-            raise field_error(("purposes",), "purposes has repeated codes", self.purposes)
+            raise field_error(
+                ("purposes",), msg("{name} has repeated codes", name="purposes"), self.purposes
+            )
         if REQUIRED_CONSENT_PURPOSE not in self.purposes:
             raise field_error(
-                ("purposes",), f"purposes must include {REQUIRED_CONSENT_PURPOSE}", self.purposes
+                ("purposes",),
+                msg("purposes must include {purpose}", purpose=REQUIRED_CONSENT_PURPOSE),
+                self.purposes,
             )
         if self.given_by == "guardian" and self.guardian is None:
             raise field_error(
-                ("guardian",), "guardian is required when consent is given_by guardian", None
+                ("guardian",), msg("guardian is required when consent is given_by guardian"), None
             )
         if self.given_by == "subject" and self.guardian is not None:
             raise field_error(
-                ("guardian",), "guardian is only taken when consent is given_by guardian", None
+                ("guardian",),
+                msg("guardian is only taken when consent is given_by guardian"),
+                None,
             )
         return self
 
@@ -235,11 +248,11 @@ class ReferralCreate(_Input):
     @model_validator(mode="after")
     def _check(self) -> ReferralCreate:
         if not self.groups and not self.kemenham_groups:
-            raise ValueError("give at least one of groups or kemenham_groups")
+            raise ValueError(msg("give at least one of groups or kemenham_groups"))
         for name in ("groups", "kemenham_groups", "case_types"):
             values = getattr(self, name)
             if len(set(values)) != len(values):
-                raise field_error((name,), f"{name} has repeated codes", values)
+                raise field_error((name,), msg("{name} has repeated codes", name=name), values)
         # UU PDP Pasal 25: a child's data is processed with a parent's or guardian's consent.
         birth = self.subject.birth_date
         if (
@@ -249,8 +262,10 @@ class ReferralCreate(_Input):
         ):
             raise field_error(
                 ("consent", "given_by"),
-                "the person was under 18 when consent was obtained, so a parent or guardian "
-                "must give it (given_by guardian, with guardian)",
+                msg(
+                    "the person was under 18 when consent was obtained, so a parent or guardian "
+                    "must give it (given_by guardian, with guardian)"
+                ),
                 self.consent.given_by,
             )
         return self

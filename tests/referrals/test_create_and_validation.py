@@ -468,3 +468,17 @@ def test_timestamps_are_rfc3339_text_never_numbers(
     assert ok(lpsk.get(rid))["status"] == "assessed"
     assert_problem(lpsk.list(updated_since=number), 422)
     assert ok(lpsk.list(updated_since="2026-01-01T00:00:00Z"))["items"]
+
+
+def test_a_field_rule_at_its_field_is_translated_too(lpsk: Api) -> None:
+    body = _base()
+    _subject(nik=_DROP)(body)
+    english = assert_problem(lpsk.create(body), 422)["errors"]
+    response = lpsk.http.post(
+        "/v1/referrals", json=body, headers={**lpsk.headers(), "Accept-Language": "id"}
+    )
+    indonesian = assert_problem(response, 422)["errors"]
+    assert [e["loc"] for e in indonesian] == [e["loc"] for e in english]
+    assert [e["loc"] for e in indonesian] == [["body", "subject", "nik"]]
+    assert indonesian[0]["type"] == english[0]["type"] == "value_error"
+    assert indonesian[0]["msg"] != english[0]["msg"]
