@@ -11,7 +11,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from anyio import to_thread
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute
 from fastapi_offline import FastAPIOffline
@@ -23,6 +23,7 @@ from service.auth.router import router as auth_router
 from service.bodies import MAX_BODY_BYTES, BodyBudget, BodyGuard, budget_spent, too_large
 from service.config import Settings, get_settings
 from service.context import ServiceContext
+from service.cors import install_cors
 from service.errors import (
     UNEXPECTED_ERROR,
     LocalizedHTTPException,
@@ -32,17 +33,22 @@ from service.errors import (
 from service.events.dispatcher import BackgroundDispatcher
 from service.events.router import events_router, webhooks_router
 from service.fhir.router import router as fhir_router
+from service.head import HeadAsGet
 from service.health import router as health_router
 from service.i18n import negotiate, response_language
+from service.index import router as index_router
 from service.logs import access_fields, configure_logging, loggable_path
 from service.metrics import install_metrics
 from service.openapi_docs import (
     add_problem_schemas,
     document_body_errors,
+    document_if_match,
+    document_request_shape,
     document_server_errors,
 )
 from service.ratelimit import document_rate_limits, install_rate_limits
 from service.referrals.router import router as referrals_router
+from service.request_shape import check_request_shape
 from service.requestctx import request_id
 from service.stats.router import router as stats_router
 from service.subjects.router import router as subjects_router
@@ -184,7 +190,10 @@ def create_app(settings: Settings | None = None, ctx: ServiceContext | None = No
 
     # Swagger UI and ReDoc with their scripts and styles served by the service itself:
     # government networks are often closed to CDNs.
+    docs_url, redoc_url = "/docs", "/redoc"
     app = FastAPIOffline(
+        docs_url=docs_url,
+        redoc_url=redoc_url,
         static_url="/docs-assets",
         # Swagger UI would otherwise send the spec's URL to validator.swagger.io.
         swagger_ui_parameters={"validatorUrl": None},
@@ -200,9 +209,15 @@ def create_app(settings: Settings | None = None, ctx: ServiceContext | None = No
         ),
         generate_unique_id_function=_operation_id,
         lifespan=lifespan,
+        # `/v1/referrals/` is answered 404 (with a hint), not redirected with an empty 307.
+        redirect_slashes=False,
     )
     app.state.ctx = ctx
+    app.state.docs_url, app.state.redoc_url = docs_url, redoc_url
+    app.state.route_shapes = {}
     install_error_handlers(app)
+    # Innermost: the layers outside see the request as HEAD, the routes as GET.
+    app.add_middleware(HeadAsGet)
     install_rate_limits(app, settings)
     app.add_middleware(
         RequestContextMiddleware,
@@ -210,17 +225,25 @@ def create_app(settings: Settings | None = None, ctx: ServiceContext | None = No
         body_budget=settings.body_budget_bytes,
         default_language=settings.default_language,
     )
-    app.include_router(auth_router)
-    app.include_router(referrals_router)
-    app.include_router(fhir_router)
-    app.include_router(taxonomy_router)
-    app.include_router(subjects_router)
-    app.include_router(events_router)
-    app.include_router(webhooks_router)
-    app.include_router(audit_router)
-    app.include_router(stats_router)
-    app.include_router(health_router)
-    install_metrics(app)
+    # Outside the request context, so that its refusals (413, 408, 503) reach a page too.
+    install_cors(app, settings)
+    # Every operation takes only the query parameters and the body format it declares.
+    declared = [Depends(check_request_shape)]
+    for api_router in (
+        index_router,
+        auth_router,
+        referrals_router,
+        fhir_router,
+        taxonomy_router,
+        subjects_router,
+        events_router,
+        webhooks_router,
+        audit_router,
+        stats_router,
+        health_router,
+    ):
+        app.include_router(api_router, dependencies=declared)
+    install_metrics(app, dependencies=declared)
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
@@ -235,6 +258,8 @@ def create_app(settings: Settings | None = None, ctx: ServiceContext | None = No
                 add_problem_schemas,
                 document_rate_limits,
                 document_body_errors,
+                document_request_shape,
+                document_if_match,
                 document_server_errors,
             ):
                 spec = document(spec)

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import json
+import re
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 import limits
 from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from service.auth.scopes import parse_scopes, unknown_scopes
 
@@ -74,6 +76,26 @@ class TrustedIssuer(BaseModel):
     def bound_agencies(self) -> frozenset[str]:
         """The agency codes this provider's tokens may act for."""
         return frozenset([self.agency] if self.agency is not None else self.agencies or [])
+
+
+def _origin(text: str) -> str:
+    """An origin as browsers send it in `Origin`, or ValueError saying what is wrong."""
+    if text.strip() == "*":
+        raise ValueError("'*' is not taken: list each origin that may call the API")
+    parts = urlsplit(text.strip())
+    if parts.scheme not in ("https", "http") or not parts.hostname:
+        raise ValueError(f"{text!r} is not an origin such as https://sim.lpsk.go.id")
+    if parts.username or parts.password or parts.path or parts.query or parts.fragment:
+        raise ValueError(f"{text!r} is not an origin: scheme, host and port only, no path")
+    try:
+        port = parts.port
+    except ValueError as exc:
+        raise ValueError(f"{text!r} has an invalid port") from exc
+    # Browsers send the scheme and host in lower case and leave the scheme's default port out.
+    default = {"https": 443, "http": 80}[parts.scheme]
+    host = parts.hostname if ":" not in parts.hostname else f"[{parts.hostname}]"
+    suffix = f":{port}" if port is not None and port != default else ""
+    return f"{parts.scheme}://{host}{suffix}"
 
 
 class Settings(BaseSettings):
@@ -148,6 +170,14 @@ class Settings(BaseSettings):
         "bound to (or an explicit list `agencies`; a token naming another is refused) and "
         "grants at most its listed scopes; optional `agency_claim` names the token claim that "
         "names the agency (`agency`). See Security.",
+    )
+    cors_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Origins (`scheme://host[:port]`) whose web pages may call the API from "
+        "a browser (CORS), separated by commas, e.g. "
+        "`https://sim.lpsk.go.id,https://siks.kemensos.go.id`. Unset: none may (browsers refuse "
+        "cross-origin calls), which server-to-server integrations never need. Exact origins "
+        "only: `*` and paths are refused. See Security.",
     )
     token_ttl_seconds: int = Field(
         default=900, ge=60, le=3600, description="Lifetime of issued access tokens."
@@ -305,6 +335,21 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             return json.loads(value) if value.strip() else []
         return value
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            text = value.strip()
+            if text.startswith("["):
+                return json.loads(text)
+            return [part for part in re.split(r"[\s,]+", text) if part]
+        return value
+
+    @field_validator("cors_origins")
+    @classmethod
+    def _exact_origins(cls, value: list[str]) -> list[str]:
+        return [_origin(item) for item in value]
 
     @field_validator("rate_limit", "token_failure_limit", "token_address_failure_limit")
     @classmethod

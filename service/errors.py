@@ -174,6 +174,24 @@ class PreconditionRequired(DomainError):
     status, slug, title = 428, "precondition-required", N_("If-Match header required")
 
 
+class InvalidIfMatch(DomainError):
+    """400: an If-Match value that is neither `*` nor a list of quoted entity tags."""
+
+    status, slug, title = 400, "invalid-if-match", N_("If-Match is not an entity tag")
+
+
+class UnsupportedMediaType(DomainError):
+    """415: a request body in a format the operation does not take."""
+
+    status, slug, title = 415, "unsupported-media-type", N_("Unsupported media type")
+
+
+class UnknownQueryParameter(DomainError):
+    """400: a query parameter the operation does not declare, or one given twice."""
+
+    status, slug, title = 400, "invalid-query-parameter", N_("Query parameter not accepted")
+
+
 class ValidationFailed(DomainError):
     status, slug, title = 422, "validation-failed", N_("The request is not valid")
 
@@ -336,14 +354,26 @@ def _allowed_methods(request: Request) -> str:
     service declares one route per method; so each method is tried against every route.
     """
     routes = request.app.router.routes
-    allowed = [
-        method
-        for method in _METHODS
-        if any(
+    allowed: list[str] = []
+    for method in _METHODS:
+        # HEAD is answered wherever GET is (service.head).
+        if (method == "HEAD" and "GET" in allowed) or any(
             route.matches({**request.scope, "method": method})[0] is Match.FULL for route in routes
-        )
-    ]
+        ):
+            allowed.append(method)
     return ", ".join(allowed)
+
+
+def _slash_hint(request: Request) -> Message | None:
+    """For a path that exists without its trailing slash: where the resource is."""
+    path = request.url.path
+    if not path.endswith("/") or path == "/":
+        return None
+    bare = path.rstrip("/")
+    probe = {**request.scope, "path": bare, "raw_path": bare.encode()}
+    if not any(route.matches(probe)[0] is not Match.NONE for route in request.app.router.routes):
+        return None
+    return msg("Paths here have no trailing slash: the resource is at {path}", path=bare)
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -381,6 +411,8 @@ def install_error_handlers(app: FastAPI) -> None:
         headers = dict(exc.headers or {})
         if exc.status_code == 405:
             headers["Allow"] = _allowed_methods(request)
+        if exc.status_code == 404 and detail is None:
+            detail = _slash_hint(request)
         return problem_response(exc.status_code, detail=detail, headers=headers)
 
     @app.exception_handler(Exception)

@@ -25,7 +25,7 @@ from pydantic import (
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from service.errors import MAX_FIELD_ERRORS
-from service.i18n import N_, msg
+from service.i18n import N_, Message, msg
 from service.validation_messages import custom_error
 
 # PostgreSQL text cannot hold U+0000 (SQLite can, which hid it), and no field has a use for it.
@@ -108,6 +108,24 @@ def field_problems(fields: dict[str, Any]) -> list[InitErrorDetails]:
         elif (kind is dt.datetime or kind is dt.date) and (problem := _problem(value)) is not None:
             found.append(InitErrorDetails(type=problem, loc=(name,), input=value))
     return found
+
+
+def field_error(loc: tuple[str | int, ...], message: str | Message, value: Any) -> ValidationError:
+    """An error at one field of a body, for a model validator to raise.
+
+    A model validator that raises ValueError reports the whole body it checks (`subject`);
+    raised as this, the 422 names the field (`subject.nik`), the location a client shows the
+    message beside. The message is carried as a ValueError's, so it is translated like any
+    validator's (service.validation_messages).
+    """
+    return ValidationError.from_exception_data(
+        "field",
+        [
+            InitErrorDetails(
+                type="value_error", loc=loc, input=value, ctx={"error": ValueError(message)}
+            )
+        ],
+    )
 
 
 def _date_time_text(value: Any) -> Any:

@@ -17,10 +17,10 @@ import hmac
 import logging
 import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
-from fastapi import APIRouter, FastAPI, Request
+from fastapi import APIRouter, FastAPI, Request, params
 from fastapi.responses import Response
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -345,13 +345,13 @@ class RequestMetrics:
                 )
 
 
-def install_metrics(app: FastAPI) -> None:
-    """Count requests per route template and serve GET /metrics."""
+def install_metrics(app: FastAPI, dependencies: Sequence[params.Depends] = ()) -> None:
+    """Count requests per route template and serve GET /metrics (with `dependencies`)."""
     requests_registry = CollectorRegistry(auto_describe=True)
     app.add_middleware(RequestMetrics, metrics=HttpMetrics(requests_registry))
     app.state.metrics_registry = requests_registry
     app.state.domain_collector = DomainCollector(lambda: getattr(app.state, "ctx", None))
-    app.include_router(router)
+    app.include_router(router, dependencies=dependencies)
 
 
 def _metrics_token(ctx: ServiceContext) -> bytes | None:

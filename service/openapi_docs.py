@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from service.errors import Problem
+from service.referrals.etags import IF_MATCH_PATTERN
 
 _DESCRIPTIONS = {
     400: "Bad request",
@@ -15,6 +16,7 @@ _DESCRIPTIONS = {
     409: "Not allowed in the referral's current state, or a duplicate open referral",
     412: "If-Match does not match the referral's current ETag",
     413: "Request body too large",
+    415: "The body is not JSON: send it with Content-Type: application/json",
     422: "Invalid request",
     428: "If-Match header missing",
     429: "Too many requests: the client's quota is used up; retry after Retry-After seconds",
@@ -83,4 +85,59 @@ def document_body_errors(spec: dict[str, Any]) -> dict[str, Any]:
             for code, description in _BODY_ERRORS.items():
                 documented = {**problems(code)[code], "description": description}
                 responses.setdefault(str(code), documented)
+    return spec
+
+
+_QUERY_REFUSAL = "a query parameter the operation does not take, or a single-valued one given twice"
+
+
+def document_request_shape(spec: dict[str, Any]) -> dict[str, Any]:
+    """Document 400 for an undeclared query parameter on every operation, and 415 for a body
+    that is not JSON on every operation that takes JSON (service.request_shape)."""
+    for item in spec.get("paths", {}).values():
+        for method, operation in item.items():
+            if method not in _METHODS:
+                continue
+            responses = operation.setdefault("responses", {})
+            if "400" in responses:
+                given = responses["400"]
+                responses["400"] = {
+                    **given,
+                    "description": f"{given['description']}; or {_QUERY_REFUSAL}",
+                }
+            else:
+                responses["400"] = {
+                    **problems(400)[400],
+                    "description": _QUERY_REFUSAL[0].upper() + _QUERY_REFUSAL[1:],
+                }
+            content = operation.get("requestBody", {}).get("content", {})
+            if "application/json" in content:
+                responses.setdefault("415", problems(415)[415])
+    return spec
+
+
+def document_if_match(spec: dict[str, Any]) -> dict[str, Any]:
+    """Give every If-Match parameter the form it takes: `*` or quoted entity tags.
+
+    The handler reads the header itself (service.referrals.etags), so that a value of another
+    form gets a 400 explaining the quoted form rather than a bare pattern mismatch.
+    """
+    for item in spec.get("paths", {}).values():
+        for method, operation in item.items():
+            if method not in _METHODS:
+                continue
+            for parameter in operation.get("parameters", []):
+                if parameter.get("in") == "header" and parameter.get("name") == "If-Match":
+                    schema = parameter.setdefault("schema", {})
+                    # FastAPI writes an optional header as `string | null`; a header is absent
+                    # or text, never null (a client generated from `null` would send "null").
+                    strings = [
+                        b for b in schema.get("anyOf", [schema]) if b.get("type") == "string"
+                    ]
+                    text = dict(strings[0]) if strings else {"type": "string"}
+                    text["pattern"] = IF_MATCH_PATTERN
+                    parameter["schema"] = {
+                        **{k: v for k, v in schema.items() if k != "anyOf"},
+                        **text,
+                    }
     return spec

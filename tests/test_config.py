@@ -287,3 +287,31 @@ def test_issuer_and_audience_settings_apply_to_tokens(
     # Same signing key, but the other service's issuer and audience are required.
     assert status(other_issuer, party.token) == 401
     assert status(http, token) == 401
+
+
+def test_cors_origins_are_off_by_default_and_read_as_a_list(
+    clean_env: pytest.MonkeyPatch,
+) -> None:
+    assert Settings().cors_origins == []
+    clean_env.setenv("RUJUKAN_CORS_ORIGINS", "https://SIM.lpsk.go.id:443, http://localhost:5173")
+    assert Settings().cors_origins == ["https://sim.lpsk.go.id", "http://localhost:5173"]
+    clean_env.setenv("RUJUKAN_CORS_ORIGINS", '["https://siks.kemensos.go.id"]')
+    assert Settings().cors_origins == ["https://siks.kemensos.go.id"]
+
+
+@pytest.mark.parametrize(
+    ("value", "says"),
+    [
+        ("*", "'*' is not taken"),
+        ("https://sim.lpsk.go.id/", "no path"),
+        ("https://sim.lpsk.go.id/portal", "no path"),
+        ("sim.lpsk.go.id", "not an origin"),
+        ("ftp://sim.lpsk.go.id", "not an origin"),
+    ],
+)
+def test_cors_origins_must_be_exact_origins(
+    clean_env: pytest.MonkeyPatch, value: str, says: str
+) -> None:
+    clean_env.setenv("RUJUKAN_CORS_ORIGINS", value)
+    with pytest.raises(ValidationError, match=says):
+        Settings()

@@ -208,3 +208,22 @@ def test_request_id_on_413(lpsk: Api) -> None:
 def test_problem_bodies_are_valid_json_objects(http: TestClient) -> None:
     response = http.get("/v1/referrals", headers={"Authorization": "Bearer nope"})
     assert json.loads(response.text)["status"] == 401
+
+
+@pytest.mark.parametrize("method", ["GET", "POST"])
+def test_a_trailing_slash_gets_a_404_problem_naming_the_path_not_an_empty_redirect(
+    lpsk: Api, method: str
+) -> None:
+    rid = lpsk.create_ok()["id"]
+    for path, bare in (
+        ("/v1/referrals/", "/v1/referrals"),
+        (f"/v1/referrals/{rid}/", f"/v1/referrals/{rid}"),
+    ):
+        response = lpsk.http.request(
+            method, path, headers=lpsk.headers(), json={}, follow_redirects=False
+        )
+        body = assert_problem(response, 404)
+        assert "Location" not in response.headers
+        assert bare in str(body["detail"])
+    # A path that does not exist either way says nothing about slashes.
+    assert "detail" not in assert_problem(lpsk.http.get("/v1/nothing/"), 404)

@@ -88,9 +88,15 @@ def test_the_catalogue_and_its_template_ship_with_the_package() -> None:
 
 
 def test_a_message_is_english_as_text_and_translated_with_its_values() -> None:
-    message = msg("The referral is now at version {version}; read it again and retry.", version=3)
-    assert str(message) == "The referral is now at version 3; read it again and retry."
-    assert message.render("id") == "Rujukan kini berada pada versi 3; baca ulang lalu coba lagi."
+    message = msg(
+        "The query parameter {name} is given {count} times; it takes one value.",
+        name="'status'",
+        count=2,
+    )
+    assert str(message) == "The query parameter 'status' is given 2 times; it takes one value."
+    assert message.render("id") == (
+        "Parameter kueri 'status' diberikan 2 kali; parameter ini hanya menerima satu nilai."
+    )
 
 
 @pytest.mark.parametrize(

@@ -14,17 +14,19 @@ from pydantic import BaseModel, Field
 from service.auth import service as auth_service
 from service.auth.dependencies import Context
 from service.errors import OAuthError
-from service.i18n import msg
+from service.i18n import Message, msg
 from service.inputs import contains_nul
 from service.openapi_docs import Responses, problems
 from service.ratelimit import rate_limits
+from service.request_shape import is_json
 
 router = APIRouter(tags=["auth"])
 
 _OAUTH_ERRORS: Responses = {
     400: {
         **problems(400)[400],
-        "description": "invalid_request, invalid_scope, unsupported_grant_type",
+        "description": "invalid_request (a body that is not a form among them), invalid_scope, "
+        "unsupported_grant_type",
     },
     401: {**problems(401)[401], "description": "invalid_client"},
     # Documented so that FastAPI does not add its own validation schema; the form fields
@@ -78,6 +80,35 @@ def _basic_credentials(request: Request) -> tuple[str, str] | None:
     return unquote_plus(user), unquote_plus(password)
 
 
+FORM = "application/x-www-form-urlencoded"
+
+
+def _check_form(request: Request) -> None:
+    """400 invalid_request for a body that is not a form (RFC 6749 §4.4.2 asks for one)."""
+    headers = request.headers
+    if headers.get("content-length", "0") == "0" and "transfer-encoding" not in headers:
+        return
+    given = headers.get("content-type", "")
+    if given.partition(";")[0].strip().lower() == FORM:
+        return
+    media = given.partition(";")[0].strip()[:64]
+    if is_json(given):
+        sent: str | Message = msg("JSON")
+    elif media:
+        sent = repr(media)
+    else:
+        sent = msg("a body without a Content-Type")
+    raise OAuthError(
+        "invalid_request",
+        msg(
+            "The token request is a form, not {sent}: send Content-Type: {form} with "
+            "grant_type=client_credentials&client_id=...&client_secret=... (RFC 6749 §4.4.2).",
+            sent=sent,
+            form=FORM,
+        ),
+    )
+
+
 @router.post(
     "/oauth/token",
     response_model=TokenResponse,
@@ -112,6 +143,7 @@ def issue_token(
     scope: Annotated[str | None, Form()] = None,
 ) -> JSONResponse:
     """Exchange client credentials for a signed JWT."""
+    _check_form(request)
     for value, limit in ((grant_type, 100), (client_id, 200), (client_secret, 500), (scope, 1000)):
         if value is not None and len(value) > limit:
             raise OAuthError("invalid_request", msg("A form field is too long."))

@@ -26,6 +26,7 @@ from service.context import ServiceContext
 from service.db.types import utcnow
 from service.db.writes import Writes
 from service.referrals import actions, create
+from service.referrals.etags import Precondition
 from service.referrals.models import DeliveredService, Referral, ReferralHistory
 from service.referrals.schemas import (
     AssessIn,
@@ -352,8 +353,8 @@ def _tell(
     def at(hours: float) -> dt.datetime:
         return plan.created + dt.timedelta(hours=hours)
 
-    def etag() -> frozenset[int]:
-        return frozenset({version})
+    def etag() -> Precondition:
+        return Precondition(frozenset({version}))
 
     def close(outcome: str, after: float, actor: Principal = to, **extra: Any) -> int:
         """Close the referral; the number of onward referrals this created (0 or 1)."""

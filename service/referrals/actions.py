@@ -18,6 +18,7 @@ from service.i18n import msg
 from service.referrals import chronology, workflow
 from service.referrals import repository as repo
 from service.referrals.create import new_referral
+from service.referrals.etags import Precondition
 from service.referrals.models import DeliveredService, Referral, ReferralNote
 from service.referrals.queries import load_visible
 from service.referrals.recording import audit_created, event_and_audit
@@ -59,18 +60,19 @@ def _party(principal: Principal, row: Referral) -> workflow.Party:
     return workflow.Party.SENDER if row.from_agency == principal.agency else workflow.Party.RECEIVER
 
 
-def _check_precondition(row: Referral, expected: frozenset[int] | None) -> None:
-    """428 without If-Match, 412 unless it names the referral's current version."""
+def _check_precondition(row: Referral, expected: Precondition | None) -> None:
+    """428 without If-Match, 412 unless it admits the referral's current version."""
     if expected is None:
         raise errors.PreconditionRequired(
-            msg("Send If-Match with the ETag of the referral version you acted on.")
-        )
-    if row.version not in expected:
-        raise errors.PreconditionFailed(
             msg(
-                "The referral is now at version {version}; read it again and retry.",
-                version=row.version,
-            ),
+                "Send If-Match with the ETag of the referral version you acted on, as its ETag "
+                'header gave it (e.g. If-Match: "3"), or If-Match: * to act on whatever version '
+                "is current."
+            )
+        )
+    if not expected.admits(row.version):
+        raise errors.PreconditionFailed(
+            expected.refusal(row.version),
             current_version=row.version,
             current_status=row.status,
         )
@@ -157,7 +159,7 @@ def _finish(ctx: ServiceContext, principal: Principal, row: Referral) -> Referra
 
 
 def _load_for_action(
-    session: Session, principal: Principal, referral_id: uuid.UUID, expected: frozenset[int] | None
+    session: Session, principal: Principal, referral_id: uuid.UUID, expected: Precondition | None
 ) -> Referral:
     """The referral an action acts on, locked for it; without If-Match, 428 before any rule."""
     row = load_visible(session, principal, referral_id, for_update=True)
@@ -171,7 +173,7 @@ def assess_referral(
     principal: Principal,
     referral_id: uuid.UUID,
     body: AssessIn,
-    expected: frozenset[int] | None,
+    expected: Precondition | None,
 ) -> ReferralRead:
     """Record the receiver's assessment: referred -> assessed."""
 
@@ -220,7 +222,7 @@ def record_service(
     principal: Principal,
     referral_id: uuid.UUID,
     body: ServiceIn,
-    expected: frozenset[int] | None,
+    expected: Precondition | None,
     *,
     action: ServiceAction,
 ) -> ReferralRead:
@@ -322,7 +324,7 @@ def close_referral(
     principal: Principal,
     referral_id: uuid.UUID,
     body: CloseIn,
-    expected: frozenset[int] | None,
+    expected: Precondition | None,
 ) -> ReferralRead:
     """Close a referral with an outcome; referred_onward also creates the child referral."""
     action = f"close:{body.outcome}"
@@ -396,7 +398,7 @@ def add_note(
     principal: Principal,
     referral_id: uuid.UUID,
     body: NoteIn,
-    expected: frozenset[int] | None,
+    expected: Precondition | None,
 ) -> NoteRead:
     """Add a note; either party, any state. If-Match is optional (notes only append)."""
 
@@ -447,7 +449,7 @@ def withdraw_consent(
     principal: Principal,
     referral_id: uuid.UUID,
     body: ConsentWithdrawalIn,
-    expected: frozenset[int] | None,
+    expected: Precondition | None,
 ) -> ReferralRead:
     """Record that the person withdrew consent: the referral closes as consent_withdrawn and
     its receiving agency sees none of the person's data from then on."""

@@ -17,7 +17,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from service.i18n import Message, join, msg
-from service.inputs import Input, Timestamp
+from service.inputs import Input, Timestamp, field_error
 from service.referrals.nik import nik_problems
 from service.times import IN_THE_FUTURE, Instant, future_problem, future_values
 
@@ -80,15 +80,27 @@ class SubjectIn(_Input):
     @model_validator(mode="after")
     def _check_identity(self) -> SubjectIn:
         if self.nik is None and self.nik_absent_reason is None:
-            raise ValueError(msg("nik is required unless nik_absent_reason is given"))
+            raise field_error(
+                ("nik",), msg("nik is required unless nik_absent_reason is given"), None
+            )
         if self.nik is not None and self.nik_absent_reason is not None:
-            raise ValueError(msg("give either nik or nik_absent_reason, not both"))
+            raise field_error(
+                ("nik_absent_reason",),
+                msg("give either nik or nik_absent_reason, not both"),
+                self.nik_absent_reason,
+            )
         if self.birth_date is not None and self.birth_date > dt.date.today():
-            raise ValueError(msg("{name} cannot be in the future", name="birth_date"))
+            raise field_error(
+                ("birth_date",),
+                msg("{name} cannot be in the future", name="birth_date"),
+                self.birth_date,
+            )
         if self.nik is not None:
             problems = nik_problems(self.nik, self.birth_date, self.sex)
             if problems:
-                raise ValueError(join("; ", [Message(problem) for problem in problems]))
+                raise field_error(
+                    ("nik",), join("; ", [Message(problem) for problem in problems]), self.nik
+                )
         return self
 
 
@@ -136,17 +148,29 @@ class ConsentIn(_Input):
     @model_validator(mode="after")
     def _check(self) -> ConsentIn:
         if self.given is not True:
-            raise ValueError(msg("consent must be given before a person is referred"))
+            raise field_error(
+                ("given",), msg("consent must be given before a person is referred"), self.given
+            )
         if len(set(self.purposes)) != len(self.purposes):
-            raise ValueError(msg("{name} has repeated codes", name="purposes"))
+            raise field_error(
+                ("purposes",), msg("{name} has repeated codes", name="purposes"), self.purposes
+            )
         if REQUIRED_CONSENT_PURPOSE not in self.purposes:
-            raise ValueError(
-                msg("purposes must include {purpose}", purpose=REQUIRED_CONSENT_PURPOSE)
+            raise field_error(
+                ("purposes",),
+                msg("purposes must include {purpose}", purpose=REQUIRED_CONSENT_PURPOSE),
+                self.purposes,
             )
         if self.given_by == "guardian" and self.guardian is None:
-            raise ValueError(msg("guardian is required when consent is given_by guardian"))
+            raise field_error(
+                ("guardian",), msg("guardian is required when consent is given_by guardian"), None
+            )
         if self.given_by == "subject" and self.guardian is not None:
-            raise ValueError(msg("guardian is only taken when consent is given_by guardian"))
+            raise field_error(
+                ("guardian",),
+                msg("guardian is only taken when consent is given_by guardian"),
+                None,
+            )
         return self
 
 
@@ -238,7 +262,7 @@ class ReferralCreate(_Input):
         for name in ("groups", "kemenham_groups", "case_types"):
             values = getattr(self, name)
             if len(set(values)) != len(values):
-                raise ValueError(msg("{name} has repeated codes", name=name))
+                raise field_error((name,), msg("{name} has repeated codes", name=name), values)
         # UU PDP Pasal 25: a child's data is processed with a parent's or guardian's consent.
         birth = self.subject.birth_date
         if (
@@ -246,11 +270,13 @@ class ReferralCreate(_Input):
             and self.consent.given_by != "guardian"
             and age_on(birth, self.consent.obtained_at.date()) < ADULT_AGE
         ):
-            raise ValueError(
+            raise field_error(
+                ("consent", "given_by"),
                 msg(
-                    "consent.given_by: the person was under 18 when consent was obtained, so "
-                    "a parent or guardian must give it (given_by guardian, with guardian)"
-                )
+                    "the person was under 18 when consent was obtained, so a parent or guardian "
+                    "must give it (given_by guardian, with guardian)"
+                ),
+                self.consent.given_by,
             )
         return self
 

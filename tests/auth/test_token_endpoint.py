@@ -192,6 +192,46 @@ def test_credentials_both_ways_is_invalid_request(ctx: ServiceContext, http: Tes
     assert_oauth_error(response, 400, "invalid_request")
 
 
+@pytest.mark.parametrize("content_type", ["application/json", "application/json; charset=utf-8"])
+def test_json_is_invalid_request_saying_to_send_a_form(
+    ctx: ServiceContext, http: TestClient, content_type: str
+) -> None:
+    cid, secret = register(ctx, "LPSK", "referrals:read")
+    response = http.post(
+        "/oauth/token",
+        content=(
+            f'{{"grant_type": "client_credentials", "client_id": "{cid}", '
+            f'"client_secret": "{secret}"}}'
+        ),
+        headers={"Content-Type": content_type},
+    )
+    body = assert_oauth_error(response, 400, "invalid_request")
+    assert "application/x-www-form-urlencoded" in body["error_description"]
+    assert "grant_type is required" not in body["error_description"]
+    assert "JSON" in body["error_description"]
+    # HTTP Basic credentials do not make a JSON body acceptable.
+    response = http.post(
+        "/oauth/token",
+        json={"grant_type": "client_credentials"},
+        headers={"Authorization": basic(cid, secret)},
+    )
+    assert (
+        "application/x-www-form-urlencoded"
+        in assert_oauth_error(response, 400, "invalid_request")["error_description"]
+    )
+
+
+def test_a_multipart_body_is_invalid_request_too(ctx: ServiceContext, http: TestClient) -> None:
+    cid, secret = register(ctx, "LPSK", "referrals:read")
+    response = http.post(
+        "/oauth/token",
+        data={"grant_type": "client_credentials", "client_id": cid, "client_secret": secret},
+        files={"note": ("note.txt", b"x")},
+    )
+    body = assert_oauth_error(response, 400, "invalid_request")
+    assert "application/x-www-form-urlencoded" in body["error_description"]
+
+
 def test_missing_grant_type_is_invalid_request(ctx: ServiceContext, http: TestClient) -> None:
     cid, secret = register(ctx, "LPSK", "referrals:read")
     response = http.post("/oauth/token", data={"client_id": cid, "client_secret": secret})

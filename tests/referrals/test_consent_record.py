@@ -64,8 +64,8 @@ def test_the_purposes_given_are_recorded(lpsk: Api, kemensos: Api) -> None:
     ("purposes", "where"),
     [
         (["REFERRAL", "MARKETING"], ["body", "consent", "purposes", 1]),
-        (["ASSESSMENT"], None),
-        (["REFERRAL", "REFERRAL"], None),
+        (["ASSESSMENT"], ["body", "consent", "purposes"]),
+        (["REFERRAL", "REFERRAL"], ["body", "consent", "purposes"]),
         ([], None),
         (["referral nope"], None),
     ],
@@ -87,13 +87,16 @@ def test_a_child_needs_a_guardian_s_consent(lpsk: Api) -> None:
     found = assert_problem(lpsk.create(body), 422)
     assert "under 18" in found["errors"][0]["msg"]
     assert "guardian" in found["errors"][0]["msg"]
+    assert found["errors"][0]["loc"] == ["body", "consent", "given_by"]
     assert lpsk.list().json()["items"] == []
 
 
 def test_given_by_guardian_needs_the_guardian(lpsk: Api) -> None:
     body = child_body()
     del body["consent"]["guardian"]
-    assert "guardian is required" in assert_problem(lpsk.create(body), 422)["errors"][0]["msg"]
+    error = assert_problem(lpsk.create(body), 422)["errors"][0]
+    assert "guardian is required" in error["msg"]
+    assert error["loc"] == ["body", "consent", "guardian"]
 
 
 def test_a_guardian_is_refused_when_the_person_consented(lpsk: Api) -> None:
@@ -261,7 +264,7 @@ def test_consent_given_is_const_true_in_the_schema_and_false_keeps_its_message(
     found = assert_problem(lpsk.create(body), 422)
     assert found["errors"] == [
         {
-            "loc": ["body", "consent"],
+            "loc": ["body", "consent", "given"],
             "msg": "consent must be given before a person is referred",
             "type": "value_error",
         }

@@ -347,6 +347,45 @@ INVALID: dict[str, tuple[Callable[[dict[str, Any]], None], str]] = {
 }
 
 
+# A rule on one field points at that field, not at the object that holds it.
+FIELD_LOCATIONS = {
+    "nik-too-short": "subject.nik",
+    "nik-too-long": "subject.nik",
+    "nik-not-digits": "subject.nik",
+    "nik-unknown-province": "subject.nik",
+    "nik-impossible-date": "subject.nik",
+    "nik-sex-mismatch": "subject.nik",
+    "nik-birth-date-mismatch": "subject.nik",
+    "nik-serial-zero": "subject.nik",
+    "nik-absent-without-reason": "subject.nik",
+    "nik-and-absent-reason": "subject.nik_absent_reason",
+    "birth-date-in-future": "subject.birth_date",
+    "consent-not-given": "consent.given",
+    "consent-in-future": "consent.obtained_at",
+    "repeated-group": "groups",
+}
+
+
+@pytest.mark.parametrize("case", sorted(FIELD_LOCATIONS))
+def test_a_field_rule_points_at_the_field(lpsk: Api, case: str) -> None:
+    change, _ = INVALID[case]
+    body = _base()
+    change(body)
+    problem = assert_problem(lpsk.create(body), 422)
+    assert [e["loc"] for e in problem["errors"]] == [["body", *FIELD_LOCATIONS[case].split(".")]]
+    # A time in the future has an error type of its own; every other rule is a value error.
+    expected_type = "future_time" if case == "consent-in-future" else "value_error"
+    assert problem["errors"][0]["type"] == expected_type
+
+
+def test_consent_purposes_rules_point_at_purposes(lpsk: Api) -> None:
+    body = _base()
+    body["consent"]["purposes"] = ["ASSESSMENT"]
+    problem = assert_problem(lpsk.create(body), 422)
+    assert [e["loc"] for e in problem["errors"]] == [["body", "consent", "purposes"]]
+    assert "REFERRAL" in problem["errors"][0]["msg"]
+
+
 @pytest.mark.parametrize("case", sorted(INVALID))
 def test_an_invalid_create_gets_422_with_errors_and_no_echo(lpsk: Api, case: str) -> None:
     change, field = INVALID[case]
@@ -431,3 +470,17 @@ def test_timestamps_are_rfc3339_text_never_numbers(
     assert ok(lpsk.get(rid))["status"] == "assessed"
     assert_problem(lpsk.list(updated_since=number), 422)
     assert ok(lpsk.list(updated_since="2026-01-01T00:00:00Z"))["items"]
+
+
+def test_a_field_rule_at_its_field_is_translated_too(lpsk: Api) -> None:
+    body = _base()
+    _subject(nik=_DROP)(body)
+    english = assert_problem(lpsk.create(body), 422)["errors"]
+    response = lpsk.http.post(
+        "/v1/referrals", json=body, headers={**lpsk.headers(), "Accept-Language": "id"}
+    )
+    indonesian = assert_problem(response, 422)["errors"]
+    assert [e["loc"] for e in indonesian] == [e["loc"] for e in english]
+    assert [e["loc"] for e in indonesian] == [["body", "subject", "nik"]]
+    assert indonesian[0]["type"] == english[0]["type"] == "value_error"
+    assert indonesian[0]["msg"] != english[0]["msg"]

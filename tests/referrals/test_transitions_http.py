@@ -6,6 +6,7 @@ LPSK is the sending agency and KEMENSOS the receiving one throughout.
 from __future__ import annotations
 
 import itertools
+import uuid
 from typing import Any
 
 import pytest
@@ -340,6 +341,51 @@ def test_the_etag_of_a_read_is_accepted_as_if_match(lpsk: Api, kemensos: Api) ->
     rid = drive(lpsk, kemensos, "referred")
     tag = kemensos.get(rid).headers["ETag"]
     ok(kemensos.act(rid, "assess", assess_body(), etag=tag))
+
+
+def test_a_stale_etag_gets_a_412_that_names_both_versions(lpsk: Api, kemensos: Api) -> None:
+    rid = drive(lpsk, kemensos, "assessed")
+    problem = assert_problem(kemensos.act(rid, "serve", service_body(), etag='"1"'), 412)
+    assert '"1"' in problem["detail"] and "version 2" in problem["detail"]
+    assert problem["current_version"] == 2
+
+
+@pytest.mark.parametrize("value", ["1", "2", "W/2", '"2'])
+def test_an_if_match_that_is_not_a_quoted_etag_gets_400_showing_the_quoted_form(
+    lpsk: Api, kemensos: Api, value: str
+) -> None:
+    rid = drive(lpsk, kemensos, "assessed")
+    before = snapshot(lpsk, rid)
+    assert before[2] == '"2"'
+    problem = assert_problem(kemensos.act(rid, "serve", service_body(), etag=value), 400)
+    assert 'If-Match: "' in problem["detail"]
+    assert "now at" not in problem["detail"]
+    if value.isdigit():
+        assert f'If-Match: "{value}"' in problem["detail"]
+    assert snapshot(lpsk, rid) == before
+
+
+def test_if_match_star_acts_on_whatever_version_is_current(lpsk: Api, kemensos: Api) -> None:
+    rid = drive(lpsk, kemensos, "referred")
+    assessed = ok(kemensos.act(rid, "assess", assess_body(), etag="*"))
+    assert assessed["status"] == "assessed" and assessed["version"] == 2
+    ok(_add_note(lpsk, rid, "Any version.", **{"If-Match": "*"}), 201)
+    served = ok(kemensos.act(rid, "serve", service_body(), etag="*"))
+    # A note does not change the referral's version.
+    assert served["version"] == 3
+    # `*` asks only that the referral exists: the state machine still decides.
+    assert_problem(lpsk.act(rid, "close", {"outcome": "withdrawn"}, etag="*"), 409)
+    # And it is no way round visibility.
+    assert_problem(lpsk.act(str(uuid.uuid4()), "assess", assess_body(), etag="*"), 404)
+
+
+def test_a_weak_etag_never_matches_and_the_412_says_why(lpsk: Api, kemensos: Api) -> None:
+    rid = drive(lpsk, kemensos, "referred")
+    before = snapshot(lpsk, rid)
+    problem = assert_problem(kemensos.act(rid, "assess", assess_body(), etag='W/"1"'), 412)
+    assert "strong comparison" in problem["detail"]
+    assert '"1"' in problem["detail"]
+    assert snapshot(lpsk, rid) == before
 
 
 # ---- referred onward ------------------------------------------------------------------------
