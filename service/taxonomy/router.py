@@ -8,42 +8,71 @@ from pydantic import BaseModel, Field
 from service.auth.dependencies import Context, Reader
 from service.openapi_docs import problems
 from service.taxonomy import repository
+from service.taxonomy.fields import agency_field
 from service.taxonomy.models import TaxonomyTerm
 
 router = APIRouter(prefix="/v1", tags=["reference data"])
 
 
 class AgencyRead(BaseModel):
-    code: str
-    name: str
+    """An agency that sends and receives referrals."""
+
+    code: str = Field(
+        description="The agency's code, as fields such as `to_agency` take it", examples=["LPSK"]
+    )
+    name: str = Field(description="The agency's name")
 
 
 class Term(BaseModel):
-    code: str
-    name: str
-    description: str | None = None
+    """One code of a reference list."""
+
+    code: str = Field(
+        description="The code, as referral fields take it; never changes", examples=["TPPO"]
+    )
+    name: str = Field(description="The code's name, in Bahasa Indonesia")
+    description: str | None = Field(
+        default=None, description="What the code covers, in English; absent when none is kept"
+    )
 
 
 class ServiceTypeTerm(Term):
-    phase: str
+    """An ATENSI service type."""
+
+    phase: str = Field(
+        description="`rehabilitation` (medical, social, psychosocial) or `empowerment` "
+        "(school, vocational training, economic); empowerment follows rehabilitation"
+    )
 
 
 class ServiceUnitTerm(Term):
-    agency: str
-    approach: str
-    region: str | None = None
+    """A unit (a Sentra or other) of an agency that serves people."""
+
+    agency: str = agency_field("The agency the unit belongs to.")
+    approach: str = Field(
+        description="How the unit serves: `residential`, `family` or `community`"
+    )
+    region: str | None = Field(
+        default=None, description="Where the unit is; absent when not recorded"
+    )
 
 
 class Taxonomy(BaseModel):
     """Every code a referral may carry."""
 
-    groups: list[Term]
-    kemenham_groups: list[Term]
-    case_types: list[Term]
-    service_types: list[ServiceTypeTerm]
-    service_units: list[ServiceUnitTerm]
-    outcomes: list[Term]
-    decline_reasons: list[Term]
+    groups: list[Term] = Field(description="The 12-PAS groups (PPKS) of Kemensos")
+    kemenham_groups: list[Term] = Field(
+        description="KemenHAM's groups: witnesses and victims of human-rights violations, "
+        "people in conflict areas, refugees, migrant workers and others"
+    )
+    case_types: list[Term] = Field(description="What happened to the person")
+    service_types: list[ServiceTypeTerm] = Field(
+        description="ATENSI service types, with their phase"
+    )
+    service_units: list[ServiceUnitTerm] = Field(
+        description="Units that serve people (Sentra and others), with their agency and approach"
+    )
+    outcomes: list[Term] = Field(description="How a referral can end")
+    decline_reasons: list[Term] = Field(description="Why a receiving agency can decline")
     consent_purposes: list[Term] = Field(
         default_factory=list, description="Purposes a consent record may name (UU PDP)"
     )
