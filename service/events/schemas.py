@@ -166,7 +166,7 @@ class DeliveryRead(BaseModel):
 class DeliveryPage(BaseModel):
     """Deliveries, newest event first; pass `next_cursor` back as `cursor`."""
 
-    items: list[DeliveryRead] = Field(description="The deliveries of this page")
+    items: list[DeliveryRead] = Field(description="The deliveries of this page, newest event first")
     next_cursor: str | None = Field(
         default=None,
         description="Opaque; pass it as `cursor` for the next page. Null on the last page",

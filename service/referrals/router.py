@@ -195,7 +195,8 @@ def list_referrals(
         Query(
             pattern=r"^[0-9]{16}$",
             description="Only referrals of the person with this 16-digit NIK (exact). A "
-            "protected identity matches only with `X-Reveal-Reason`; see above",
+            "protected identity matches only with `X-Reveal-Reason` (see the operation's "
+            "description)",
         ),
     ] = None,
     overdue: Annotated[
