@@ -101,7 +101,15 @@ def _with_etag(referral: ReferralRead, response: Response) -> ReferralRead:
         "the open one."
     ),
     responses={
-        201: {"headers": {**_ETAG_HEADER, "Location": {"schema": {"type": "string"}}}},
+        201: {
+            "headers": {
+                **_ETAG_HEADER,
+                "Location": {
+                    "description": "The new referral's URL: `/v1/referrals/{id}`",
+                    "schema": {"type": "string"},
+                },
+            }
+        },
         **problems(401, 403, 409, 422),
     },
 )
