@@ -16,6 +16,7 @@ from starlette.routing import Match
 
 from service.i18n import N_, Message, localize, msg, response_language
 from service.logs import loggable_path
+from service.validation_messages import field_message
 
 log = logging.getLogger("rujukan.errors")
 
@@ -39,6 +40,17 @@ class FieldError(BaseModel):
         description="A stable code for the kind of error, for programs (e.g. `missing`, "
         "`string_too_long`, `value_error`)",
         examples=["missing"],
+    )
+    taxonomy: str | None = Field(
+        default=None,
+        description=(
+            "On an unknown or retired code: the list of `GET /v1/taxonomy` that holds the "
+            "codes in use (e.g. `groups`)"
+        ),
+    )
+    suggestions: list[str] | None = Field(
+        default=None,
+        description="On an unknown code: the closest codes in use, best first (may be empty)",
     )
 
 
@@ -262,6 +274,10 @@ STATUS_PHRASES: dict[int, str] = {
 }
 
 
+# Details the framework itself gives its HTTPExceptions, translated by lookup.
+FRAMEWORK_DETAILS = (N_("There was an error parsing the body"),)
+
+
 class LocalizedHTTPException(StarletteHTTPException):
     """An HTTPException whose detail is shown in the caller's language."""
 
@@ -322,17 +338,17 @@ def problem_response(
 
 def _clean_validation_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
     # The raw errors echo the submitted values (`input`, `ctx`); those can be a
-    # protected person's name or NIK, so only location, message and type leave.
+    # protected person's name or NIK, so only location, message and type leave, the message
+    # rebuilt (in the caller's language) from the type and the context, never the input.
     # Only the errors that will be listed are cleaned.
-    cleaned = []
-    for err in exc.errors()[:MAX_FIELD_ERRORS]:
-        msg = str(err.get("msg", "invalid"))
-        if err.get("type") == "value_error":
-            msg = msg.removeprefix("Value error, ")
-        cleaned.append(
-            {"loc": [p for p in err.get("loc", ())], "msg": msg, "type": err.get("type", "")}
-        )
-    return cleaned
+    return [
+        {
+            "loc": [p for p in err.get("loc", ())],
+            "msg": field_message(err),
+            "type": err.get("type", ""),
+        }
+        for err in exc.errors()[:MAX_FIELD_ERRORS]
+    ]
 
 
 _METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")

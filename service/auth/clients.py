@@ -31,11 +31,13 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session, col
 
 from service.auth.models import ApiClient
-from service.auth.scopes import parse_scopes, unknown_scopes
+from service.auth.scopes import ALL_SCOPES, parse_scopes, unknown_scopes
 from service.crypto import DataKeyring
 from service.db import Database
 from service.db.types import utcnow
 from service.taxonomy import repository as taxonomy
+from service.taxonomy.service import unknown_agency
+from service.times import wire
 
 if TYPE_CHECKING:
     from service.db.writes import Writes
@@ -84,13 +86,14 @@ def create_client(
 ) -> tuple[ApiClient, str]:
     """Register a client; the plain secret is returned once and never stored."""
     scopes = parse_scopes(scope)
+    valid = "the scopes are: " + " ".join(ALL_SCOPES)
     if not scopes:
-        raise ClientError("give at least one scope")
+        raise ClientError("give at least one scope; " + valid)
     unknown = unknown_scopes(scopes)
     if unknown:
-        raise ClientError("unknown scope(s): " + ", ".join(unknown))
+        raise ClientError("unknown scope(s): " + ", ".join(unknown) + "; " + valid)
     if taxonomy.agency(session, agency) is None:
-        raise ClientError(f"unknown agency {agency!r}")
+        raise ClientError(unknown_agency(session, agency))
     if not name.strip() or len(name) > 200:
         raise ClientError("name must be 1 to 200 characters")
     secret = _new_secret()
@@ -232,7 +235,7 @@ def client_summary(client: ApiClient) -> dict[str, object]:
         "agency": client.agency,
         "scope": client.scopes,
         "active": client.active,
-        "created_at": client.created_at.isoformat(),
-        "revoked_at": client.revoked_at.isoformat() if client.revoked_at else None,
+        "created_at": wire(client.created_at),
+        "revoked_at": wire(client.revoked_at) if client.revoked_at else None,
         "id": str(uuid.UUID(str(client.id))),
     }

@@ -14,6 +14,7 @@ from service.cli.audit import audit_app
 from service.cli.clients import client_app
 from service.cli.keys import keys_app
 from service.cli.openapi import openapi_app
+from service.cli.taxonomy import taxonomy_app
 
 # No pretty tracebacks: they print local variables, and those can hold secrets.
 app = typer.Typer(
@@ -21,6 +22,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode="markdown",
 )
 app.add_typer(client_app, name="client")
 app.add_typer(keys_app, name="keys")
@@ -28,6 +30,7 @@ app.add_typer(openapi_app, name="openapi")
 app.add_typer(audit_app, name="audit")
 app.add_typer(agency_app, name="agency")
 app.add_typer(agreement_app, name="agreement")
+app.add_typer(taxonomy_app, name="taxonomy")
 
 # In this order in `rujukan --help`.
 for command in (

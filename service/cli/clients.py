@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from service.auth.scopes import ALL_SCOPES
 from service.cli.common import fail, service_context
 
 client_app = typer.Typer(help="Manage API clients (agency systems).", no_args_is_help=True)
@@ -14,9 +15,14 @@ client_app = typer.Typer(help="Manage API clients (agency systems).", no_args_is
 
 @client_app.command("create")
 def client_create(
-    agency: Annotated[str, typer.Option(help="Agency code: KEMENSOS, LPSK or KEMENHAM")],
+    agency: Annotated[
+        str,
+        typer.Option(
+            help="Agency code: KEMENSOS, LPSK, KEMENHAM or one added since (`rujukan agency list`)"
+        ),
+    ],
     name: Annotated[str, typer.Option(help="What system this client is")],
-    scope: Annotated[str, typer.Option(help="Space-separated scopes")],
+    scope: Annotated[str, typer.Option(help="Space-separated scopes: " + " ".join(ALL_SCOPES))],
 ) -> None:
     """Create a client; prints {client_id, client_secret} once."""
     from service.auth import clients

@@ -28,12 +28,18 @@ def migrate() -> None:
 
     settings = get_settings()
     try:
-        warnings = dbroles.migrate(settings)
+        warnings, (before, after) = dbroles.migrate(settings)
     except dbroles.RoleError as exc:
         fail(str(exc))
     for warning in warnings:
         typer.echo(f"warning: {warning}", err=True)
-    typer.echo("database is at the latest migration", err=True)
+    if before == after:
+        typer.echo(f"database is at the latest migration ({after}); nothing to do", err=True)
+    else:
+        start = f"migration {before}" if before else "an empty database"
+        typer.echo(
+            f"migrated the database from {start} to the latest migration ({after})", err=True
+        )
     if settings.is_dev:
         db = Database(settings.database_url, session_info=dev_audit_keys(settings))
         try:
@@ -48,11 +54,15 @@ def serve(
     host: Annotated[str | None, typer.Option(help="Address to listen on")] = None,
     port: Annotated[int | None, typer.Option(help="Port to listen on")] = None,
     workers: Annotated[
-        int, typer.Option(min=1, max=64, envvar="RUJUKAN_WORKERS", help="Worker processes")
+        int,
+        typer.Option(
+            min=1, max=64, metavar="N", envvar="RUJUKAN_WORKERS", help="Worker processes"
+        ),
     ] = 1,
     proxy_headers: Annotated[
         bool,
         typer.Option(
+            "--proxy-headers",
             envvar="RUJUKAN_PROXY_HEADERS",
             help="Trust X-Forwarded-For/-Proto from the addresses in --forwarded-allow-ips",
         ),
@@ -68,6 +78,7 @@ def serve(
         int,
         typer.Option(
             min=1,
+            metavar="SECONDS",
             envvar="RUJUKAN_GRACEFUL_TIMEOUT",
             help="Seconds in-flight requests get to finish after SIGTERM",
         ),
@@ -93,7 +104,9 @@ def serve(
 
 
 def worker(
-    once: Annotated[bool, typer.Option(help="Handle what is due now, then exit")] = False,
+    once: Annotated[
+        bool, typer.Option("--once", help="Handle what is due now, then exit")
+    ] = False,
 ) -> None:
     """Deliver webhooks from the outbox until stopped (run as many as needed)."""
     import signal

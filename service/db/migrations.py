@@ -35,21 +35,45 @@ def alembic_config(url: str) -> AlembicConfig:
     return cfg
 
 
-def upgrade_to_head(url: str, *, then: Callable[[], None] | None = None) -> None:
-    """Apply every migration, then run `then` (the grants) under the same lock."""
+# The revisions of a database before and after `upgrade_to_head` (None: no schema yet).
+Revisions = tuple[str | None, str | None]
+
+
+def _revision(url: str) -> str | None:
+    """The migration a database is at, read now; None before the first."""
+    from alembic.runtime.migration import MigrationContext
+
+    engine = create_engine(url, poolclass=NullPool, hide_parameters=True)
+    try:
+        with engine.connect() as conn:
+            return MigrationContext.configure(conn).get_current_revision()
+    finally:
+        engine.dispose()
+
+
+def upgrade_to_head(url: str, *, then: Callable[[], None] | None = None) -> Revisions:
+    """Apply every migration, then run `then` (the grants) under the same lock; the revision
+    before and after."""
     from alembic import command
 
+    revisions: list[str | None] = []
+
     def upgrade() -> None:
+        revisions.append(_revision(url))
         command.upgrade(alembic_config(url), "head")
+        revisions.append(_revision(url))
         if then is not None:
             then()
+
+    def result() -> Revisions:
+        return revisions[0], revisions[1]
 
     if is_sqlite(url):
         prepare_sqlite_file(url)
         database = make_url(url).database
         if not database or database == ":memory:":
             upgrade()
-            return
+            return result()
         # Two processes migrating one file would both find the schema missing: a lock file
         # beside the database lets one migrate while the other waits.
         # Private like the database beside it, as the writer's lock file is.
@@ -60,7 +84,7 @@ def upgrade_to_head(url: str, *, then: Callable[[], None] | None = None) -> None
                 upgrade()
             finally:
                 fcntl.flock(lock, fcntl.LOCK_UN)
-        return
+        return result()
     # Several containers may start at once, each running `rujukan migrate`: the first takes
     # the lock and migrates, the others wait for it and then find nothing left to do. Their
     # grants too wait: PostgreSQL fails a GRANT that races another on the same table.
@@ -78,6 +102,7 @@ def upgrade_to_head(url: str, *, then: Callable[[], None] | None = None) -> None
                 )
     finally:
         engine.dispose()
+    return result()
 
 
 def migration_state(engine: Engine) -> tuple[str | None, str | None]:

@@ -20,7 +20,7 @@ from sqlalchemy.pool import NullPool
 
 from service.audit.models import AuditEntry
 from service.db.engines import is_sqlite
-from service.db.migrations import upgrade_to_head
+from service.db.migrations import Revisions, upgrade_to_head
 from service.models import metadata
 from service.tables import table_of
 
@@ -187,10 +187,10 @@ def grant_service_role(connection: Connection, role: str) -> list[str]:
     return warnings
 
 
-def migrate(settings: Settings) -> list[str]:
+def migrate(settings: Settings) -> tuple[list[str], Revisions]:
     """Bring the database to the latest migration as the migration role (that of
     RUJUKAN_MIGRATION_DATABASE_URL, else RUJUKAN_DATABASE_URL's), then grant the service's
-    role its privileges; warnings for the operator."""
+    role its privileges; warnings for the operator, and the revisions before and after."""
     owner_url = settings.migration_database_url or settings.database_url
     if settings.migration_database_url and (
         is_sqlite(owner_url) or is_sqlite(settings.database_url)
@@ -200,8 +200,7 @@ def migrate(settings: Settings) -> list[str]:
             "to two roles' URLs of one PostgreSQL database, or leave it unset with SQLite"
         )
     if is_sqlite(owner_url):
-        upgrade_to_head(owner_url)
-        return []
+        return [], upgrade_to_head(owner_url)
     service = login_of(settings.database_url)
     owner = login_of(owner_url) if settings.migration_database_url else service
     if owner.database != service.database:
@@ -221,11 +220,11 @@ def migrate(settings: Settings) -> list[str]:
         finally:
             engine.dispose()
 
-    upgrade_to_head(owner_url, then=grant)
-    return warnings
+    revisions = upgrade_to_head(owner_url, then=grant)
+    return warnings, revisions
 
 
-def _migrate_as_one_role(settings: Settings) -> list[str]:
+def _migrate_as_one_role(settings: Settings) -> tuple[list[str], Revisions]:
     """One role migrates and serves: nothing to grant. In prod that role must not be able to
     rewrite the audit trail, which leaves it able to migrate only a database already at the
     latest migration (a serving container's `rujukan migrate` while a job migrates as the
@@ -238,7 +237,7 @@ def _migrate_as_one_role(settings: Settings) -> list[str]:
     finally:
         engine.dispose()
     try:
-        upgrade_to_head(settings.database_url)
+        revisions = upgrade_to_head(settings.database_url)
     except exc.DBAPIError as error:
         if getattr(error.orig, "sqlstate", None) != _INSUFFICIENT_PRIVILEGE:
             raise
@@ -246,4 +245,4 @@ def _migrate_as_one_role(settings: Settings) -> list[str]:
             "the database role of RUJUKAN_DATABASE_URL may not change the schema: run "
             "`rujukan migrate` with RUJUKAN_MIGRATION_DATABASE_URL set to the owner's URL first"
         ) from error
-    return [warning] if warning else []
+    return ([warning] if warning else []), revisions

@@ -23,6 +23,7 @@ from service.agreements.service import seed_dev_agreements
 from service.auth.principal import Principal
 from service.auth.scopes import ALL_SCOPES
 from service.context import ServiceContext
+from service.db.types import utcnow
 from service.db.writes import Writes
 from service.referrals import actions, create
 from service.referrals.models import DeliveredService, Referral, ReferralHistory
@@ -37,6 +38,8 @@ from service.referrals.schemas import (
 DEMO_CLIENT = "demo-loader"
 DEFAULT_COUNT = 120
 DEFAULT_MONTHS = 6
+# `rujukan demo` tells its progress each time this many more referrals are loaded.
+PROGRESS_EVERY = 20
 
 GIVEN_FEMALE = ("Ayu", "Sri", "Dewi", "Rina", "Wulan", "Siti", "Lestari", "Indah", "Nur", "Putri")
 GIVEN_MALE = ("Budi", "Agus", "Joko", "Rizky", "Hendra", "Dimas", "Yusuf", "Bayu", "Eko", "Arif")
@@ -276,11 +279,16 @@ def load_demo(
     rng = random.Random(seed)  # noqa: S311 - demo data, not security
     now = dt.datetime.now(dt.UTC)
     weights = [flow[2] for flow in FLOWS]
-    made = 0
-    for serial in range(1, count + 1):
+    # `count` is the number of referrals made, onward referrals included: a story that ends
+    # `referred_onward` makes two, so the last story ends otherwise when only one is left.
+    made, serial, told = 0, 0, 0
+    while made < count:
+        serial += 1
         sender, receiver, _, groups, kemenham_groups, case_types = rng.choices(FLOWS, weights)[0]
         urgency = rng.choices(("emergency", "urgent", "routine"), (2, 5, 3))[0]
         plan = _plan(rng, now, months, urgency)
+        if plan.ending == "referred_onward" and count - made < 2:
+            plan.ending = "completed"
         made += _tell(
             ctx,
             rng,
@@ -294,8 +302,9 @@ def load_demo(
             kemenham_groups,
             case_types,
         )
-        if serial % 20 == 0:
-            say(f"{serial} of {count} stories loaded")
+        if made // PROGRESS_EVERY > told or made == count:
+            told = made // PROGRESS_EVERY
+            say(f"{made} of {count} referrals loaded")
     return {"referrals": made, "months": months, "seed": seed}
 
 
@@ -403,7 +412,9 @@ def _tell(
                 ctx,
                 to,
                 rid,
-                ServiceIn(service_type=first_service, service_unit=unit, started_at=at(served_at)),
+                # Started now, as the service's history requires; moved back with the rest
+                # of the referral's times below.
+                ServiceIn(service_type=first_service, service_unit=unit, started_at=utcnow()),
                 etag(),
                 action="serve",
             )

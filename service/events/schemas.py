@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import uuid
 from typing import Literal
 
@@ -11,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from service.inputs import Input
 from service.referrals.workflow import EVENT_TYPES
 from service.taxonomy.fields import agency_field
+from service.times import Instant
 
 # Built from the transition table, the one list of event names; mypy takes a Literal of
 # literals only, so it sees Any here (pydantic still checks the values).
@@ -24,7 +24,7 @@ class EventRead(BaseModel):
 
     id: uuid.UUID = Field(description="Unique id of the event")
     type: EventType = Field(description="What changed", examples=["referral.assessed"])
-    occurred_at: dt.datetime = Field(description="When the change was committed")
+    occurred_at: Instant = Field(description="When the change was committed")
     referral_id: uuid.UUID = Field(description="The referral that changed")
     reference: str = Field(
         description="The referral's human-readable reference", examples=["RJK-2026-7K3QX9MD"]
@@ -85,14 +85,14 @@ class SubscriptionRead(BaseModel):
     disabled_reason: str | None = Field(
         default=None, description="Why the subscription was disabled; null while active"
     )
-    disabled_at: dt.datetime | None = Field(
+    disabled_at: Instant | None = Field(
         default=None, description="When the subscription was disabled; null while active"
     )
-    previous_secret_expires_at: dt.datetime | None = Field(
+    previous_secret_expires_at: Instant | None = Field(
         default=None, description="Until then the previous secret signs too (after a rotation)"
     )
-    created_at: dt.datetime = Field(description="When the subscription was created")
-    updated_at: dt.datetime = Field(description="When the subscription last changed")
+    created_at: Instant = Field(description="When the subscription was created")
+    updated_at: Instant = Field(description="When the subscription last changed")
 
 
 class SubscriptionCreated(SubscriptionRead):
@@ -124,7 +124,7 @@ class SecretRotated(BaseModel):
         description="The new Standard Webhooks signing secret (`whsec_` + base64 of 32 random "
         "bytes)"
     )
-    previous_secret_expires_at: dt.datetime | None = Field(
+    previous_secret_expires_at: Instant | None = Field(
         description="Until then the previous secret signs too; null when it was retired at once"
     )
 
@@ -133,7 +133,7 @@ class AttemptRead(BaseModel):
     """One HTTP attempt of a delivery."""
 
     number: int = Field(description="The attempt's number within the delivery, from 1")
-    started_at: dt.datetime = Field(description="When the request was sent")
+    started_at: Instant = Field(description="When the request was sent")
     duration_ms: int = Field(description="Milliseconds until the answer or the failure")
     status_code: int | None = Field(description="The receiver's HTTP status, if it answered")
     error: str | None = Field(description="Why no acceptable answer came (timeout, refused...)")
@@ -150,17 +150,17 @@ class DeliveryRead(BaseModel):
         "attempt failed)"
     )
     attempts: list[AttemptRead] = Field(description="Every attempt so far, oldest first")
-    next_attempt_at: dt.datetime | None = Field(description="When a pending delivery is tried next")
+    next_attempt_at: Instant | None = Field(description="When a pending delivery is tried next")
     last_status_code: int | None = Field(
         default=None, description="The receiver's HTTP status at the last attempt, if it answered"
     )
     last_error: str | None = Field(
         default=None, description="Why the last attempt failed, if it did"
     )
-    delivered_at: dt.datetime | None = Field(
+    delivered_at: Instant | None = Field(
         default=None, description="When the receiver accepted it; null until then"
     )
-    created_at: dt.datetime = Field(description="When the delivery was queued")
+    created_at: Instant = Field(description="When the delivery was queued")
 
 
 class DeliveryPage(BaseModel):

@@ -15,8 +15,8 @@ from service.context import ServiceContext
 from service.db.types import utcnow
 from service.db.writes import Writes
 from service.i18n import msg
+from service.referrals import chronology, workflow
 from service.referrals import repository as repo
-from service.referrals import workflow
 from service.referrals.create import new_referral
 from service.referrals.models import DeliveredService, Referral, ReferralNote
 from service.referrals.queries import load_visible
@@ -31,9 +31,17 @@ from service.referrals.schemas import (
     ServiceIn,
 )
 from service.referrals.sealing import open_field, seal_field
-from service.referrals.validation import Problems, check_codes, check_unit, invalid
+from service.referrals.validation import (
+    UNKNOWN_AGENCY,
+    Problems,
+    check_code,
+    check_codes,
+    check_unit,
+    invalid,
+)
 from service.referrals.views import guardian_of, view_for
 from service.taxonomy import repository as taxonomy
+from service.times import utc, wire
 
 
 def _step_due_at(
@@ -225,14 +233,17 @@ def record_service(
         transition = _decide(principal, row, action)
         _check_precondition(row, expected)
         problems: Problems = []
-        types = taxonomy.active_codes(session, "service_type", [body.service_type])
-        service_type = types.get(body.service_type)
-        if service_type is None:
-            problems.append((["body", "service_type"], msg("unknown service type code")))
+        # Every service type, retired ones too: an assessment's needs keep their phase.
+        types = taxonomy.terms_of_kind(session, "service_type", [body.service_type])
+        check_code("service_type", ["body", "service_type"], body.service_type, types, problems)
         check_unit(session, body.service_unit, row.to_agency, problems)
+        now = utcnow()
+        problems += chronology.event_time_problems(
+            ["body", "started_at"], body.started_at, chronology.service_start_follows(row), now
+        )
         if problems:
             raise invalid(problems)
-        assert service_type is not None
+        service_type = types[body.service_type]
         if service_type.phase == "empowerment":
             # ATENSI: medical and social rehabilitation come before empowerment.
             needs = (row.assessment or {}).get("needs", [])
@@ -251,13 +262,12 @@ def record_service(
                         )
                     ]
                 )
-        now = utcnow()
         service = DeliveredService(
             referral_id=row.id,
             service_type=body.service_type,
             service_unit=body.service_unit,
             phase=service_type.phase or "rehabilitation",
-            started_at=body.started_at,
+            started_at=utc(body.started_at),
             recorded_by_client=principal.client_id,
             recorded_at=now,
         )
@@ -324,15 +334,13 @@ def close_referral(
         _check_precondition(row, expected)
         problems: Problems = []
         if body.reason is not None:
-            check_codes(session, "decline_reason", "reason", [body.reason], problems)
-            problems = [(["body", "reason"], text) for _, text in problems]
+            reasons = taxonomy.terms_of_kind(session, "decline_reason", [body.reason])
+            check_code("decline_reason", ["body", "reason"], body.reason, reasons, problems)
         if body.onward_agency is not None:
             if body.onward_agency == principal.agency:
-                problems.append(
-                    (["body", "onward_agency"], msg("cannot refer onward to yourself"))
-                )
+                problems.append((["body", "onward_agency"], msg("cannot refer onward to yourself")))
             elif body.onward_agency not in taxonomy.agency_codes(session, [body.onward_agency]):
-                problems.append((["body", "onward_agency"], msg("unknown agency code")))
+                problems.append((["body", "onward_agency"], msg(UNKNOWN_AGENCY)))
         if problems:
             raise invalid(problems)
         now = utcnow()
@@ -450,13 +458,13 @@ def withdraw_consent(
         row = _load_for_action(session, principal, referral_id, expected)
         transition = _decide(principal, row, action, {"outcome": workflow.CONSENT_WITHDRAWN})
         _check_precondition(row, expected)
-        obtained_at = row.consent.get("obtained_at")
-        if obtained_at and body.withdrawn_at < dt.datetime.fromisoformat(obtained_at):
-            raise invalid(
-                [(["body", "withdrawn_at"], msg("is before the consent was obtained"))]
-            )
         now = utcnow()
-        withdrawn_at = body.withdrawn_at.astimezone(dt.UTC)
+        problems = chronology.event_time_problems(
+            ["body", "withdrawn_at"], body.withdrawn_at, chronology.withdrawal_follows(row), now
+        )
+        if problems:
+            raise invalid(problems)
+        withdrawn_at = utc(body.withdrawn_at)
         _apply(
             ctx,
             w,
@@ -468,7 +476,7 @@ def withdraw_consent(
                 **_closure(ctx, row, workflow.CONSENT_WITHDRAWN, body.notes, now),
                 "consent_withdrawn_at": withdrawn_at,
             },
-            {"outcome": workflow.CONSENT_WITHDRAWN, "withdrawn_at": withdrawn_at.isoformat()},
+            {"outcome": workflow.CONSENT_WITHDRAWN, "withdrawn_at": wire(withdrawn_at)},
             now,
         )
         return row

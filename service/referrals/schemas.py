@@ -7,16 +7,20 @@ import uuid
 from typing import Annotated, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
     StringConstraints,
     model_validator,
 )
+from pydantic_core import PydanticCustomError
 
+from service.i18n import Message, join, msg
 from service.inputs import Input, Timestamp
 from service.referrals.nik import nik_problems
 from service.taxonomy.fields import agency_field, code_field
+from service.times import IN_THE_FUTURE, Instant, future_problem, future_values
 
 Code = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_]+$")]
 AgencyCode = Annotated[str, StringConstraints(min_length=1, max_length=32, pattern=r"^[A-Z0-9_]+$")]
@@ -47,9 +51,17 @@ class _Input(Input):
     """A request body of the referral API."""
 
 
-def _not_future(value: dt.datetime | None, name: str) -> None:
-    if value is not None and value > dt.datetime.now(dt.UTC) + dt.timedelta(minutes=5):
-        raise ValueError(f"{name} cannot be in the future")
+def _not_future(value: dt.datetime) -> dt.datetime:
+    now = dt.datetime.now(dt.UTC)
+    if future_problem(value, now) is not None:
+        # The template and its values apart, as pydantic keeps them, so it can be translated.
+        raise PydanticCustomError("future_time", IN_THE_FUTURE, future_values(now))
+    return value
+
+
+# An event time a request reports: it has happened, so it is not in the future (within
+# MAX_CLOCK_SKEW); the actions check it against the referral's own history.
+EventTime = Annotated[Timestamp, AfterValidator(_not_future)]
 
 
 class SubjectIn(_Input):
@@ -100,15 +112,15 @@ class SubjectIn(_Input):
     @model_validator(mode="after")
     def _check_identity(self) -> SubjectIn:
         if self.nik is None and self.nik_absent_reason is None:
-            raise ValueError("nik is required unless nik_absent_reason is given")
+            raise ValueError(msg("nik is required unless nik_absent_reason is given"))
         if self.nik is not None and self.nik_absent_reason is not None:
-            raise ValueError("give either nik or nik_absent_reason, not both")
+            raise ValueError(msg("give either nik or nik_absent_reason, not both"))
         if self.birth_date is not None and self.birth_date > dt.date.today():
-            raise ValueError("birth_date cannot be in the future")
+            raise ValueError(msg("{name} cannot be in the future", name="birth_date"))
         if self.nik is not None:
             problems = nik_problems(self.nik, self.birth_date, self.sex)
             if problems:
-                raise ValueError("; ".join(problems))
+                raise ValueError(join("; ", [Message(problem) for problem in problems]))
         return self
 
 
@@ -132,7 +144,7 @@ class ConsentIn(_Input):
         description="Must be true: no referral without consent",
         json_schema_extra={"const": True},
     )
-    obtained_at: Timestamp = Field(
+    obtained_at: EventTime = Field(
         description=(
             "When the consent was given: an RFC 3339 date-time with an offset, not in the future"
         )
@@ -168,16 +180,17 @@ class ConsentIn(_Input):
     @model_validator(mode="after")
     def _check(self) -> ConsentIn:
         if self.given is not True:
-            raise ValueError("consent must be given before a person is referred")
-        _not_future(self.obtained_at, "obtained_at")
+            raise ValueError(msg("consent must be given before a person is referred"))
         if len(set(self.purposes)) != len(self.purposes):
-            raise ValueError("purposes has repeated codes")
+            raise ValueError(msg("{name} has repeated codes", name="purposes"))
         if REQUIRED_CONSENT_PURPOSE not in self.purposes:
-            raise ValueError(f"purposes must include {REQUIRED_CONSENT_PURPOSE}")
+            raise ValueError(
+                msg("purposes must include {purpose}", purpose=REQUIRED_CONSENT_PURPOSE)
+            )
         if self.given_by == "guardian" and self.guardian is None:
-            raise ValueError("guardian is required when consent is given_by guardian")
+            raise ValueError(msg("guardian is required when consent is given_by guardian"))
         if self.given_by == "subject" and self.guardian is not None:
-            raise ValueError("guardian is only taken when consent is given_by guardian")
+            raise ValueError(msg("guardian is only taken when consent is given_by guardian"))
         return self
 
 
@@ -307,11 +320,11 @@ class ReferralCreate(_Input):
     @model_validator(mode="after")
     def _check(self) -> ReferralCreate:
         if not self.groups and not self.kemenham_groups:
-            raise ValueError("give at least one of groups or kemenham_groups")
+            raise ValueError(msg("give at least one of groups or kemenham_groups"))
         for name in ("groups", "kemenham_groups", "case_types"):
             values = getattr(self, name)
             if len(set(values)) != len(values):
-                raise ValueError(f"{name} has repeated codes")
+                raise ValueError(msg("{name} has repeated codes", name=name))
         # UU PDP Pasal 25: a child's data is processed with a parent's or guardian's consent.
         birth = self.subject.birth_date
         if (
@@ -320,8 +333,10 @@ class ReferralCreate(_Input):
             and age_on(birth, self.consent.obtained_at.date()) < ADULT_AGE
         ):
             raise ValueError(
-                "consent.given_by: the person was under 18 when consent was obtained, so "
-                "a parent or guardian must give it (given_by guardian, with guardian)"
+                msg(
+                    "consent.given_by: the person was under 18 when consent was obtained, so "
+                    "a parent or guardian must give it (given_by guardian, with guardian)"
+                )
             )
         return self
 
@@ -389,8 +404,11 @@ class ServiceIn(_Input):
         "service_units",
         description="The unit that gives the service; one of the receiving agency's own units.",
     )
-    started_at: Timestamp = Field(
-        description="When the service started: an RFC 3339 date-time with an offset"
+    started_at: EventTime = Field(
+        description=(
+            "When the service started: not before the referral was created or assessed, "
+            "not in the future"
+        )
     )
     notes: LongText | None = Field(
         default=None, description="Notes on the service, up to 4000 characters"
@@ -439,18 +457,15 @@ class ConsentWithdrawalIn(_Input):
         },
     )
 
-    withdrawn_at: Timestamp = Field(
-        description="When the person (or guardian) withdrew consent: an RFC 3339 date-time "
-        "with an offset, not in the future"
+    withdrawn_at: EventTime = Field(
+        description=(
+            "When the person (or guardian) withdrew consent: not before the consent was "
+            "obtained, not in the future"
+        )
     )
     notes: LongText | None = Field(
         default=None, description="How the withdrawal was received, up to 4000 characters"
     )
-
-    @model_validator(mode="after")
-    def _check(self) -> ConsentWithdrawalIn:
-        _not_future(self.withdrawn_at, "withdrawn_at")
-        return self
 
 
 class NoteIn(_Input):
@@ -523,7 +538,7 @@ class ConsentOut(BaseModel):
     """The consent the referral was made under."""
 
     given: bool = Field(description="Always true: no referral is made without consent")
-    obtained_at: dt.datetime = Field(description="When the consent was given")
+    obtained_at: Instant = Field(description="When the consent was given")
     method: str = Field(description="How it was recorded: `written`, `verbal` or `electronic`")
     obtained_by: str = Field(description="The officer who obtained it")
     purposes: list[str] = code_field(
@@ -543,7 +558,7 @@ class ConsentOut(BaseModel):
             "withheld (like the subject's), or after the personal data was erased"
         ),
     )
-    withdrawn_at: dt.datetime | None = Field(
+    withdrawn_at: Instant | None = Field(
         default=None, description="When the consent was withdrawn, if it was"
     )
 
@@ -563,7 +578,7 @@ class AssessmentOut(BaseModel):
     notes: str | None = Field(
         default=None, description="The assessment's notes; null when none, withheld or erased"
     )
-    assessed_at: dt.datetime = Field(description="When the assessment was recorded")
+    assessed_at: Instant = Field(description="When the assessment was recorded")
 
 
 class ServiceOut(BaseModel):
@@ -576,11 +591,11 @@ class ServiceOut(BaseModel):
         description="The service type's ATENSI phase when it was recorded: `rehabilitation` "
         "or `empowerment`"
     )
-    started_at: dt.datetime = Field(description="When the service started, as the receiver said")
+    started_at: Instant = Field(description="When the service started, as the receiver said")
     notes: str | None = Field(
         default=None, description="Notes on the service; null when none, withheld or erased"
     )
-    recorded_at: dt.datetime = Field(description="When the service was recorded here")
+    recorded_at: Instant = Field(description="When the service was recorded here")
 
 
 class ClosureOut(BaseModel):
@@ -604,7 +619,7 @@ class ClosureOut(BaseModel):
         default=None,
         description="The child referral created for `referred_onward`; null for any other outcome",
     )
-    closed_at: dt.datetime = Field(description="When the referral was closed")
+    closed_at: Instant = Field(description="When the referral was closed")
 
 
 class ReferralRead(BaseModel):
@@ -668,7 +683,7 @@ class ReferralRead(BaseModel):
             "a protected person's referral"
         ),
     )
-    due_at: dt.datetime | None = Field(
+    due_at: Instant | None = Field(
         default=None,
         description="When the current step must be done: the assessment (by `urgency`), the "
         "first service after assessment, the closure after the first service; null once closed",
@@ -683,15 +698,15 @@ class ReferralRead(BaseModel):
             "sees any subject field, the guardian, `external_ref`, the summary or notes"
         ),
     )
-    purged_at: dt.datetime | None = Field(
+    purged_at: Instant | None = Field(
         default=None,
         description=(
             "When retention erased the person's data (subject fields null, texts empty); "
             "statistics stay"
         ),
     )
-    created_at: dt.datetime = Field(description="When the referral was created")
-    updated_at: dt.datetime = Field(description="When the referral last changed")
+    created_at: Instant = Field(description="When the referral was created")
+    updated_at: Instant = Field(description="When the referral last changed")
     version: int = Field(
         description="Counts the referral's changes from 1; its `ETag` is this number quoted, "
         "for `If-Match`"
@@ -724,7 +739,7 @@ class NoteRead(BaseModel):
     id: uuid.UUID = Field(description="The note's id")
     text: str = Field(description="Empty when withheld or erased")
     author_agency: str = agency_field("The agency that wrote the note.")
-    created_at: dt.datetime = Field(description="When the note was added")
+    created_at: Instant = Field(description="When the note was added")
     withheld: bool = Field(
         default=False,
         description="True when the text is withheld (consent withdrawn; caller is the receiver)",
@@ -745,7 +760,7 @@ class HistoryEntry(BaseModel):
     )
     to_status: str = Field(description="The status after the action")
     actor_agency: str = agency_field("The agency that acted.")
-    occurred_at: dt.datetime = Field(description="When the action was committed")
+    occurred_at: Instant = Field(description="When the action was committed")
     detail: dict[str, str | int | bool | None] = Field(
         default_factory=dict,
         description="What the action recorded, without personal data (e.g. the outcome, a "

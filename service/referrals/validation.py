@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
 from sqlmodel import Session
 
 from service import errors
@@ -10,46 +13,56 @@ from service.i18n import N_, Message, join, msg
 from service.referrals.schemas import ReferralCreate
 from service.taxonomy import repository as taxonomy
 from service.taxonomy.models import TaxonomyTerm
+from service.taxonomy.service import code_problem
 
-# What is wrong with a request: each the location of a field and a message.
-Problems = list[tuple[list[str | int], Message]]
-
-# What an unknown code is called, per taxonomy list.
-_UNKNOWN_CODE = {
-    "group": N_("unknown group code"),
-    "kemenham_group": N_("unknown kemenham group code"),
-    "case_type": N_("unknown case type code"),
-    "service_type": N_("unknown service type code"),
-    "decline_reason": N_("unknown decline reason code"),
-}
+Location = Sequence[str | int]
+# What is wrong with a request: each the location of a field, a message, and optionally the
+# error's extra members (an unknown code's list and the closest codes).
+Problems = list[
+    tuple[Location, str | Message] | tuple[Location, str | Message, dict[str, Any]]
+]
+UNKNOWN_AGENCY = N_("unknown agency code; the codes are in GET /v1/agencies")
 
 
 def invalid(problems: Problems) -> errors.ValidationFailed:
+    listed: list[dict[str, Any]] = []
+    for loc, text, *extra in problems:
+        listed.append(
+            {"loc": list(loc), "msg": text, "type": "value_error", **(extra[0] if extra else {})}
+        )
     return errors.ValidationFailed(
-        join("; ", [join(": ", [".".join(map(str, loc)), text]) for loc, text in problems]),
-        [{"loc": loc, "msg": text, "type": "value_error"} for loc, text in problems],
+        join("; ", [join(": ", [".".join(map(str, item["loc"])), item["msg"]]) for item in listed]),
+        listed,
     )
+
+
+def check_code(
+    kind: str, loc: Location, value: str, terms: dict[str, TaxonomyTerm], problems: Problems
+) -> None:
+    """Add a problem when `value` is not an active code of `kind` among `terms`."""
+    problem = code_problem(kind, value, terms)
+    if problem is not None:
+        problems.append((loc, *problem))
 
 
 def check_codes(
     session: Session, kind: str, field: str, values: list[str], problems: Problems
 ) -> dict[str, TaxonomyTerm]:
-    known = taxonomy.active_codes(session, kind, values)
+    """Check codes of one kind given as a list field; every term of the kind, by code."""
+    terms = taxonomy.terms_of_kind(session, kind, values)
     for index, value in enumerate(values):
-        if value not in known:
-            unknown = _UNKNOWN_CODE.get(kind, f"unknown {kind.replace('_', ' ')} code")
-            problems.append((["body", field, index], Message(unknown)))
-    return known
+        check_code(kind, ["body", field, index], value, terms, problems)
+    return terms
 
 
 def check_unit(
     session: Session, code: str, receiver: str, problems: Problems, field: str = "service_unit"
 ) -> None:
-    units = taxonomy.active_codes(session, "service_unit", [code])
+    units = taxonomy.terms_of_kind(session, "service_unit", [code])
+    before = len(problems)
+    check_code("service_unit", ["body", field], code, units, problems)
     unit = units.get(code)
-    if unit is None:
-        problems.append((["body", field], msg("unknown service unit code")))
-    elif unit.agency != receiver:
+    if len(problems) == before and unit is not None and unit.agency != receiver:
         problems.append(
             (["body", field], msg("service unit does not belong to {agency}", agency=receiver))
         )
@@ -60,15 +73,14 @@ def validate_create(session: Session, principal: Principal, body: ReferralCreate
     if body.to_agency == principal.agency:
         problems.append((["body", "to_agency"], msg("an agency cannot refer to itself")))
     elif body.to_agency not in taxonomy.agency_codes(session, [body.to_agency]):
-        problems.append((["body", "to_agency"], msg("unknown agency code")))
+        problems.append((["body", "to_agency"], msg(UNKNOWN_AGENCY)))
     check_codes(session, "group", "groups", body.groups, problems)
     check_codes(session, "kemenham_group", "kemenham_groups", body.kemenham_groups, problems)
     check_codes(session, "case_type", "case_types", body.case_types, problems)
-    purposes = taxonomy.active_codes(session, "consent_purpose", body.consent.purposes)
+    purposes = taxonomy.terms_of_kind(session, "consent_purpose", body.consent.purposes)
     for index, code in enumerate(body.consent.purposes):
-        if code not in purposes:
-            problems.append(
-                (["body", "consent", "purposes", index], msg("unknown consent purpose"))
-            )
+        check_code(
+            "consent_purpose", ["body", "consent", "purposes", index], code, purposes, problems
+        )
     if problems:
         raise invalid(problems)

@@ -8,6 +8,8 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 from service.taxonomy.fields import TAXONOMY_LINK, agency_field
+from service.taxonomy.models import DEFAULT_TIME_ZONE
+from service.times import Instant
 
 
 class StepTime(BaseModel):
@@ -47,9 +49,20 @@ class Stats(BaseModel):
     direction: Literal["incoming", "outgoing"] | None = Field(
         description="`incoming` (received), `outgoing` (sent), or null for both, as asked"
     )
-    from_: dt.date | None = Field(alias="from", description="First day (UTC) included")
-    to: dt.date | None = Field(description="Last day (UTC) included")
-    generated_at: dt.datetime = Field(description="When the figures were computed")
+    from_: dt.date | None = Field(
+        alias="from", description="First day included, in the agency's time zone (`time_zone`)"
+    )
+    to: dt.date | None = Field(
+        description="Last day included, in the agency's time zone (`time_zone`)"
+    )
+    time_zone: str = Field(
+        default=DEFAULT_TIME_ZONE,
+        description=(
+            "IANA time zone the days are counted in: the agency's own (see GET /v1/agencies)"
+        ),
+        examples=["Asia/Jakarta"],
+    )
+    generated_at: Instant = Field(description="When the figures were computed")
     total: int = Field(description="Referrals made in the period")
     by_status: dict[str, int] = Field(description="The same referrals by their status now")
     by_urgency: dict[str, int] = Field(description="The same referrals by urgency")

@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import datetime as dt
-
 from pydantic import BaseModel, Field
 
 from service.referrals.schemas import HistoryEntry, NoteRead, ReferralRead
+from service.times import Instant
 
 
 class ProcessingStep(BaseModel):
     """One entry of the audit trail about the referral: who processed the data, how, when."""
 
-    occurred_at: dt.datetime = Field(description="When it happened")
+    occurred_at: Instant = Field(description="When it happened")
     agency: str | None = Field(
         default=None, description="The acting agency; null for operator commands"
     )
@@ -38,7 +37,7 @@ class SubjectExport(BaseModel):
     """Every referral of one person that the caller's agency is a party to."""
 
     nik: str = Field(description="The NIK the export was asked for")
-    exported_at: dt.datetime = Field(description="When the export was made")
+    exported_at: Instant = Field(description="When the export was made")
     referrals: list[SubjectReferral] = Field(
         description="Every referral of the person the caller's agency is a party to and may "
         "find by NIK"

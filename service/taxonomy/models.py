@@ -12,16 +12,20 @@ from service.columns import utc_now
 # WIB; the agencies in WITA and WIT are `Asia/Makassar` and `Asia/Jayapura`.
 DEFAULT_TIME_ZONE = "Asia/Jakarta"
 
-TERM_KINDS = (
-    "group",
-    "kemenham_group",
-    "case_type",
-    "service_type",
-    "service_unit",
-    "outcome",
-    "decline_reason",
-    "consent_purpose",
-)
+# Each kind of code, and the list of `GET /v1/taxonomy` that carries it.
+TAXONOMY_LISTS = {
+    "group": "groups",
+    "kemenham_group": "kemenham_groups",
+    "case_type": "case_types",
+    "service_type": "service_types",
+    "service_unit": "service_units",
+    "outcome": "outcomes",
+    "decline_reason": "decline_reasons",
+    "consent_purpose": "consent_purposes",
+}
+TERM_KINDS = tuple(TAXONOMY_LISTS)
+# ATENSI: every service type is in one phase; rehabilitation comes before empowerment.
+PHASES = ("rehabilitation", "empowerment")
 
 
 class Agency(SQLModel, table=True):
@@ -31,6 +35,7 @@ class Agency(SQLModel, table=True):
 
     code: str = Field(sa_column=Column(String(32), primary_key=True))
     name: str = Field(sa_column=Column(String(200), nullable=False))
+    name_en: str | None = Field(default=None, sa_column=Column(String(200)))
     # IANA name; the agency's days (statistics, reports, agreements in force) are counted in it.
     time_zone: str = Field(
         default=DEFAULT_TIME_ZONE,
@@ -46,8 +51,12 @@ class TaxonomyTerm(SQLModel, table=True):
 
     kind: str = Field(sa_column=Column(String(32), primary_key=True))
     code: str = Field(sa_column=Column(String(64), primary_key=True))
+    # Indonesian name; English name.
     name: str = Field(sa_column=Column(String(200), nullable=False))
+    name_en: str | None = Field(default=None, sa_column=Column(String(200)))
+    # English description; Indonesian description.
     description: str | None = Field(default=None, sa_column=Column(String(1000)))
+    description_id: str | None = Field(default=None, sa_column=Column(String(1000)))
     phase: str | None = Field(default=None, sa_column=Column(String(16)))
     agency: str | None = Field(
         default=None, sa_column=Column(String(32), ForeignKey("agency.code"))

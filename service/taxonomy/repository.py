@@ -10,7 +10,7 @@ from cachetools import TTLCache
 from sqlalchemy import URL, select
 from sqlmodel import Session, col
 
-from service.taxonomy.models import Agency, TaxonomyTerm
+from service.taxonomy.models import DEFAULT_TIME_ZONE, Agency, TaxonomyTerm
 
 T = TypeVar("T", bound=Iterable[str])
 
@@ -44,17 +44,14 @@ def _cached(session: Session, name: str, wanted: Iterable[str], load: Callable[[
     return value
 
 
-def active_codes(
+def terms_of_kind(
     session: Session, kind: str, wanted: Iterable[str] = ()
 ) -> dict[str, TaxonomyTerm]:
-    """Active taxonomy terms of one kind, by code; `wanted` are the codes the caller will
-    look up (an unknown one makes the cache read the table again)."""
+    """Every taxonomy term of one kind, active or retired, by code; `wanted` are the codes
+    the caller will look up (an unknown one makes the cache read the table again)."""
 
     def load() -> dict[str, TaxonomyTerm]:
-        stmt = select(TaxonomyTerm).where(
-            col(TaxonomyTerm.kind) == kind,
-            col(TaxonomyTerm.active).is_(True),
-        )
+        stmt = select(TaxonomyTerm).where(col(TaxonomyTerm.kind) == kind)
         terms = {t.code: t for t in session.execute(stmt).scalars()}
         for term in terms.values():
             # Shared read-only between requests: detached from this request's session.
@@ -62,6 +59,13 @@ def active_codes(
         return terms
 
     return dict(_cached(session, f"taxonomy:{kind}", wanted, load))
+
+
+def active_codes(
+    session: Session, kind: str, wanted: Iterable[str] = ()
+) -> dict[str, TaxonomyTerm]:
+    """The active (not retired) taxonomy terms of one kind, by code."""
+    return {code: t for code, t in terms_of_kind(session, kind, wanted).items() if t.active}
 
 
 def agency_codes(session: Session, wanted: Iterable[str] = ()) -> set[str]:
@@ -88,6 +92,37 @@ def agency(session: Session, code: str) -> Agency | None:
     return session.get(Agency, code)
 
 
+def time_zones(session: Session, wanted: Iterable[str] = ()) -> dict[str, str]:
+    """Each agency's time zone (IANA name), by code; kept like the other reference data."""
+
+    def load() -> dict[str, str]:
+        rows = session.execute(select(col(Agency.code), col(Agency.time_zone)))
+        return {code: zone for code, zone in rows}
+
+    return _cached(session, "agency_time_zones", wanted, load)
+
+
+def time_zone_of(session: Session, code: str) -> str:
+    """The agency's time zone, in which its days are counted (the default for an unknown code)."""
+    return time_zones(session, [code]).get(code, DEFAULT_TIME_ZONE)
+
+
+def set_time_zone(session: Session, row: Agency, zone: str) -> None:
+    """Change an agency's time zone; this process counts in it at once."""
+    row.time_zone = zone
+    session.add(row)
+    session.flush()
+    _forget(session, "agency_time_zones")
+
+
+def _forget(session: Session, name: str) -> None:
+    url = session.get_bind().engine.url
+    with _reference_lock:
+        cache = _reference_data.get(url)
+        if cache is not None:
+            cache.pop(name, None)
+
+
 def agency_names(session: Session, codes: list[str]) -> dict[str, str]:
     """The names of these agencies, by code."""
     rows = session.execute(
@@ -102,14 +137,21 @@ def add_agency(session: Session, row: Agency) -> None:
     session.flush()
 
 
-def active_terms(session: Session) -> Sequence[TaxonomyTerm]:
-    """Every active taxonomy term, by kind and code."""
-    stmt = (
-        select(TaxonomyTerm)
-        .where(col(TaxonomyTerm.active).is_(True))
-        .order_by(TaxonomyTerm.kind, TaxonomyTerm.code)
-    )
+def every_term(session: Session) -> Sequence[TaxonomyTerm]:
+    """Every taxonomy term, active or retired, by kind and code."""
+    stmt = select(TaxonomyTerm).order_by(TaxonomyTerm.kind, TaxonomyTerm.code)
     return session.execute(stmt).scalars().all()
+
+
+def term(session: Session, kind: str, code: str) -> TaxonomyTerm | None:
+    """The taxonomy term of this kind and code, active or retired, read now."""
+    return session.get(TaxonomyTerm, (kind, code))
+
+
+def add_term(session: Session, row: TaxonomyTerm) -> None:
+    """Insert a taxonomy term."""
+    session.add(row)
+    session.flush()
 
 
 def term_codes(session: Session, *kinds: str) -> set[str]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
@@ -9,7 +11,7 @@ from service.auth.dependencies import Context, Reader
 from service.openapi_docs import problems
 from service.taxonomy import repository
 from service.taxonomy.fields import agency_field
-from service.taxonomy.models import TaxonomyTerm
+from service.taxonomy.models import DEFAULT_TIME_ZONE, TAXONOMY_LISTS
 
 router = APIRouter(prefix="/v1", tags=["reference data"])
 
@@ -20,18 +22,42 @@ class AgencyRead(BaseModel):
     code: str = Field(
         description="The agency's code, as fields such as `to_agency` take it", examples=["LPSK"]
     )
-    name: str = Field(description="The agency's name")
+    name: str = Field(description="The agency's name, in Bahasa Indonesia")
+    name_en: str | None = Field(
+        default=None, description="The agency's name in English; `name` is the Indonesian name."
+    )
+    time_zone: str = Field(
+        default=DEFAULT_TIME_ZONE,
+        description=(
+            "IANA time zone the agency's days are counted in (statistics, agreements in "
+            "force): `Asia/Jakarta` (WIB) unless set, `Asia/Makassar` (WITA), "
+            "`Asia/Jayapura` (WIT)"
+        ),
+        examples=["Asia/Jakarta"],
+    )
 
 
 class Term(BaseModel):
     """One code of a reference list."""
 
-    code: str = Field(
-        description="The code, as referral fields take it; never changes", examples=["TPPO"]
-    )
-    name: str = Field(description="The code's name, in Bahasa Indonesia")
+    code: str = Field(description="The code a request carries; never changes with the language.")
+    name: str = Field(description="Name in Indonesian (Bahasa Indonesia).")
+    name_en: str = Field(description="Name in English.")
     description: str | None = Field(
-        default=None, description="What the code covers, in English; absent when none is kept"
+        default=None,
+        description=(
+            "Description in English. Every seeded code has one; a code an operator added may "
+            "have none (then `description_id` is absent too)."
+        ),
+    )
+    description_id: str | None = Field(
+        default=None, description="Description in Indonesian, present with `description`."
+    )
+    active: bool = Field(
+        description=(
+            "False for a retired code: refused on new referrals, assessments, services and "
+            "closures, still listed so that records that carry it can be shown."
+        )
     )
 
 
@@ -57,7 +83,7 @@ class ServiceUnitTerm(Term):
 
 
 class Taxonomy(BaseModel):
-    """Every code a referral may carry."""
+    """Every code a referral may carry, retired ones marked `active: false`."""
 
     groups: list[Term] = Field(description="The 12-PAS groups (PPKS) of Kemensos")
     kemenham_groups: list[Term] = Field(
@@ -89,7 +115,10 @@ def list_agencies(ctx: Context, principal: Reader) -> list[AgencyRead]:
     """All agencies."""
     with ctx.db.reader() as session:
         rows = repository.agencies(session)
-    return [AgencyRead(code=a.code, name=a.name) for a in rows]
+    return [
+        AgencyRead(code=a.code, name=a.name, name_en=a.name_en, time_zone=a.time_zone)
+        for a in rows
+    ]
 
 
 @router.get(
@@ -100,45 +129,33 @@ def list_agencies(ctx: Context, principal: Reader) -> list[AgencyRead]:
     description=(
         "12-PAS groups, KemenHAM's groups, case types, ATENSI service types with their phase "
         "(rehabilitation before empowerment), service units (Sentra and others) with agency "
-        "and approach, close outcomes and decline reasons."
+        "and approach, close outcomes, decline reasons and consent purposes. Each code has its "
+        "name and description in Indonesian and English; a retired code stays listed with "
+        "`active: false` (old referrals still carry it) and is refused on new ones."
     ),
     responses=problems(401, 403),
 )
 def get_taxonomy(ctx: Context, principal: Reader) -> Taxonomy:
-    """The active reference codes."""
+    """Every reference code, retired ones marked."""
     with ctx.db.reader() as session:
-        rows = repository.active_terms(session)
-    by_kind: dict[str, list[TaxonomyTerm]] = {}
+        rows = repository.every_term(session)
+    by_list: dict[str, list[dict[str, Any]]] = {name: [] for name in TAXONOMY_LISTS.values()}
     for row in rows:
-        by_kind.setdefault(row.kind, []).append(row)
-
-    def plain(kind: str) -> list[Term]:
-        return [
-            Term(code=t.code, name=t.name, description=t.description) for t in by_kind.get(kind, [])
-        ]
-
-    return Taxonomy(
-        groups=plain("group"),
-        kemenham_groups=plain("kemenham_group"),
-        case_types=plain("case_type"),
-        service_types=[
-            ServiceTypeTerm(
-                code=t.code, name=t.name, description=t.description, phase=t.phase or ""
-            )
-            for t in by_kind.get("service_type", [])
-        ],
-        service_units=[
-            ServiceUnitTerm(
-                code=t.code,
-                name=t.name,
-                description=t.description,
-                agency=t.agency or "",
-                approach=t.approach or "",
-                region=t.region,
-            )
-            for t in by_kind.get("service_unit", [])
-        ],
-        outcomes=plain("outcome"),
-        decline_reasons=plain("decline_reason"),
-        consent_purposes=plain("consent_purpose"),
-    )
+        listed = TAXONOMY_LISTS.get(row.kind)
+        if listed is None:
+            continue
+        fields: dict[str, Any] = {
+            "code": row.code,
+            "name": row.name,
+            # A code added by hand without an English name shows its Indonesian one.
+            "name_en": row.name_en or row.name,
+            "description": row.description,
+            "description_id": row.description_id,
+            "active": row.active,
+        }
+        if row.kind == "service_type":
+            fields["phase"] = row.phase or ""
+        elif row.kind == "service_unit":
+            fields.update(agency=row.agency or "", approach=row.approach or "", region=row.region)
+        by_list[listed].append(fields)
+    return Taxonomy.model_validate(by_list)

@@ -221,7 +221,9 @@ def test_a_new_agency_joins_without_a_release(
     ctx.db.write(lambda w: agreements.add_agency(w, code, "Dinas Sosial Provinsi Contoh"))
     lpsk = Api(http, Party.register(ctx, http, "LPSK", "referrals:read referrals:write"))
     agencies = ok(http.get("/v1/agencies", headers=lpsk.headers()))
-    assert {"code": code, "name": "Dinas Sosial Provinsi Contoh"} in agencies
+    assert {"code": code, "name": "Dinas Sosial Provinsi Contoh"} in [
+        {"code": a["code"], "name": a["name"]} for a in agencies
+    ]
     # The cached agency list (trusted issuers' tokens) picks it up when it next refreshes.
     import service.context as context_module
 

@@ -10,6 +10,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from alembic import command
+from alembic.script import ScriptDirectory
 from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, inspect, text
 from sqlalchemy.engine import make_url
@@ -17,7 +19,9 @@ from sqlalchemy.exc import DBAPIError
 
 from service.app import create_app, openapi_spec
 from service.auth.keys import load_keyset
+from service.auth.scopes import ALL_SCOPES
 from service.context import ServiceContext
+from service.db import alembic_config
 from tests.support.cli import Cli, assert_clean_failure, make_cli, run
 from tests.support.databases import make_settings
 from tests.support.operator import unprotected
@@ -106,6 +110,25 @@ def test_migrate_is_repeatable(cli: Cli) -> None:
     assert schema_and_rows(cli.url) == before
 
 
+def test_migrate_says_from_which_migration_to_which(
+    backend: str, new_database_url, tmp_path: Path  # type: ignore[no-untyped-def]
+) -> None:
+    fresh = make_cli(backend, new_database_url, tmp_path)
+    head = ScriptDirectory.from_config(alembic_config(fresh.url)).get_current_head()
+    first = fresh.ok("migrate").stderr
+    assert f"migrated the database from an empty database to the latest migration ({head})" in (
+        first
+    )
+    again = fresh.ok("migrate").stderr
+    assert f"database is at the latest migration ({head}); nothing to do" in again
+    assert "migrated" not in again
+    command.downgrade(alembic_config(fresh.url), "0008")
+    upgraded = fresh.ok("migrate").stderr
+    assert f"migrated the database from migration 0008 to the latest migration ({head})" in (
+        upgraded
+    )
+
+
 def test_client_create_prints_credentials_that_work(cli: Cli, served: TestClient) -> None:
     # The installed console script: its stdout is the JSON alone.
     script = dataclasses.replace(cli, process=True)
@@ -162,10 +185,12 @@ def test_client_rotate_secret(cli: Cli, served: TestClient) -> None:
 @pytest.mark.parametrize(
     ("args", "words"),
     [
-        (["--agency", "NOPE", "--name", "X", "--scope", "referrals:read"], ["agency", "NOPE"]),
+        # Each error lists the values that would do.
+        (["--agency", "NOPE", "--name", "X", "--scope", "referrals:read"],
+         ["agency", "NOPE", "KEMENHAM, KEMENSOS, LPSK"]),
         (["--agency", "LPSK", "--name", "X", "--scope", "referrals:everything"],
-         ["scope", "referrals:everything"]),
-        (["--agency", "LPSK", "--name", "X", "--scope", ""], ["scope"]),
+         ["scope", "referrals:everything", " ".join(ALL_SCOPES)]),
+        (["--agency", "LPSK", "--name", "X", "--scope", ""], ["scope", " ".join(ALL_SCOPES)]),
         (["--agency", "LPSK", "--name", " ", "--scope", "referrals:read"], ["name"]),
     ],
     ids=["unknown agency", "unknown scope", "no scope", "blank name"],

@@ -8,23 +8,12 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-import click
 import pytest
 import typer
 
 from service.cli import app
-from tests.support.cli import cli_environment, one_line_error
+from tests.support.cli import cli_environment, command_paths, one_line_error
 from tests.support.cli import run as run_rujukan
-
-
-def command_paths(command: click.Command, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
-    """Every command and sub-command, as the words that name it."""
-    paths = [prefix]
-    for name, child in sorted(getattr(command, "commands", {}).items()):
-        if not getattr(child, "hidden", False):
-            paths.extend(command_paths(child, (*prefix, name)))
-    return paths
-
 
 COMMANDS = command_paths(typer.main.get_command(app))
 

@@ -24,6 +24,7 @@ from service.referrals.models import Referral, ReferralHistory
 from tests.support import OUTCOMES
 from tests.support.cli import Cli, assert_clean_failure, make_cli, run
 from tests.support.databases import POSTGRES_URL, make_settings
+from tests.support.operator import owner_session
 from tests.support.roles import owner_and_service_roles
 from tests.support.tokens import form_token, token_status
 
@@ -41,7 +42,15 @@ def demo_cli(backend: str, new_database_url, tmp_path_factory: pytest.TempPathFa
     made = make_cli(backend, new_database_url, tmp_path_factory.mktemp("demo"))
     made.ok("migrate")
     result = made.ok("demo")
-    assert json.loads(result.stdout)["referrals"] >= 120
+    # One count: what it reports, what its progress says, and what the database holds.
+    assert json.loads(result.stdout)["referrals"] == 120
+    assert result.stderr.splitlines()[-1] == "120 of 120 referrals loaded"
+    engine = create_engine(made.url)
+    try:
+        with engine.connect() as conn:
+            assert conn.execute(select(func.count()).select_from(Referral)).scalar_one() == 120
+    finally:
+        engine.dispose()
     return made
 
 
@@ -153,6 +162,7 @@ def test_agreement_add_list_end(cli: Cli) -> None:
         "case_types": ["TPPO"],
         "ended_at": None,
         "in_force": True,
+        "in_force_for": {"KEMENSOS": True, "LPSK": True},
     }
     assert added in agreements(cli)
     ended = json.loads(cli.ok("agreement", "end", "PKS/07/LPSK-KEMENSOS/2026").stdout)
@@ -166,10 +176,13 @@ def test_agreement_add_list_end(cli: Cli) -> None:
     ("args", "words"),
     [
         (["--agency", "LPSK"], ["exactly two agencies"]),
-        (["--agency", "LPSK", "--agency", "NOWHERE"], ["unknown agency", "agency add"]),
+        (["--agency", "LPSK", "--agency", "NOWHERE"],
+         ["unknown agency", "KEMENHAM, KEMENSOS, LPSK", "agency add"]),
         (["--agency", "LPSK", "--agency", "KEMENSOS", "--kind", "LOI"], ["kind must be"]),
         (["--agency", "LPSK", "--agency", "KEMENSOS", "--valid-from", "soon"], ["YYYY-MM-DD"]),
         (["--agency", "LPSK", "--agency", "KEMENSOS", "--group", "NOPE"], ["unknown code"]),
+        (["--agency", "LPSK", "--agency", "KEMENSOS", "--case-type", "TPP"],
+         ["unknown code", "--case-type TPP", "did you mean TPPO", "taxonomy list"]),
     ],
 )
 def test_agreement_add_refuses_bad_input(cli: Cli, args: list[str], words: list[str]) -> None:
@@ -182,12 +195,48 @@ def test_agreement_add_refuses_bad_input(cli: Cli, args: list[str], words: list[
     assert_clean_failure(cli.run("agreement", "add", "MOU/BAD", *rest, *extra), *words)
 
 
+def test_an_agency_has_a_time_zone_that_can_change(cli: Cli, backend: str) -> None:
+    code = f"DINSOS_SULSEL_{backend[:2].upper()}"
+    name = "Dinas Sosial Sulawesi Selatan"
+    added = cli.ok("agency", "add", code, "--name", name, "--time-zone", "Asia/Makassar")
+    assert json.loads(added.stdout)["time_zone"] == "Asia/Makassar"
+    changed = json.loads(cli.ok("agency", "set-time-zone", code, "Asia/Jayapura").stdout)
+    assert changed == {"code": code, "name": name, "name_en": None, "time_zone": "Asia/Jayapura"}
+    assert changed in json.loads(cli.ok("agency", "list").stdout)
+    for bad in ("Asia/Jkarta", "WITA", "+08:00"):
+        assert_clean_failure(cli.run("agency", "set-time-zone", code, bad), "unknown time zone")
+        other = f"{code}_X"
+        assert_clean_failure(
+            cli.run("agency", "add", other, "--name", "x", "--time-zone", bad), "unknown time zone"
+        )
+    assert_clean_failure(cli.run("agency", "set-time-zone", "NOWHERE", "Asia/Jakarta"), "unknown")
+    with owner_session(cli.url) as session:
+        audited = session.execute(
+            text("SELECT action FROM audit_entry WHERE action LIKE 'agency.%' ORDER BY id")
+        ).scalars().all()
+    assert audited[-2:] == ["agency.add", "agency.set_time_zone"]
+
+
 def test_agency_add_then_a_client_of_it_gets_tokens(cli: Cli, backend: str) -> None:
     code = f"DINSOS_JATIM_{backend[:2].upper()}"
-    added = json.loads(cli.ok("agency", "add", code, "--name", "Dinas Sosial Jawa Timur").stdout)
-    assert added == {"code": code, "name": "Dinas Sosial Jawa Timur"}
+    added = json.loads(
+        cli.ok(
+            "agency", "add", code, "--name", "Dinas Sosial Jawa Timur",
+            "--name-en", "East Java Social Service",
+        ).stdout
+    )  # fmt: skip
+    expected = {
+        "code": code, "name": "Dinas Sosial Jawa Timur", "name_en": "East Java Social Service",
+        "time_zone": "Asia/Jakarta",
+    }  # fmt: skip
+    assert added == expected
     listed = json.loads(cli.ok("agency", "list").stdout)
-    assert {"code": code, "name": "Dinas Sosial Jawa Timur"} in listed
+    assert expected in listed
+    lpsk = {
+        "code": "LPSK", "name": "Lembaga Perlindungan Saksi dan Korban",
+        "name_en": "Witness and Victim Protection Agency", "time_zone": "Asia/Jakarta",
+    }  # fmt: skip
+    assert lpsk in listed
     assert_clean_failure(cli.run("agency", "add", code, "--name", "Again"), "already exists")
     assert_clean_failure(cli.run("agency", "add", "dinsos", "--name", "x"), "capital letters")
     client = cli.create_client("referrals:read referrals:write", agency=code)
@@ -322,7 +371,7 @@ def test_report_chart_is_a_png(demo_cli: Cli, tmp_path: Path) -> None:
         (["--format", "xml"], ["json or csv"]),
         (["--from", "2026-13-01"], ["YYYY-MM-DD"]),
         (["--from", "2026-03-01", "--to", "2026-02-01"], ["before"]),
-        (["--agency", "NOWHERE"], ["unknown agency"]),
+        (["--agency", "NOWHERE"], ["unknown agency", "KEMENHAM, KEMENSOS, LPSK"]),
         (["--direction", "incoming"], ["needs an agency"]),
     ],
 )

@@ -21,6 +21,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from typer.testing import CliRunner
 
@@ -164,6 +165,15 @@ def make_cli(backend: str, new_database_url, tmp_path: Path) -> Cli:  # type: ig
     workdir = tmp_path / "work"
     workdir.mkdir()
     return Cli(new_database_url(backend), tmp_path / "keys", workdir)
+
+
+def command_paths(command: Any, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    """Every command and sub-command of a click command, as the words that name it."""
+    paths = [prefix]
+    for name, child in sorted(getattr(command, "commands", {}).items()):
+        if not getattr(child, "hidden", False):
+            paths.extend(command_paths(child, (*prefix, name)))
+    return paths
 
 
 def assert_clean_failure(result: subprocess.CompletedProcess[str], *words: str) -> None:
