@@ -30,9 +30,17 @@ UNEXPECTED_ERROR = N_("The service failed to handle this request; it has been lo
 class FieldError(BaseModel):
     """One invalid field of a request."""
 
-    loc: list[str | int]
-    msg: str
-    type: str
+    loc: list[str | int] = Field(
+        description="Where the invalid value is: `body`, `query`, `path` or `header`, then "
+        "the field names and list positions down to it",
+        examples=[["body", "subject", "nik"]],
+    )
+    msg: str = Field(description="What is wrong with it, for a person to read")
+    type: str = Field(
+        description="A stable code for the kind of error, for programs (e.g. `missing`, "
+        "`string_too_long`, `value_error`)",
+        examples=["missing"],
+    )
     taxonomy: str | None = Field(
         default=None,
         description=(
@@ -49,11 +57,21 @@ class FieldError(BaseModel):
 class Problem(BaseModel):
     """An RFC 9457 problem document."""
 
-    type: str = Field(examples=["urn:rujukan:problem:not-found"])
-    title: str
-    status: int
-    detail: str | None = None
-    instance: str | None = None
+    type: str = Field(
+        description="What kind of problem: `urn:rujukan:problem:<kind>` (`about:blank` for "
+        "a plain HTTP error); for programs to branch on",
+        examples=["urn:rujukan:problem:not-found"],
+    )
+    title: str = Field(description="A short summary of the kind of problem")
+    status: int = Field(description="The HTTP status code of the answer")
+    detail: str | None = Field(
+        default=None, description="What went wrong this time, for a person to read"
+    )
+    instance: str | None = Field(
+        default=None,
+        description="RFC 9457's reference to this occurrence; not sent by this service (the "
+        "`X-Request-ID` response header names the request)",
+    )
     errors: list[FieldError] | None = Field(
         default=None,
         description=f"On 422: the invalid fields, at most {MAX_FIELD_ERRORS} of them",
@@ -65,8 +83,15 @@ class Problem(BaseModel):
             "lists when it is cut at its limit)"
         ),
     )
-    current_status: str | None = None
-    existing_referral_id: str | None = None
+    current_status: str | None = Field(
+        default=None,
+        description="On 409 for a move the state does not allow: the referral's status now",
+    )
+    existing_referral_id: str | None = Field(
+        default=None,
+        description="On 409 for a duplicate: the id of the caller's open referral of the same "
+        "person to the same agency",
+    )
     violated_policies: list[str] | None = Field(
         default=None,
         alias="violated-policies",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from sqlalchemy import text
 
 from service.auth.dependencies import Context
@@ -16,7 +16,9 @@ router = APIRouter(tags=["operations"])
 
 
 class Health(BaseModel):
-    status: str
+    """The answer of a health probe."""
+
+    status: str = Field(description="`ok` when healthy", examples=["ok"])
 
 
 @router.get(

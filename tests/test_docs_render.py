@@ -5,6 +5,7 @@ Needs Chromium (Debian package `chromium`); skipped where none is installed.
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 from collections.abc import Iterator
@@ -54,3 +55,14 @@ def test_page_renders_the_operations(server: LiveServer, page: str, tmp_path: Pa
     for text in ("Refer a person to another agency", "Read a referral as a FHIR R4 Bundle",
                  "/v1/referrals/{referral_id}/assess"):
         assert text in dom, f"{page} did not render {text!r}"
+
+
+def test_a_code_field_link_opens_the_taxonomy_operation(server: LiveServer, tmp_path: Path) -> None:
+    """The link in a code field's description, opened, shows `GET /v1/taxonomy` expanded."""
+    spec = server.client().get("/openapi.json").json()
+    needs = spec["components"]["schemas"]["AssessIn"]["properties"]["needs"]["description"]
+    match = re.search(r"\]\((#/[^)]+)\)", needs)
+    assert match, needs
+    dom = _rendered(server.base_url + "/docs" + match[1], tmp_path)
+    opened = re.findall(r'class="opblock [^"]*is-open[^"]*" id="([^"]+)"', dom)
+    assert opened == ["operations-reference_data-get_taxonomy"]

@@ -34,9 +34,19 @@ def list_audit_entries(
     ctx: Context,
     principal: Auditor,
     response: Response,
-    referral_id: uuid.UUID | None = None,
-    limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    cursor: Annotated[str | None, Query(max_length=512)] = None,
+    referral_id: Annotated[
+        uuid.UUID | None, Query(description="Only entries about this referral (its `id`)")
+    ] = None,
+    limit: Annotated[
+        int, Query(ge=1, le=200, description="Most entries on one page (1 to 200)")
+    ] = 50,
+    cursor: Annotated[
+        str | None,
+        Query(
+            max_length=512,
+            description="Opaque: the `next_cursor` of the previous page; left out for the first",
+        ),
+    ] = None,
 ) -> AuditPage:
     """List audit entries."""
     response.headers["Cache-Control"] = "no-store"

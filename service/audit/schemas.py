@@ -17,10 +17,17 @@ class AuditEntryRead(BaseModel):
         description="Position in the caller agency's own audit trail, from 1; entries of other "
         "agencies are not counted"
     )
-    occurred_at: Instant
+    occurred_at: Instant = Field(description="When the action was committed")
     client_id: str | None = Field(description="The API client that acted")
-    action: str = Field(examples=["referral.assess"])
-    referral_id: uuid.UUID | None = None
+    action: str = Field(
+        description="What was done, as `<object>.<action>`: `referral.assess`, "
+        "`referral.close.completed`, `referral.reveal_identity`, `subject.export`, "
+        "`webhook_subscription.create`, `client.create` and so on",
+        examples=["referral.assess"],
+    )
+    referral_id: uuid.UUID | None = Field(
+        default=None, description="The referral acted on; null for an action on none"
+    )
     request_id: str | None = Field(description="X-Request-ID of the request that wrote it")
     detail: dict[str, Any] = Field(description="What the action changed, without personal data")
     hash: str = Field(
@@ -37,5 +44,8 @@ class AuditEntryRead(BaseModel):
 class AuditPage(BaseModel):
     """One page of audit entries, newest first; pass `next_cursor` back as `cursor`."""
 
-    items: list[AuditEntryRead]
-    next_cursor: str | None = None
+    items: list[AuditEntryRead] = Field(description="The entries of this page, newest first")
+    next_cursor: str | None = Field(
+        default=None,
+        description="Opaque; pass it as `cursor` for the next page. Null on the last page",
+    )

@@ -38,26 +38,37 @@ _OAUTH_ERRORS: Responses = {
 class TokenResponse(BaseModel):
     """An access token (RFC 6749 §5.1)."""
 
-    access_token: str
-    token_type: str = Field(examples=["Bearer"])
-    expires_in: int = Field(examples=[900])
-    scope: str = Field(examples=["referrals:read referrals:write"])
+    access_token: str = Field(
+        description="The signed JWT to send as `Authorization: Bearer <access_token>`"
+    )
+    token_type: str = Field(description="Always `Bearer`", examples=["Bearer"])
+    expires_in: int = Field(description="Seconds until the token expires", examples=[900])
+    scope: str = Field(
+        description="The scopes granted, space-separated",
+        examples=["referrals:read referrals:write"],
+    )
 
 
 class JWK(BaseModel):
-    kty: str
-    kid: str
-    alg: str
-    use: str
-    crv: str | None = None
-    x: str | None = None
-    y: str | None = None
-    n: str | None = None
-    e: str | None = None
+    """A public signing key (RFC 7517)."""
+
+    kty: str = Field(description="Key type: `EC` or `RSA`")
+    kid: str = Field(description="Key id, as the `kid` header of the tokens it signed names it")
+    alg: str = Field(description="Signing algorithm: `ES256` or `RS256`")
+    use: str = Field(description="Always `sig`: the key verifies signatures")
+    crv: str | None = Field(default=None, description="EC keys: the curve, `P-256`")
+    x: str | None = Field(default=None, description="EC keys: x coordinate, base64url")
+    y: str | None = Field(default=None, description="EC keys: y coordinate, base64url")
+    n: str | None = Field(default=None, description="RSA keys: modulus, base64url")
+    e: str | None = Field(default=None, description="RSA keys: public exponent, base64url")
 
 
 class JWKS(BaseModel):
-    keys: list[JWK]
+    """The service's public signing keys (RFC 7517)."""
+
+    keys: list[JWK] = Field(
+        description="Every key whose tokens may still be valid, the current one included"
+    )
 
 
 def _basic_credentials(request: Request) -> tuple[str, str] | None:
@@ -137,10 +148,23 @@ def _check_form(request: Request) -> None:
 def issue_token(
     request: Request,
     ctx: Context,
-    grant_type: Annotated[str | None, Form()] = None,
-    client_id: Annotated[str | None, Form()] = None,
-    client_secret: Annotated[str | None, Form()] = None,
-    scope: Annotated[str | None, Form()] = None,
+    grant_type: Annotated[
+        str | None, Form(description="Must be `client_credentials` (required)")
+    ] = None,
+    client_id: Annotated[
+        str | None,
+        Form(description="The client's id from `rujukan client create`, unless sent by Basic"),
+    ] = None,
+    client_secret: Annotated[
+        str | None, Form(description="The client's secret, unless sent by HTTP Basic")
+    ] = None,
+    scope: Annotated[
+        str | None,
+        Form(
+            description="Space-separated scopes wanted, each one the client holds; all of the "
+            "client's scopes when left out"
+        ),
+    ] = None,
 ) -> JSONResponse:
     """Exchange client credentials for a signed JWT."""
     _check_form(request)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Response, status
+from fastapi import APIRouter, Path, Query, Response, status
 
 from service.auth.dependencies import Context, Reader, WebhookManager
 from service.events import service
@@ -26,7 +26,12 @@ from service.openapi_docs import problems
 events_router = APIRouter(prefix="/v1/events", tags=["events"])
 webhooks_router = APIRouter(prefix="/v1/webhook-subscriptions", tags=["webhooks"])
 
-Cursor = Annotated[str | None, Query(max_length=32)]
+SubscriptionId = Annotated[
+    uuid.UUID, Path(description="The subscription's `id` (a UUID), as created")
+]
+DeliveryId = Annotated[
+    uuid.UUID, Path(description="The delivery's `id` (a UUID), its `webhook-id`")
+]
 
 _SUBSCRIPTION_ERRORS = problems(401, 403, 404, 422)
 # A retry is refused (409) while the subscription is disabled.
@@ -52,8 +57,17 @@ def list_events(
     ctx: Context,
     principal: Reader,
     response: Response,
-    after: Cursor = None,
-    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    after: Annotated[
+        str | None,
+        Query(
+            max_length=32,
+            description="Opaque: the `next_cursor` of the previous page; left out (or empty) "
+            "to start from the first event",
+        ),
+    ] = None,
+    limit: Annotated[
+        int, Query(ge=1, le=500, description="Most events on one page (1 to 500)")
+    ] = 100,
 ) -> EventPage:
     """Read the event feed."""
     response.headers["Cache-Control"] = "no-store"
@@ -102,7 +116,7 @@ def list_webhook_subscriptions(ctx: Context, principal: WebhookManager) -> list[
     responses=_SUBSCRIPTION_ERRORS,
 )
 def get_webhook_subscription(
-    subscription_id: uuid.UUID, ctx: Context, principal: WebhookManager
+    subscription_id: SubscriptionId, ctx: Context, principal: WebhookManager
 ) -> SubscriptionRead:
     """Read a webhook subscription."""
     return service.get_subscription(ctx, principal, subscription_id)
@@ -116,7 +130,7 @@ def get_webhook_subscription(
     responses=_SUBSCRIPTION_ERRORS,
 )
 def delete_webhook_subscription(
-    subscription_id: uuid.UUID, ctx: Context, principal: WebhookManager
+    subscription_id: SubscriptionId, ctx: Context, principal: WebhookManager
 ) -> Response:
     """Delete a webhook subscription."""
     service.delete_subscription(ctx, principal, subscription_id)
@@ -135,7 +149,7 @@ def delete_webhook_subscription(
     responses=_SUBSCRIPTION_ERRORS,
 )
 def rotate_webhook_secret(
-    subscription_id: uuid.UUID,
+    subscription_id: SubscriptionId,
     ctx: Context,
     principal: WebhookManager,
     response: Response,
@@ -158,12 +172,22 @@ def rotate_webhook_secret(
     responses=_SUBSCRIPTION_ERRORS,
 )
 def list_webhook_deliveries(
-    subscription_id: uuid.UUID,
+    subscription_id: SubscriptionId,
     ctx: Context,
     principal: WebhookManager,
-    status: DeliveryStatus | None = None,
-    limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    cursor: Cursor = None,
+    status: Annotated[
+        DeliveryStatus | None, Query(description="Only deliveries in this state")
+    ] = None,
+    limit: Annotated[
+        int, Query(ge=1, le=200, description="Most deliveries on one page (1 to 200)")
+    ] = 50,
+    cursor: Annotated[
+        str | None,
+        Query(
+            max_length=32,
+            description="Opaque: the `next_cursor` of the previous page; left out for the first",
+        ),
+    ] = None,
 ) -> DeliveryPage:
     """List webhook deliveries."""
     return service.list_deliveries(
@@ -184,7 +208,7 @@ def list_webhook_deliveries(
     responses=_RETRY_ERRORS,
 )
 def retry_dead_webhook_deliveries(
-    subscription_id: uuid.UUID, ctx: Context, principal: WebhookManager
+    subscription_id: SubscriptionId, ctx: Context, principal: WebhookManager
 ) -> Requeued:
     """Retry every dead webhook delivery."""
     return service.retry_dead_deliveries(ctx, principal, subscription_id)
@@ -203,7 +227,10 @@ def retry_dead_webhook_deliveries(
     responses=_RETRY_ERRORS,
 )
 def retry_webhook_delivery(
-    subscription_id: uuid.UUID, delivery_id: uuid.UUID, ctx: Context, principal: WebhookManager
+    subscription_id: SubscriptionId,
+    delivery_id: DeliveryId,
+    ctx: Context,
+    principal: WebhookManager,
 ) -> DeliveryRead:
     """Retry a webhook delivery."""
     return service.retry_delivery(ctx, principal, subscription_id, delivery_id)

@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from service.inputs import Input
 from service.referrals.workflow import EVENT_TYPES
+from service.taxonomy.fields import agency_field
 from service.times import Instant
 
 # Built from the transition table, the one list of event names; mypy takes a Literal of
@@ -22,20 +23,22 @@ class EventRead(BaseModel):
     referral itself for its content."""
 
     id: uuid.UUID = Field(description="Unique id of the event")
-    type: EventType = Field(examples=["referral.assessed"])
-    occurred_at: Instant
-    referral_id: uuid.UUID
-    reference: str = Field(examples=["RJK-2026-7K3QX9MD"])
+    type: EventType = Field(description="What changed", examples=["referral.assessed"])
+    occurred_at: Instant = Field(description="When the change was committed")
+    referral_id: uuid.UUID = Field(description="The referral that changed")
+    reference: str = Field(
+        description="The referral's human-readable reference", examples=["RJK-2026-7K3QX9MD"]
+    )
     status: str = Field(description="The referral's status after the change", examples=["assessed"])
-    from_agency: str = Field(examples=["LPSK"])
-    to_agency: str = Field(examples=["KEMENSOS"])
+    from_agency: str = agency_field("The referral's sending agency.", examples=["LPSK"])
+    to_agency: str = agency_field("The referral's receiving agency.", examples=["KEMENSOS"])
 
 
 class EventPage(BaseModel):
     """Events in commit order. Pass `next_cursor` back as `after` to read on; it is given
     even when the page is empty, so a client can keep polling from where it stopped."""
 
-    items: list[EventRead]
+    items: list[EventRead] = Field(description="The events of this page, oldest first")
     next_cursor: str = Field(description="Opaque position after the last item of this page")
     has_more: bool = Field(description="More events are already available after this page")
 
@@ -66,24 +69,30 @@ class SubscriptionCreate(Input):
         description="The event types to deliver",
         examples=[["referral.created", "referral.closed"]],
     )
-    description: str | None = Field(default=None, max_length=200)
+    description: str | None = Field(
+        default=None, max_length=200, description="A label for the caller's own use"
+    )
 
 
 class SubscriptionRead(BaseModel):
     """A webhook subscription; its secret is shown only when created or rotated."""
 
-    id: uuid.UUID
-    url: str
-    event_types: list[str]
-    description: str | None = None
+    id: uuid.UUID = Field(description="The subscription's id")
+    url: str = Field(description="Where events are POSTed")
+    event_types: list[str] = Field(description="The event types delivered")
+    description: str | None = Field(default=None, description="The caller's label, if any")
     active: bool = Field(description="False once disabled (the receiver answered 410 Gone)")
-    disabled_reason: str | None = None
-    disabled_at: Instant | None = None
+    disabled_reason: str | None = Field(
+        default=None, description="Why the subscription was disabled; null while active"
+    )
+    disabled_at: Instant | None = Field(
+        default=None, description="When the subscription was disabled; null while active"
+    )
     previous_secret_expires_at: Instant | None = Field(
         default=None, description="Until then the previous secret signs too (after a rotation)"
     )
-    created_at: Instant
-    updated_at: Instant
+    created_at: Instant = Field(description="When the subscription was created")
+    updated_at: Instant = Field(description="When the subscription last changed")
 
 
 class SubscriptionCreated(SubscriptionRead):
@@ -99,22 +108,33 @@ class SecretRotation(Input):
 
     model_config = ConfigDict(json_schema_extra={"examples": [{"overlap_seconds": 86400}]})
 
-    overlap_seconds: int = Field(default=24 * 3600, ge=0, le=7 * 24 * 3600)
+    overlap_seconds: int = Field(
+        default=24 * 3600,
+        ge=0,
+        le=7 * 24 * 3600,
+        description="Seconds the previous secret keeps signing beside the new one (0 to 7 days; "
+        "0 retires it at once)",
+    )
 
 
 class SecretRotated(BaseModel):
     """The new signing secret, shown this once."""
 
-    secret: str
-    previous_secret_expires_at: Instant | None
+    secret: str = Field(
+        description="The new Standard Webhooks signing secret (`whsec_` + base64 of 32 random "
+        "bytes)"
+    )
+    previous_secret_expires_at: Instant | None = Field(
+        description="Until then the previous secret signs too; null when it was retired at once"
+    )
 
 
 class AttemptRead(BaseModel):
     """One HTTP attempt of a delivery."""
 
-    number: int
-    started_at: Instant
-    duration_ms: int
+    number: int = Field(description="The attempt's number within the delivery, from 1")
+    started_at: Instant = Field(description="When the request was sent")
+    duration_ms: int = Field(description="Milliseconds until the answer or the failure")
     status_code: int | None = Field(description="The receiver's HTTP status, if it answered")
     error: str | None = Field(description="Why no acceptable answer came (timeout, refused...)")
 
@@ -122,26 +142,38 @@ class AttemptRead(BaseModel):
 class DeliveryRead(BaseModel):
     """One event owed to a subscription; `id` is the `webhook-id` of every attempt."""
 
-    id: uuid.UUID
-    event_id: uuid.UUID
-    event_type: str
-    status: DeliveryStatus
-    attempts: list[AttemptRead]
+    id: uuid.UUID = Field(description="The delivery's id, sent as `webhook-id`")
+    event_id: uuid.UUID = Field(description="The event delivered (`id` in the event feed)")
+    event_type: str = Field(description="The event's type", examples=["referral.created"])
+    status: DeliveryStatus = Field(
+        description="`pending` (being tried), `delivered` (a 2xx answer) or `dead` (every "
+        "attempt failed)"
+    )
+    attempts: list[AttemptRead] = Field(description="Every attempt so far, oldest first")
     next_attempt_at: Instant | None = Field(description="When a pending delivery is tried next")
-    last_status_code: int | None = None
-    last_error: str | None = None
-    delivered_at: Instant | None = None
-    created_at: Instant
+    last_status_code: int | None = Field(
+        default=None, description="The receiver's HTTP status at the last attempt, if it answered"
+    )
+    last_error: str | None = Field(
+        default=None, description="Why the last attempt failed, if it did"
+    )
+    delivered_at: Instant | None = Field(
+        default=None, description="When the receiver accepted it; null until then"
+    )
+    created_at: Instant = Field(description="When the delivery was queued")
 
 
 class DeliveryPage(BaseModel):
     """Deliveries, newest event first; pass `next_cursor` back as `cursor`."""
 
-    items: list[DeliveryRead]
-    next_cursor: str | None = None
+    items: list[DeliveryRead] = Field(description="The deliveries of this page, newest event first")
+    next_cursor: str | None = Field(
+        default=None,
+        description="Opaque; pass it as `cursor` for the next page. Null on the last page",
+    )
 
 
 class Requeued(BaseModel):
     """How many dead deliveries were queued again."""
 
-    queued: int
+    queued: int = Field(description="The number of dead deliveries queued for a new attempt")

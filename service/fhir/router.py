@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from typing import Any, Literal
 
 from fastapi import APIRouter
@@ -12,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from service.auth.dependencies import Context, Reader
 from service.fhir import service
 from service.openapi_docs import problems
+from service.referrals.router import ReferralId
 
 router = APIRouter(prefix="/v1/referrals", tags=["fhir"])
 
@@ -27,15 +27,22 @@ class FhirResource(BaseModel):
 
     model_config = ConfigDict(extra="allow")
 
-    resourceType: str  # noqa: N815 - FHIR's own member name
-    id: str
+    resourceType: str = Field(  # noqa: N815 - FHIR's own member name
+        description="The FHIR resource type: `Task`, `ServiceRequest`, `Patient` or "
+        "`Organization`"
+    )
+    id: str = Field(description="The resource's id, stable for the same referral")
 
 
 class FhirBundleEntry(BaseModel):
+    """One resource of the Bundle."""
+
     model_config = ConfigDict(extra="allow")
 
-    fullUrl: str  # noqa: N815 - FHIR's own member name
-    resource: FhirResource
+    fullUrl: str = Field(  # noqa: N815 - FHIR's own member name
+        description="The resource's `urn:uuid:` URL, by which the other resources refer to it"
+    )
+    resource: FhirResource = Field(description="The resource itself")
 
 
 class FhirBundle(BaseModel):
@@ -43,10 +50,12 @@ class FhirBundle(BaseModel):
 
     model_config = ConfigDict(extra="allow")
 
-    resourceType: Literal["Bundle"]  # noqa: N815 - FHIR's own member name
-    id: str
-    type: Literal["collection"]
-    timestamp: str
+    resourceType: Literal["Bundle"] = Field(  # noqa: N815 - FHIR's own member name
+        description="Always `Bundle`"
+    )
+    id: str = Field(description="The Bundle's id, one per version of the referral")
+    type: Literal["collection"] = Field(description="Always `collection`")
+    timestamp: str = Field(description="When the referral last changed (FHIR instant)")
     entry: list[FhirBundleEntry] = Field(
         description="The Task first, then its ServiceRequest, the Patient and the Organizations"
     )
@@ -78,7 +87,7 @@ class FhirBundle(BaseModel):
     },
 )
 def get_referral_fhir(
-    referral_id: uuid.UUID,
+    referral_id: ReferralId,
     ctx: Context,
     principal: Reader,
 ) -> Any:

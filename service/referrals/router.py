@@ -6,7 +6,7 @@ import uuid
 from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Header, Query, Response, status
+from fastapi import APIRouter, Header, Path, Query, Response, status
 from pydantic import BaseModel
 
 from service import errors
@@ -37,6 +37,7 @@ from service.referrals.schemas import (
     Timestamp,
     Urgency,
 )
+from service.taxonomy.fields import agency_query, code_query
 
 router = APIRouter(prefix="/v1/referrals", tags=["referrals"])
 
@@ -48,7 +49,7 @@ IfMatch = Annotated[
         description="ETag of the referral version the action is based on (required)",
     ),
 ]
-ReferralId = Annotated[uuid.UUID, "referral id"]
+ReferralId = Annotated[uuid.UUID, Path(description="The referral's `id` (a UUID)")]
 RevealReason = Annotated[
     str | None,
     Header(
@@ -58,7 +59,7 @@ RevealReason = Annotated[
         description="Why the caller needs a protected identity; kept (sealed) in the audit trail",
     ),
 ]
-AgencyFilter = Annotated[str | None, Query(max_length=32, pattern=r"^[A-Z0-9_]+$")]
+_AGENCY_CODE = r"^[A-Z0-9_]+$"
 
 _READ_ERRORS = problems(401, 403, 404, 422)
 _ACTION_ERRORS = problems(401, 403, 404, 409, 412, 422, 428)
@@ -101,7 +102,15 @@ def _with_etag(referral: ReferralRead, response: Response) -> ReferralRead:
         "the open one."
     ),
     responses={
-        201: {"headers": {**_ETAG_HEADER, "Location": {"schema": {"type": "string"}}}},
+        201: {
+            "headers": {
+                **_ETAG_HEADER,
+                "Location": {
+                    "description": "The new referral's URL: `/v1/referrals/{id}`",
+                    "schema": {"type": "string"},
+                },
+            }
+        },
         **problems(401, 403, 409, 422),
     },
 )
@@ -111,7 +120,18 @@ def create_referral(
     principal: Writer,
     idempotency_key: Annotated[
         str | None,
-        Header(alias="Idempotency-Key", min_length=1, max_length=255, pattern=r"^[\x21-\x7e]+$"),
+        Header(
+            alias="Idempotency-Key",
+            min_length=1,
+            max_length=255,
+            pattern=r"^[\x21-\x7e]+$",
+            description=(
+                "A key of your choosing (e.g. a UUID; printable ASCII, no spaces, up to 255 "
+                "characters) that makes a retry safe: a repeat with the same key and body "
+                "returns the first answer, the same key with another body is refused (422). "
+                "Keys are the calling agency's own"
+            ),
+        ),
     ] = None,
 ) -> Response:
     """Create a referral."""
@@ -150,17 +170,68 @@ def create_referral(
 def list_referrals(
     ctx: Context,
     principal: Reader,
-    status_: Annotated[Status | None, Query(alias="status")] = None,
-    direction: Literal["incoming", "outgoing"] | None = None,
-    to_agency: AgencyFilter = None,
-    from_agency: AgencyFilter = None,
-    group: Annotated[str | None, Query(max_length=64, pattern=r"^[A-Za-z0-9_]+$")] = None,
-    urgency: Urgency | None = None,
-    nik: Annotated[str | None, Query(pattern=r"^[0-9]{16}$")] = None,
-    overdue: bool | None = None,
-    updated_since: Timestamp | None = None,
-    limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    cursor: Annotated[str | None, Query(max_length=512)] = None,
+    status_: Annotated[
+        Status | None, Query(alias="status", description="Only referrals in this status")
+    ] = None,
+    direction: Annotated[
+        Literal["incoming", "outgoing"] | None,
+        Query(
+            description="`incoming`: only those the caller's agency received; `outgoing`: only "
+            "those it sent; both when left out"
+        ),
+    ] = None,
+    to_agency: Annotated[
+        str | None,
+        agency_query("Only referrals to this agency.", max_length=32, pattern=_AGENCY_CODE),
+    ] = None,
+    from_agency: Annotated[
+        str | None,
+        agency_query("Only referrals from this agency.", max_length=32, pattern=_AGENCY_CODE),
+    ] = None,
+    group: Annotated[
+        str | None,
+        code_query(
+            "groups",
+            "kemenham_groups",
+            description="Only referrals that carry this group.",
+            max_length=64,
+            pattern=r"^[A-Za-z0-9_]+$",
+        ),
+    ] = None,
+    urgency: Annotated[Urgency | None, Query(description="Only referrals of this urgency")] = None,
+    nik: Annotated[
+        str | None,
+        Query(
+            pattern=r"^[0-9]{16}$",
+            description="Only referrals of the person with this 16-digit NIK (exact). A "
+            "protected identity matches only with `X-Reveal-Reason` (see the operation's "
+            "description)",
+        ),
+    ] = None,
+    overdue: Annotated[
+        bool | None,
+        Query(
+            description="`true`: only open referrals past their `due_at`; `false`: only the "
+            "others; both when left out"
+        ),
+    ] = None,
+    updated_since: Annotated[
+        Timestamp | None,
+        Query(
+            description="Only referrals changed at or after this time: an RFC 3339 date-time "
+            "with an offset"
+        ),
+    ] = None,
+    limit: Annotated[
+        int, Query(ge=1, le=200, description="Most referrals on one page (1 to 200)")
+    ] = 50,
+    cursor: Annotated[
+        str | None,
+        Query(
+            max_length=512,
+            description="Opaque: the `next_cursor` of the previous page; left out for the first",
+        ),
+    ] = None,
     reveal_reason: RevealReason = None,
 ) -> Response:
     """List referrals."""
@@ -197,10 +268,16 @@ def list_referrals(
     responses={200: {"headers": _ETAG_HEADER}, **_READ_ERRORS},
 )
 def get_referral(
-    referral_id: uuid.UUID,
+    referral_id: ReferralId,
     ctx: Context,
     principal: Reader,
-    reveal: Literal["identity"] | None = None,
+    reveal: Annotated[
+        Literal["identity"] | None,
+        Query(
+            description="`identity` shows a protected person's identifying fields to a party; "
+            "needs `X-Reveal-Reason`, and is written to the audit trail"
+        ),
+    ] = None,
     reveal_reason: RevealReason = None,
 ) -> Response:
     """Get a referral."""
@@ -229,7 +306,7 @@ def get_referral(
     responses=_ACTION_RESPONSES,
 )
 def assess_referral(
-    referral_id: uuid.UUID,
+    referral_id: ReferralId,
     body: AssessIn,
     ctx: Context,
     principal: Assessor,
@@ -247,7 +324,7 @@ def _service_recorder(action: actions.ServiceAction) -> Callable[..., ReferralRe
     """The endpoint of one way to record a service: `serve` or `record_service`."""
 
     def record(
-        referral_id: uuid.UUID,
+        referral_id: ReferralId,
         body: ServiceIn,
         ctx: Context,
         principal: Server,
@@ -301,7 +378,7 @@ router.post(
     responses=_ACTION_RESPONSES,
 )
 def close_referral(
-    referral_id: uuid.UUID,
+    referral_id: ReferralId,
     body: CloseIn,
     ctx: Context,
     principal: CurrentPrincipal,
@@ -332,7 +409,7 @@ def close_referral(
     responses=_ACTION_RESPONSES,
 )
 def withdraw_consent(
-    referral_id: uuid.UUID,
+    referral_id: ReferralId,
     body: ConsentWithdrawalIn,
     ctx: Context,
     principal: Writer,
@@ -358,11 +435,19 @@ def withdraw_consent(
     responses=problems(401, 403, 404, 412, 422),
 )
 def add_note(
-    referral_id: uuid.UUID,
+    referral_id: ReferralId,
     body: NoteIn,
     ctx: Context,
     principal: Writer,
-    if_match: Annotated[str | None, Header(alias="If-Match", max_length=200)] = None,
+    if_match: Annotated[
+        str | None,
+        Header(
+            alias="If-Match",
+            max_length=200,
+            description="Optional: the referral's ETag; when given, the note is added only if "
+            "the referral is still at that version (412 otherwise)",
+        ),
+    ] = None,
 ) -> NoteRead:
     """Add a note to a referral."""
     return actions.add_note(ctx, principal, referral_id, body, expected_versions(if_match))
@@ -375,7 +460,7 @@ def add_note(
     description="The notes on a referral, oldest first.",
     responses=_READ_ERRORS,
 )
-def list_notes(referral_id: uuid.UUID, ctx: Context, principal: Reader) -> list[NoteRead]:
+def list_notes(referral_id: ReferralId, ctx: Context, principal: Reader) -> list[NoteRead]:
     """List notes of a referral."""
     return queries.list_notes(ctx, principal, referral_id)
 
@@ -387,6 +472,6 @@ def list_notes(referral_id: uuid.UUID, ctx: Context, principal: Reader) -> list[
     description="Every successful action on the referral, oldest first.",
     responses=_READ_ERRORS,
 )
-def get_history(referral_id: uuid.UUID, ctx: Context, principal: Reader) -> list[HistoryEntry]:
+def get_history(referral_id: ReferralId, ctx: Context, principal: Reader) -> list[HistoryEntry]:
     """History of a referral."""
     return queries.get_history(ctx, principal, referral_id)

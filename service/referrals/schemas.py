@@ -19,6 +19,7 @@ from pydantic_core import PydanticCustomError
 from service.i18n import Message, join, msg
 from service.inputs import Input, Timestamp, field_error
 from service.referrals.nik import nik_problems
+from service.taxonomy.fields import agency_field, code_field
 from service.times import IN_THE_FUTURE, Instant, future_problem, future_values
 
 Code = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_]+$")]
@@ -66,16 +67,47 @@ EventTime = Annotated[Timestamp, AfterValidator(_not_future)]
 class SubjectIn(_Input):
     """The referred person."""
 
-    full_name: ShortText
-    nik: str | None = Field(default=None, description="16-digit NIK; absent only with a reason")
-    nik_absent_reason: NikAbsentReason | None = None
-    birth_date: dt.date | None = None
-    sex: Literal["male", "female"] | None = None
-    address: Annotated[str, StringConstraints(max_length=500, strip_whitespace=True)] | None = None
+    full_name: ShortText = Field(description="The person's full name (1 to 200 characters)")
+    nik: str | None = Field(
+        default=None,
+        description=(
+            "The person's 16-digit NIK (Nomor Induk Kependudukan). Checked for structure only "
+            "(province, regency and district codes, a real birth date in it, a serial that is "
+            "not all zeros) and against `birth_date` and `sex` when they are given (women's "
+            "day of birth plus 40). Stored only encrypted and as a keyed hash for searching. "
+            "Required unless `nik_absent_reason` is given"
+        ),
+    )
+    nik_absent_reason: NikAbsentReason | None = Field(
+        default=None,
+        description="Why the person has no NIK to give; only when `nik` is absent, then required",
+    )
+    birth_date: dt.date | None = Field(
+        default=None,
+        description=(
+            "Date of birth (YYYY-MM-DD), not in the future. Decides whether consent must come "
+            "from a parent or guardian (under 18 on `consent.obtained_at`)"
+        ),
+    )
+    sex: Literal["male", "female"] | None = Field(
+        default=None, description="Sex as registered; checked against the NIK when both are given"
+    )
+    address: Annotated[str, StringConstraints(max_length=500, strip_whitespace=True)] | None = (
+        Field(default=None, description="Postal address, free text up to 500 characters")
+    )
     region_code: (
         Annotated[str, StringConstraints(pattern=r"^\d{2}(\.\d{2}(\.\d{2}(\.\d{4})?)?)?$")] | None
-    ) = Field(default=None, description="Kemendagri region code, e.g. 31.71.01.1001")
-    phone: Phone | None = None
+    ) = Field(
+        default=None,
+        description=(
+            "Kemendagri region code where the person lives: province, regency or city, "
+            "district, village, dot-separated, as deep as known (e.g. `31.71.01.1001`)"
+        ),
+    )
+    phone: Phone | None = Field(
+        default=None,
+        description="Telephone number: digits, spaces and hyphens, optionally a leading `+`",
+    )
 
     @model_validator(mode="after")
     def _check_identity(self) -> SubjectIn:
@@ -107,9 +139,12 @@ class SubjectIn(_Input):
 class GuardianIn(_Input):
     """The parent or guardian who gave consent for a child (personal data: stored sealed)."""
 
-    full_name: ShortText
-    relationship: GuardianRelationship
-    phone: Phone | None = None
+    full_name: ShortText = Field(description="The parent's or guardian's full name")
+    relationship: GuardianRelationship = Field(description="How they stand to the person")
+    phone: Phone | None = Field(
+        default=None,
+        description="Their telephone number: digits, spaces and hyphens, optionally a leading `+`",
+    )
 
 
 class ConsentIn(_Input):
@@ -121,17 +156,26 @@ class ConsentIn(_Input):
         description="Must be true: no referral without consent",
         json_schema_extra={"const": True},
     )
-    obtained_at: EventTime
-    method: Literal["written", "verbal", "electronic"]
-    obtained_by: ShortText = Field(description="Officer who obtained the consent")
-    purposes: list[Code] = Field(
+    obtained_at: EventTime = Field(
+        description=(
+            "When the consent was given: an RFC 3339 date-time with an offset, not in the future"
+        )
+    )
+    method: Literal["written", "verbal", "electronic"] = Field(
+        description="How the consent was recorded"
+    )
+    obtained_by: ShortText = Field(
+        description="Name or position of the officer who obtained the consent"
+    )
+    purposes: list[Code] = code_field(
+        "consent_purposes",
         default_factory=lambda: list(DEFAULT_CONSENT_PURPOSES),
         min_length=1,
         max_length=20,
+        many=True,
         description=(
-            "What the consent covers (UU PDP): codes of the `consent_purpose` taxonomy "
-            "(REFERRAL, ASSESSMENT, SERVICE_DELIVERY, CASE_COORDINATION, PROTECTION). Must "
-            "include REFERRAL. Default when omitted: REFERRAL, ASSESSMENT, SERVICE_DELIVERY."
+            "What the consent covers (UU PDP), each purpose once; must include `REFERRAL`. "
+            "When omitted: `REFERRAL`, `ASSESSMENT`, `SERVICE_DELIVERY`."
         ),
     )
     given_by: Literal["subject", "guardian"] = Field(
@@ -244,16 +288,58 @@ class ReferralCreate(_Input):
         },
     )
 
-    to_agency: AgencyCode
-    subject: SubjectIn
-    protected_identity: bool = False
-    groups: list[Code] = Field(default_factory=list, max_length=12)
-    kemenham_groups: list[Code] = Field(default_factory=list, max_length=20)
-    case_types: list[Code] = Field(default_factory=list, max_length=20)
-    urgency: Urgency
-    summary: LongText
-    consent: ConsentIn
-    external_ref: Annotated[str, StringConstraints(min_length=1, max_length=100)] | None = None
+    to_agency: AgencyCode = agency_field(
+        "The receiving agency; not the caller's own (a cooperation agreement between the two "
+        "may be required)."
+    )
+    subject: SubjectIn = Field(description="The person referred")
+    protected_identity: bool = Field(
+        default=False,
+        description=(
+            "True for a person under LPSK protection: the identifying fields (name, NIK, birth "
+            "date, address, phone) are then withheld from lists, events, webhooks and logs, and "
+            "shown only on a reveal with `X-Reveal-Reason`, which is audited"
+        ),
+    )
+    groups: list[Code] = code_field(
+        "groups",
+        default_factory=list,
+        max_length=12,
+        many=True,
+        description=(
+            "The person's 12-PAS groups (PPKS), each once. At least one of `groups` and "
+            "`kemenham_groups` is required."
+        ),
+    )
+    kemenham_groups: list[Code] = code_field(
+        "kemenham_groups",
+        default_factory=list,
+        max_length=20,
+        many=True,
+        description=(
+            "The person's KemenHAM groups, beside or instead of the 12-PAS ones, each once."
+        ),
+    )
+    case_types: list[Code] = code_field(
+        "case_types",
+        default_factory=list,
+        max_length=20,
+        many=True,
+        description="What happened to the person (e.g. `TPPO`), each once; may be empty.",
+    )
+    urgency: Urgency = Field(
+        description=(
+            "How soon the receiver must assess: sets `due_at` (by default 24 hours for "
+            "`emergency`, 72 for `urgent`, 14 days for `routine`)"
+        )
+    )
+    summary: LongText = Field(
+        description="Why the person is referred and what they need, up to 4000 characters"
+    )
+    consent: ConsentIn = Field(description="The person's (or guardian's) consent to the referral")
+    external_ref: Annotated[str, StringConstraints(min_length=1, max_length=100)] | None = Field(
+        default=None, description="The sender's own case number, up to 100 characters"
+    )
 
     @model_validator(mode="after")
     def _check(self) -> ReferralCreate:
@@ -297,10 +383,26 @@ class AssessIn(_Input):
         },
     )
 
-    needs: list[Code] = Field(min_length=1, max_length=20)
-    approach: Approach
-    service_unit: Code
-    notes: LongText | None = None
+    needs: list[Code] = code_field(
+        "service_types",
+        min_length=1,
+        max_length=20,
+        many=True,
+        description="The services the person needs (ATENSI service types), at least one.",
+    )
+    approach: Approach = Field(
+        description=(
+            "Where the person is served: in a residence, in their family, or in the community"
+        )
+    )
+    service_unit: Code = code_field(
+        "service_units",
+        description="The unit (a Sentra or other) that will serve the person; one of the "
+        "receiving agency's own units.",
+    )
+    notes: LongText | None = Field(
+        default=None, description="The assessment's notes, up to 4000 characters"
+    )
 
 
 class ServiceIn(_Input):
@@ -319,15 +421,24 @@ class ServiceIn(_Input):
         },
     )
 
-    service_type: Code
-    service_unit: Code
+    service_type: Code = code_field(
+        "service_types",
+        description="The service given. An `empowerment` service cannot start before a "
+        "`rehabilitation` service the assessment named as needed.",
+    )
+    service_unit: Code = code_field(
+        "service_units",
+        description="The unit that gives the service; one of the receiving agency's own units.",
+    )
     started_at: EventTime = Field(
         description=(
             "When the service started: not before the referral was created or assessed, "
             "not in the future"
         )
     )
-    notes: LongText | None = None
+    notes: LongText | None = Field(
+        default=None, description="Notes on the service, up to 4000 characters"
+    )
 
 
 class CloseIn(_Input):
@@ -337,11 +448,24 @@ class CloseIn(_Input):
         json_schema_extra={"examples": [{"outcome": "completed", "notes": "Reintegrated."}]},
     )
 
-    outcome: Outcome
-    reason: Code | None = Field(default=None, description="Decline reason code; for declined")
-    notes: LongText | None = None
-    onward_agency: AgencyCode | None = Field(
-        default=None, description="Next agency; required for referred_onward"
+    outcome: Outcome = code_field(
+        "outcomes",
+        description="How the referral ends; who may choose which outcome, from which state, is "
+        "listed under the operation.",
+    )
+    reason: Code | None = code_field(
+        "decline_reasons",
+        default=None,
+        description="Why the receiver declines: required with outcome `declined`, refused with "
+        "any other.",
+    )
+    notes: LongText | None = Field(
+        default=None, description="Notes on the closure, up to 4000 characters"
+    )
+    onward_agency: AgencyCode | None = agency_field(
+        "The agency the person is referred on to: required with outcome `referred_onward` "
+        "(a child referral to it is created), refused with any other; not the caller's own.",
+        default=None,
     )
 
 
@@ -365,7 +489,9 @@ class ConsentWithdrawalIn(_Input):
             "obtained, not in the future"
         )
     )
-    notes: LongText | None = None
+    notes: LongText | None = Field(
+        default=None, description="How the withdrawal was received, up to 4000 characters"
+    )
 
 
 class NoteIn(_Input):
@@ -373,7 +499,7 @@ class NoteIn(_Input):
 
     model_config = ConfigDict(json_schema_extra={"examples": [{"text": "Family visit planned."}]})
 
-    text: LongText
+    text: LongText = Field(description="The note, up to 4000 characters")
 
 
 # ---- responses -------------------------------------------------------------------------------
@@ -382,14 +508,37 @@ class NoteIn(_Input):
 class SubjectOut(BaseModel):
     """The person; identifying fields are null when sealed (protected identity)."""
 
-    full_name: str | None = None
-    nik: str | None = None
-    nik_absent_reason: str | None = None
-    birth_date: dt.date | None = None
-    sex: str | None = None
-    address: str | None = None
-    region_code: str | None = None
-    phone: str | None = None
+    full_name: str | None = Field(
+        default=None, description="The person's full name; null when sealed or erased"
+    )
+    nik: str | None = Field(
+        default=None,
+        description="The person's 16-digit NIK; null when sealed or erased, or when none was given",
+    )
+    nik_absent_reason: str | None = Field(
+        default=None,
+        description="Why no NIK was given, as sent; null when a NIK was given, after erasure, "
+        "or to the receiver after consent withdrawal",
+    )
+    birth_date: dt.date | None = Field(
+        default=None, description="Date of birth; null when sealed, erased or not given"
+    )
+    sex: str | None = Field(
+        default=None,
+        description="`male` or `female` as sent; null when not given, after erasure, or to "
+        "the receiver after consent withdrawal",
+    )
+    address: str | None = Field(
+        default=None, description="Postal address; null when sealed, erased or not given"
+    )
+    region_code: str | None = Field(
+        default=None,
+        description="Kemendagri region code as sent; null when not given, after erasure, or "
+        "to the receiver after consent withdrawal",
+    )
+    phone: str | None = Field(
+        default=None, description="Telephone number; null when sealed, erased or not given"
+    )
     sealed: bool = Field(
         default=False,
         description=(
@@ -401,18 +550,33 @@ class SubjectOut(BaseModel):
 
 
 class GuardianOut(BaseModel):
-    full_name: str
-    relationship: str
-    phone: str | None = None
+    """The parent or guardian who gave consent for a child."""
+
+    full_name: str = Field(description="The parent's or guardian's full name")
+    relationship: str = Field(
+        description="How they stand to the person: `parent`, `legal_guardian`, "
+        "`social_worker` or `other`"
+    )
+    phone: str | None = Field(default=None, description="Their telephone number, if given")
 
 
 class ConsentOut(BaseModel):
-    given: bool
-    obtained_at: Instant
-    method: str
-    obtained_by: str
-    purposes: list[str] = Field(default_factory=lambda: list(DEFAULT_CONSENT_PURPOSES))
-    given_by: str = "subject"
+    """The consent the referral was made under."""
+
+    given: bool = Field(description="Always true: no referral is made without consent")
+    obtained_at: Instant = Field(description="When the consent was given")
+    method: str = Field(description="How it was recorded: `written`, `verbal` or `electronic`")
+    obtained_by: str = Field(description="The officer who obtained it")
+    purposes: list[str] = code_field(
+        "consent_purposes",
+        default_factory=lambda: list(DEFAULT_CONSENT_PURPOSES),
+        many=True,
+        description="What the consent covers (UU PDP).",
+    )
+    given_by: str = Field(
+        default="subject",
+        description="Who consented: `subject` (the person) or `guardian` (for a child)",
+    )
     guardian: GuardianOut | None = Field(
         default=None,
         description=(
@@ -426,36 +590,68 @@ class ConsentOut(BaseModel):
 
 
 class AssessmentOut(BaseModel):
-    needs: list[str]
-    approach: str
-    service_unit: str
-    notes: str | None = None
-    assessed_at: Instant
+    """The receiving agency's assessment."""
+
+    needs: list[str] = code_field(
+        "service_types", many=True, description="The services the person needs."
+    )
+    approach: str = Field(
+        description="Where the person is served: `residential`, `family` or `community`"
+    )
+    service_unit: str = code_field(
+        "service_units", description="The receiving agency's unit that will serve the person."
+    )
+    notes: str | None = Field(
+        default=None, description="The assessment's notes; null when none, withheld or erased"
+    )
+    assessed_at: Instant = Field(description="When the assessment was recorded")
 
 
 class ServiceOut(BaseModel):
-    id: uuid.UUID
-    service_type: str
-    service_unit: str
-    phase: str
-    started_at: Instant
-    notes: str | None = None
-    recorded_at: Instant
+    """A service given to the person."""
+
+    id: uuid.UUID = Field(description="The service record's id")
+    service_type: str = code_field("service_types", description="The service given.")
+    service_unit: str = code_field("service_units", description="The unit that gives it.")
+    phase: str = Field(
+        description="The service type's ATENSI phase when it was recorded: `rehabilitation` "
+        "or `empowerment`"
+    )
+    started_at: Instant = Field(description="When the service started, as the receiver said")
+    notes: str | None = Field(
+        default=None, description="Notes on the service; null when none, withheld or erased"
+    )
+    recorded_at: Instant = Field(description="When the service was recorded here")
 
 
 class ClosureOut(BaseModel):
-    outcome: str
-    reason: str | None = None
-    notes: str | None = None
-    onward_agency: str | None = None
-    onward_referral_id: uuid.UUID | None = None
-    closed_at: Instant
+    """How the referral ended."""
+
+    outcome: str = code_field("outcomes", description="How the referral ended.")
+    reason: str | None = code_field(
+        "decline_reasons",
+        default=None,
+        description="Why it was declined; null for any other outcome.",
+    )
+    notes: str | None = Field(
+        default=None, description="Notes on the closure; null when none, withheld or erased"
+    )
+    onward_agency: str | None = agency_field(
+        "The agency the person was referred on to; null unless the outcome is "
+        "`referred_onward`.",
+        default=None,
+    )
+    onward_referral_id: uuid.UUID | None = Field(
+        default=None,
+        description="The child referral created for `referred_onward`; null for any other outcome",
+    )
+    closed_at: Instant = Field(description="When the referral was closed")
 
 
 class ReferralRead(BaseModel):
     """A referral as either party sees it."""
 
-    id: uuid.UUID
+    id: uuid.UUID = Field(description="The referral's id, used in its URLs")
     reference: str = Field(
         description=(
             "Human-readable and unique: `RJK-<year>-` and 8 random characters of Crockford's "
@@ -463,26 +659,46 @@ class ReferralRead(BaseModel):
         ),
         examples=["RJK-2026-7K3QX9MD"],
     )
-    status: Status
-    from_agency: str
-    to_agency: str
-    subject: SubjectOut
-    protected_identity: bool
-    groups: list[str]
-    kemenham_groups: list[str]
-    case_types: list[str]
-    urgency: Urgency
+    status: Status = Field(
+        description="Where the referral stands: `referred`, then `assessed`, `served` and "
+        "finally `closed`"
+    )
+    from_agency: str = agency_field("The sending agency.")
+    to_agency: str = agency_field("The receiving agency.")
+    subject: SubjectOut = Field(description="The person referred, as the caller may see them")
+    protected_identity: bool = Field(
+        description="True for a person under LPSK protection: identifying fields are withheld "
+        "unless revealed"
+    )
+    groups: list[str] = code_field("groups", many=True, description="The person's 12-PAS groups.")
+    kemenham_groups: list[str] = code_field(
+        "kemenham_groups", many=True, description="The person's KemenHAM groups."
+    )
+    case_types: list[str] = code_field(
+        "case_types", many=True, description="What happened to the person."
+    )
+    urgency: Urgency = Field(description="How soon the receiver must assess, as the sender set it")
     summary: str = Field(description="Empty when withheld (consent withdrawn) or erased")
-    consent: ConsentOut
+    consent: ConsentOut = Field(description="The consent the referral was made under")
     external_ref: str | None = Field(
         default=None,
         description="The sender's own case number; withheld from the receiver after consent "
         "withdrawal",
     )
-    assessment: AssessmentOut | None = None
-    services: list[ServiceOut] = Field(default_factory=list)
-    closure: ClosureOut | None = None
-    parent_id: uuid.UUID | None = None
+    assessment: AssessmentOut | None = Field(
+        default=None, description="The receiver's assessment; null until the referral is assessed"
+    )
+    services: list[ServiceOut] = Field(
+        default_factory=list, description="The services given, in the order they were recorded"
+    )
+    closure: ClosureOut | None = Field(
+        default=None, description="How the referral ended; null while it is open"
+    )
+    parent_id: uuid.UUID | None = Field(
+        default=None,
+        description="The referral this one continues (closed `referred_onward`); null for a "
+        "referral made directly",
+    )
     possible_duplicate_of: uuid.UUID | None = Field(
         default=None,
         description=(
@@ -493,8 +709,14 @@ class ReferralRead(BaseModel):
             "a protected person's referral"
         ),
     )
-    due_at: Instant | None = None
-    is_overdue: bool = False
+    due_at: Instant | None = Field(
+        default=None,
+        description="When the current step must be done: the assessment (by `urgency`), the "
+        "first service after assessment, the closure after the first service; null once closed",
+    )
+    is_overdue: bool = Field(
+        default=False, description="True when the referral is open and `due_at` has passed"
+    )
     consent_withdrawn: bool = Field(
         default=False,
         description=(
@@ -509,9 +731,12 @@ class ReferralRead(BaseModel):
             "statistics stay"
         ),
     )
-    created_at: Instant
-    updated_at: Instant
-    version: int
+    created_at: Instant = Field(description="When the referral was created")
+    updated_at: Instant = Field(description="When the referral last changed")
+    version: int = Field(
+        description="Counts the referral's changes from 1; its `ETag` is this number quoted, "
+        "for `If-Match`"
+    )
     unavailable: bool = Field(
         default=False,
         description=(
@@ -527,15 +752,20 @@ class ReferralRead(BaseModel):
 class ReferralPage(BaseModel):
     """One page of referrals; pass `next_cursor` back as `cursor` for the next."""
 
-    items: list[ReferralRead]
-    next_cursor: str | None = None
+    items: list[ReferralRead] = Field(description="The referrals of this page, newest first")
+    next_cursor: str | None = Field(
+        default=None,
+        description="Opaque; pass it as `cursor` for the next page. Null on the last page",
+    )
 
 
 class NoteRead(BaseModel):
-    id: uuid.UUID
+    """A note on a referral."""
+
+    id: uuid.UUID = Field(description="The note's id")
     text: str = Field(description="Empty when withheld or erased")
-    author_agency: str
-    created_at: Instant
+    author_agency: str = agency_field("The agency that wrote the note.")
+    created_at: Instant = Field(description="When the note was added")
     withheld: bool = Field(
         default=False,
         description="True when the text is withheld (consent withdrawn; caller is the receiver)",
@@ -543,10 +773,22 @@ class NoteRead(BaseModel):
 
 
 class HistoryEntry(BaseModel):
+    """One successful action on a referral."""
+
     id: int = Field(description="The entry's number in the referral's history: 1, 2, ...")
-    action: str
-    from_status: str | None = None
-    to_status: str
-    actor_agency: str
-    occurred_at: Instant
-    detail: dict[str, str | int | bool | None] = Field(default_factory=dict)
+    action: str = Field(
+        description="What was done: `create`, `assess`, `serve`, `record_service`, "
+        "`add_note`, or `close:<outcome>` (e.g. `close:completed`, `close:consent_withdrawn`)",
+        examples=["assess"],
+    )
+    from_status: str | None = Field(
+        default=None, description="The status before the action; null for `create`"
+    )
+    to_status: str = Field(description="The status after the action")
+    actor_agency: str = agency_field("The agency that acted.")
+    occurred_at: Instant = Field(description="When the action was committed")
+    detail: dict[str, str | int | bool | None] = Field(
+        default_factory=dict,
+        description="What the action recorded, without personal data (e.g. the outcome, a "
+        "decline reason, the service type); keys depend on the action",
+    )

@@ -36,9 +36,28 @@ def get_stats(
     ctx: Context,
     principal: Reader,
     response: Response,
-    from_: Annotated[Day | None, Query(alias="from")] = None,
-    to: Day | None = None,
-    direction: Literal["incoming", "outgoing"] | None = None,
+    from_: Annotated[
+        Day | None,
+        Query(
+            alias="from",
+            description="First day counted (YYYY-MM-DD, in the agency's time zone), "
+            "included; from the first referral when left out",
+        ),
+    ] = None,
+    to: Annotated[
+        Day | None,
+        Query(
+            description="Last day counted (YYYY-MM-DD, in the agency's time zone), included; "
+            "up to now when left out"
+        ),
+    ] = None,
+    direction: Annotated[
+        Literal["incoming", "outgoing"] | None,
+        Query(
+            description="`incoming`: only referrals the caller's agency received; `outgoing`: "
+            "only those it sent; both when left out"
+        ),
+    ] = None,
 ) -> Stats:
     """Get statistics."""
     response.headers["Cache-Control"] = "no-store"

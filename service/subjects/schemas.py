@@ -11,18 +11,23 @@ from service.times import Instant
 class ProcessingStep(BaseModel):
     """One entry of the audit trail about the referral: who processed the data, how, when."""
 
-    occurred_at: Instant
+    occurred_at: Instant = Field(description="When it happened")
     agency: str | None = Field(
         default=None, description="The acting agency; null for operator commands"
     )
-    action: str = Field(examples=["referral.create", "referral.reveal_identity"])
+    action: str = Field(
+        description="What was done with the data, as the audit trail names it",
+        examples=["referral.create", "referral.reveal_identity"],
+    )
 
 
 class SubjectReferral(ReferralRead):
     """A referral of the person, with everything recorded about it."""
 
-    history: list[HistoryEntry]
-    notes: list[NoteRead]
+    history: list[HistoryEntry] = Field(
+        description="Every successful action on the referral, oldest first"
+    )
+    notes: list[NoteRead] = Field(description="The notes on the referral, oldest first")
     processing_trail: list[ProcessingStep] = Field(
         description="The audit trail of the referral, oldest first"
     )
@@ -31,6 +36,9 @@ class SubjectReferral(ReferralRead):
 class SubjectExport(BaseModel):
     """Every referral of one person that the caller's agency is a party to."""
 
-    nik: str
-    exported_at: Instant
-    referrals: list[SubjectReferral]
+    nik: str = Field(description="The NIK the export was asked for")
+    exported_at: Instant = Field(description="When the export was made")
+    referrals: list[SubjectReferral] = Field(
+        description="Every referral of the person the caller's agency is a party to and may "
+        "find by NIK"
+    )

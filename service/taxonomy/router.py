@@ -10,14 +10,19 @@ from pydantic import BaseModel, Field
 from service.auth.dependencies import Context, Reader
 from service.openapi_docs import problems
 from service.taxonomy import repository
+from service.taxonomy.fields import agency_field
 from service.taxonomy.models import DEFAULT_TIME_ZONE, TAXONOMY_LISTS
 
 router = APIRouter(prefix="/v1", tags=["reference data"])
 
 
 class AgencyRead(BaseModel):
-    code: str
-    name: str
+    """An agency that sends and receives referrals."""
+
+    code: str = Field(
+        description="The agency's code, as fields such as `to_agency` take it", examples=["LPSK"]
+    )
+    name: str = Field(description="The agency's name, in Bahasa Indonesia")
     name_en: str | None = Field(
         default=None, description="The agency's name in English; `name` is the Indonesian name."
     )
@@ -33,6 +38,8 @@ class AgencyRead(BaseModel):
 
 
 class Term(BaseModel):
+    """One code of a reference list."""
+
     code: str = Field(description="The code a request carries; never changes with the language.")
     name: str = Field(description="Name in Indonesian (Bahasa Indonesia).")
     name_en: str = Field(description="Name in English.")
@@ -55,25 +62,43 @@ class Term(BaseModel):
 
 
 class ServiceTypeTerm(Term):
-    phase: str
+    """An ATENSI service type."""
+
+    phase: str = Field(
+        description="`rehabilitation` (medical, social, psychosocial) or `empowerment` "
+        "(school, vocational training, economic); empowerment follows rehabilitation"
+    )
 
 
 class ServiceUnitTerm(Term):
-    agency: str
-    approach: str
-    region: str | None = None
+    """A unit (a Sentra or other) of an agency that serves people."""
+
+    agency: str = agency_field("The agency the unit belongs to.")
+    approach: str = Field(
+        description="How the unit serves: `residential`, `family` or `community`"
+    )
+    region: str | None = Field(
+        default=None, description="Where the unit is; absent when not recorded"
+    )
 
 
 class Taxonomy(BaseModel):
     """Every code a referral may carry, retired ones marked `active: false`."""
 
-    groups: list[Term]
-    kemenham_groups: list[Term]
-    case_types: list[Term]
-    service_types: list[ServiceTypeTerm]
-    service_units: list[ServiceUnitTerm]
-    outcomes: list[Term]
-    decline_reasons: list[Term]
+    groups: list[Term] = Field(description="The 12-PAS groups (PPKS) of Kemensos")
+    kemenham_groups: list[Term] = Field(
+        description="KemenHAM's groups: witnesses and victims of human-rights violations, "
+        "people in conflict areas, refugees, migrant workers and others"
+    )
+    case_types: list[Term] = Field(description="What happened to the person")
+    service_types: list[ServiceTypeTerm] = Field(
+        description="ATENSI service types, with their phase"
+    )
+    service_units: list[ServiceUnitTerm] = Field(
+        description="Units that serve people (Sentra and others), with their agency and approach"
+    )
+    outcomes: list[Term] = Field(description="How a referral can end")
+    decline_reasons: list[Term] = Field(description="Why a receiving agency can decline")
     consent_purposes: list[Term] = Field(
         default_factory=list, description="Purposes a consent record may name (UU PDP)"
     )
