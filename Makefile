@@ -57,8 +57,10 @@ lint: $(TEST_STAMP)
 	$(BIN)/ruff check service tests migrations bench docs/hooks
 	$(BIN)/mypy
 
+# Both documents: 3.1 (what /openapi.json serves) and 3.0.3 (for gateways that import only 3.0).
 openapi: $(STAMP)
 	$(BIN)/rujukan openapi export > openapi/openapi.json
+	$(BIN)/rujukan openapi export --version 3.0 > openapi/openapi-3.0.json
 
 # The documentation site (mkdocs.yml), offline: no web fonts, no CDN. Open site/index.html.
 docs: $(DOCS_STAMP)

@@ -34,7 +34,10 @@ from service.openapi_docs import (
     add_problem_schemas,
     document_body_errors,
     document_server_errors,
+    require_if_match,
+    tidy_security,
 )
+from service.openapi_enums import name_enums
 from service.ratelimit import document_rate_limits, install_rate_limits
 from service.referrals.router import router as referrals_router
 from service.requestctx import request_id
@@ -218,6 +221,9 @@ def create_app(settings: Settings | None = None, ctx: ServiceContext | None = No
                 document_rate_limits,
                 document_body_errors,
                 document_server_errors,
+                require_if_match,
+                tidy_security,
+                name_enums,
             ):
                 spec = document(spec)
             app.openapi_schema = spec

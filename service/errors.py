@@ -219,6 +219,18 @@ def problem_response(
     )
 
 
+def domain_problem(exc: DomainError) -> JSONResponse:
+    """The problem document of a domain error."""
+    return problem_response(
+        exc.status,
+        slug=exc.slug,
+        title=exc.title,
+        detail=exc.detail,
+        headers=exc.headers,
+        **exc.extra,
+    )
+
+
 def _clean_validation_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
     # The raw errors echo the submitted values (`input`, `ctx`); those can be a
     # protected person's name or NIK, so only location, message and type leave.
@@ -259,14 +271,7 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(DomainError)
     async def _domain(_: Request, exc: DomainError) -> JSONResponse:
-        return problem_response(
-            exc.status,
-            slug=exc.slug,
-            title=exc.title,
-            detail=exc.detail,
-            headers=exc.headers,
-            **exc.extra,
-        )
+        return domain_problem(exc)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:

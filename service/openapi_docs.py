@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import Callable, Mapping
 from typing import Any
 
+from starlette.exceptions import HTTPException
+
+from service import bodies, errors
+from service.auth.scopes import ANY_SCOPE_OF
 from service.errors import Problem
 
 _DESCRIPTIONS = {
@@ -27,13 +33,74 @@ _METHODS = {"get", "put", "post", "delete", "patch", "head", "options", "trace"}
 Responses = dict[int | str, dict[str, Any]]
 
 
-def problems(*codes: int) -> Responses:
-    """Response documentation for these error statuses, each a problem document."""
+def problem_example(error: errors.DomainError | HTTPException) -> dict[str, Any]:
+    """The problem document the service answers for this error, exactly as it is sent."""
+    if isinstance(error, errors.DomainError):
+        response = errors.domain_problem(error)
+    else:
+        detail = error.detail if isinstance(error.detail, str) else None
+        response = errors.problem_response(error.status_code, detail=detail)
+    document: dict[str, Any] = json.loads(response.body)
+    return document
+
+
+def _rate_limited() -> errors.DomainError:
+    from service.ratelimit import REQUEST_POLICY  # imports this module
+
+    return errors.RateLimited(
+        "This client may make 600 requests in 60 seconds; retry after 12 seconds.",
+        policy=REQUEST_POLICY,
+        headers={},
+    )
+
+
+# For each status, an error the service really raises with it: the example shown in the
+# document is what the service's one error handler makes of it.
+_SAMPLE_ERRORS: dict[int, Callable[[], errors.DomainError | HTTPException]] = {
+    400: lambda: errors.DomainError("The request body is not UTF-8 text."),
+    401: lambda: errors.Unauthorized("The access token is not valid: token expired."),
+    403: lambda: errors.InsufficientScope("referrals:assess"),
+    404: lambda: errors.NotFound("No referral with this id is visible to your agency."),
+    408: lambda: bodies.too_slow(30.0),
+    409: lambda: errors.InvalidTransition(
+        "cannot serve a referral that is referred", current_status="referred"
+    ),
+    412: lambda: errors.PreconditionFailed(
+        "The referral is now at version 3; read it again and retry.",
+        current_version=3,
+        current_status="assessed",
+    ),
+    413: bodies.too_large,
+    422: lambda: errors.ValidationFailed(
+        "One or more fields are invalid.",
+        [{"loc": ["body", "subject", "nik"], "msg": "NIK must be 16 digits", "type": "value_error"}],
+    ),
+    428: lambda: errors.PreconditionRequired(
+        "Send If-Match with the ETag of the referral version you acted on."
+    ),
+    429: _rate_limited,
+    500: lambda: HTTPException(
+        500, "The service failed to handle this request; it has been logged."
+    ),
+    503: bodies.budget_spent,
+}
+
+
+def problems(
+    *codes: int, examples: Mapping[int, errors.DomainError | HTTPException] | None = None
+) -> Responses:
+    """Response documentation for these error statuses, each a problem document with an
+    example of its own status (from `examples`, else a usual error of that status)."""
     return {
         code: {
             "description": _DESCRIPTIONS[code],
             "content": {
-                "application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}
+                "application/problem+json": {
+                    "schema": {"$ref": "#/components/schemas/Problem"},
+                    "example": problem_example(
+                        (examples or {}).get(code) or _SAMPLE_ERRORS[code]()
+                    ),
+                }
             },
         }
         for code in codes
@@ -83,4 +150,48 @@ def document_body_errors(spec: dict[str, Any]) -> dict[str, Any]:
             for code, description in _BODY_ERRORS.items():
                 documented = {**problems(code)[code], "description": description}
                 responses.setdefault(str(code), documented)
+    return spec
+
+
+def require_if_match(spec: dict[str, Any]) -> dict[str, Any]:
+    """Mark `If-Match` required on every operation that answers 428 without it.
+
+    The handlers take the header as optional so that its absence is the documented 428 problem,
+    not a 422; the document says what a client must send.
+    """
+    for item in spec.get("paths", {}).values():
+        for method, operation in item.items():
+            if method not in _METHODS or "428" not in operation.get("responses", {}):
+                continue
+            for parameter in operation.get("parameters", []):
+                if parameter.get("in") == "header" and parameter["name"].lower() == "if-match":
+                    parameter["required"] = True
+                    schema = parameter.get("schema", {})
+                    branches = [b for b in schema.pop("anyOf", []) if b.get("type") != "null"]
+                    if branches:
+                        schema.update(branches[0])
+    return spec
+
+
+def tidy_security(spec: dict[str, Any]) -> dict[str, Any]:
+    """Each operation's security requirements once each, scopes only on OAuth2 ones, and one
+    OAuth2 requirement per scope where a route needs any one of several (`any_scope_of`)."""
+    schemes = spec.get("components", {}).get("securitySchemes", {})
+    for item in spec.get("paths", {}).values():
+        for method, operation in item.items():
+            if method not in _METHODS or "security" not in operation:
+                continue
+            alternatives = operation.pop(ANY_SCOPE_OF, None)
+            tidy: list[dict[str, list[str]]] = []
+            for requirement in operation["security"]:
+                for name, scopes in requirement.items():
+                    oauth2 = schemes.get(name, {}).get("type") == "oauth2"
+                    if oauth2 and alternatives:
+                        choices = [{name: [scope]} for scope in alternatives]
+                    else:
+                        choices = [{name: scopes if oauth2 else []}]
+                    tidy += [c for c in choices if c not in tidy]
+            # The client-credentials scheme first: it is how a client gets its token.
+            tidy.sort(key=lambda r: all(schemes.get(n, {}).get("type") != "oauth2" for n in r))
+            operation["security"] = tidy
     return spec

@@ -17,9 +17,10 @@ from service.auth.dependencies import (
     Reader,
     Server,
     Writer,
+    any_scope_of,
 )
 from service.openapi_docs import problems
-from service.referrals import actions, create, queries
+from service.referrals import actions, create, queries, workflow
 from service.referrals.etags import etag, expected_versions
 from service.referrals.schemas import (
     AssessIn,
@@ -298,6 +299,8 @@ router.post(
         "creates the linked child referral in the same transaction). Needs `If-Match`."
     ),
     responses=_ACTION_RESPONSES,
+    # The outcome decides the scope (the service checks it): each is documented.
+    openapi_extra=any_scope_of(*workflow.scopes_of("close")),
 )
 def close_referral(
     referral_id: uuid.UUID,
