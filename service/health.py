@@ -60,8 +60,11 @@ def _not_ready(reason: str, *, database: str, migrations: str) -> JSONResponse:
                 "application/problem+json": {
                     "schema": {"$ref": "#/components/schemas/Problem"},
                     "example": json.loads(
-                        _not_ready("migrations pending", database="reachable",
-                                   migrations="not_at_head").body
+                        bytes(
+                            _not_ready(
+                                "migrations pending", database="reachable", migrations="not_at_head"
+                            ).body
+                        )
                     ),
                 }
             },

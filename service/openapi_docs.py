@@ -40,7 +40,7 @@ def problem_example(error: errors.DomainError | HTTPException) -> dict[str, Any]
     else:
         detail = error.detail if isinstance(error.detail, str) else None
         response = errors.problem_response(error.status_code, detail=detail)
-    document: dict[str, Any] = json.loads(response.body)
+    document: dict[str, Any] = json.loads(bytes(response.body))
     return document
 
 
@@ -73,7 +73,13 @@ _SAMPLE_ERRORS: dict[int, Callable[[], errors.DomainError | HTTPException]] = {
     413: bodies.too_large,
     422: lambda: errors.ValidationFailed(
         "One or more fields are invalid.",
-        [{"loc": ["body", "subject", "nik"], "msg": "NIK must be 16 digits", "type": "value_error"}],
+        [
+            {
+                "loc": ["body", "subject", "nik"],
+                "msg": "NIK must be 16 digits",
+                "type": "value_error",
+            }
+        ],
     ),
     428: lambda: errors.PreconditionRequired(
         "Send If-Match with the ETag of the referral version you acted on."

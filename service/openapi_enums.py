@@ -64,7 +64,10 @@ NAMED: dict[str, tuple[str, Any]] = {
     "GuardianRelationship": ("How the guardian is related to the person", GuardianRelationship),
     "EventType": ("What happened to a referral", EventType),
     "DeliveryStatus": ("Where a webhook delivery stands", DeliveryStatus),
-    "LifecycleStep": ("A step of the lifecycle, between two statuses", _literal_of(StepTime, "step")),
+    "LifecycleStep": (
+        "A step of the lifecycle, between two statuses",
+        _literal_of(StepTime, "step"),
+    ),
 }
 
 _BY_VALUES = {frozenset(_values(literal)): name for name, (_, literal) in NAMED.items()}

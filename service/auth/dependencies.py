@@ -17,7 +17,7 @@ from service.config import TrustedIssuer
 from service.context import ServiceContext
 from service.ratelimit import enforce_request_limit, rate_limits
 
-TOKEN_URL = "/oauth/token"
+TOKEN_URL = "/oauth/token"  # noqa: S105 - a path, not a secret
 # Operation member naming the scopes of which a route needs one; replaced in the document by
 # one OAuth2 requirement each (service.openapi_docs.tidy_security).
 ANY_SCOPE_OF = scopes.ANY_SCOPE_OF

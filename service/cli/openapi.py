@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
-from enum import Enum
+from enum import StrEnum
 from typing import Annotated
 
 import typer
@@ -12,7 +12,7 @@ import typer
 openapi_app = typer.Typer(help="The OpenAPI document.", no_args_is_help=True)
 
 
-class Version(str, Enum):
+class Version(StrEnum):
     """The OpenAPI versions the document is exported in."""
 
     V31 = "3.1"

@@ -7,6 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Response, status
 
+from service import errors
 from service.auth.dependencies import Context, Reader, WebhookManager
 from service.events import service
 from service.events.schemas import (
@@ -28,9 +29,18 @@ webhooks_router = APIRouter(prefix="/v1/webhook-subscriptions", tags=["webhooks"
 
 Cursor = Annotated[str | None, Query(max_length=32)]
 
-_SUBSCRIPTION_ERRORS = problems(401, 403, 404, 422)
+_NO_SUBSCRIPTION = errors.NotFound("No webhook subscription with this id belongs to your agency.")
+_SUBSCRIPTION_ERRORS = problems(401, 403, 404, 422, examples={404: _NO_SUBSCRIPTION})
 # A retry is refused (409) while the subscription is disabled.
-_RETRY_ERRORS = problems(401, 403, 404, 409, 422)
+_RETRY_ERRORS = problems(
+    401, 403, 404, 409, 422,
+    examples={
+        404: _NO_SUBSCRIPTION,
+        409: errors.Conflict(
+            "The subscription is disabled; create a new one for a working receiver."
+        )
+    },
+)
 
 
 @events_router.get(

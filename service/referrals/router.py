@@ -102,7 +102,14 @@ def _with_etag(referral: ReferralRead, response: Response) -> ReferralRead:
     ),
     responses={
         201: {"headers": {**_ETAG_HEADER, "Location": {"schema": {"type": "string"}}}},
-        **problems(401, 403, 409, 422),
+        **problems(
+            401, 403, 409, 422,
+            examples={
+                409: errors.DuplicateReferral(
+                    "0f8a4c2e-6b1d-4f3a-9c7e-2d5b8a1e4f60", "RJK-2026-7K3QX9MD"
+                )
+            },
+        ),
     },
 )
 def create_referral(

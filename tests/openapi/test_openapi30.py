@@ -48,7 +48,9 @@ def test_cli_exports_30_on_request_and_31_by_default(tmp_path: Path) -> None:
     env = {"RUJUKAN_ENV": "dev", "PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
     default = json.loads(run_in_process(["openapi", "export"], env, tmp_path).stdout)
     assert default["openapi"].startswith("3.1")
-    older = json.loads(run_in_process(["openapi", "export", "--version", "3.0"], env, tmp_path).stdout)
+    older = json.loads(
+        run_in_process(["openapi", "export", "--version", "3.0"], env, tmp_path).stdout
+    )
     assert older["openapi"] == "3.0.3"
     assert canonical(older) == canonical(json.loads(COMMITTED.read_text(encoding="utf-8")))
 
@@ -82,7 +84,9 @@ def test_no_31_construct_is_left(spec30: dict[str, Any]) -> None:
     assert "summary" not in spec30["info"] and "webhooks" not in spec30
 
 
-def test_nullable_and_described_refs_survive(spec31: dict[str, Any], spec30: dict[str, Any]) -> None:
+def test_nullable_and_described_refs_survive(
+    spec31: dict[str, Any], spec30: dict[str, Any]
+) -> None:
     """What a 3.1 schema says beside a $ref (a description, nullability) is kept in 3.0."""
     sex = spec30["components"]["schemas"]["SubjectIn"]["properties"]["sex"]
     assert sex["nullable"] is True and sex["allOf"] == [{"$ref": "#/components/schemas/Sex"}]
