@@ -57,7 +57,8 @@ def _rate_limited() -> errors.DomainError:
 # For each status, an error the service really raises with it: the example shown in the
 # document is what the service's one error handler makes of it.
 _SAMPLE_ERRORS: dict[int, Callable[[], errors.DomainError | HTTPException]] = {
-    400: lambda: errors.DomainError("The request body is not UTF-8 text."),
+    # What the framework answers for a body it cannot read (see document_body_errors).
+    400: lambda: HTTPException(400, "There was an error parsing the body"),
     401: lambda: errors.Unauthorized("The access token is not valid: token expired."),
     403: lambda: errors.InsufficientScope("referrals:assess"),
     404: lambda: errors.NotFound("No referral with this id is visible to your agency."),
