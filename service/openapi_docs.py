@@ -45,13 +45,9 @@ def problem_example(error: errors.DomainError | HTTPException) -> dict[str, Any]
 
 
 def _rate_limited() -> errors.DomainError:
-    from service.ratelimit import REQUEST_POLICY  # imports this module
+    from service.ratelimit import example_quota, quota_exceeded  # imports this module
 
-    return errors.RateLimited(
-        "This client may make 600 requests in 60 seconds; retry after 12 seconds.",
-        policy=REQUEST_POLICY,
-        headers={},
-    )
+    return quota_exceeded(example_quota())
 
 
 # For each status, an error the service really raises with it: the example shown in the
