@@ -89,6 +89,12 @@ _SAMPLE_ERRORS: dict[int, Callable[[], errors.DomainError | HTTPException]] = {
 }
 
 
+def _sample_error(code: int) -> errors.DomainError | HTTPException:
+    sample = _SAMPLE_ERRORS.get(code)
+    # A status without a sample of its own still gets a problem document of that status.
+    return sample() if sample is not None else HTTPException(code)
+
+
 def problems(
     *codes: int, examples: Mapping[int, errors.DomainError | HTTPException] | None = None
 ) -> Responses:
@@ -101,7 +107,7 @@ def problems(
                 "application/problem+json": {
                     "schema": {"$ref": "#/components/schemas/Problem"},
                     "example": problem_example(
-                        (examples or {}).get(code) or _SAMPLE_ERRORS[code]()
+                        (examples or {}).get(code) or _sample_error(code)
                     ),
                 }
             },
