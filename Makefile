@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 TEST_STAMP := $(VENV)/.installed-test
 
-.PHONY: run test fuzz crash-test lint openapi docs clean bench bench-quick check-wrk
+.PHONY: messages run test fuzz crash-test lint openapi docs clean bench bench-quick check-wrk
 BENCH_STAMP := $(VENV)/.installed-bench
 DOCS_STAMP := $(VENV)/.installed-docs
 
@@ -61,6 +61,18 @@ lint: $(TEST_STAMP)
 openapi: $(STAMP)
 	$(BIN)/rujukan openapi export > openapi/openapi.json
 	$(BIN)/rujukan openapi export --version 3.0 > openapi/openapi-3.0.json
+
+# The Indonesian catalogue: extract the messages of service/ (msg and N_) into messages.pot and
+# merge them into messages.po; then translate the new, empty entries (tests/test_i18n.py fails on
+# any message without a translation).
+# One line per message, sorted, no locations and no dates: branches that add messages merge.
+PO_ID := service/locale/id/LC_MESSAGES/messages.po
+messages: $(TEST_STAMP)
+	$(BIN)/pybabel extract -F babel.cfg -k msg -k N_ --no-location --sort-output --no-wrap \
+		--omit-header -o service/locale/messages.pot .
+	$(BIN)/pybabel update -i service/locale/messages.pot -d service/locale -l id \
+		--no-fuzzy-matching --ignore-obsolete --no-wrap
+	sed -e '/^"POT-Creation-Date: /d' $(PO_ID) > $(PO_ID).tmp && mv $(PO_ID).tmp $(PO_ID)
 
 # The documentation site (mkdocs.yml), offline: no web fonts, no CDN. Open site/index.html.
 docs: $(DOCS_STAMP)

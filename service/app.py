@@ -23,11 +23,17 @@ from service.auth.router import router as auth_router
 from service.bodies import MAX_BODY_BYTES, BodyBudget, BodyGuard, budget_spent, too_large
 from service.config import Settings, get_settings
 from service.context import ServiceContext
-from service.errors import install_error_handlers, problem_response
+from service.errors import (
+    UNEXPECTED_ERROR,
+    LocalizedHTTPException,
+    install_error_handlers,
+    problem_response,
+)
 from service.events.dispatcher import BackgroundDispatcher
 from service.events.router import events_router, webhooks_router
 from service.fhir.router import router as fhir_router
 from service.health import router as health_router
+from service.i18n import negotiate, response_language
 from service.logs import access_fields, configure_logging, loggable_path
 from service.metrics import install_metrics
 from service.openapi_docs import (
@@ -55,13 +61,17 @@ def _operation_id(route: APIRoute) -> str:
 
 
 class RequestContextMiddleware:
-    """Request ids (X-Request-ID accepted and echoed), request body limits (size, time, the
-    process's budget: see service.bodies), security headers, the access log line."""
+    """Request ids (X-Request-ID accepted and echoed), the language of problem documents
+    (negotiated from Accept-Language), request body limits (size, time, the process's budget:
+    see service.bodies), security headers, the access log line."""
 
-    def __init__(self, app: ASGIApp, *, body_timeout: float, body_budget: int) -> None:
+    def __init__(
+        self, app: ASGIApp, *, body_timeout: float, body_budget: int, default_language: str
+    ) -> None:
         self.app = app
         self.body_timeout = body_timeout
         self.bodies = BodyBudget(body_budget)
+        self.default_language = default_language
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -71,6 +81,8 @@ class RequestContextMiddleware:
         given = headers.get(b"x-request-id", b"").decode("latin-1")
         rid = given if _REQUEST_ID.match(given) else uuid.uuid4().hex
         token = request_id.set(rid)
+        accept_language = headers.get(b"accept-language", b"").decode("latin-1")
+        language = response_language.set(negotiate(accept_language, self.default_language))
         length = headers.get(b"content-length")
         try:
             refusal = None
@@ -80,7 +92,13 @@ class RequestContextMiddleware:
                 refusal = budget_spent()
             if refusal is not None:
                 response = problem_response(
-                    refusal.status_code, detail=refusal.detail, headers=refusal.headers
+                    refusal.status_code,
+                    detail=(
+                        refusal.message
+                        if isinstance(refusal, LocalizedHTTPException)
+                        else refusal.detail
+                    ),
+                    headers=refusal.headers,
                 )
                 response.headers["X-Request-ID"] = rid
                 await response(scope, receive, send)
@@ -91,6 +109,7 @@ class RequestContextMiddleware:
             finally:
                 body.release()
         finally:
+            response_language.reset(language)
             request_id.reset(token)
 
     async def _handle(self, scope: Scope, receive: Receive, send: Send, rid: str) -> None:
@@ -129,9 +148,7 @@ class RequestContextMiddleware:
             )
             if response_started:
                 raise
-            await problem_response(
-                500, detail="The service failed to handle this request; it has been logged."
-            )(scope, receive, send_tracked)
+            await problem_response(500, detail=UNEXPECTED_ERROR)(scope, receive, send_tracked)
         finally:
             # Never the query string (it can carry a NIK filter) nor a raw path (a NIK can be
             # typed into one): see loggable_path.
@@ -194,6 +211,7 @@ def create_app(settings: Settings | None = None, ctx: ServiceContext | None = No
         RequestContextMiddleware,
         body_timeout=settings.body_timeout_seconds,
         body_budget=settings.body_budget_bytes,
+        default_language=settings.default_language,
     )
     app.include_router(auth_router)
     app.include_router(referrals_router)

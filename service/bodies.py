@@ -18,6 +18,9 @@ import anyio
 from starlette.exceptions import HTTPException
 from starlette.types import Message, Receive
 
+from service.errors import LocalizedHTTPException
+from service.i18n import msg
+
 MAX_BODY_BYTES = 1024 * 1024
 # Seconds a client is told to wait before it sends a body again when the budget is spent.
 RETRY_AFTER_SECONDS = 1
@@ -48,23 +51,25 @@ class BodyBudget:
 
 def too_large() -> HTTPException:
     """413: over MAX_BODY_BYTES (by Content-Length, or as the chunks arrive)."""
-    return HTTPException(413, f"Request bodies are limited to {MAX_BODY_BYTES} bytes.")
+    return LocalizedHTTPException(
+        413, msg("Request bodies are limited to {limit} bytes.", limit=MAX_BODY_BYTES)
+    )
 
 
 def too_slow(timeout: float) -> HTTPException:
     """408: the body did not arrive in time; the connection is closed after the answer."""
-    return HTTPException(
+    return LocalizedHTTPException(
         408,
-        f"The request body did not arrive within {timeout:g} seconds.",
+        msg("The request body did not arrive within {seconds} seconds.", seconds=f"{timeout:g}"),
         headers={"Connection": "close"},
     )
 
 
 def budget_spent() -> HTTPException:
     """503: the process holds as many bytes of request bodies as it may; retry shortly."""
-    return HTTPException(
+    return LocalizedHTTPException(
         503,
-        "The service is receiving too many request bodies at once; retry shortly.",
+        msg("The service is receiving too many request bodies at once; retry shortly."),
         headers={"Retry-After": str(RETRY_AFTER_SECONDS), "Connection": "close"},
     )
 

@@ -173,6 +173,12 @@ class Settings(BaseSettings):
         "force. Unset: on in prod, off in dev.",
     )
     log_level: str = Field(default="INFO", description="Level of the JSON logs.")
+    default_language: Literal["en", "id"] = Field(
+        default="en",
+        description="Language of problem documents (`title`, `detail`, validation messages) "
+        "when the request's `Accept-Language` names none the service speaks: `en` (English) "
+        "or `id` (Bahasa Indonesia). Codes (`type`, error codes) never change with it.",
+    )
     # 600 a minute lets an agency system work through a backlog at 10 requests a second; a
     # runaway loop or a stolen token is cut off.
     rate_limit: str = Field(

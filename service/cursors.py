@@ -25,14 +25,15 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from service import errors
 from service.crypto import b64decode, b64encode
+from service.i18n import msg
 from service.inputs import check_instant
 
 
 def invalid(name: str = "cursor") -> errors.ValidationFailed:
     """The 422 for a cursor (query parameter `name`) that this service did not hand out."""
     return errors.ValidationFailed(
-        f"{name} is not valid; pass back next_cursor exactly as received",
-        [{"loc": ["query", name], "msg": "invalid cursor", "type": "value_error"}],
+        msg("{name} is not valid; pass back next_cursor exactly as received", name=name),
+        [{"loc": ["query", name], "msg": msg("invalid cursor"), "type": "value_error"}],
     )
 
 

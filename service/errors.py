@@ -14,6 +14,7 @@ from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
+from service.i18n import N_, Message, localize, msg, response_language
 from service.logs import loggable_path
 
 log = logging.getLogger("rujukan.errors")
@@ -22,6 +23,7 @@ PROBLEM_MEDIA_TYPE = "application/problem+json"
 PROBLEM_TYPE_BASE = "urn:rujukan:problem:"
 # A 422 lists at most this many invalid fields, and counts them all in `error_count`.
 MAX_FIELD_ERRORS = 50
+UNEXPECTED_ERROR = N_("The service failed to handle this request; it has been logged.")
 
 
 class FieldError(BaseModel):
@@ -70,25 +72,30 @@ class Problem(BaseModel):
 
 
 class DomainError(Exception):
-    """Base of every error a service raises on purpose."""
+    """Base of every error a service raises on purpose.
+
+    `title` (a class constant marked with `N_`) and `detail` (a `msg(...)`, or a constant) are
+    shown in the caller's language; see service.i18n.
+    """
 
     status: int = 400
     slug: str = "bad-request"
-    title: str = "Bad request"
+    title: str | Message = N_("Bad request")
 
-    def __init__(self, detail: str | None = None, **extra: Any) -> None:
-        super().__init__(detail or self.title)
-        self.detail = detail or self.title
+    def __init__(self, detail: str | Message | None = None, **extra: Any) -> None:
+        super().__init__(str(detail or self.title))
+        self.detail: str | Message = detail or self.title
         self.extra = extra
         self.headers: dict[str, str] = {}
 
 
 class Unauthorized(DomainError):
-    status, slug, title = 401, "unauthorized", "Authentication required"
+    status, slug, title = 401, "unauthorized", N_("Authentication required")
 
-    def __init__(self, detail: str | None = None, error: str = "invalid_token") -> None:
+    def __init__(self, detail: str | Message | None = None, error: str = "invalid_token") -> None:
         super().__init__(detail)
-        description = (detail or "").replace('"', "'")
+        # A header is not negotiated: its description stays in English.
+        description = str(detail or "").replace('"', "'")
         self.headers = {
             "WWW-Authenticate": (
                 f'Bearer realm="rujukan", error="{error}", error_description="{description}"'
@@ -99,14 +106,14 @@ class Unauthorized(DomainError):
 
 
 class Forbidden(DomainError):
-    status, slug, title = 403, "forbidden", "Not allowed"
+    status, slug, title = 403, "forbidden", N_("Not allowed")
 
 
 class InsufficientScope(Forbidden):
-    slug, title = "insufficient-scope", "Token lacks the required scope"
+    slug, title = "insufficient-scope", N_("Token lacks the required scope")
 
     def __init__(self, scope: str) -> None:
-        super().__init__(f"This operation needs the scope '{scope}'.")
+        super().__init__(msg("This operation needs the scope '{scope}'.", scope=scope))
         self.headers = {
             "WWW-Authenticate": f'Bearer realm="rujukan", error="insufficient_scope", '
             f'scope="{scope}"'
@@ -114,63 +121,77 @@ class InsufficientScope(Forbidden):
 
 
 class NotFound(DomainError):
-    status, slug, title = 404, "not-found", "Not found"
+    status, slug, title = 404, "not-found", N_("Not found")
 
 
 class Conflict(DomainError):
-    status, slug, title = 409, "conflict", "Conflict"
+    status, slug, title = 409, "conflict", N_("Conflict")
 
 
 class InvalidTransition(Conflict):
-    slug, title = "invalid-transition", "Action not allowed in the current state"
+    slug, title = "invalid-transition", N_("Action not allowed in the current state")
 
-    def __init__(self, detail: str, current_status: str) -> None:
+    def __init__(self, detail: str | Message, current_status: str) -> None:
         super().__init__(detail, current_status=current_status)
 
 
 class DuplicateReferral(Conflict):
-    slug, title = "duplicate-referral", "An open referral of this person already exists"
+    slug, title = "duplicate-referral", N_("An open referral of this person already exists")
 
     def __init__(self, existing_id: str | None, reference: str | None) -> None:
         if existing_id is None:
             # The caller is not a party to the open referral: it must not learn its id.
-            super().__init__("The receiving agency already has an open referral of this person.")
+            super().__init__(
+                N_("The receiving agency already has an open referral of this person.")
+            )
             return
         super().__init__(
-            f"Referral {reference} of the same person to the same agency is still open.",
+            msg(
+                "Referral {reference} of the same person to the same agency is still open.",
+                reference=reference,
+            ),
             existing_referral_id=existing_id,
         )
 
 
 class PreconditionFailed(DomainError):
-    status, slug, title = 412, "precondition-failed", "The referral has changed"
+    status, slug, title = 412, "precondition-failed", N_("The referral has changed")
 
 
 class PreconditionRequired(DomainError):
-    status, slug, title = 428, "precondition-required", "If-Match header required"
+    status, slug, title = 428, "precondition-required", N_("If-Match header required")
 
 
 class ValidationFailed(DomainError):
-    status, slug, title = 422, "validation-failed", "The request is not valid"
+    status, slug, title = 422, "validation-failed", N_("The request is not valid")
 
-    def __init__(self, detail: str, errors: list[dict[str, Any]] | None = None) -> None:
+    def __init__(
+        self, detail: str | Message, errors: list[dict[str, Any]] | None = None
+    ) -> None:
         super().__init__(detail, errors=errors or [])
 
 
 class AgreementMissing(ValidationFailed):
     """422: no cooperation agreement in force covers a referral between two agencies."""
 
-    slug, title = "agreement-missing", "No cooperation agreement in force"
+    slug, title = "agreement-missing", N_("No cooperation agreement in force")
 
 
 class IdempotencyMismatch(DomainError):
-    status, slug, title = 422, "idempotency-key-reused", "Idempotency-Key reused with another body"
+    status, slug, title = (
+        422,
+        "idempotency-key-reused",
+        N_("Idempotency-Key reused with another body"),
+    )
 
 
 class OAuthError(DomainError):
-    """RFC 6749 §5.2 error, carried in a problem document with `error` members."""
+    """RFC 6749 §5.2 error, carried in a problem document with `error` members.
 
-    def __init__(self, error: str, description: str, status: int = 400) -> None:
+    The `error` code (also the title) never changes with the language; the description does.
+    """
+
+    def __init__(self, error: str, description: str | Message, status: int = 400) -> None:
         super().__init__(description, error=error, error_description=description)
         self.status = status
         self.slug = "oauth-" + error.replace("_", "-")
@@ -182,44 +203,99 @@ class OAuthError(DomainError):
 class RateLimited(DomainError):
     """429: a quota policy is used up; `Retry-After` and the RateLimit fields say how long."""
 
-    status, slug, title = 429, "quota-exceeded", "Quota exceeded"
+    status, slug, title = 429, "quota-exceeded", N_("Quota exceeded")
 
-    def __init__(self, detail: str, *, policy: str, headers: dict[str, str], **extra: Any) -> None:
+    def __init__(
+        self, detail: str | Message, *, policy: str, headers: dict[str, str], **extra: Any
+    ) -> None:
         super().__init__(detail, **{"violated-policies": [policy]}, **extra)
         self.headers = dict(headers)
+
+
+# The reason phrases of the statuses the service answers with (titles of `about:blank`
+# problems), marked so that they are translated.
+STATUS_PHRASES: dict[int, str] = {
+    400: N_("Bad Request"),
+    401: N_("Unauthorized"),
+    403: N_("Forbidden"),
+    404: N_("Not Found"),
+    405: N_("Method Not Allowed"),
+    406: N_("Not Acceptable"),
+    408: N_("Request Timeout"),
+    409: N_("Conflict"),
+    411: N_("Length Required"),
+    412: N_("Precondition Failed"),
+    413: N_("Request Entity Too Large"),
+    415: N_("Unsupported Media Type"),
+    422: N_("Unprocessable Entity"),
+    428: N_("Precondition Required"),
+    429: N_("Too Many Requests"),
+    500: N_("Internal Server Error"),
+    502: N_("Bad Gateway"),
+    503: N_("Service Unavailable"),
+    504: N_("Gateway Timeout"),
+}
+
+
+class LocalizedHTTPException(StarletteHTTPException):
+    """An HTTPException whose detail is shown in the caller's language."""
+
+    def __init__(
+        self, status_code: int, detail: Message, headers: Mapping[str, str] | None = None
+    ) -> None:
+        super().__init__(status_code, str(detail), dict(headers) if headers else None)
+        self.message = detail
+
+
+def _localized(value: Any, language: str) -> Any:
+    if isinstance(value, Message):
+        return value.render(language)
+    if isinstance(value, list):
+        return [_localized(item, language) for item in value]
+    if isinstance(value, dict):
+        return {k: _localized(v, language) for k, v in value.items()}
+    return value
 
 
 def problem_response(
     status: int,
     *,
     slug: str | None = None,
-    title: str | None = None,
-    detail: str | None = None,
+    title: str | Message | None = None,
+    detail: str | Message | None = None,
     headers: Mapping[str, str] | None = None,
+    language: str | None = None,
     **extra: Any,
 ) -> JSONResponse:
-    """Build a problem+json response."""
-    phrase = HTTPStatus(status).phrase if status in HTTPStatus._value2member_map_ else "Error"
+    """Build a problem+json response, its texts in `language` (default: the request's)."""
+    language = language or response_language.get()
+    if title is None:
+        phrase = HTTPStatus(status).phrase if status in HTTPStatus._value2member_map_ else None
+        title = STATUS_PHRASES.get(status, phrase or N_("Error"))
     body: dict[str, Any] = {
         "type": PROBLEM_TYPE_BASE + slug if slug else "about:blank",
-        "title": title or phrase,
+        "title": localize(title, language),
         "status": status,
     }
     if detail:
-        body["detail"] = detail
-    body.update({k: v for k, v in extra.items() if v is not None})
+        body["detail"] = localize(detail, language)
+    body.update({k: _localized(v, language) for k, v in extra.items() if v is not None})
     if isinstance(body.get("errors"), list):
         listed = body["errors"]
         body["error_count"] = body.pop("error_count", None) or len(listed)
         body["errors"] = listed[:MAX_FIELD_ERRORS]
-    all_headers = {"Cache-Control": "no-store"}
+    all_headers = {
+        "Cache-Control": "no-store",
+        "Content-Language": language,
+        "Vary": "Accept-Language",
+    }
     all_headers.update(headers or {})
     return JSONResponse(
         body, status_code=status, headers=all_headers, media_type=PROBLEM_MEDIA_TYPE
     )
 
 
-def domain_problem(exc: DomainError) -> JSONResponse:
+def domain_problem(exc: DomainError, language: str | None = None) -> JSONResponse:
     """The problem document of a domain error."""
     return problem_response(
         exc.status,
@@ -227,7 +303,27 @@ def domain_problem(exc: DomainError) -> JSONResponse:
         title=exc.title,
         detail=exc.detail,
         headers=exc.headers,
+        language=language,
         **exc.extra,
+    )
+
+
+def http_problem(
+    exc: StarletteHTTPException,
+    headers: Mapping[str, str] | None = None,
+    language: str | None = None,
+) -> JSONResponse:
+    """The problem document of an HTTP exception (the framework's, or the service's own)."""
+    detail: str | Message | None = exc.detail if isinstance(exc.detail, str) else None
+    if detail == HTTPStatus(exc.status_code).phrase:
+        detail = None
+    if isinstance(exc, LocalizedHTTPException):
+        detail = exc.message
+    return problem_response(
+        exc.status_code,
+        detail=detail,
+        headers={**(exc.headers or {}), **(headers or {})},
+        language=language,
     )
 
 
@@ -278,21 +374,18 @@ def install_error_handlers(app: FastAPI) -> None:
         return problem_response(
             422,
             slug="validation-failed",
-            title="The request is not valid",
-            detail="One or more fields are invalid.",
+            title=ValidationFailed.title,
+            detail=N_("One or more fields are invalid."),
             errors=_clean_validation_errors(exc),
             error_count=len(exc.errors()),
         )
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        detail: str | None = exc.detail if isinstance(exc.detail, str) else None
-        if detail == HTTPStatus(exc.status_code).phrase:
-            detail = None
-        headers = dict(exc.headers or {})
+        headers = {}
         if exc.status_code == 405:
             headers["Allow"] = _allowed_methods(request)
-        return problem_response(exc.status_code, detail=detail, headers=headers)
+        return http_problem(exc, headers)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
@@ -301,6 +394,4 @@ def install_error_handlers(app: FastAPI) -> None:
             extra={"error_type": type(exc).__name__, "path": loggable_path(request.scope)},
             exc_info=exc,
         )
-        return problem_response(
-            500, detail="The service failed to handle this request; it has been logged."
-        )
+        return problem_response(500, detail=UNEXPECTED_ERROR)

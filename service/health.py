@@ -12,6 +12,7 @@ from sqlalchemy import text
 from service.auth.dependencies import Context
 from service.db import migration_state
 from service.errors import problem_response
+from service.i18n import N_, Message, msg
 
 router = APIRouter(tags=["operations"])
 
@@ -37,8 +38,8 @@ def _not_ready(reason: str, *, database: str, migrations: str) -> JSONResponse:
     return problem_response(
         503,
         slug="not-ready",
-        title="Not ready",
-        detail=f"The service is not ready: {reason}.",
+        title=N_("Not ready"),
+        detail=msg("The service is not ready: {reason}.", reason=Message(reason)),
         reason=reason,
         database=database,
         migrations=migrations,
@@ -62,7 +63,9 @@ def _not_ready(reason: str, *, database: str, migrations: str) -> JSONResponse:
                     "example": json.loads(
                         bytes(
                             _not_ready(
-                                "migrations pending", database="reachable", migrations="not_at_head"
+                                N_("migrations pending"),
+                                database="reachable",
+                                migrations="not_at_head",
                             ).body
                         )
                     ),
@@ -78,7 +81,11 @@ def readyz(ctx: Context) -> JSONResponse:
             conn.execute(text("SELECT 1"))
         current, head = migration_state(ctx.db.engine)
     except Exception:  # noqa: BLE001 - any failure means "not ready", details go nowhere
-        return _not_ready("database unreachable", database="unreachable", migrations="unknown")
+        return _not_ready(
+            N_("database unreachable"), database="unreachable", migrations="unknown"
+        )
     if current != head:
-        return _not_ready("migrations pending", database="reachable", migrations="not_at_head")
+        return _not_ready(
+            N_("migrations pending"), database="reachable", migrations="not_at_head"
+        )
     return JSONResponse({"status": "ready"})

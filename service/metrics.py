@@ -40,6 +40,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service import errors
 from service.context import ServiceContext
+from service.i18n import msg
 from service.openapi_docs import problems
 from service.referrals.workflow import ADD_NOTE, CLOSED, OPEN_STATUSES
 from service.serving import MULTIPROC_ENV
@@ -361,7 +362,7 @@ def _metrics_token(ctx: ServiceContext) -> bytes | None:
         token = path.read_bytes().strip()
     except OSError as exc:
         raise errors.Forbidden(
-            "Metrics are unavailable: the metrics token file cannot be read."
+            msg("Metrics are unavailable: the metrics token file cannot be read.")
         ) from exc
     return token or None
 
@@ -372,11 +373,14 @@ def _check_access(ctx: ServiceContext, authorization: str | None) -> None:
         if ctx.settings.is_dev:
             return
         raise errors.Forbidden(
-            "Metrics are off in prod until RUJUKAN_METRICS_TOKEN_FILE names the scraper's token."
+            msg(
+                "Metrics are off in prod until RUJUKAN_METRICS_TOKEN_FILE names the scraper's "
+                "token."
+            )
         )
     scheme, _, given = (authorization or "").partition(" ")
     if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), expected):
-        raise errors.Unauthorized("The metrics bearer token is missing or wrong.")
+        raise errors.Unauthorized(msg("The metrics bearer token is missing or wrong."))
 
 
 @router.get(

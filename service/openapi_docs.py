@@ -9,8 +9,10 @@ from typing import Any
 from starlette.exceptions import HTTPException
 
 from service import bodies, errors
+from service.auth import scopes
 from service.auth.scopes import ANY_SCOPE_OF
 from service.errors import Problem
+from service.i18n import N_, SOURCE_LANGUAGE, msg
 
 _DESCRIPTIONS = {
     400: "Bad request",
@@ -34,12 +36,12 @@ Responses = dict[int | str, dict[str, Any]]
 
 
 def problem_example(error: errors.DomainError | HTTPException) -> dict[str, Any]:
-    """The problem document the service answers for this error, exactly as it is sent."""
+    """The problem document the service answers for this error, exactly as it is sent (in
+    the language of the code, whatever the language of the request that built the document)."""
     if isinstance(error, errors.DomainError):
-        response = errors.domain_problem(error)
+        response = errors.domain_problem(error, language=SOURCE_LANGUAGE)
     else:
-        detail = error.detail if isinstance(error.detail, str) else None
-        response = errors.problem_response(error.status_code, detail=detail)
+        response = errors.http_problem(error, language=SOURCE_LANGUAGE)
     document: dict[str, Any] = json.loads(bytes(response.body))
     return document
 
@@ -55,36 +57,35 @@ def _rate_limited() -> errors.DomainError:
 _SAMPLE_ERRORS: dict[int, Callable[[], errors.DomainError | HTTPException]] = {
     # What the framework answers for a body it cannot read (see document_body_errors).
     400: lambda: HTTPException(400, "There was an error parsing the body"),
-    401: lambda: errors.Unauthorized("The access token is not valid: token expired."),
-    403: lambda: errors.InsufficientScope("referrals:assess"),
-    404: lambda: errors.NotFound("No referral with this id is visible to your agency."),
+    401: lambda: errors.Unauthorized(msg("The access token is not valid: claims are incomplete.")),
+    403: lambda: errors.InsufficientScope(scopes.ASSESS),
+    404: lambda: errors.NotFound(msg("No referral with this id is visible to your agency.")),
     408: lambda: bodies.too_slow(30.0),
     409: lambda: errors.InvalidTransition(
-        "cannot serve a referral that is referred", current_status="referred"
+        msg("cannot {action} a referral that is {status}", action="serve", status="referred"),
+        current_status="referred",
     ),
     412: lambda: errors.PreconditionFailed(
-        "The referral is now at version 3; read it again and retry.",
+        msg("The referral is now at version {version}; read it again and retry.", version=3),
         current_version=3,
         current_status="assessed",
     ),
     413: bodies.too_large,
     422: lambda: errors.ValidationFailed(
-        "One or more fields are invalid.",
+        N_("One or more fields are invalid."),
         [
             {
                 "loc": ["body", "subject", "nik"],
-                "msg": "NIK must be 16 digits",
+                "msg": N_("NIK must be exactly sixteen digits"),
                 "type": "value_error",
             }
         ],
     ),
     428: lambda: errors.PreconditionRequired(
-        "Send If-Match with the ETag of the referral version you acted on."
+        msg("Send If-Match with the ETag of the referral version you acted on.")
     ),
     429: _rate_limited,
-    500: lambda: HTTPException(
-        500, "The service failed to handle this request; it has been logged."
-    ),
+    500: lambda: HTTPException(500, errors.UNEXPECTED_ERROR),
     503: bodies.budget_spent,
 }
 
@@ -193,12 +194,12 @@ def tidy_security(spec: dict[str, Any]) -> dict[str, Any]:
             alternatives = operation.pop(ANY_SCOPE_OF, None)
             tidy: list[dict[str, list[str]]] = []
             for requirement in operation["security"]:
-                for name, scopes in requirement.items():
+                for name, needed in requirement.items():
                     oauth2 = schemes.get(name, {}).get("type") == "oauth2"
                     if oauth2 and alternatives:
                         choices = [{name: [scope]} for scope in alternatives]
                     else:
-                        choices = [{name: scopes if oauth2 else []}]
+                        choices = [{name: needed if oauth2 else []}]
                     tidy += [c for c in choices if c not in tidy]
             # The client-credentials scheme first: it is how a client gets its token.
             tidy.sort(key=lambda r: all(schemes.get(n, {}).get("type") != "oauth2" for n in r))

@@ -37,6 +37,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service import errors
 from service.config import Settings
+from service.i18n import msg
 from service.openapi_docs import problems
 
 log = logging.getLogger("rujukan.ratelimit")
@@ -254,8 +255,13 @@ def enforce_request_limit(request: Request, issuer: str, subject: str) -> None:
 def quota_exceeded(quota: Quota) -> errors.RateLimited:
     """The 429 for a client whose request quota is used up."""
     return errors.RateLimited(
-        f"This client may make {quota.limit} requests in {quota.window} seconds; "
-        f"retry after {quota.reset} seconds.",
+        msg(
+            "This client may make {limit} requests in {window} seconds; "
+            "retry after {seconds} seconds.",
+            limit=quota.limit,
+            window=quota.window,
+            seconds=quota.reset,
+        ),
         policy=quota.policy,
         headers=quota.headers(),
     )

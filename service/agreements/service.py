@@ -16,6 +16,7 @@ from service.agreements.models import KINDS, Agreement
 from service.context import ServiceContext
 from service.db.types import utcnow
 from service.db.writes import Writes
+from service.i18n import msg
 from service.taxonomy import repository as taxonomy
 from service.taxonomy.models import Agency
 
@@ -80,10 +81,15 @@ def check_referral_allowed(
     current = [a for a in repo.between(session, from_agency, to_agency) if in_force(a, on)]
     if any(_covers(a, wanted_groups, wanted_types) for a in current):
         return
-    pair = f"{from_agency} and {to_agency}"
     if not current:
-        detail = f"No cooperation agreement (MoU or PKS) between {pair} is in force on {on}."
-        missing = "no agreement in force"
+        detail = msg(
+            "No cooperation agreement (MoU or PKS) between {sender} and {receiver} is in force "
+            "on {day}.",
+            sender=from_agency,
+            receiver=to_agency,
+            day=on,
+        )
+        missing = msg("no agreement in force")
     else:
         uncovered_groups = sorted(
             g for g in wanted_groups if not any(not a.groups or g in a.groups for a in current)
@@ -95,12 +101,25 @@ def check_referral_allowed(
         )
         parts = []
         if uncovered_groups:
-            parts.append("group(s) " + ", ".join(uncovered_groups))
+            parts.append(msg("group(s) {codes}", codes=", ".join(uncovered_groups)))
         if uncovered_types:
-            parts.append("case type(s) " + ", ".join(uncovered_types))
-        what = " and ".join(parts) or "this combination of groups and case types"
-        detail = f"The agreements in force between {pair} on {on} do not cover {what}."
-        missing = f"not covered: {what}"
+            parts.append(msg("case type(s) {codes}", codes=", ".join(uncovered_types)))
+        what = (
+            msg("{first} and {second}", first=parts[0], second=parts[1])
+            if len(parts) == 2
+            else parts[0]
+            if parts
+            else msg("this combination of groups and case types")
+        )
+        detail = msg(
+            "The agreements in force between {sender} and {receiver} on {day} do not cover "
+            "{what}.",
+            sender=from_agency,
+            receiver=to_agency,
+            day=on,
+            what=what,
+        )
+        missing = msg("not covered: {what}", what=what)
     raise errors.AgreementMissing(
         detail, [{"loc": ["body", field], "msg": missing, "type": "agreement_missing"}]
     )

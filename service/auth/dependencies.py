@@ -15,6 +15,7 @@ from service.auth import scopes, tokens
 from service.auth.principal import Principal
 from service.config import TrustedIssuer
 from service.context import ServiceContext
+from service.i18n import msg
 from service.ratelimit import enforce_request_limit, rate_limits
 
 TOKEN_URL = "/oauth/token"  # noqa: S105 - a path, not a secret
@@ -92,13 +93,13 @@ def _scopes(claims: dict[str, Any]) -> frozenset[str]:
     if isinstance(scope, list):  # some providers send `scope` as a list
         scope = " ".join(s for s in scope if isinstance(s, str))
     if not isinstance(scope, str):
-        raise errors.Unauthorized("The access token is not valid: claims are incomplete.")
+        raise errors.Unauthorized(msg("The access token is not valid: claims are incomplete."))
     return frozenset(scope.split())
 
 
 def _principal(claims: dict[str, Any], agency: Any, scopes: frozenset[str]) -> Principal:
     if not isinstance(agency, str):
-        raise errors.Unauthorized("The access token is not valid: claims are incomplete.")
+        raise errors.Unauthorized(msg("The access token is not valid: claims are incomplete."))
     return Principal(
         client_id=str(claims["sub"])[:64],
         agency=agency,
@@ -124,7 +125,7 @@ def _external_principal(claims: dict[str, Any], issuer: TrustedIssuer) -> Princi
         named = claims.get(issuer.agency_claim)
     if not isinstance(named, str) or named not in bound:
         raise errors.Unauthorized(
-            "The access token is not valid: its issuer does not speak for that agency."
+            msg("The access token is not valid: its issuer does not speak for that agency.")
         )
     return _principal(claims, named, _scopes(claims) & frozenset(issuer.scopes))
 
@@ -134,12 +135,14 @@ def _verify_in_full(ctx: ServiceContext, token: str) -> tuple[dict[str, Any], Pr
     try:
         claims, external = _verify(ctx, token)
     except tokens.TokenInvalid as exc:
-        raise errors.Unauthorized(f"The access token is not valid: {exc}.") from exc
+        raise errors.Unauthorized(
+            msg("The access token is not valid: {reason}.", reason=exc.reason)
+        ) from exc
     if external is None:
         return claims, _own_principal(claims)
     principal = _external_principal(claims, external)
     if principal.agency not in ctx.known_agencies():
-        raise errors.Unauthorized("The access token is not valid: unknown agency.")
+        raise errors.Unauthorized(msg("The access token is not valid: unknown agency."))
     return claims, principal
 
 
@@ -151,7 +154,9 @@ async def authenticate(
 ) -> Principal:
     """Verify the bearer token (401 when missing or bad) and count the client's request (429)."""
     if credentials is None or credentials.scheme.lower() != "bearer":
-        raise errors.Unauthorized("A bearer access token is required.", error="invalid_request")
+        raise errors.Unauthorized(
+            msg("A bearer access token is required."), error="invalid_request"
+        )
     token = credentials.credentials
     cached = ctx.verified_tokens.get(token)
     if cached is not None and any(k.kid == cached.kid for k in ctx.keyset.keys):
@@ -165,7 +170,7 @@ async def authenticate(
             await run_in_threadpool(revoked.refresh)
         if revoked.refuses(str(claims["sub"]), claims.get("iat")):
             raise errors.Unauthorized(
-                "The access token is not valid: its client was revoked or given a new secret."
+                msg("The access token is not valid: its client was revoked or given a new secret.")
             )
     # Keyed by the verified client, never by anything the caller could vary unverified;
     # a client's tokens share one quota.

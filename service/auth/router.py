@@ -14,6 +14,7 @@ from pydantic import BaseModel, Field
 from service.auth import service as auth_service
 from service.auth.dependencies import Context
 from service.errors import OAuthError
+from service.i18n import msg
 from service.inputs import contains_nul
 from service.openapi_docs import Responses, problems
 from service.ratelimit import rate_limits
@@ -21,8 +22,8 @@ from service.ratelimit import rate_limits
 router = APIRouter(tags=["auth"])
 
 _OAUTH_EXAMPLES = {
-    400: OAuthError("invalid_scope", "The requested scope is not granted to this client."),
-    401: OAuthError("invalid_client", "Client authentication failed.", 401),
+    400: OAuthError("invalid_scope", msg("The requested scope is not granted to this client.")),
+    401: OAuthError("invalid_client", msg("Client authentication failed."), 401),
 }
 _OAUTH_ERRORS: Responses = {
     400: {
@@ -68,15 +69,15 @@ def _basic_credentials(request: Request) -> tuple[str, str] | None:
     scheme, _, value = header.partition(" ")
     if scheme.lower() != "basic":
         raise OAuthError(
-            "invalid_client", "Use HTTP Basic or form fields for client credentials.", 401
+            "invalid_client", msg("Use HTTP Basic or form fields for client credentials."), 401
         )
     try:
         decoded = base64.b64decode(value.strip(), validate=True).decode("utf-8")
     except (binascii.Error, UnicodeDecodeError) as exc:
-        raise OAuthError("invalid_client", "Malformed Basic credentials.", 401) from exc
+        raise OAuthError("invalid_client", msg("Malformed Basic credentials."), 401) from exc
     user, sep, password = decoded.partition(":")
     if not sep:
-        raise OAuthError("invalid_client", "Malformed Basic credentials.", 401)
+        raise OAuthError("invalid_client", msg("Malformed Basic credentials."), 401)
     # RFC 6749 §2.3.1: both parts are form-urlencoded before Basic encoding.
     return unquote_plus(user), unquote_plus(password)
 
@@ -117,17 +118,19 @@ def issue_token(
     """Exchange client credentials for a signed JWT."""
     for value, limit in ((grant_type, 100), (client_id, 200), (client_secret, 500), (scope, 1000)):
         if value is not None and len(value) > limit:
-            raise OAuthError("invalid_request", "A form field is too long.")
+            raise OAuthError("invalid_request", msg("A form field is too long."))
     basic = _basic_credentials(request)
     if basic and (client_id or client_secret):
-        raise OAuthError("invalid_request", "Send client credentials one way only.")
+        raise OAuthError("invalid_request", msg("Send client credentials one way only."))
     if grant_type is None:
-        raise OAuthError("invalid_request", "grant_type is required.")
+        raise OAuthError("invalid_request", msg("grant_type is required."))
     if grant_type != "client_credentials":
-        raise OAuthError("unsupported_grant_type", "Only client_credentials is supported.")
+        raise OAuthError("unsupported_grant_type", msg("Only client_credentials is supported."))
     cid, secret = basic or (client_id, client_secret)
     if contains_nul(cid, secret, scope):
-        raise OAuthError("invalid_request", "A credential or the scope holds a NUL character.")
+        raise OAuthError(
+            "invalid_request", msg("A credential or the scope holds a NUL character.")
+        )
     issued = auth_service.issue_token(
         ctx,
         rate_limits(request),

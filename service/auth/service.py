@@ -13,6 +13,7 @@ from service.auth.models import ApiClient
 from service.auth.scopes import parse_scopes
 from service.crypto import DataKeyring
 from service.errors import OAuthError, RateLimited
+from service.i18n import msg
 from service.ratelimit import TOKEN_FAILURE_POLICY, Quota
 
 if TYPE_CHECKING:
@@ -45,10 +46,18 @@ def too_many_failures(quota: Quota) -> RateLimited:
     The answer is the same for a right or wrong secret and a known or unknown id, so it tells
     a prober nothing.
     """
-    whose = "this client_id" if quota.policy == TOKEN_FAILURE_POLICY else "any client_id"
     detail = (
-        f"Too many failed client authentications for {whose} from this address; "
-        f"retry after {quota.reset} seconds."
+        msg(
+            "Too many failed client authentications for this client_id from this address; "
+            "retry after {seconds} seconds.",
+            seconds=quota.reset,
+        )
+        if quota.policy == TOKEN_FAILURE_POLICY
+        else msg(
+            "Too many failed client authentications for any client_id from this address; "
+            "retry after {seconds} seconds.",
+            seconds=quota.reset,
+        )
     )
     return RateLimited(
         detail,
@@ -71,7 +80,7 @@ def issue_token(
     """Authenticate a client by its secret, from an address, and sign a token for the scopes
     it asks (all it was granted when it asks none)."""
     if not client_id:
-        raise OAuthError("invalid_client", "Client authentication failed.", 401)
+        raise OAuthError("invalid_client", msg("Client authentication failed."), 401)
     # Checked before the secret, and the same for unknown ids: a locked client id answers 429
     # even to the right secret, so guessing stops and nothing tells which ids exist. Counted
     # per address (the proxy's forwarded one where RUJUKAN_PROXY_HEADERS is set), so that
@@ -84,11 +93,13 @@ def issue_token(
         client = clients.authenticate(ctx.db, ctx.keyring, client_id, secret)
     if client is None:
         limits.record_token_failure(client_id, address)
-        raise OAuthError("invalid_client", "Client authentication failed.", 401)
+        raise OAuthError("invalid_client", msg("Client authentication failed."), 401)
     allowed = parse_scopes(client.scopes)
     requested = parse_scopes(scope) if scope is not None else allowed
     if not requested or any(s not in allowed for s in requested):
-        raise OAuthError("invalid_scope", "The requested scope is not granted to this client.")
+        raise OAuthError(
+            "invalid_scope", msg("The requested scope is not granted to this client.")
+        )
     settings = ctx.settings
     token, _ = tokens.issue(
         ctx.keyset.current,

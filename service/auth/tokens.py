@@ -11,6 +11,7 @@ from jose.exceptions import ExpiredSignatureError, JWSError, JWTClaimsError, JWT
 
 from service.auth.keys import SigningKey
 from service.db.types import utcnow
+from service.i18n import Message, msg
 
 MAX_TOKEN_BYTES = 8192
 ALLOWED_ALGORITHMS = frozenset({"ES256", "RS256"})
@@ -20,6 +21,10 @@ LEEWAY_SECONDS = 30
 
 class TokenInvalid(Exception):
     """The token cannot be trusted; the message is safe to show to its bearer."""
+
+    def __init__(self, reason: Message) -> None:
+        super().__init__(str(reason))
+        self.reason = reason
 
 
 def issue(
@@ -52,15 +57,15 @@ def issue(
 def unverified_header(token: str) -> dict[str, Any]:
     """The JOSE header, after the structural checks every token must pass first."""
     if len(token) > MAX_TOKEN_BYTES:
-        raise TokenInvalid("token is too large")
+        raise TokenInvalid(msg("token is too large"))
     if token.count(".") != 2:
-        raise TokenInvalid("token is not a signed JWT")
+        raise TokenInvalid(msg("token is not a signed JWT"))
     try:
         header = jwt.get_unverified_header(token)
     except JWTError as exc:
-        raise TokenInvalid("token is malformed") from exc
+        raise TokenInvalid(msg("token is malformed")) from exc
     if not isinstance(header, dict):
-        raise TokenInvalid("token is malformed")
+        raise TokenInvalid(msg("token is malformed"))
     return header
 
 
@@ -69,7 +74,7 @@ def unverified_issuer(token: str) -> str | None:
     try:
         claims = jwt.get_unverified_claims(token)
     except JWTError as exc:
-        raise TokenInvalid("token is malformed") from exc
+        raise TokenInvalid(msg("token is malformed")) from exc
     iss = claims.get("iss") if isinstance(claims, dict) else None
     return iss if isinstance(iss, str) else None
 
@@ -94,10 +99,10 @@ def _key_for(
     """The key named by the header's kid, and the one algorithm it may be used with."""
     kid = header.get("kid")
     if not isinstance(kid, str) or kid not in keys:
-        raise TokenInvalid(f"{what} is signed by an unknown key")
+        raise TokenInvalid(msg("{what} is signed by an unknown key", what=what))
     jwk, alg = keys[kid]
     if alg not in ALLOWED_ALGORITHMS or header.get("alg") != alg:
-        raise TokenInvalid(f"{what} uses an algorithm not allowed for its key")
+        raise TokenInvalid(msg("{what} uses an algorithm not allowed for its key", what=what))
     return jwk, alg
 
 
@@ -115,20 +120,20 @@ def verify(
             token, jwk, algorithms=[alg], audience=audience, issuer=issuer, options=_DECODE_OPTIONS
         )
     except ExpiredSignatureError as exc:
-        raise TokenInvalid("token has expired") from exc
+        raise TokenInvalid(msg("token has expired")) from exc
     except JWTClaimsError as exc:
-        raise TokenInvalid("token claims are not acceptable") from exc
+        raise TokenInvalid(msg("token claims are not acceptable")) from exc
     except JWTError as exc:
-        raise TokenInvalid("token signature or claims are invalid") from exc
+        raise TokenInvalid(msg("token signature or claims are invalid")) from exc
     if not isinstance(claims.get("sub"), str):
-        raise TokenInvalid("token claims are not acceptable")
+        raise TokenInvalid(msg("token claims are not acceptable"))
     return claims
 
 
 def sign_document(payload: dict[str, Any], key: SigningKey, *, typ: str = "JOSE") -> str:
     """Sign a JSON document as a compact JWS with this key (its kid in the header)."""
     if key.alg not in ALLOWED_ALGORITHMS:
-        raise TokenInvalid("the signing key's algorithm is not allowed")
+        raise TokenInvalid(msg("the signing key's algorithm is not allowed"))
     return jws.sign(
         payload, key.private_pem, headers={"kid": key.kid, "typ": typ}, algorithm=key.alg
     )
@@ -148,15 +153,15 @@ def verify_document(
     header = unverified_header(token.strip())
     jwk, alg = _key_for(header, keys, "document")
     if typ is not None and header.get("typ") != typ:
-        raise TokenInvalid(f"document is not of type {typ}")
+        raise TokenInvalid(msg("document is not of type {typ}", typ=typ))
     try:
         raw = jws.verify(token.strip(), jwk, algorithms=[alg])
     except (JWSError, JWTError) as exc:
-        raise TokenInvalid("document signature is invalid") from exc
+        raise TokenInvalid(msg("document signature is invalid")) from exc
     try:
         payload = json.loads(raw)
     except (ValueError, UnicodeDecodeError) as exc:
-        raise TokenInvalid("document payload is not JSON") from exc
+        raise TokenInvalid(msg("document payload is not JSON")) from exc
     if not isinstance(payload, dict):
-        raise TokenInvalid("document payload is not a JSON object")
+        raise TokenInvalid(msg("document payload is not a JSON object"))
     return payload

@@ -92,7 +92,7 @@ def report(
             )
             typer.echo(json.dumps(drawn), err=True)
     except errors.DomainError as exc:
-        fail(exc.detail)
+        fail(str(exc.detail))
     except RuntimeError as exc:
         fail(str(exc))
     sys.stdout.write(reports.as_json(stats) + "\n" if format_ == "json" else reports.as_csv(stats))

@@ -22,6 +22,7 @@ from service.events.schemas import (
     SubscriptionCreated,
     SubscriptionRead,
 )
+from service.i18n import msg
 from service.openapi_docs import problems
 
 events_router = APIRouter(prefix="/v1/events", tags=["events"])
@@ -29,7 +30,9 @@ webhooks_router = APIRouter(prefix="/v1/webhook-subscriptions", tags=["webhooks"
 
 Cursor = Annotated[str | None, Query(max_length=32)]
 
-_NO_SUBSCRIPTION = errors.NotFound("No webhook subscription with this id belongs to your agency.")
+_NO_SUBSCRIPTION = errors.NotFound(
+    msg("No webhook subscription with this id belongs to your agency.")
+)
 _SUBSCRIPTION_ERRORS = problems(401, 403, 404, 422, examples={404: _NO_SUBSCRIPTION})
 # A retry is refused (409) while the subscription is disabled.
 _RETRY_ERRORS = problems(
@@ -37,7 +40,7 @@ _RETRY_ERRORS = problems(
     examples={
         404: _NO_SUBSCRIPTION,
         409: errors.Conflict(
-            "The subscription is disabled; create a new one for a working receiver."
+            msg("The subscription is disabled; create a new one for a working receiver.")
         )
     },
 )

@@ -31,6 +31,7 @@ from service.events.schemas import (
     SubscriptionCreated,
     SubscriptionRead,
 )
+from service.i18n import join, msg
 
 if TYPE_CHECKING:
     from service.db.writes import Writes
@@ -124,7 +125,8 @@ def create_subscription(
         check_url(ctx, body.url)
     except urlguard.UrlRefused as exc:
         raise errors.ValidationFailed(
-            f"url: {exc}", [{"loc": ["body", "url"], "msg": str(exc), "type": "value_error"}]
+            join(": ", ["url", exc.message]),
+            [{"loc": ["body", "url"], "msg": exc.message, "type": "value_error"}],
         ) from exc
     secret = new_secret()
     now = utcnow()
@@ -164,7 +166,9 @@ def _owned(
 ) -> WebhookSubscription:
     row = repo.subscription_of(session, principal.agency, subscription_id, for_update=for_update)
     if row is None:
-        raise errors.NotFound("No webhook subscription with this id belongs to your agency.")
+        raise errors.NotFound(
+            msg("No webhook subscription with this id belongs to your agency.")
+        )
     return row
 
 
@@ -310,10 +314,10 @@ def retry_delivery(
         sub = _owned(session, principal, subscription_id, for_update=True)
         row = repo.delivery_of(session, subscription_id, delivery_id)
         if row is None:
-            raise errors.NotFound("No delivery with this id belongs to this subscription.")
+            raise errors.NotFound(msg("No delivery with this id belongs to this subscription."))
         if not sub.active:
             raise errors.Conflict(
-                "The subscription is disabled; create a new one for a working receiver."
+                msg("The subscription is disabled; create a new one for a working receiver.")
             )
         row.status = "pending"
         row.failures = 0
@@ -336,7 +340,7 @@ def retry_dead_deliveries(
         sub = _owned(w.session, principal, subscription_id, for_update=True)
         if not sub.active:
             raise errors.Conflict(
-                "The subscription is disabled; create a new one for a working receiver."
+                msg("The subscription is disabled; create a new one for a working receiver.")
             )
         return repo.requeue_dead(w.session, subscription_id, utcnow())
 

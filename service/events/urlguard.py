@@ -7,11 +7,17 @@ import socket
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+from service.i18n import Message, msg
+
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 
 class UrlRefused(ValueError):
     """The URL may not be called; the message says why, without resolving details."""
+
+    def __init__(self, message: Message) -> None:
+        super().__init__(str(message))
+        self.message = message
 
 
 @dataclass(frozen=True)
@@ -98,18 +104,22 @@ def check_url(url: str, *, https_only: bool) -> tuple[str, str, int]:
         parts = urlsplit(url)
         port = parts.port
     except ValueError as exc:
-        raise UrlRefused("the URL is not valid") from exc
+        raise UrlRefused(msg("the URL is not valid")) from exc
     scheme = parts.scheme.lower()
     allowed = ("https",) if https_only else ("https", "http")
     if scheme not in allowed:
-        raise UrlRefused("the URL must use " + " or ".join(allowed))
+        raise UrlRefused(
+            msg("the URL must use https")
+            if https_only
+            else msg("the URL must use https or http")
+        )
     if parts.username is not None or parts.password is not None:
-        raise UrlRefused("the URL must not carry credentials")
+        raise UrlRefused(msg("the URL must not carry credentials"))
     if parts.fragment:
-        raise UrlRefused("the URL must not have a fragment")
+        raise UrlRefused(msg("the URL must not have a fragment"))
     host = (parts.hostname or "").rstrip(".")
     if not host:
-        raise UrlRefused("the URL has no host")
+        raise UrlRefused(msg("the URL has no host"))
     return scheme, host, port or (443 if scheme == "https" else 80)
 
 
@@ -127,9 +137,11 @@ def target(url: str, *, https_only: bool, allow_private: bool) -> Target:
         try:
             addresses = [ipaddress.ip_address(a.split("%", 1)[0]) for a in resolve(host, port)]
         except (OSError, UnicodeError, ValueError) as exc:
-            raise UrlRefused("the host name does not resolve") from exc
+            raise UrlRefused(msg("the host name does not resolve")) from exc
     if not addresses:
-        raise UrlRefused("the host name does not resolve")
+        raise UrlRefused(msg("the host name does not resolve"))
     if not allow_private and not all(is_public(a) for a in addresses):
-        raise UrlRefused("the URL points to a loopback, private or otherwise non-public address")
+        raise UrlRefused(
+            msg("the URL points to a loopback, private or otherwise non-public address")
+        )
     return Target(url=url, scheme=scheme, host=host, port=port, address=addresses[0])

@@ -14,6 +14,7 @@ from service.auth.principal import Principal
 from service.context import ServiceContext
 from service.db.types import utcnow
 from service.db.writes import Writes
+from service.i18n import msg
 from service.referrals import repository as repo
 from service.referrals import workflow
 from service.referrals.create import new_referral
@@ -54,11 +55,14 @@ def _check_precondition(row: Referral, expected: frozenset[int] | None) -> None:
     """428 without If-Match, 412 unless it names the referral's current version."""
     if expected is None:
         raise errors.PreconditionRequired(
-            "Send If-Match with the ETag of the referral version you acted on."
+            msg("Send If-Match with the ETag of the referral version you acted on.")
         )
     if row.version not in expected:
         raise errors.PreconditionFailed(
-            f"The referral is now at version {row.version}; read it again and retry.",
+            msg(
+                "The referral is now at version {version}; read it again and retry.",
+                version=row.version,
+            ),
             current_version=row.version,
             current_status=row.status,
         )
@@ -77,7 +81,7 @@ def _decide(
         )
     except workflow.Refusal as refusal:
         if refusal.kind == "scope":
-            raise errors.InsufficientScope(refusal.detail) from refusal
+            raise errors.InsufficientScope(str(refusal.detail)) from refusal
         if refusal.kind == "party":
             raise errors.Forbidden(refusal.detail) from refusal
         if refusal.kind == "state":
@@ -85,12 +89,8 @@ def _decide(
         raise errors.ValidationFailed(
             refusal.detail,
             [
-                {
-                    "loc": ["body", p.split(":", 1)[0]],
-                    "msg": p.split(": ", 1)[-1],
-                    "type": "value_error",
-                }
-                for p in refusal.problems
+                {"loc": ["body", field], "msg": problem, "type": "value_error"}
+                for field, problem in refusal.problems
             ],
         ) from refusal
 
@@ -110,7 +110,7 @@ def _apply(
     if not w.update_referral_if_version(row.id, row.version, changes):
         # The error rolls the action's writes back (`Database.write`), and only them.
         raise errors.PreconditionFailed(
-            "The referral changed while this request was handled; read it again and retry."
+            msg("The referral changed while this request was handled; read it again and retry.")
         )
     from_status = row.status
     # The row takes its new values here, so the answer needs no read after the commit.
@@ -228,7 +228,7 @@ def record_service(
         types = taxonomy.active_codes(session, "service_type", [body.service_type])
         service_type = types.get(body.service_type)
         if service_type is None:
-            problems.append((["body", "service_type"], "unknown service type code"))
+            problems.append((["body", "service_type"], msg("unknown service type code")))
         check_unit(session, body.service_unit, row.to_agency, problems)
         if problems:
             raise invalid(problems)
@@ -244,7 +244,10 @@ def record_service(
                     [
                         (
                             ["body", "service_type"],
-                            "the assessed rehabilitation must start before an empowerment service",
+                            msg(
+                                "the assessed rehabilitation must start before an empowerment "
+                                "service"
+                            ),
                         )
                     ]
                 )
@@ -322,12 +325,14 @@ def close_referral(
         problems: Problems = []
         if body.reason is not None:
             check_codes(session, "decline_reason", "reason", [body.reason], problems)
-            problems = [(["body", "reason"], msg) for _, msg in problems]
+            problems = [(["body", "reason"], text) for _, text in problems]
         if body.onward_agency is not None:
             if body.onward_agency == principal.agency:
-                problems.append((["body", "onward_agency"], "cannot refer onward to yourself"))
+                problems.append(
+                    (["body", "onward_agency"], msg("cannot refer onward to yourself"))
+                )
             elif body.onward_agency not in taxonomy.agency_codes(session, [body.onward_agency]):
-                problems.append((["body", "onward_agency"], "unknown agency code"))
+                problems.append((["body", "onward_agency"], msg("unknown agency code")))
         if problems:
             raise invalid(problems)
         now = utcnow()
@@ -447,7 +452,9 @@ def withdraw_consent(
         _check_precondition(row, expected)
         obtained_at = row.consent.get("obtained_at")
         if obtained_at and body.withdrawn_at < dt.datetime.fromisoformat(obtained_at):
-            raise invalid([(["body", "withdrawn_at"], "is before the consent was obtained")])
+            raise invalid(
+                [(["body", "withdrawn_at"], msg("is before the consent was obtained"))]
+            )
         now = utcnow()
         withdrawn_at = body.withdrawn_at.astimezone(dt.UTC)
         _apply(

@@ -22,6 +22,7 @@ from service.context import ServiceContext
 from service.crypto import KeyFileError
 from service.db.types import utcnow
 from service.db.writes import Writes
+from service.i18n import msg
 from service.referrals import repository as repo
 from service.referrals import workflow
 from service.referrals.models import IdempotencyRecord, Referral
@@ -74,7 +75,7 @@ def _stored_answer(
         # Stored before answers were sealed for their agency: replayed to the sender only.
         if repo.sender_of(session, record.referral_id) != agency:
             raise errors.IdempotencyMismatch(
-                "This Idempotency-Key cannot be replayed to your agency; send a new key."
+                msg("This Idempotency-Key cannot be replayed to your agency; send a new key.")
             ) from None
         return ctx.keyring.open(record.response_sealed, idempotency_context(None, record.key))
 
@@ -88,7 +89,7 @@ def _replay(
 ) -> Created:
     if not hmac.compare_digest(record.request_hash, fingerprint):
         raise errors.IdempotencyMismatch(
-            "This Idempotency-Key was first used with a different request body."
+            msg("This Idempotency-Key was first used with a different request body.")
         )
     body = json.loads(_stored_answer(ctx, session, record, agency))
     # Written out as the first answer was (records stored by earlier releases are spaced).

@@ -21,6 +21,8 @@ from __future__ import annotations
 
 import datetime
 
+from service.i18n import N_
+
 __all__ = ["PROVINCE_CODES", "nik_problems"]
 
 # Kemendagri province codes, including the four Papua provinces created in 2022.
@@ -109,23 +111,23 @@ def nik_problems(
         raise ValueError("sex must be 'male', 'female' or None")
 
     if not isinstance(nik, str):
-        return ["NIK must be a string of sixteen digits"]
+        return [N_("NIK must be a string of sixteen digits")]
 
     problems: list[str] = []
     if len(nik) != _NIK_LENGTH:
-        problems.append("NIK must be exactly sixteen digits")
+        problems.append(N_("NIK must be exactly sixteen digits"))
     if not set(nik) <= _ASCII_DIGITS:
         # str.isdigit() would accept e.g. Arabic-Indic or full-width digits.
-        problems.append("NIK must contain only the ASCII digits zero to nine")
+        problems.append(N_("NIK must contain only the ASCII digits zero to nine"))
     if problems:
         return problems
 
     if nik[0:2] not in PROVINCE_CODES:
-        problems.append("NIK province code is not a known province")
+        problems.append(N_("NIK province code is not a known province"))
     if nik[2:4] == "00":
-        problems.append("NIK regency/city code must not be zero")
+        problems.append(N_("NIK regency/city code must not be zero"))
     if nik[4:6] == "00":
-        problems.append("NIK district code must not be zero")
+        problems.append(N_("NIK district code must not be zero"))
 
     encoded_day = int(nik[6:8])
     month = int(nik[8:10])
@@ -138,16 +140,16 @@ def nik_problems(
 
     date_ok = False
     if not day_field_ok:
-        problems.append("NIK date of birth has an invalid day")
+        problems.append(N_("NIK date of birth has an invalid day"))
     if not month_field_ok:
-        problems.append("NIK date of birth has an invalid month")
+        problems.append(N_("NIK date of birth has an invalid month"))
     if day_field_ok and month_field_ok:
         date_ok = _real_date_in_some_century(day, month, two_digit_year)
         if not date_ok:
-            problems.append("NIK date of birth is not a real calendar date")
+            problems.append(N_("NIK date of birth is not a real calendar date"))
 
     if nik[12:16] == "0000":
-        problems.append("NIK serial number must not be all zeros")
+        problems.append(N_("NIK serial number must not be all zeros"))
 
     if (
         birth_date is not None
@@ -155,12 +157,12 @@ def nik_problems(
         and (day, month, two_digit_year)
         != (birth_date.day, birth_date.month, birth_date.year % 100)
     ):
-        problems.append("NIK date of birth does not match birth_date")
+        problems.append(N_("NIK date of birth does not match birth_date"))
 
     if sex is not None and day_field_ok:
         if is_female and sex == "male":
-            problems.append("NIK encodes a female birth date but sex is male")
+            problems.append(N_("NIK encodes a female birth date but sex is male"))
         elif not is_female and sex == "female":
-            problems.append("NIK encodes a male birth date but sex is female")
+            problems.append(N_("NIK encodes a male birth date but sex is female"))
 
     return problems

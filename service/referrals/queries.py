@@ -12,6 +12,7 @@ from service.auth.principal import Principal
 from service.context import ServiceContext
 from service.db.types import utcnow
 from service.db.writes import Writes
+from service.i18n import msg
 from service.referrals import repository as repo
 from service.referrals.models import Referral
 from service.referrals.schemas import HistoryEntry, NoteRead, ReferralPage, ReferralRead
@@ -26,7 +27,7 @@ def load_visible(
 ) -> Referral:
     row = repo.get_visible(session, referral_id, principal.agency, for_update=for_update)
     if row is None:
-        raise errors.NotFound("No referral with this id is visible to your agency.")
+        raise errors.NotFound(msg("No referral with this id is visible to your agency."))
     return row
 
 
@@ -47,14 +48,16 @@ def get_referral(
             services = repo.services_of_rows(session, [row])[row.id]
             return view_for(ctx, row, services, viewer=principal.agency)
     if not reveal_reason:
-        raise errors.ValidationFailed("A reason is required to reveal an identity.")
+        raise errors.ValidationFailed(msg("A reason is required to reveal an identity."))
 
     def reveal_to(w: Writes) -> tuple[Referral, list[Any]]:
         row = load_visible(w.session, principal, referral_id)
         if withheld_from(row, principal.agency):
             raise errors.Forbidden(
-                "The person withdrew consent: the receiving agency can no longer see "
-                "their identity."
+                msg(
+                    "The person withdrew consent: the receiving agency can no longer see "
+                    "their identity."
+                )
             )
         if row.protected_identity:
             audit_reveal(ctx, w, principal, row, reveal_reason)

@@ -19,6 +19,7 @@ from service.auth.dependencies import (
     Writer,
     any_scope_of,
 )
+from service.i18n import msg
 from service.openapi_docs import problems
 from service.referrals import actions, create, queries, workflow
 from service.referrals.etags import etag, expected_versions
@@ -213,11 +214,11 @@ def get_referral(
     """Get a referral."""
     if reveal and not reveal_reason:
         raise errors.ValidationFailed(
-            "Revealing a protected identity needs an X-Reveal-Reason header.",
+            msg("Revealing a protected identity needs an X-Reveal-Reason header."),
             [
                 {
                     "loc": ["header", "X-Reveal-Reason"],
-                    "msg": "required with reveal=identity",
+                    "msg": msg("required with reveal=identity"),
                     "type": "missing",
                 }
             ],

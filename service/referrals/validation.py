@@ -6,18 +6,28 @@ from sqlmodel import Session
 
 from service import errors
 from service.auth.principal import Principal
+from service.i18n import N_, Message, join, msg
 from service.referrals.schemas import ReferralCreate
 from service.taxonomy import repository as taxonomy
 from service.taxonomy.models import TaxonomyTerm
 
 # What is wrong with a request: each the location of a field and a message.
-Problems = list[tuple[list[str | int], str]]
+Problems = list[tuple[list[str | int], Message]]
+
+# What an unknown code is called, per taxonomy list.
+_UNKNOWN_CODE = {
+    "group": N_("unknown group code"),
+    "kemenham_group": N_("unknown kemenham group code"),
+    "case_type": N_("unknown case type code"),
+    "service_type": N_("unknown service type code"),
+    "decline_reason": N_("unknown decline reason code"),
+}
 
 
 def invalid(problems: Problems) -> errors.ValidationFailed:
     return errors.ValidationFailed(
-        "; ".join(f"{'.'.join(map(str, loc))}: {msg}" for loc, msg in problems),
-        [{"loc": loc, "msg": msg, "type": "value_error"} for loc, msg in problems],
+        join("; ", [join(": ", [".".join(map(str, loc)), text]) for loc, text in problems]),
+        [{"loc": loc, "msg": text, "type": "value_error"} for loc, text in problems],
     )
 
 
@@ -27,7 +37,8 @@ def check_codes(
     known = taxonomy.active_codes(session, kind, values)
     for index, value in enumerate(values):
         if value not in known:
-            problems.append((["body", field, index], f"unknown {kind.replace('_', ' ')} code"))
+            unknown = _UNKNOWN_CODE.get(kind, f"unknown {kind.replace('_', ' ')} code")
+            problems.append((["body", field, index], Message(unknown)))
     return known
 
 
@@ -37,23 +48,27 @@ def check_unit(
     units = taxonomy.active_codes(session, "service_unit", [code])
     unit = units.get(code)
     if unit is None:
-        problems.append((["body", field], "unknown service unit code"))
+        problems.append((["body", field], msg("unknown service unit code")))
     elif unit.agency != receiver:
-        problems.append((["body", field], f"service unit does not belong to {receiver}"))
+        problems.append(
+            (["body", field], msg("service unit does not belong to {agency}", agency=receiver))
+        )
 
 
 def validate_create(session: Session, principal: Principal, body: ReferralCreate) -> None:
     problems: Problems = []
     if body.to_agency == principal.agency:
-        problems.append((["body", "to_agency"], "an agency cannot refer to itself"))
+        problems.append((["body", "to_agency"], msg("an agency cannot refer to itself")))
     elif body.to_agency not in taxonomy.agency_codes(session, [body.to_agency]):
-        problems.append((["body", "to_agency"], "unknown agency code"))
+        problems.append((["body", "to_agency"], msg("unknown agency code")))
     check_codes(session, "group", "groups", body.groups, problems)
     check_codes(session, "kemenham_group", "kemenham_groups", body.kemenham_groups, problems)
     check_codes(session, "case_type", "case_types", body.case_types, problems)
     purposes = taxonomy.active_codes(session, "consent_purpose", body.consent.purposes)
     for index, code in enumerate(body.consent.purposes):
         if code not in purposes:
-            problems.append((["body", "consent", "purposes", index], "unknown consent purpose"))
+            problems.append(
+                (["body", "consent", "purposes", index], msg("unknown consent purpose"))
+            )
     if problems:
         raise invalid(problems)

@@ -11,6 +11,7 @@ from enum import StrEnum
 from typing import Any
 
 from service.auth import scopes
+from service.i18n import N_, Message, join, msg
 
 
 class ReferralStatus(StrEnum):
@@ -46,33 +47,37 @@ class Party(StrEnum):
     EITHER = "either"
 
 
-Guard = Callable[[Mapping[str, Any]], list[str]]
+# What a guard finds wrong with a request: (the body field, what is wrong with it).
+Problem = tuple[str, Message]
+Guard = Callable[[Mapping[str, Any]], list[Problem]]
 
 
-def _reason_required(request: Mapping[str, Any]) -> list[str]:
-    return [] if request.get("reason") else ["reason: a decline reason code is required"]
-
-
-def _onward_agency_required(request: Mapping[str, Any]) -> list[str]:
-    if not request.get("onward_agency"):
-        return ["onward_agency: the next agency is required for referred_onward"]
-    return []
-
-
-def _no_onward_agency(request: Mapping[str, Any]) -> list[str]:
-    if request.get("onward_agency"):
-        return ["onward_agency: only allowed with outcome referred_onward"]
-    return []
-
-
-def _no_reason(request: Mapping[str, Any]) -> list[str]:
+def _reason_required(request: Mapping[str, Any]) -> list[Problem]:
     if request.get("reason"):
-        return ["reason: a reason code is only taken with outcome declined"]
+        return []
+    return [("reason", msg("a decline reason code is required"))]
+
+
+def _onward_agency_required(request: Mapping[str, Any]) -> list[Problem]:
+    if not request.get("onward_agency"):
+        return [("onward_agency", msg("the next agency is required for referred_onward"))]
+    return []
+
+
+def _no_onward_agency(request: Mapping[str, Any]) -> list[Problem]:
+    if request.get("onward_agency"):
+        return [("onward_agency", msg("only allowed with outcome referred_onward"))]
+    return []
+
+
+def _no_reason(request: Mapping[str, Any]) -> list[Problem]:
+    if request.get("reason"):
+        return [("reason", msg("a reason code is only taken with outcome declined"))]
     return []
 
 
 def _all(*guards: Guard) -> Guard:
-    def check(request: Mapping[str, Any]) -> list[str]:
+    def check(request: Mapping[str, Any]) -> list[Problem]:
         return [problem for guard in guards for problem in guard(request)]
 
     return check
@@ -179,11 +184,32 @@ EVENT_TYPES = tuple(sorted({names.event for names in NAMES.values()}))
 class Refusal(Exception):
     """Why an action cannot happen: `kind` is 'party', 'scope', 'state' or 'guard'."""
 
-    def __init__(self, kind: str, detail: str, problems: list[str] | None = None) -> None:
-        super().__init__(detail)
+    def __init__(
+        self, kind: str, detail: str | Message, problems: list[Problem] | None = None
+    ) -> None:
+        super().__init__(str(detail))
         self.kind = kind
         self.detail = detail
         self.problems = problems or []
+
+
+# How an action is named in a sentence (codes in the Indonesian translations).
+_ACTION_PHRASES = {
+    "assess": N_("assess"),
+    "serve": N_("serve"),
+    "record_service": N_("record_service"),
+    "close:completed": N_("close as completed"),
+    "close:declined": N_("close as declined"),
+    "close:withdrawn": N_("close as withdrawn"),
+    "close:unreachable": N_("close as unreachable"),
+    "close:deceased": N_("close as deceased"),
+    "close:referred_onward": N_("close as referred_onward"),
+    WITHDRAW_CONSENT: N_("close as consent_withdrawn"),
+}
+
+
+def _phrase(action: str) -> Message:
+    return Message(_ACTION_PHRASES.get(action, action.replace(":", " as ")))
 
 
 def _rules_for(action: str) -> list[Transition]:
@@ -201,22 +227,34 @@ def decide(
     """The transition for `action` from `state` by `party`, or a Refusal saying why not."""
     rules = _rules_for(action)
     if not rules:
-        raise Refusal("state", f"unknown action {action}")
+        raise Refusal("state", msg("unknown action {action}", action=action))
     # Who may act does not depend on the state, so it is answered first.
     allowed_party = rules[0].party
     if allowed_party is not Party.EITHER and allowed_party is not party:
-        raise Refusal(
-            "party", f"only the {allowed_party.value} agency may {action.replace(':', ' as ')}"
+        only = (
+            msg("only the sender agency may {action}", action=_phrase(action))
+            if allowed_party is Party.SENDER
+            else msg("only the receiver agency may {action}", action=_phrase(action))
         )
+        raise Refusal("party", only)
     if rules[0].scope not in granted:
         raise Refusal("scope", rules[0].scope)
     transition = TRANSITIONS.get((state, action))
     if transition is None:
-        raise Refusal("state", f"cannot {action.replace(':', ' as ')} a referral that is {state}")
+        raise Refusal(
+            "state",
+            msg(
+                "cannot {action} a referral that is {status}",
+                action=_phrase(action),
+                status=state,
+            ),
+        )
     if transition.guard is not None:
         problems = transition.guard(request or {})
         if problems:
-            raise Refusal("guard", "; ".join(problems), problems)
+            raise Refusal(
+                "guard", join("; ", [join(": ", [f, p]) for f, p in problems]), problems
+            )
     return transition
 
 

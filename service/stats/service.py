@@ -8,6 +8,7 @@ from service import errors
 from service.auth.principal import Principal
 from service.context import ServiceContext
 from service.db.types import utcnow
+from service.i18n import msg
 from service.referrals.models import URGENCIES
 from service.referrals.workflow import CLOSED, OPEN_STATUSES, ReferralStatus
 from service.stats import repository as repo
@@ -27,11 +28,11 @@ def scope_of(
     """The referrals made from `start` to `end` (UTC days, both included)."""
     if start is not None and end is not None and end < start:
         raise errors.ValidationFailed(
-            "`to` is before `from`.",
-            [{"loc": ["query", "to"], "msg": "is before from", "type": "value_error"}],
+            msg("`to` is before `from`."),
+            [{"loc": ["query", "to"], "msg": msg("is before from"), "type": "value_error"}],
         )
     if direction is not None and agency is None:
-        raise errors.ValidationFailed("A direction needs an agency.")
+        raise errors.ValidationFailed(msg("A direction needs an agency."))
 
     def midnight(day: dt.date) -> dt.datetime:
         return dt.datetime.combine(day, dt.time(), tzinfo=dt.UTC)

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Query, Response
 
 from service import errors
 from service.auth.dependencies import Context, Reader
+from service.i18n import Message, join
 from service.openapi_docs import problems
 from service.referrals.nik import nik_problems
 from service.referrals.router import RevealReason
@@ -45,12 +46,10 @@ def export_subject_data(
     """Export a data subject's referrals."""
     problems_found = nik_problems(nik)
     if problems_found:
+        messages = [Message(problem) for problem in problems_found]
         raise errors.ValidationFailed(
-            "; ".join(problems_found),
-            [
-                {"loc": ["query", "nik"], "msg": msg, "type": "value_error"}
-                for msg in problems_found
-            ],
+            join("; ", messages),
+            [{"loc": ["query", "nik"], "msg": m, "type": "value_error"} for m in messages],
         )
     response.headers["Cache-Control"] = "no-store"
     return service.export_subject_data(ctx, principal, nik, reveal_reason)

@@ -305,3 +305,13 @@ def test_the_same_values_are_one_schema_wherever_used(spec: dict[str, Any]) -> N
     # Stats and the referral list filter by the same direction.
     assert text.count('"#/components/schemas/ReferralDirection"') >= 3
     assert referral_body()["urgency"] in spec["components"]["schemas"]["Urgency"]["enum"]
+
+
+def test_the_document_is_the_same_whatever_language_first_asked_for_it(
+    spec: dict[str, Any], ctx: Any
+) -> None:
+    """The examples are built once, in the code's language, even when the request that built
+    the document asked for Indonesian (problem documents themselves are translated)."""
+    with TestClient(create_app(ctx=ctx)) as fresh:
+        served = fresh.get("/openapi.json", headers={"Accept-Language": "id"}).json()
+    assert json.dumps(served, sort_keys=True) == json.dumps(spec, sort_keys=True)

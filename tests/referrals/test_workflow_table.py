@@ -165,11 +165,11 @@ def test_decision_of_every_cell_matches_the_contract(state: str, action: str, pa
     if who is not Party.EITHER and party is not who:
         refusal = _refusal(state, action, party)
         assert refusal.kind == "party"
-        assert who.value in refusal.detail
+        assert who.value in str(refusal.detail)
     elif state not in states:
         refusal = _refusal(state, action, party)
         assert refusal.kind == "state"
-        assert state in refusal.detail
+        assert state in str(refusal.detail)
     else:
         transition = _decide(state, action, party)
         assert transition.to == to
@@ -210,7 +210,7 @@ def test_a_legal_move_without_its_scope_is_a_scope_refusal(state: str, action: s
     scope = EXPECTED[action][3]
     refusal = _refusal(state, action, party, granted=ALL_GRANTED - {scope})
     assert refusal.kind == "scope"
-    assert scope in refusal.detail
+    assert scope in str(refusal.detail)
 
 
 @pytest.mark.parametrize(("state", "action"), ALLOWED_CELLS)
@@ -234,7 +234,7 @@ def test_declined_needs_a_reason(state: str, request_: dict[str, Any] | None) ->
         )
     assert caught.value.kind == "guard"
     assert caught.value.problems
-    assert any(p.startswith("reason") for p in caught.value.problems)
+    assert any(field == "reason" for field, _ in caught.value.problems)
 
 
 @pytest.mark.parametrize("state", ["assessed", "served"])
@@ -254,7 +254,7 @@ def test_referred_onward_needs_the_onward_agency(
             request=request_,
         )
     assert caught.value.kind == "guard"
-    assert any(p.startswith("onward_agency") for p in caught.value.problems)
+    assert any(field == "onward_agency" for field, _ in caught.value.problems)
 
 
 @pytest.mark.parametrize(
@@ -270,7 +270,7 @@ def test_a_reason_is_refused_with_any_outcome_but_declined(state: str, action: s
     request = {**_request(action), "reason": "NOT_ELIGIBLE"}
     refusal = _refusal(state, action, party, request)
     assert refusal.kind == "guard"
-    assert any(p.startswith("reason") for p in refusal.problems)
+    assert any(field == "reason" for field, _ in refusal.problems)
 
 
 @pytest.mark.parametrize(
@@ -288,7 +288,7 @@ def test_an_onward_agency_is_refused_with_any_outcome_but_referred_onward(
     request = {**_request(action), "onward_agency": "KEMENHAM"}
     refusal = _refusal(state, action, party, request)
     assert refusal.kind == "guard"
-    assert any(p.startswith("onward_agency") for p in refusal.problems)
+    assert any(field == "onward_agency" for field, _ in refusal.problems)
 
 
 def test_a_guard_reports_every_problem_at_once() -> None:
@@ -299,7 +299,7 @@ def test_a_guard_reports_every_problem_at_once() -> None:
         {"outcome": "declined", "onward_agency": "KEMENHAM"},
     )
     assert refusal.kind == "guard"
-    assert {p.split(":", 1)[0] for p in refusal.problems} == {"reason", "onward_agency"}
+    assert {field for field, _ in refusal.problems} == {"reason", "onward_agency"}
 
 
 def test_a_guard_is_not_consulted_when_the_state_is_wrong() -> None:
