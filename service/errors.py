@@ -16,6 +16,7 @@ from starlette.routing import Match
 
 from service.i18n import N_, Message, localize, msg, response_language
 from service.logs import loggable_path
+from service.validation_messages import field_message
 
 log = logging.getLogger("rujukan.errors")
 
@@ -237,6 +238,10 @@ STATUS_PHRASES: dict[int, str] = {
 }
 
 
+# Details the framework itself gives its HTTPExceptions, translated by lookup.
+FRAMEWORK_DETAILS = (N_("There was an error parsing the body"),)
+
+
 class LocalizedHTTPException(StarletteHTTPException):
     """An HTTPException whose detail is shown in the caller's language."""
 
@@ -329,17 +334,17 @@ def http_problem(
 
 def _clean_validation_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
     # The raw errors echo the submitted values (`input`, `ctx`); those can be a
-    # protected person's name or NIK, so only location, message and type leave.
+    # protected person's name or NIK, so only location, message and type leave, the message
+    # rebuilt (in the caller's language) from the type and the context, never the input.
     # Only the errors that will be listed are cleaned.
-    cleaned = []
-    for err in exc.errors()[:MAX_FIELD_ERRORS]:
-        msg = str(err.get("msg", "invalid"))
-        if err.get("type") == "value_error":
-            msg = msg.removeprefix("Value error, ")
-        cleaned.append(
-            {"loc": [p for p in err.get("loc", ())], "msg": msg, "type": err.get("type", "")}
-        )
-    return cleaned
+    return [
+        {
+            "loc": [p for p in err.get("loc", ())],
+            "msg": field_message(err),
+            "type": err.get("type", ""),
+        }
+        for err in exc.errors()[:MAX_FIELD_ERRORS]
+    ]
 
 
 _METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")

@@ -12,11 +12,12 @@ from the request's `Accept-Language` (`RUJUKAN_DEFAULT_LANGUAGE` when it names n
   at response time by looking the text up as a msgid.
 - `join("; ", parts)`: several messages shown as one.
 
-The Indonesian catalogue is `service/locale/id/LC_MESSAGES/messages.po`, extracted into
-`messages.pot` with `pybabel extract -F babel.cfg` and compiled in memory when first used (no
-build step; tests/test_i18n.py compiles it the same way and fails on any message without a
-translation). Codes never change with the language: problem `type`s, error `type`s, OAuth
-`error` codes, taxonomy codes, field names.
+The Indonesian catalogue is `service/locale/id/LC_MESSAGES/messages.po`: `make messages`
+extracts the marked messages into `service/locale/messages.pot` and merges them into it; the
+service compiles it in memory when first used (no build step; tests/test_i18n.py compiles it the
+same way and fails on any message without a translation). Field errors of the framework and of
+our validators are rebuilt in service.validation_messages. Codes never change with the
+language: problem `type`s, error `type`s, OAuth `error` codes, taxonomy codes, field names.
 """
 
 from __future__ import annotations

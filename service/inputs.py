@@ -25,6 +25,8 @@ from pydantic import (
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from service.errors import MAX_FIELD_ERRORS
+from service.i18n import N_, msg
+from service.validation_messages import custom_error
 
 # PostgreSQL text cannot hold U+0000 (SQLite can, which hid it), and no field has a use for it.
 NUL = "\x00"
@@ -46,10 +48,10 @@ def contains_nul(*values: str | None) -> bool:
 
 def _refused(kind: str) -> PydanticCustomError:
     if kind == "nul":
-        return PydanticCustomError("nul_character", "must not contain the NUL character (U+0000)")
-    return PydanticCustomError(
-        f"{kind}_out_of_range",
-        "must be from {first} to {last}",
+        return custom_error("nul_character", N_("must not contain the NUL character (U+0000)"))
+    return custom_error(
+        "date_out_of_range" if kind == "date" else "datetime_out_of_range",
+        N_("must be from {first} to {last}"),
         {"first": FIRST_DAY.isoformat(), "last": LAST_DAY.isoformat()},
     )
 
@@ -113,7 +115,9 @@ def _date_time_text(value: Any) -> Any:
     # promises an RFC 3339 string, and a stray 0 must not become 1970-01-01.
     if isinstance(value, dt.datetime) or (isinstance(value, str) and _DATE_TIME_TEXT.match(value)):
         return value
-    raise ValueError("must be an RFC 3339 date-time with an offset, e.g. 2026-11-20T09:00:00+07:00")
+    raise ValueError(
+        msg("must be an RFC 3339 date-time with an offset, e.g. 2026-11-20T09:00:00+07:00")
+    )
 
 
 Timestamp = Annotated[
@@ -138,9 +142,9 @@ class Input(BaseModel):
             }
             unknown = sum(1 for key in data if key not in known)
             if unknown > MAX_FIELD_ERRORS:
-                raise PydanticCustomError(
+                raise custom_error(
                     "extra_forbidden",
-                    "{count} fields are not allowed here; remove the unknown fields",
+                    N_("{count} fields are not allowed here; remove the unknown fields"),
                     {"count": unknown},
                 )
         return data

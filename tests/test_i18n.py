@@ -18,6 +18,7 @@ from httpx import Response
 
 from service import i18n
 from service.app import create_app
+from service.bodies import MAX_BODY_BYTES
 from service.config import Settings
 from service.context import ServiceContext
 from service.i18n import msg, negotiate
@@ -110,6 +111,10 @@ def test_a_message_is_english_as_text_and_translated_with_its_values() -> None:
         ("*", "id", "id"),
         ("id;q=0, en", "id", "en"),
         ("fr, *;q=0.1, id;q=0.05", "en", "en"),
+        # Malformed headers are not an error: the default answers.
+        (";;;", "id", "id"),
+        ("id;q=abc", "en", "en"),
+        ("x" * 5000, "en", "en"),
     ],
 )
 def test_accept_language_negotiation(header: str | None, default: str, expected: str) -> None:
@@ -163,6 +168,23 @@ def test_problems_outside_the_routes_are_translated(http: TestClient, lpsk: Api)
     assert anonymous.json()["title"] == "Autentikasi diperlukan"
     assert anonymous.json()["detail"] == "Token akses bearer wajib disertakan."
     assert anonymous.headers["Content-Language"] == "id"
+
+
+def test_the_frameworks_own_and_the_middlewares_problems_are_translated(lpsk: Api) -> None:
+    headers = lpsk.headers(**{"Accept-Language": "id", "Content-Type": "application/json"})
+    unreadable = lpsk.http.post("/v1/referrals", content=b"\xff{3\xfe", headers=headers)
+    assert unreadable.status_code == 400
+    assert unreadable.json()["title"] == "Permintaan Tidak Sah"
+    assert unreadable.json()["detail"] == "Terjadi kesalahan saat membaca isi permintaan"
+    too_large = lpsk.http.post(
+        "/v1/referrals", content=b"x" * (MAX_BODY_BYTES + 1), headers=headers
+    )
+    assert too_large.status_code == 413
+    assert too_large.headers["Content-Language"] == "id"
+    assert too_large.json()["title"] == "Isi Permintaan Terlalu Besar"
+    assert too_large.json()["detail"] == (
+        f"Isi permintaan dibatasi paling banyak {MAX_BODY_BYTES} bita."
+    )
 
 
 def test_oauth_error_codes_stay_and_the_description_is_translated(http: TestClient) -> None:

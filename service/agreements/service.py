@@ -18,7 +18,8 @@ from service.db.types import utcnow
 from service.db.writes import Writes
 from service.i18n import msg
 from service.taxonomy import repository as taxonomy
-from service.taxonomy.models import Agency
+from service.taxonomy.models import DEFAULT_TIME_ZONE, Agency
+from service.times import UnknownTimeZone, check_zone, day_start, local_day, wire
 
 AGENCY_CODE = re.compile(r"^[A-Z][A-Z0-9_]{1,31}$")
 # Agencies seeded by the first migration; dev mode links them with these agreements.
@@ -30,9 +31,17 @@ class AgreementError(ValueError):
     """An operator command on agreements or agencies cannot be done as asked."""
 
 
-def summary(row: Agreement, today: dt.date | None = None) -> dict[str, Any]:
-    """An agreement as the CLI prints it."""
-    today = today or utcnow().date()
+def summary(
+    row: Agreement, now: dt.datetime | None = None, zones: dict[str, str] | None = None
+) -> dict[str, Any]:
+    """An agreement as the CLI prints it; `in_force_for` says, for each of its agencies,
+    whether it covers a referral that agency sends now (its own day: SENDER_DAY)."""
+    now = now or utcnow()
+    zones = zones or {}
+    by_sender = {
+        code: in_force(row, now, zones.get(code, DEFAULT_TIME_ZONE))
+        for code in (row.agency_a, row.agency_b)
+    }
     return {
         "number": row.number,
         "kind": row.kind,
@@ -41,14 +50,23 @@ def summary(row: Agreement, today: dt.date | None = None) -> dict[str, Any]:
         "valid_until": row.valid_until.isoformat() if row.valid_until else None,
         "groups": list(row.groups),
         "case_types": list(row.case_types),
-        "ended_at": row.ended_at.isoformat() if row.ended_at else None,
-        "in_force": in_force(row, today),
+        "ended_at": wire(row.ended_at) if row.ended_at else None,
+        "in_force": any(by_sender.values()),
+        "in_force_for": by_sender,
     }
 
 
-def in_force(row: Agreement, on: dt.date) -> bool:
-    """Whether the agreement applies on the (UTC) day `on`."""
-    if row.ended_at is not None and row.ended_at.date() <= on:
+# An agreement's days (valid_from, valid_until, the day it ended) are the sending agency's:
+# the referral is made at the sender's desk, on the sender's calendar, and the sender is the
+# one refused when no agreement is in force. A referral sent at 23:30 WIB on 31 October from
+# Jakarta counts on 31 October, though it is already 1 November in Jayapura.
+SENDER_DAY = "the sending agency's day"
+
+
+def in_force(row: Agreement, at: dt.datetime, zone_name: str) -> bool:
+    """Whether the agreement applies at the instant `at`, by the calendar of `zone_name`."""
+    on = local_day(at, zone_name)
+    if row.ended_at is not None and local_day(row.ended_at, zone_name) <= on:
         return False
     return row.valid_from <= on and (row.valid_until is None or on <= row.valid_until)
 
@@ -68,7 +86,7 @@ def check_referral_allowed(
     groups: Sequence[str],
     case_types: Sequence[str],
     field: str,
-    on: dt.date,
+    at: dt.datetime,
 ) -> None:
     """Refuse (422) a referral that no agreement in force covers, when agreements are required.
 
@@ -78,16 +96,21 @@ def check_referral_allowed(
     if not ctx.settings.agreement_required:
         return
     wanted_groups, wanted_types = set(groups), set(case_types)
-    current = [a for a in repo.between(session, from_agency, to_agency) if in_force(a, on)]
+    zone_name = taxonomy.time_zone_of(session, from_agency)
+    on = local_day(at, zone_name)
+    current = [
+        a for a in repo.between(session, from_agency, to_agency) if in_force(a, at, zone_name)
+    ]
     if any(_covers(a, wanted_groups, wanted_types) for a in current):
         return
     if not current:
         detail = msg(
             "No cooperation agreement (MoU or PKS) between {sender} and {receiver} is in force "
-            "on {day}.",
+            "on {day} ({sender}'s day, in {zone}).",
             sender=from_agency,
             receiver=to_agency,
             day=on,
+            zone=zone_name,
         )
         missing = msg("no agreement in force")
     else:
@@ -112,11 +135,12 @@ def check_referral_allowed(
             else msg("this combination of groups and case types")
         )
         detail = msg(
-            "The agreements in force between {sender} and {receiver} on {day} do not cover "
-            "{what}.",
+            "The agreements in force between {sender} and {receiver} on {day} ({sender}'s day, "
+            "in {zone}) do not cover {what}.",
             sender=from_agency,
             receiver=to_agency,
             day=on,
+            zone=zone_name,
             what=what,
         )
         missing = msg("not covered: {what}", what=what)
@@ -175,37 +199,49 @@ def add_agreement(
         action="agreement.add",
         agency=None,
         client_id=None,
-        detail={k: v for k, v in summary(row).items() if k != "in_force"},
+        detail={k: v for k, v in summary(row).items() if k not in ("in_force", "in_force_for")},
     )
     return row
 
 
-def end_agreement(w: Writes, number: str, ended_at: dt.datetime | None = None) -> Agreement:
-    """End an agreement early (from the UTC day of `ended_at`, default today); audited."""
+def end_agreement(
+    w: Writes, number: str, ended_at: dt.datetime | None = None, on: dt.date | None = None
+) -> Agreement:
+    """End an agreement early, at `ended_at` (default now) or from the day `on` as both its
+    agencies count days; audited."""
     session = w.session
     row = repo.by_number(session, number)
     if row is None:
         raise AgreementError(f"no agreement numbered {number!r}")
     if row.ended_at is not None:
-        raise AgreementError(f"agreement {number!r} already ended on {row.ended_at.date()}")
+        raise AgreementError(f"agreement {number!r} already ended at {wire(row.ended_at)}")
+    if on is not None:
+        # The later of the two midnights: the day `on` has begun for both agencies, and
+        # neither loses the day before it.
+        zones = taxonomy.time_zones(session, [row.agency_a, row.agency_b])
+        ended_at = max(
+            day_start(on, zones.get(code, DEFAULT_TIME_ZONE))
+            for code in (row.agency_a, row.agency_b)
+        )
     row.ended_at = ended_at or utcnow()
     session.add(row)
     w.append_audit(
         action="agreement.end",
         agency=None,
         client_id=None,
-        detail={"number": row.number, "ended_at": row.ended_at.isoformat()},
+        detail={"number": row.number, "ended_at": wire(row.ended_at)},
     )
     return row
 
 
 def list_agreements(session: Session) -> list[dict[str, Any]]:
     """Every agreement, as the CLI prints it."""
-    today = utcnow().date()
-    return [summary(a, today) for a in repo.every(session)]
+    now = utcnow()
+    zones = taxonomy.time_zones(session)
+    return [summary(a, now, zones) for a in repo.every(session)]
 
 
-def add_agency(w: Writes, code: str, name: str) -> Agency:
+def add_agency(w: Writes, code: str, name: str, time_zone: str = DEFAULT_TIME_ZONE) -> Agency:
     """Register a new agency (a provincial social service, another ministry); audited."""
     session = w.session
     if not AGENCY_CODE.match(code):
@@ -216,15 +252,41 @@ def add_agency(w: Writes, code: str, name: str) -> Agency:
     name = name.strip()
     if not name or len(name) > 200:
         raise AgreementError("the agency name must be 1 to 200 characters")
+    _check_zone(time_zone)
     if taxonomy.agency(session, code) is not None:
         raise AgreementError(f"agency {code} already exists")
-    row = Agency(code=code, name=name)
+    row = Agency(code=code, name=name, time_zone=time_zone)
     taxonomy.add_agency(session, row)
     w.append_audit(
         action="agency.add",
         agency=None,
         client_id=None,
-        detail={"code": code, "name": name},
+        detail={"code": code, "name": name, "time_zone": time_zone},
+    )
+    return row
+
+
+def _check_zone(name: str) -> None:
+    try:
+        check_zone(name)
+    except UnknownTimeZone as exc:
+        raise AgreementError(str(exc)) from None
+
+
+def set_agency_time_zone(w: Writes, code: str, time_zone: str) -> Agency:
+    """Change the time zone an agency's days are counted in; audited with the old zone."""
+    session = w.session
+    _check_zone(time_zone)
+    row = taxonomy.agency(session, code)
+    if row is None:
+        raise AgreementError(f"unknown agency {code!r}; add it with `rujukan agency add`")
+    before = row.time_zone
+    taxonomy.set_time_zone(session, row, time_zone)
+    w.append_audit(
+        action="agency.set_time_zone",
+        agency=None,
+        client_id=None,
+        detail={"code": code, "from": before, "to": time_zone},
     )
     return row
 

@@ -32,6 +32,7 @@ from service.audit.trail import verify_chain
 from service.auth import tokens
 from service.crypto import KeyFileError, private_directory
 from service.db.types import utcnow
+from service.times import wire
 
 if TYPE_CHECKING:
     from service.context import ServiceContext
@@ -65,7 +66,7 @@ def head_as_read(session: Session) -> dict[str, Any]:
         "count": last[0] if last else 0,
         "last_id": last[0] if last else None,
         "last_hash": last[1] if last else None,
-        "signed_at": utcnow().isoformat(),
+        "signed_at": wire(utcnow()),
     }
 
 

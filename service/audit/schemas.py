@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import uuid
 from typing import Any
 
 from pydantic import BaseModel, Field
+
+from service.times import Instant
 
 
 class AuditEntryRead(BaseModel):
@@ -16,7 +17,7 @@ class AuditEntryRead(BaseModel):
         description="Position in the caller agency's own audit trail, from 1; entries of other "
         "agencies are not counted"
     )
-    occurred_at: dt.datetime
+    occurred_at: Instant
     client_id: str | None = Field(description="The API client that acted")
     action: str = Field(examples=["referral.assess"])
     referral_id: uuid.UUID | None = None

@@ -36,6 +36,7 @@ from service.crypto import DataKeyring
 from service.db import Database
 from service.db.types import utcnow
 from service.taxonomy import repository as taxonomy
+from service.times import wire
 
 if TYPE_CHECKING:
     from service.db.writes import Writes
@@ -232,7 +233,7 @@ def client_summary(client: ApiClient) -> dict[str, object]:
         "agency": client.agency,
         "scope": client.scopes,
         "active": client.active,
-        "created_at": client.created_at.isoformat(),
-        "revoked_at": client.revoked_at.isoformat() if client.revoked_at else None,
+        "created_at": wire(client.created_at),
+        "revoked_at": wire(client.revoked_at) if client.revoked_at else None,
         "id": str(uuid.UUID(str(client.id))),
     }

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 from typing import Annotated
 
@@ -37,8 +36,10 @@ def agreement_add(
         ),
     ] = None,
 ) -> None:
-    """Register an MoU or PKS between two agencies; audited."""
+    """Register an MoU or PKS between two agencies; audited. Its days are those of the
+    sending agency of each referral, in that agency's time zone."""
     from service.agreements.service import AgreementError, add_agreement, summary
+    from service.taxonomy.repository import time_zones
 
     if len(agency) != 2:
         fail("give exactly two agencies: --agency A --agency B")
@@ -60,7 +61,8 @@ def agreement_add(
                 case_types=case_type or [],
             )
         )
-        result = summary(row)
+        with ctx.db.reader() as session:
+            result = summary(row, zones=time_zones(session))
     except AgreementError as exc:
         fail(str(exc))
     typer.echo(json.dumps(result))
@@ -68,7 +70,8 @@ def agreement_add(
 
 @agreement_app.command("list")
 def agreement_list() -> None:
-    """List every agreement as JSON, with whether it is in force today."""
+    """List every agreement as JSON, with whether it is in force today for a referral each
+    of its agencies sends (`in_force_for`, by that agency's time zone)."""
     from service.agreements.service import list_agreements
 
     ctx = service_context()
@@ -83,14 +86,17 @@ def agreement_end(
         str | None, typer.Option(help="The first day it no longer applies (default: today)")
     ] = None,
 ) -> None:
-    """End an agreement before its term: from that day (UTC) it no longer covers referrals."""
+    """End an agreement before its term: from that day (each agency's own, in its time zone)
+    it no longer covers referrals."""
     from service.agreements.service import AgreementError, end_agreement, summary
+    from service.taxonomy.repository import time_zones
 
     day = parse_day(on, "--on")
-    ended = dt.datetime.combine(day, dt.time(), tzinfo=dt.UTC) if day else None
     ctx = service_context()
     try:
-        result = summary(ctx.db.write(lambda w: end_agreement(w, number, ended)))
+        row = ctx.db.write(lambda w: end_agreement(w, number, on=day))
+        with ctx.db.reader() as session:
+            result = summary(row, zones=time_zones(session))
     except AgreementError as exc:
         fail(str(exc))
     typer.echo(json.dumps(result))

@@ -46,10 +46,16 @@ def purge(
 
 def report(
     from_: Annotated[
-        str | None, typer.Option("--from", help="First day (UTC) of the period, YYYY-MM-DD")
+        str | None,
+        typer.Option(
+            "--from",
+            help="First day of the period, YYYY-MM-DD, in the --agency's time zone "
+            "(Asia/Jakarta without --agency)",
+        ),
     ] = None,
     to: Annotated[
-        str | None, typer.Option("--to", help="Last day (UTC) of the period, included")
+        str | None,
+        typer.Option("--to", help="Last day of the period, included, in the same time zone"),
     ] = None,
     agency: Annotated[
         str | None,
@@ -67,7 +73,12 @@ def report(
         ),
     ] = None,
 ) -> None:
-    """Print the statistics of a period (the figures of GET /v1/stats) as JSON or CSV."""
+    """Print the statistics of a period (the figures of GET /v1/stats) as JSON or CSV.
+
+    Days are counted in the reported agency's time zone (see `rujukan agency list`).
+
+    Without --agency, in Asia/Jakarta (WIB). The report names the zone as `time_zone`.
+    """
     from service import errors
     from service.stats import report as reports
     from service.stats.service import compute

@@ -23,6 +23,7 @@ from service.agreements.service import seed_dev_agreements
 from service.auth.principal import Principal
 from service.auth.scopes import ALL_SCOPES
 from service.context import ServiceContext
+from service.db.types import utcnow
 from service.db.writes import Writes
 from service.referrals import actions, create
 from service.referrals.models import DeliveredService, Referral, ReferralHistory
@@ -403,7 +404,9 @@ def _tell(
                 ctx,
                 to,
                 rid,
-                ServiceIn(service_type=first_service, service_unit=unit, started_at=at(served_at)),
+                # Started now, as the service's history requires; moved back with the rest
+                # of the referral's times below.
+                ServiceIn(service_type=first_service, service_unit=unit, started_at=utcnow()),
                 etag(),
                 action="serve",
             )

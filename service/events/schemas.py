@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import uuid
 from typing import Literal
 
@@ -10,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from service.inputs import Input
 from service.referrals.workflow import EVENT_TYPES
+from service.times import Instant
 
 # Built from the transition table, the one list of event names; mypy takes a Literal of
 # literals only, so it sees Any here (pydantic still checks the values).
@@ -23,7 +23,7 @@ class EventRead(BaseModel):
 
     id: uuid.UUID = Field(description="Unique id of the event")
     type: EventType = Field(examples=["referral.assessed"])
-    occurred_at: dt.datetime
+    occurred_at: Instant
     referral_id: uuid.UUID
     reference: str = Field(examples=["RJK-2026-7K3QX9MD"])
     status: str = Field(description="The referral's status after the change", examples=["assessed"])
@@ -78,12 +78,12 @@ class SubscriptionRead(BaseModel):
     description: str | None = None
     active: bool = Field(description="False once disabled (the receiver answered 410 Gone)")
     disabled_reason: str | None = None
-    disabled_at: dt.datetime | None = None
-    previous_secret_expires_at: dt.datetime | None = Field(
+    disabled_at: Instant | None = None
+    previous_secret_expires_at: Instant | None = Field(
         default=None, description="Until then the previous secret signs too (after a rotation)"
     )
-    created_at: dt.datetime
-    updated_at: dt.datetime
+    created_at: Instant
+    updated_at: Instant
 
 
 class SubscriptionCreated(SubscriptionRead):
@@ -106,14 +106,14 @@ class SecretRotated(BaseModel):
     """The new signing secret, shown this once."""
 
     secret: str
-    previous_secret_expires_at: dt.datetime | None
+    previous_secret_expires_at: Instant | None
 
 
 class AttemptRead(BaseModel):
     """One HTTP attempt of a delivery."""
 
     number: int
-    started_at: dt.datetime
+    started_at: Instant
     duration_ms: int
     status_code: int | None = Field(description="The receiver's HTTP status, if it answered")
     error: str | None = Field(description="Why no acceptable answer came (timeout, refused...)")
@@ -127,11 +127,11 @@ class DeliveryRead(BaseModel):
     event_type: str
     status: DeliveryStatus
     attempts: list[AttemptRead]
-    next_attempt_at: dt.datetime | None = Field(description="When a pending delivery is tried next")
+    next_attempt_at: Instant | None = Field(description="When a pending delivery is tried next")
     last_status_code: int | None = None
     last_error: str | None = None
-    delivered_at: dt.datetime | None = None
-    created_at: dt.datetime
+    delivered_at: Instant | None = None
+    created_at: Instant
 
 
 class DeliveryPage(BaseModel):

@@ -13,6 +13,7 @@ from typing import Any
 
 from service.referrals.schemas import ReferralRead
 from service.referrals.workflow import ASSESSED, CLOSED, REFERRED, SERVED
+from service.times import wire
 
 # The identifier system SATUSEHAT (Kemenkes) uses for the NIK, so a receiving health system
 # matches the person against its own records.
@@ -63,7 +64,7 @@ def _resource_id(referral_id: uuid.UUID, kind: str) -> str:
 def _instant(value: dt.datetime) -> str:
     if value.tzinfo is None:
         value = value.replace(tzinfo=dt.UTC)
-    return value.isoformat()
+    return wire(value)
 
 
 def _codings(system: str, codes: list[str]) -> list[dict[str, Any]]:

@@ -15,8 +15,8 @@ from service.context import ServiceContext
 from service.db.types import utcnow
 from service.db.writes import Writes
 from service.i18n import msg
+from service.referrals import chronology, workflow
 from service.referrals import repository as repo
-from service.referrals import workflow
 from service.referrals.create import new_referral
 from service.referrals.models import DeliveredService, Referral, ReferralNote
 from service.referrals.queries import load_visible
@@ -34,6 +34,7 @@ from service.referrals.sealing import open_field, seal_field
 from service.referrals.validation import Problems, check_codes, check_unit, invalid
 from service.referrals.views import guardian_of, view_for
 from service.taxonomy import repository as taxonomy
+from service.times import utc, wire
 
 
 def _step_due_at(
@@ -230,6 +231,10 @@ def record_service(
         if service_type is None:
             problems.append((["body", "service_type"], msg("unknown service type code")))
         check_unit(session, body.service_unit, row.to_agency, problems)
+        now = utcnow()
+        problems += chronology.event_time_problems(
+            ["body", "started_at"], body.started_at, chronology.service_start_follows(row), now
+        )
         if problems:
             raise invalid(problems)
         assert service_type is not None
@@ -251,13 +256,12 @@ def record_service(
                         )
                     ]
                 )
-        now = utcnow()
         service = DeliveredService(
             referral_id=row.id,
             service_type=body.service_type,
             service_unit=body.service_unit,
             phase=service_type.phase or "rehabilitation",
-            started_at=body.started_at,
+            started_at=utc(body.started_at),
             recorded_by_client=principal.client_id,
             recorded_at=now,
         )
@@ -328,9 +332,7 @@ def close_referral(
             problems = [(["body", "reason"], text) for _, text in problems]
         if body.onward_agency is not None:
             if body.onward_agency == principal.agency:
-                problems.append(
-                    (["body", "onward_agency"], msg("cannot refer onward to yourself"))
-                )
+                problems.append((["body", "onward_agency"], msg("cannot refer onward to yourself")))
             elif body.onward_agency not in taxonomy.agency_codes(session, [body.onward_agency]):
                 problems.append((["body", "onward_agency"], msg("unknown agency code")))
         if problems:
@@ -450,13 +452,13 @@ def withdraw_consent(
         row = _load_for_action(session, principal, referral_id, expected)
         transition = _decide(principal, row, action, {"outcome": workflow.CONSENT_WITHDRAWN})
         _check_precondition(row, expected)
-        obtained_at = row.consent.get("obtained_at")
-        if obtained_at and body.withdrawn_at < dt.datetime.fromisoformat(obtained_at):
-            raise invalid(
-                [(["body", "withdrawn_at"], msg("is before the consent was obtained"))]
-            )
         now = utcnow()
-        withdrawn_at = body.withdrawn_at.astimezone(dt.UTC)
+        problems = chronology.event_time_problems(
+            ["body", "withdrawn_at"], body.withdrawn_at, chronology.withdrawal_follows(row), now
+        )
+        if problems:
+            raise invalid(problems)
+        withdrawn_at = utc(body.withdrawn_at)
         _apply(
             ctx,
             w,
@@ -468,7 +470,7 @@ def withdraw_consent(
                 **_closure(ctx, row, workflow.CONSENT_WITHDRAWN, body.notes, now),
                 "consent_withdrawn_at": withdrawn_at,
             },
-            {"outcome": workflow.CONSENT_WITHDRAWN, "withdrawn_at": withdrawn_at.isoformat()},
+            {"outcome": workflow.CONSENT_WITHDRAWN, "withdrawn_at": wire(withdrawn_at)},
             now,
         )
         return row

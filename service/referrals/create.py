@@ -31,6 +31,7 @@ from service.referrals.schemas import ReferralCreate
 from service.referrals.sealing import idempotency_context, seal_field
 from service.referrals.validation import validate_create
 from service.referrals.views import view_for
+from service.times import wire
 
 
 @dataclass(frozen=True)
@@ -92,6 +93,10 @@ def _replay(
             msg("This Idempotency-Key was first used with a different request body.")
         )
     body = json.loads(_stored_answer(ctx, session, record, agency))
+    consent = body.get("consent") or {}
+    if consent.get("obtained_at"):
+        # Answers stored before consent times were written in UTC echo the caller's offset.
+        consent["obtained_at"] = wire(dt.datetime.fromisoformat(consent["obtained_at"]))
     # Written out as the first answer was (records stored by earlier releases are spaced).
     payload = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
     return Created(
@@ -101,6 +106,13 @@ def _replay(
         referral_id=str(body["id"]),
         version=int(body["version"]),
     )
+
+
+def _consent_record(body: ReferralCreate) -> dict[str, Any]:
+    """The consent as stored: its time in UTC, like every other (the caller's offset goes)."""
+    consent = body.consent.model_dump(mode="json", exclude={"guardian"})
+    consent["obtained_at"] = wire(body.consent.obtained_at)
+    return consent
 
 
 def _due_at(ctx: ServiceContext, urgency: str, start: dt.datetime) -> dt.datetime:
@@ -235,7 +247,7 @@ def _allowed_referral(ctx: ServiceContext, session: Session, field: str, **field
         groups=[*fields["groups"], *fields["kemenham_groups"]],
         case_types=fields["case_types"],
         field=field,
-        on=fields["now"].date(),
+        at=fields["now"],
     )
     return _build_referral(ctx, **fields)
 
@@ -314,7 +326,7 @@ def create_referral(
             case_types=body.case_types,
             urgency=body.urgency,
             summary=body.summary,
-            consent=body.consent.model_dump(mode="json", exclude={"guardian"}),
+            consent=_consent_record(body),
             guardian=(
                 body.consent.guardian.model_dump(mode="json", exclude_none=True)
                 if body.consent.guardian

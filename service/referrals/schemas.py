@@ -7,15 +7,19 @@ import uuid
 from typing import Annotated, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
     StringConstraints,
     model_validator,
 )
+from pydantic_core import PydanticCustomError
 
+from service.i18n import Message, join, msg
 from service.inputs import Input, Timestamp
 from service.referrals.nik import nik_problems
+from service.times import IN_THE_FUTURE, Instant, future_problem, future_values
 
 Code = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_]+$")]
 AgencyCode = Annotated[str, StringConstraints(min_length=1, max_length=32, pattern=r"^[A-Z0-9_]+$")]
@@ -46,9 +50,17 @@ class _Input(Input):
     """A request body of the referral API."""
 
 
-def _not_future(value: dt.datetime | None, name: str) -> None:
-    if value is not None and value > dt.datetime.now(dt.UTC) + dt.timedelta(minutes=5):
-        raise ValueError(f"{name} cannot be in the future")
+def _not_future(value: dt.datetime) -> dt.datetime:
+    now = dt.datetime.now(dt.UTC)
+    if future_problem(value, now) is not None:
+        # The template and its values apart, as pydantic keeps them, so it can be translated.
+        raise PydanticCustomError("future_time", IN_THE_FUTURE, future_values(now))
+    return value
+
+
+# An event time a request reports: it has happened, so it is not in the future (within
+# MAX_CLOCK_SKEW); the actions check it against the referral's own history.
+EventTime = Annotated[Timestamp, AfterValidator(_not_future)]
 
 
 class SubjectIn(_Input):
@@ -68,15 +80,15 @@ class SubjectIn(_Input):
     @model_validator(mode="after")
     def _check_identity(self) -> SubjectIn:
         if self.nik is None and self.nik_absent_reason is None:
-            raise ValueError("nik is required unless nik_absent_reason is given")
+            raise ValueError(msg("nik is required unless nik_absent_reason is given"))
         if self.nik is not None and self.nik_absent_reason is not None:
-            raise ValueError("give either nik or nik_absent_reason, not both")
+            raise ValueError(msg("give either nik or nik_absent_reason, not both"))
         if self.birth_date is not None and self.birth_date > dt.date.today():
-            raise ValueError("birth_date cannot be in the future")
+            raise ValueError(msg("{name} cannot be in the future", name="birth_date"))
         if self.nik is not None:
             problems = nik_problems(self.nik, self.birth_date, self.sex)
             if problems:
-                raise ValueError("; ".join(problems))
+                raise ValueError(join("; ", [Message(problem) for problem in problems]))
         return self
 
 
@@ -97,7 +109,7 @@ class ConsentIn(_Input):
         description="Must be true: no referral without consent",
         json_schema_extra={"const": True},
     )
-    obtained_at: Timestamp
+    obtained_at: EventTime
     method: Literal["written", "verbal", "electronic"]
     obtained_by: ShortText = Field(description="Officer who obtained the consent")
     purposes: list[Code] = Field(
@@ -124,16 +136,17 @@ class ConsentIn(_Input):
     @model_validator(mode="after")
     def _check(self) -> ConsentIn:
         if self.given is not True:
-            raise ValueError("consent must be given before a person is referred")
-        _not_future(self.obtained_at, "obtained_at")
+            raise ValueError(msg("consent must be given before a person is referred"))
         if len(set(self.purposes)) != len(self.purposes):
-            raise ValueError("purposes has repeated codes")
+            raise ValueError(msg("{name} has repeated codes", name="purposes"))
         if REQUIRED_CONSENT_PURPOSE not in self.purposes:
-            raise ValueError(f"purposes must include {REQUIRED_CONSENT_PURPOSE}")
+            raise ValueError(
+                msg("purposes must include {purpose}", purpose=REQUIRED_CONSENT_PURPOSE)
+            )
         if self.given_by == "guardian" and self.guardian is None:
-            raise ValueError("guardian is required when consent is given_by guardian")
+            raise ValueError(msg("guardian is required when consent is given_by guardian"))
         if self.given_by == "subject" and self.guardian is not None:
-            raise ValueError("guardian is only taken when consent is given_by guardian")
+            raise ValueError(msg("guardian is only taken when consent is given_by guardian"))
         return self
 
 
@@ -221,11 +234,11 @@ class ReferralCreate(_Input):
     @model_validator(mode="after")
     def _check(self) -> ReferralCreate:
         if not self.groups and not self.kemenham_groups:
-            raise ValueError("give at least one of groups or kemenham_groups")
+            raise ValueError(msg("give at least one of groups or kemenham_groups"))
         for name in ("groups", "kemenham_groups", "case_types"):
             values = getattr(self, name)
             if len(set(values)) != len(values):
-                raise ValueError(f"{name} has repeated codes")
+                raise ValueError(msg("{name} has repeated codes", name=name))
         # UU PDP Pasal 25: a child's data is processed with a parent's or guardian's consent.
         birth = self.subject.birth_date
         if (
@@ -234,8 +247,10 @@ class ReferralCreate(_Input):
             and age_on(birth, self.consent.obtained_at.date()) < ADULT_AGE
         ):
             raise ValueError(
-                "consent.given_by: the person was under 18 when consent was obtained, so "
-                "a parent or guardian must give it (given_by guardian, with guardian)"
+                msg(
+                    "consent.given_by: the person was under 18 when consent was obtained, so "
+                    "a parent or guardian must give it (given_by guardian, with guardian)"
+                )
             )
         return self
 
@@ -280,7 +295,12 @@ class ServiceIn(_Input):
 
     service_type: Code
     service_unit: Code
-    started_at: Timestamp
+    started_at: EventTime = Field(
+        description=(
+            "When the service started: not before the referral was created or assessed, "
+            "not in the future"
+        )
+    )
     notes: LongText | None = None
 
 
@@ -313,15 +333,13 @@ class ConsentWithdrawalIn(_Input):
         },
     )
 
-    withdrawn_at: Timestamp = Field(
-        description="When the person (or guardian) withdrew consent; not in the future"
+    withdrawn_at: EventTime = Field(
+        description=(
+            "When the person (or guardian) withdrew consent: not before the consent was "
+            "obtained, not in the future"
+        )
     )
     notes: LongText | None = None
-
-    @model_validator(mode="after")
-    def _check(self) -> ConsentWithdrawalIn:
-        _not_future(self.withdrawn_at, "withdrawn_at")
-        return self
 
 
 class NoteIn(_Input):
@@ -364,7 +382,7 @@ class GuardianOut(BaseModel):
 
 class ConsentOut(BaseModel):
     given: bool
-    obtained_at: dt.datetime
+    obtained_at: Instant
     method: str
     obtained_by: str
     purposes: list[str] = Field(default_factory=lambda: list(DEFAULT_CONSENT_PURPOSES))
@@ -376,7 +394,7 @@ class ConsentOut(BaseModel):
             "withheld (like the subject's), or after the personal data was erased"
         ),
     )
-    withdrawn_at: dt.datetime | None = Field(
+    withdrawn_at: Instant | None = Field(
         default=None, description="When the consent was withdrawn, if it was"
     )
 
@@ -386,7 +404,7 @@ class AssessmentOut(BaseModel):
     approach: str
     service_unit: str
     notes: str | None = None
-    assessed_at: dt.datetime
+    assessed_at: Instant
 
 
 class ServiceOut(BaseModel):
@@ -394,9 +412,9 @@ class ServiceOut(BaseModel):
     service_type: str
     service_unit: str
     phase: str
-    started_at: dt.datetime
+    started_at: Instant
     notes: str | None = None
-    recorded_at: dt.datetime
+    recorded_at: Instant
 
 
 class ClosureOut(BaseModel):
@@ -405,7 +423,7 @@ class ClosureOut(BaseModel):
     notes: str | None = None
     onward_agency: str | None = None
     onward_referral_id: uuid.UUID | None = None
-    closed_at: dt.datetime
+    closed_at: Instant
 
 
 class ReferralRead(BaseModel):
@@ -449,7 +467,7 @@ class ReferralRead(BaseModel):
             "a protected person's referral"
         ),
     )
-    due_at: dt.datetime | None = None
+    due_at: Instant | None = None
     is_overdue: bool = False
     consent_withdrawn: bool = Field(
         default=False,
@@ -458,15 +476,15 @@ class ReferralRead(BaseModel):
             "sees any subject field, the guardian, `external_ref`, the summary or notes"
         ),
     )
-    purged_at: dt.datetime | None = Field(
+    purged_at: Instant | None = Field(
         default=None,
         description=(
             "When retention erased the person's data (subject fields null, texts empty); "
             "statistics stay"
         ),
     )
-    created_at: dt.datetime
-    updated_at: dt.datetime
+    created_at: Instant
+    updated_at: Instant
     version: int
     unavailable: bool = Field(
         default=False,
@@ -491,7 +509,7 @@ class NoteRead(BaseModel):
     id: uuid.UUID
     text: str = Field(description="Empty when withheld or erased")
     author_agency: str
-    created_at: dt.datetime
+    created_at: Instant
     withheld: bool = Field(
         default=False,
         description="True when the text is withheld (consent withdrawn; caller is the receiver)",
@@ -504,5 +522,5 @@ class HistoryEntry(BaseModel):
     from_status: str | None = None
     to_status: str
     actor_agency: str
-    occurred_at: dt.datetime
+    occurred_at: Instant
     detail: dict[str, str | int | bool | None] = Field(default_factory=dict)

@@ -14,7 +14,8 @@ from service.context import ServiceContext
 from service.referrals.workflow import ReferralStatus
 from service.stats import repository as repo
 from service.stats.schemas import Stats
-from service.stats.service import scope_of
+from service.stats.service import scope_of, zone_for
+from service.times import local_day
 
 STATUS_COLOURS = {
     "referred": "#9ecae1",
@@ -37,6 +38,7 @@ def as_csv(stats: Stats) -> str:
         ("report", "direction", data["direction"] or "both"),
         ("report", "from", data["from"] or ""),
         ("report", "to", data["to"] or ""),
+        ("report", "time_zone", data["time_zone"]),
         ("report", "generated_at", data["generated_at"]),
         ("total", "referrals", data["total"]),
     ]
@@ -57,8 +59,8 @@ def as_csv(stats: Stats) -> str:
     return out.getvalue()
 
 
-def _week(at: dt.datetime) -> dt.date:
-    day = at.astimezone(dt.UTC).date()
+def _week(at: dt.datetime, zone_name: str) -> dt.date:
+    day = local_day(at, zone_name)
     return day - dt.timedelta(days=day.weekday())
 
 
@@ -80,13 +82,14 @@ def draw_chart(
     matplotlib.use("Agg")
     from matplotlib import pyplot as plt
 
-    scope = scope_of(agency, direction, start, end)
     with ctx.db.reader() as session:
+        zone_name = zone_for(session, agency)
+        scope = scope_of(agency, direction, start, end, zone_name)
         made = repo.created_with_status(session, scope)
         durations = repo.step_seconds(session, scope)
     weeks: dict[dt.date, Counter[str]] = {}
     for created, status in made:
-        weeks.setdefault(_week(created), Counter())[status] += 1
+        weeks.setdefault(_week(created, zone_name), Counter())[status] += 1
     if weeks:
         first, last = min(weeks), max(weeks)
         span = (last - first).days // 7 + 1
@@ -96,7 +99,7 @@ def draw_chart(
 
     figure, (top, bottom) = plt.subplots(2, 1, figsize=(11, 8.5), constrained_layout=True)
     who = agency or "all agencies"
-    period = f"{start or 'start'} to {end or 'today'}"
+    period = f"{start or 'start'} to {end or 'today'} ({zone_name})"
     figure.suptitle(f"Rujukan: referrals of {who}, {period}", fontsize=14)
     base = [0] * len(labels)
     for status in ReferralStatus:

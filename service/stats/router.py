@@ -22,7 +22,8 @@ router = APIRouter(prefix="/v1", tags=["statistics"])
     summary="Statistics of the caller's referrals",
     description=(
         "Figures over the referrals the caller's agency sent or received (`direction` narrows "
-        "to one side), made from `from` to `to` (UTC days, both included; either may be "
+        "to one side), made from `from` to `to` (days in the caller agency's own time zone, "
+        "`time_zone` in the answer and in GET /v1/agencies; both included; either may be "
         "left out): counts by status, urgency, outcome, group and case type; median and 90th "
         "percentile hours from referred to assessed, assessed to served and served to closed "
         "(from the referral history; percentiles interpolate linearly between ranks); the "

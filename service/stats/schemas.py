@@ -7,6 +7,9 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from service.taxonomy.models import DEFAULT_TIME_ZONE
+from service.times import Instant
+
 
 class StepTime(BaseModel):
     """How long one step of the workflow took, over the referrals that went through it."""
@@ -37,9 +40,20 @@ class Stats(BaseModel):
 
     agency: str | None = Field(description="The agency, or null for every agency (operators)")
     direction: Literal["incoming", "outgoing"] | None
-    from_: dt.date | None = Field(alias="from", description="First day (UTC) included")
-    to: dt.date | None = Field(description="Last day (UTC) included")
-    generated_at: dt.datetime
+    from_: dt.date | None = Field(
+        alias="from", description="First day included, in the agency's time zone (`time_zone`)"
+    )
+    to: dt.date | None = Field(
+        description="Last day included, in the agency's time zone (`time_zone`)"
+    )
+    time_zone: str = Field(
+        default=DEFAULT_TIME_ZONE,
+        description=(
+            "IANA time zone the days are counted in: the agency's own (see GET /v1/agencies)"
+        ),
+        examples=["Asia/Jakarta"],
+    )
+    generated_at: Instant
     total: int
     by_status: dict[str, int]
     by_urgency: dict[str, int]

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 
+from sqlmodel import Session
+
 from service import errors
 from service.auth.principal import Principal
 from service.context import ServiceContext
@@ -13,6 +15,9 @@ from service.referrals.models import URGENCIES
 from service.referrals.workflow import CLOSED, OPEN_STATUSES, ReferralStatus
 from service.stats import repository as repo
 from service.stats.schemas import Overdue, Stats, StepTime, SuccessRate
+from service.taxonomy import repository as taxonomy
+from service.taxonomy.models import DEFAULT_TIME_ZONE
+from service.times import day_start
 
 
 def _hours(seconds: float | int | None) -> float | None:
@@ -24,8 +29,9 @@ def scope_of(
     direction: str | None,
     start: dt.date | None,
     end: dt.date | None,
+    zone_name: str = DEFAULT_TIME_ZONE,
 ) -> repo.Scope:
-    """The referrals made from `start` to `end` (UTC days, both included)."""
+    """The referrals made from `start` to `end` (days in `zone_name`, both included)."""
     if start is not None and end is not None and end < start:
         raise errors.ValidationFailed(
             msg("`to` is before `from`."),
@@ -33,16 +39,17 @@ def scope_of(
         )
     if direction is not None and agency is None:
         raise errors.ValidationFailed(msg("A direction needs an agency."))
-
-    def midnight(day: dt.date) -> dt.datetime:
-        return dt.datetime.combine(day, dt.time(), tzinfo=dt.UTC)
-
     return repo.Scope(
         agency=agency,
         direction=direction,
-        start=midnight(start) if start else None,
-        end=midnight(end + dt.timedelta(days=1)) if end else None,
+        start=day_start(start, zone_name) if start else None,
+        end=day_start(end + dt.timedelta(days=1), zone_name) if end else None,
     )
+
+
+def zone_for(session: Session, agency: str | None) -> str:
+    """The time zone an agency's figures count days in; the default for every agency's."""
+    return DEFAULT_TIME_ZONE if agency is None else taxonomy.time_zone_of(session, agency)
 
 
 def compute(
@@ -54,10 +61,12 @@ def compute(
     end: dt.date | None = None,
     now: dt.datetime | None = None,
 ) -> Stats:
-    """Every figure for one agency (or, with agency None, for the whole service)."""
-    scope = scope_of(agency, direction, start, end)
+    """Every figure for one agency (or, with agency None, for the whole service), its days
+    counted in the agency's time zone (the default zone for the whole service)."""
     now = now or utcnow()
     with ctx.db.reader() as session:
+        zone_name = zone_for(session, agency)
+        scope = scope_of(agency, direction, start, end, zone_name)
         counts = repo.counts(session, scope)
         times = repo.step_times(session, scope)
         late = repo.overdue_by_status(session, scope, now)
@@ -69,6 +78,7 @@ def compute(
         direction=direction,
         from_=start,
         to=end,
+        time_zone=zone_name,
         generated_at=now,
         total=sum(by_status.values()),
         by_status=by_status,

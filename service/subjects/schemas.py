@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import datetime as dt
-
 from pydantic import BaseModel, Field
 
 from service.referrals.schemas import HistoryEntry, NoteRead, ReferralRead
+from service.times import Instant
 
 
 class ProcessingStep(BaseModel):
     """One entry of the audit trail about the referral: who processed the data, how, when."""
 
-    occurred_at: dt.datetime
+    occurred_at: Instant
     agency: str | None = Field(
         default=None, description="The acting agency; null for operator commands"
     )
@@ -33,5 +32,5 @@ class SubjectExport(BaseModel):
     """Every referral of one person that the caller's agency is a party to."""
 
     nik: str
-    exported_at: dt.datetime
+    exported_at: Instant
     referrals: list[SubjectReferral]

@@ -10,7 +10,7 @@ from cachetools import TTLCache
 from sqlalchemy import URL, select
 from sqlmodel import Session, col
 
-from service.taxonomy.models import Agency, TaxonomyTerm
+from service.taxonomy.models import DEFAULT_TIME_ZONE, Agency, TaxonomyTerm
 
 T = TypeVar("T", bound=Iterable[str])
 
@@ -86,6 +86,37 @@ def agencies(session: Session) -> Sequence[Agency]:
 def agency(session: Session, code: str) -> Agency | None:
     """The agency with this code, if any."""
     return session.get(Agency, code)
+
+
+def time_zones(session: Session, wanted: Iterable[str] = ()) -> dict[str, str]:
+    """Each agency's time zone (IANA name), by code; kept like the other reference data."""
+
+    def load() -> dict[str, str]:
+        rows = session.execute(select(col(Agency.code), col(Agency.time_zone)))
+        return {code: zone for code, zone in rows}
+
+    return _cached(session, "agency_time_zones", wanted, load)
+
+
+def time_zone_of(session: Session, code: str) -> str:
+    """The agency's time zone, in which its days are counted (the default for an unknown code)."""
+    return time_zones(session, [code]).get(code, DEFAULT_TIME_ZONE)
+
+
+def set_time_zone(session: Session, row: Agency, zone: str) -> None:
+    """Change an agency's time zone; this process counts in it at once."""
+    row.time_zone = zone
+    session.add(row)
+    session.flush()
+    _forget(session, "agency_time_zones")
+
+
+def _forget(session: Session, name: str) -> None:
+    url = session.get_bind().engine.url
+    with _reference_lock:
+        cache = _reference_data.get(url)
+        if cache is not None:
+            cache.pop(name, None)
 
 
 def agency_names(session: Session, codes: list[str]) -> dict[str, str]:

@@ -8,7 +8,7 @@ from pydantic import BaseModel, Field
 from service.auth.dependencies import Context, Reader
 from service.openapi_docs import problems
 from service.taxonomy import repository
-from service.taxonomy.models import TaxonomyTerm
+from service.taxonomy.models import DEFAULT_TIME_ZONE, TaxonomyTerm
 
 router = APIRouter(prefix="/v1", tags=["reference data"])
 
@@ -16,6 +16,15 @@ router = APIRouter(prefix="/v1", tags=["reference data"])
 class AgencyRead(BaseModel):
     code: str
     name: str
+    time_zone: str = Field(
+        default=DEFAULT_TIME_ZONE,
+        description=(
+            "IANA time zone the agency's days are counted in (statistics, agreements in "
+            "force): `Asia/Jakarta` (WIB) unless set, `Asia/Makassar` (WITA), "
+            "`Asia/Jayapura` (WIT)"
+        ),
+        examples=["Asia/Jakarta"],
+    )
 
 
 class Term(BaseModel):
@@ -60,7 +69,7 @@ def list_agencies(ctx: Context, principal: Reader) -> list[AgencyRead]:
     """All agencies."""
     with ctx.db.reader() as session:
         rows = repository.agencies(session)
-    return [AgencyRead(code=a.code, name=a.name) for a in rows]
+    return [AgencyRead(code=a.code, name=a.name, time_zone=a.time_zone) for a in rows]
 
 
 @router.get(

@@ -221,7 +221,8 @@ def test_a_new_agency_joins_without_a_release(
     ctx.db.write(lambda w: agreements.add_agency(w, code, "Dinas Sosial Provinsi Contoh"))
     lpsk = Api(http, Party.register(ctx, http, "LPSK", "referrals:read referrals:write"))
     agencies = ok(http.get("/v1/agencies", headers=lpsk.headers()))
-    assert {"code": code, "name": "Dinas Sosial Provinsi Contoh"} in agencies
+    added = {"code": code, "name": "Dinas Sosial Provinsi Contoh", "time_zone": "Asia/Jakarta"}
+    assert added in agencies
     # The cached agency list (trusted issuers' tokens) picks it up when it next refreshes.
     import service.context as context_module
 

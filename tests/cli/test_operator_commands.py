@@ -24,6 +24,7 @@ from service.referrals.models import Referral, ReferralHistory
 from tests.support import OUTCOMES
 from tests.support.cli import Cli, assert_clean_failure, make_cli, run
 from tests.support.databases import POSTGRES_URL, make_settings
+from tests.support.operator import owner_session
 from tests.support.roles import owner_and_service_roles
 from tests.support.tokens import form_token, token_status
 
@@ -153,6 +154,7 @@ def test_agreement_add_list_end(cli: Cli) -> None:
         "case_types": ["TPPO"],
         "ended_at": None,
         "in_force": True,
+        "in_force_for": {"KEMENSOS": True, "LPSK": True},
     }
     assert added in agreements(cli)
     ended = json.loads(cli.ok("agreement", "end", "PKS/07/LPSK-KEMENSOS/2026").stdout)
@@ -182,12 +184,35 @@ def test_agreement_add_refuses_bad_input(cli: Cli, args: list[str], words: list[
     assert_clean_failure(cli.run("agreement", "add", "MOU/BAD", *rest, *extra), *words)
 
 
+def test_an_agency_has_a_time_zone_that_can_change(cli: Cli, backend: str) -> None:
+    code = f"DINSOS_SULSEL_{backend[:2].upper()}"
+    name = "Dinas Sosial Sulawesi Selatan"
+    added = cli.ok("agency", "add", code, "--name", name, "--time-zone", "Asia/Makassar")
+    assert json.loads(added.stdout)["time_zone"] == "Asia/Makassar"
+    changed = json.loads(cli.ok("agency", "set-time-zone", code, "Asia/Jayapura").stdout)
+    assert changed == {"code": code, "name": name, "time_zone": "Asia/Jayapura"}
+    assert changed in json.loads(cli.ok("agency", "list").stdout)
+    for bad in ("Asia/Jkarta", "WITA", "+08:00"):
+        assert_clean_failure(cli.run("agency", "set-time-zone", code, bad), "unknown time zone")
+        other = f"{code}_X"
+        assert_clean_failure(
+            cli.run("agency", "add", other, "--name", "x", "--time-zone", bad), "unknown time zone"
+        )
+    assert_clean_failure(cli.run("agency", "set-time-zone", "NOWHERE", "Asia/Jakarta"), "unknown")
+    with owner_session(cli.url) as session:
+        audited = session.execute(
+            text("SELECT action FROM audit_entry WHERE action LIKE 'agency.%' ORDER BY id")
+        ).scalars().all()
+    assert audited[-2:] == ["agency.add", "agency.set_time_zone"]
+
+
 def test_agency_add_then_a_client_of_it_gets_tokens(cli: Cli, backend: str) -> None:
     code = f"DINSOS_JATIM_{backend[:2].upper()}"
     added = json.loads(cli.ok("agency", "add", code, "--name", "Dinas Sosial Jawa Timur").stdout)
-    assert added == {"code": code, "name": "Dinas Sosial Jawa Timur"}
+    shown = {"code": code, "name": "Dinas Sosial Jawa Timur", "time_zone": "Asia/Jakarta"}
+    assert added == shown
     listed = json.loads(cli.ok("agency", "list").stdout)
-    assert {"code": code, "name": "Dinas Sosial Jawa Timur"} in listed
+    assert shown in listed
     assert_clean_failure(cli.run("agency", "add", code, "--name", "Again"), "already exists")
     assert_clean_failure(cli.run("agency", "add", "dinsos", "--name", "x"), "capital letters")
     client = cli.create_client("referrals:read referrals:write", agency=code)

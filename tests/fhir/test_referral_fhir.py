@@ -9,6 +9,7 @@ import pytest
 from fhir.resources.R4B.bundle import Bundle
 
 from service.fhir.mapping import NIK_SYSTEM
+from service.times import MAX_CLOCK_SKEW
 from tests.support import Api, assert_problem, assess_body, referral_body, service_body
 
 FHIR_JSON = "application/fhir+json"
@@ -107,12 +108,16 @@ def test_bundle_follows_the_lifecycle(lpsk: Api, kemensos: Api) -> None:
     assert task["status"] == "accepted" and business(task) == {"assessed"}
     assert "orderDetail" in resources(fhir(lpsk, rid))["ServiceRequest"]
 
-    assert kemensos.act(rid, "serve", service_body()).status_code == 200
+    served = service_body()  # started now, in WIB (+07:00)
+    assert kemensos.act(rid, "serve", served).status_code == 200
     task = task_of(fhir(lpsk, rid))
     assert task["status"] == "in-progress" and business(task) == {"served"}
-    assert dt.datetime.fromisoformat(task["executionPeriod"]["start"]) == dt.datetime(
-        2026, 2, 1, 1, 0, tzinfo=dt.UTC
-    )
+    start = task["executionPeriod"]["start"]
+    assert start.endswith("Z")
+    assert dt.datetime.fromisoformat(start) == dt.datetime.fromisoformat(served["started_at"])
+    # The service cannot have started before the referral was made (within the clock skew).
+    authored = dt.datetime.fromisoformat(task["authoredOn"])
+    assert dt.datetime.fromisoformat(start) >= authored - MAX_CLOCK_SKEW
 
     closed = kemensos.act(rid, "close", {"outcome": "completed", "notes": "Reintegrated."})
     assert closed.status_code == 200, closed.text

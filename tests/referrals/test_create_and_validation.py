@@ -220,7 +220,7 @@ def test_the_duplicate_rule_holds_while_the_first_is_open(
                 {
                     "service_type": "REHABILITASI_SOSIAL",
                     "service_unit": "SENTRA_HANDAYANI",
-                    "started_at": "2026-02-01T08:00:00+07:00",
+                    "started_at": service_body()["started_at"],
                 },
             )
         )

@@ -162,11 +162,20 @@ def assess_body(agency: str = "KEMENSOS", **overrides: Any) -> dict[str, Any]:
     return body
 
 
+WIB = dt.timezone(dt.timedelta(hours=7), "WIB")
+
+
+def _now_wib() -> str:
+    # A service starts after the referral is made (the test made it just now), in WIB as an
+    # Indonesian case system would write it.
+    return dt.datetime.now(WIB).isoformat(timespec="seconds")
+
+
 def service_body(agency: str = "KEMENSOS", **overrides: Any) -> dict[str, Any]:
     body = {
         "service_type": "REHABILITASI_SOSIAL",
         "service_unit": unit_of(agency),
-        "started_at": "2026-02-01T08:00:00+07:00",
+        "started_at": _now_wib(),
         "notes": "Admitted.",
     }
     body.update(overrides)
