@@ -57,8 +57,10 @@ lint: $(TEST_STAMP)
 	$(BIN)/ruff check service tests migrations bench docs/hooks
 	$(BIN)/mypy
 
+# Both documents: 3.1 (what /openapi.json serves) and 3.0.3 (for gateways that import only 3.0).
 openapi: $(STAMP)
 	$(BIN)/rujukan openapi export > openapi/openapi.json
+	$(BIN)/rujukan openapi export --version 3.0 > openapi/openapi-3.0.json
 
 # The Indonesian catalogue: extract the messages of service/ (msg and N_) into messages.pot and
 # merge them into messages.po; then translate the new, empty entries (tests/test_i18n.py fails on

@@ -45,7 +45,10 @@ from service.openapi_docs import (
     document_if_match,
     document_request_shape,
     document_server_errors,
+    require_if_match,
+    tidy_security,
 )
+from service.openapi_enums import name_enums
 from service.ratelimit import document_rate_limits, install_rate_limits
 from service.referrals.router import router as referrals_router
 from service.request_shape import check_request_shape
@@ -261,6 +264,9 @@ def create_app(settings: Settings | None = None, ctx: ServiceContext | None = No
                 document_request_shape,
                 document_if_match,
                 document_server_errors,
+                require_if_match,
+                tidy_security,
+                name_enums,
             ):
                 spec = document(spec)
             app.openapi_schema = spec

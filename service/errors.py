@@ -354,6 +354,38 @@ def problem_response(
     )
 
 
+def domain_problem(exc: DomainError, language: str | None = None) -> JSONResponse:
+    """The problem document of a domain error."""
+    return problem_response(
+        exc.status,
+        slug=exc.slug,
+        title=exc.title,
+        detail=exc.detail,
+        headers=exc.headers,
+        language=language,
+        **exc.extra,
+    )
+
+
+def http_problem(
+    exc: StarletteHTTPException,
+    headers: Mapping[str, str] | None = None,
+    language: str | None = None,
+) -> JSONResponse:
+    """The problem document of an HTTP exception (the framework's, or the service's own)."""
+    detail: str | Message | None = exc.detail if isinstance(exc.detail, str) else None
+    if detail == HTTPStatus(exc.status_code).phrase:
+        detail = None
+    if isinstance(exc, LocalizedHTTPException):
+        detail = exc.message
+    return problem_response(
+        exc.status_code,
+        detail=detail,
+        headers={**(exc.headers or {}), **(headers or {})},
+        language=language,
+    )
+
+
 def _clean_validation_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
     # The raw errors echo the submitted values (`input`, `ctx`); those can be a
     # protected person's name or NIK, so only location, message and type leave, the message
@@ -406,14 +438,7 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(DomainError)
     async def _domain(_: Request, exc: DomainError) -> JSONResponse:
-        return problem_response(
-            exc.status,
-            slug=exc.slug,
-            title=exc.title,
-            detail=exc.detail,
-            headers=exc.headers,
-            **exc.extra,
-        )
+        return domain_problem(exc)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
@@ -428,17 +453,14 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        detail: str | Message | None = exc.detail if isinstance(exc.detail, str) else None
-        if detail == HTTPStatus(exc.status_code).phrase:
-            detail = None
-        if isinstance(exc, LocalizedHTTPException):
-            detail = exc.message
-        headers = dict(exc.headers or {})
+        headers = {}
         if exc.status_code == 405:
             headers["Allow"] = _allowed_methods(request)
-        if exc.status_code == 404 and detail is None:
-            detail = _slash_hint(request)
-        return problem_response(exc.status_code, detail=detail, headers=headers)
+        if exc.status_code == 404 and exc.detail == HTTPStatus.NOT_FOUND.phrase:
+            hint = _slash_hint(request)
+            if hint is not None:
+                return problem_response(404, detail=hint, headers=headers)
+        return http_problem(exc, headers)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

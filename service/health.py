@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
@@ -32,6 +34,20 @@ def healthz() -> Health:
     return Health(status="ok")
 
 
+def _not_ready(reason: str, *, database: str, migrations: str) -> JSONResponse:
+    # Probes read the status code; the members tell an operator which check failed without
+    # naming the host, the driver or the revisions.
+    return problem_response(
+        503,
+        slug="not-ready",
+        title=N_("Not ready"),
+        detail=msg("The service is not ready: {reason}.", reason=Message(reason)),
+        reason=reason,
+        database=database,
+        migrations=migrations,
+    )
+
+
 @router.get(
     "/readyz",
     response_model=Health,
@@ -44,7 +60,18 @@ def healthz() -> Health:
         503: {
             "description": "Not ready: the database is unreachable or not at the latest migration",
             "content": {
-                "application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}
+                "application/problem+json": {
+                    "schema": {"$ref": "#/components/schemas/Problem"},
+                    "example": json.loads(
+                        bytes(
+                            _not_ready(
+                                N_("migrations pending"),
+                                database="reachable",
+                                migrations="not_at_head",
+                            ).body
+                        )
+                    ),
+                }
             },
         }
     },
@@ -64,17 +91,3 @@ def readyz(ctx: Context) -> JSONResponse:
             N_("migrations pending"), database="reachable", migrations="not_at_head"
         )
     return JSONResponse({"status": "ready"})
-
-
-def _not_ready(reason: str, *, database: str, migrations: str) -> JSONResponse:
-    # Probes read the status code; the members tell an operator which check failed without
-    # naming the host, the driver or the revisions.
-    return problem_response(
-        503,
-        slug="not-ready",
-        title=N_("Not ready"),
-        detail=msg("The service is not ready: {reason}.", reason=Message(reason)),
-        reason=reason,
-        database=database,
-        migrations=migrations,
-    )

@@ -249,17 +249,27 @@ def enforce_request_limit(request: Request, issuer: str, subject: str) -> None:
     setattr(request.state, _STATE_KEY, quota)
     if not quota.allowed:
         log.info("request quota used up by client %s", subject)
-        raise errors.RateLimited(
-            msg(
-                "This client may make {limit} requests in {window} seconds; "
-                "retry after {seconds} seconds.",
-                limit=quota.limit,
-                window=quota.window,
-                seconds=quota.reset,
-            ),
-            policy=quota.policy,
-            headers=quota.headers(),
-        )
+        raise quota_exceeded(quota)
+
+
+def quota_exceeded(quota: Quota) -> errors.RateLimited:
+    """The 429 for a client whose request quota is used up."""
+    return errors.RateLimited(
+        msg(
+            "This client may make {limit} requests in {window} seconds; "
+            "retry after {seconds} seconds.",
+            limit=quota.limit,
+            window=quota.window,
+            seconds=quota.reset,
+        ),
+        policy=quota.policy,
+        headers=quota.headers(),
+    )
+
+
+def example_quota(policy: str = REQUEST_POLICY) -> Quota:
+    """A used-up quota, for the examples of the OpenAPI document."""
+    return Quota(policy=policy, limit=600, window=60, remaining=0, reset=12, allowed=False)
 
 
 class RateLimitHeaders:
@@ -326,12 +336,18 @@ def document_rate_limits(spec: dict[str, Any]) -> dict[str, Any]:
                 continue
             responses = operation.setdefault("responses", {})
             if operation.get("operationId") == "issue_token":
+                from service.auth.service import too_many_failures  # imports this module
+
+                example: errors.DomainError = too_many_failures(
+                    example_quota(TOKEN_FAILURE_POLICY)
+                )
                 description = (
                     "Too many failed client authentications from this address, for this "
                     "client_id or for any (`error` invalid_client), whatever the secret, until "
                     "Retry-After seconds have passed"
                 )
             elif operation.get("security"):
+                example = quota_exceeded(example_quota())
                 description = problems(429)[429]["description"]
                 for status, response in responses.items():
                     if status.startswith("2"):
@@ -341,7 +357,7 @@ def document_rate_limits(spec: dict[str, Any]) -> dict[str, Any]:
             else:
                 continue
             responses["429"] = {
-                **problems(429)[429],
+                **problems(429, examples={429: example})[429],
                 "description": description,
                 "headers": _ref("Retry-After", "RateLimit-Policy", "RateLimit"),
             }

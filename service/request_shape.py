@@ -124,20 +124,25 @@ class RouteShape:
         given = headers.get("content-type")
         if given is not None and is_json(given):
             return
-        if given:
-            detail = msg(
-                "This operation takes a JSON body: send Content-Type: {json}, not {given}.",
-                json=JSON,
-                given=repr(given[:_NAME_ECHO]),
-            )
-        else:
-            detail = msg(
-                "This operation takes a JSON body: send it with Content-Type: {json}.", json=JSON
-            )
-        error = errors.UnsupportedMediaType(detail)
+        error = not_json(given)
         if self.method in ("POST", "PATCH"):
             error.headers[f"Accept-{self.method.title()}"] = JSON
         raise error
+
+
+def not_json(given: str | None) -> errors.UnsupportedMediaType:
+    """The 415 of a body sent with Content-Type `given` (or none) where JSON is taken."""
+    if given:
+        detail = msg(
+            "This operation takes a JSON body: send Content-Type: {json}, not {given}.",
+            json=JSON,
+            given=repr(given[:_NAME_ECHO]),
+        )
+    else:
+        detail = msg(
+            "This operation takes a JSON body: send it with Content-Type: {json}.", json=JSON
+        )
+    return errors.UnsupportedMediaType(detail)
 
 
 async def check_request_shape(request: Request) -> None:

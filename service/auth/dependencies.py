@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
-from fastapi import Depends, Request
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi import Depends, Request, Security
+from fastapi.openapi.models import OAuthFlowClientCredentials, OAuthFlows
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer, OAuth2
 from starlette.concurrency import run_in_threadpool
 
 from service import errors
@@ -17,7 +18,31 @@ from service.context import ServiceContext
 from service.i18n import msg
 from service.ratelimit import enforce_request_limit, rate_limits
 
-_bearer = HTTPBearer(auto_error=False, description="Access token from POST /oauth/token")
+TOKEN_URL = "/oauth/token"  # noqa: S105 - a path, not a secret
+# Operation member naming the scopes of which a route needs one; replaced in the document by
+# one OAuth2 requirement each (service.openapi_docs.tidy_security).
+ANY_SCOPE_OF = scopes.ANY_SCOPE_OF
+
+_bearer = HTTPBearer(
+    auto_error=False,
+    description="An access token from POST /oauth/token, pasted as it is",
+)
+# The same bearer token, described as how it is obtained: the client-credentials grant. It
+# lets Swagger UI's Authorize button fetch a token with a client id and secret, and names in
+# each operation's `security` the scopes the operation needs (see `require`).
+_oauth2 = OAuth2(
+    flows=OAuthFlows(
+        clientCredentials=OAuthFlowClientCredentials(
+            tokenUrl=TOKEN_URL, scopes=dict(scopes.DESCRIPTIONS)
+        )
+    ),
+    scheme_name=scopes.OAUTH2_SCHEME,
+    description=(
+        "OAuth 2.0 client credentials (RFC 6749 §4.4): a client id and secret from "
+        "`rujukan client create`, exchanged at POST /oauth/token for a bearer token"
+    ),
+    auto_error=False,
+)
 
 
 # The dependencies below are `async def` and do no blocking I/O on the event loop: a plain
@@ -125,6 +150,7 @@ async def authenticate(
     request: Request,
     ctx: Context,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    _documented: Annotated[str | None, Depends(_oauth2)],
 ) -> Principal:
     """Verify the bearer token (401 when missing or bad) and count the client's request (429)."""
     if credentials is None or credentials.scheme.lower() != "bearer":
@@ -160,9 +186,15 @@ async def authenticate(
 
 
 def require(scope: str) -> Callable[[Principal], Awaitable[Principal]]:
-    """A dependency that demands one scope (403 without it)."""
+    """A dependency that demands one scope (403 without it).
 
-    async def check(principal: Annotated[Principal, Depends(authenticate)]) -> Principal:
+    Declared through `Security`, so the OpenAPI document names the scope in the operation's
+    OAuth2 security requirement: the one place the scope is written is the route's alias.
+    """
+
+    # A default, not an `Annotated` alias: the annotation could not name `scope` once
+    # postponed (from __future__ import annotations).
+    async def check(principal: Principal = Security(authenticate, scopes=[scope])) -> Principal:
         if scope not in principal.scopes:
             raise errors.InsufficientScope(scope)
         return principal
@@ -172,6 +204,13 @@ def require(scope: str) -> Callable[[Principal], Awaitable[Principal]]:
 
 
 CurrentPrincipal = Annotated[Principal, Depends(authenticate)]
+
+
+def any_scope_of(*alternatives: str) -> dict[str, Any]:
+    """`openapi_extra` for a route whose service picks the scope it demands by the request:
+    the document lists each scope as an alternative requirement (see tidy_security)."""
+    return {ANY_SCOPE_OF: list(alternatives)}
+
 
 # One alias per scope a route demands, for the routers' signatures.
 Reader = Annotated[Principal, Depends(require(scopes.READ))]

@@ -22,13 +22,17 @@ from service.request_shape import is_json
 
 router = APIRouter(tags=["auth"])
 
+_OAUTH_EXAMPLES = {
+    400: OAuthError("invalid_scope", msg("The requested scope is not granted to this client.")),
+    401: OAuthError("invalid_client", msg("Client authentication failed."), 401),
+}
 _OAUTH_ERRORS: Responses = {
     400: {
-        **problems(400)[400],
+        **problems(400, examples=_OAUTH_EXAMPLES)[400],
         "description": "invalid_request (a body that is not a form among them), invalid_scope, "
         "unsupported_grant_type",
     },
-    401: {**problems(401)[401], "description": "invalid_client"},
+    401: {**problems(401, examples=_OAUTH_EXAMPLES)[401], "description": "invalid_client"},
     # Documented so that FastAPI does not add its own validation schema; the form fields
     # are checked in the handler and answer 400 invalid_request per RFC 6749.
     422: problems(422)[422],

@@ -1,5 +1,10 @@
 """The OAuth2 scopes of CONTRACT §3."""
 
+# The name of the OAuth 2.0 client-credentials security scheme in the OpenAPI document.
+OAUTH2_SCHEME = "OAuth2"
+# The operation member (removed from the document) that lists alternative scopes.
+ANY_SCOPE_OF = "x-any-scope-of"
+
 READ = "referrals:read"
 WRITE = "referrals:write"
 ASSESS = "referrals:assess"
@@ -9,7 +14,19 @@ WEBHOOKS = "webhooks:manage"
 AUDIT = "audit:read"
 ADMIN = "admin"
 
-ALL_SCOPES = (READ, WRITE, ASSESS, SERVE, CLOSE, WEBHOOKS, AUDIT, ADMIN)
+# What each scope lets a client do: shown beside the scope in the OpenAPI document (and so in
+# Swagger UI's Authorize dialog).
+DESCRIPTIONS = {
+    READ: "Read the agency's referrals, their history and notes, the feed and the statistics",
+    WRITE: "Create referrals, withdraw them, add notes, record a withdrawal of consent",
+    ASSESS: "Assess a referral received by the agency",
+    SERVE: "Start a service on a received referral and record further services",
+    CLOSE: "Close a received referral (completed, declined, unreachable, deceased, onward)",
+    WEBHOOKS: "Manage the agency's webhook subscriptions and see their deliveries",
+    AUDIT: "Read the agency's audit trail",
+    ADMIN: "Reserved for operator tasks; no operation of this version needs it",
+}
+ALL_SCOPES = tuple(DESCRIPTIONS)
 
 
 def parse_scopes(text: str | None) -> list[str]:

@@ -7,6 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Response, status
 
+from service import errors
 from service.auth.dependencies import Context, Reader, WebhookManager
 from service.events import service
 from service.events.schemas import (
@@ -21,6 +22,7 @@ from service.events.schemas import (
     SubscriptionCreated,
     SubscriptionRead,
 )
+from service.i18n import msg
 from service.openapi_docs import problems
 
 events_router = APIRouter(prefix="/v1/events", tags=["events"])
@@ -33,9 +35,20 @@ DeliveryId = Annotated[
     uuid.UUID, Path(description="The delivery's `id` (a UUID), its `webhook-id`")
 ]
 
-_SUBSCRIPTION_ERRORS = problems(401, 403, 404, 422)
+_NO_SUBSCRIPTION = errors.NotFound(
+    msg("No webhook subscription with this id belongs to your agency.")
+)
+_SUBSCRIPTION_ERRORS = problems(401, 403, 404, 422, examples={404: _NO_SUBSCRIPTION})
 # A retry is refused (409) while the subscription is disabled.
-_RETRY_ERRORS = problems(401, 403, 404, 409, 422)
+_RETRY_ERRORS = problems(
+    401, 403, 404, 409, 422,
+    examples={
+        404: _NO_SUBSCRIPTION,
+        409: errors.Conflict(
+            msg("The subscription is disabled; create a new one for a working receiver.")
+        )
+    },
+)
 
 
 @events_router.get(

@@ -15,7 +15,7 @@ from service.context import ServiceContext
 from service.db.types import utcnow
 from service.db.writes import Writes
 from service.i18n import msg
-from service.referrals import chronology, workflow
+from service.referrals import chronology, etags, workflow
 from service.referrals import repository as repo
 from service.referrals.create import new_referral
 from service.referrals.etags import Precondition
@@ -63,19 +63,9 @@ def _party(principal: Principal, row: Referral) -> workflow.Party:
 def _check_precondition(row: Referral, expected: Precondition | None) -> None:
     """428 without If-Match, 412 unless it admits the referral's current version."""
     if expected is None:
-        raise errors.PreconditionRequired(
-            msg(
-                "Send If-Match with the ETag of the referral version you acted on, as its ETag "
-                'header gave it (e.g. If-Match: "3"), or If-Match: * to act on whatever version '
-                "is current."
-            )
-        )
+        raise etags.precondition_required()
     if not expected.admits(row.version):
-        raise errors.PreconditionFailed(
-            expected.refusal(row.version),
-            current_version=row.version,
-            current_status=row.status,
-        )
+        raise etags.precondition_failed(expected, row.version, row.status)
 
 
 def _decide(

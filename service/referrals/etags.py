@@ -71,6 +71,26 @@ class Precondition:
         )
 
 
+def precondition_required() -> errors.PreconditionRequired:
+    """The 428 of an action sent without If-Match."""
+    return errors.PreconditionRequired(
+        msg(
+            "Send If-Match with the ETag of the referral version you acted on, as its ETag "
+            'header gave it (e.g. If-Match: "3"), or If-Match: * to act on whatever version '
+            "is current."
+        )
+    )
+
+
+def precondition_failed(
+    expected: Precondition, version: int, status: str
+) -> errors.PreconditionFailed:
+    """The 412 of an action whose If-Match does not admit the referral at `version`."""
+    return errors.PreconditionFailed(
+        expected.refusal(version), current_version=version, current_status=status
+    )
+
+
 def _malformed(member: str) -> errors.InvalidIfMatch:
     example = f'"{member}"' if _VERSION.fullmatch(member) else '"3"'
     return errors.InvalidIfMatch(

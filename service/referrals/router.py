@@ -17,10 +17,11 @@ from service.auth.dependencies import (
     Reader,
     Server,
     Writer,
+    any_scope_of,
 )
 from service.i18n import msg
 from service.openapi_docs import problems
-from service.referrals import actions, create, queries
+from service.referrals import actions, create, queries, workflow
 from service.referrals.etags import etag, expected_versions
 from service.referrals.schemas import (
     AssessIn,
@@ -111,7 +112,14 @@ def _with_etag(referral: ReferralRead, response: Response) -> ReferralRead:
                 },
             }
         },
-        **problems(401, 403, 409, 422),
+        **problems(
+            401, 403, 409, 422,
+            examples={
+                409: errors.DuplicateReferral(
+                    "0f8a4c2e-6b1d-4f3a-9c7e-2d5b8a1e4f60", "RJK-2026-7K3QX9MD"
+                )
+            },
+        ),
     },
 )
 def create_referral(
@@ -376,6 +384,8 @@ router.post(
         "creates the linked child referral in the same transaction). Needs `If-Match`."
     ),
     responses=_ACTION_RESPONSES,
+    # The outcome decides the scope (the service checks it): each is documented.
+    openapi_extra=any_scope_of(*workflow.scopes_of("close")),
 )
 def close_referral(
     referral_id: ReferralId,

@@ -261,3 +261,15 @@ def decide(
 def allowed_from(action: str) -> tuple[str, ...]:
     """States from which an action is legal (for documentation and tests)."""
     return tuple(state for (state, a) in TRANSITIONS if a == action)
+
+
+def scopes_of(action_prefix: str) -> tuple[str, ...]:
+    """The scopes that actions named `action_prefix` or `action_prefix:...` demand, each once
+    (`close` -> the scopes of every close outcome): what the API documents for the route."""
+    return tuple(
+        dict.fromkeys(
+            t.scope
+            for (_, action), t in TRANSITIONS.items()
+            if action == action_prefix or action.startswith(f"{action_prefix}:")
+        )
+    )

@@ -184,8 +184,11 @@ def test_fixed_choices_of_a_code_field_are_codes_of_its_list(
     spec: dict[str, Any], taxonomy: dict[str, list[dict[str, Any]]]
 ) -> None:
     checked = 0
+    components = spec["components"]["schemas"]
     for where, _, extensions in marked(spec):
-        choices = extensions.get("enum")
+        # Inline, or a named enum the property refers to.
+        named = components.get(extensions.get("$ref", "").rpartition("/")[2], {})
+        choices = extensions.get("enum", named.get("enum"))
         if "x-taxonomy" not in extensions or choices is None:
             continue
         checked += 1

@@ -8,8 +8,10 @@ them. Nothing generated is kept: it all goes to a temporary directory.
 from __future__ import annotations
 
 import importlib
+import inspect
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -147,6 +149,20 @@ def _token(pkg: ModuleType, server: LiveServer, party: Party) -> Any:
     return pkg.AuthenticatedClient(
         base_url=server.base_url, token=answer.access_token, raise_on_unexpected_status=True
     )
+
+
+def test_python_client_type_names_are_readable(client_package: ModuleType) -> None:
+    """Named enumerations, not names the generator made up from where it found a list
+    (`SubjectInSexType0`, `ListReferralsDirectionType0`)."""
+    models = importlib.import_module(f"{PACKAGE}.models")
+    names = list(models.__all__)
+    junk = [n for n in names if re.search(r"Type\d+$|Item\d", n)]
+    assert junk == []
+    assert {"Sex", "ReferralDirection", "ReferralStatus", "Urgency"} <= set(names)
+    from rujukan_client.api.referrals import list_referrals
+
+    signature = inspect.signature(list_referrals.sync)
+    assert "ReferralDirection" in str(signature.parameters["direction"].annotation)
 
 
 def test_python_client_drives_a_whole_lifecycle(
