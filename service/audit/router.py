@@ -11,6 +11,7 @@ from service.audit import service
 from service.audit.schemas import AuditPage
 from service.auth.dependencies import Auditor, Context
 from service.openapi_docs import problems
+from service.paging import PageCursor
 
 router = APIRouter(prefix="/v1/audit", tags=["audit"])
 
@@ -40,13 +41,7 @@ def list_audit_entries(
     limit: Annotated[
         int, Query(ge=1, le=200, description="Most entries on one page (1 to 200)")
     ] = 50,
-    cursor: Annotated[
-        str | None,
-        Query(
-            max_length=512,
-            description="Opaque: the `next_cursor` of the previous page; left out for the first",
-        ),
-    ] = None,
+    cursor: PageCursor = None,
 ) -> AuditPage:
     """List audit entries."""
     response.headers["Cache-Control"] = "no-store"

@@ -21,6 +21,7 @@ from service.auth.dependencies import (
 )
 from service.i18n import msg
 from service.openapi_docs import problems
+from service.paging import PageCursor
 from service.referrals import actions, create, queries, workflow
 from service.referrals.etags import etag, expected_versions
 from service.referrals.schemas import (
@@ -233,13 +234,7 @@ def list_referrals(
     limit: Annotated[
         int, Query(ge=1, le=200, description="Most referrals on one page (1 to 200)")
     ] = 50,
-    cursor: Annotated[
-        str | None,
-        Query(
-            max_length=512,
-            description="Opaque: the `next_cursor` of the previous page; left out for the first",
-        ),
-    ] = None,
+    cursor: PageCursor = None,
     reveal_reason: RevealReason = None,
 ) -> Response:
     """List referrals."""
