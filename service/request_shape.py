@@ -16,11 +16,11 @@ import typing
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import parse_qsl
 
 from fastapi import Request, params
 from fastapi.dependencies.utils import get_flat_params
 from fastapi.routing import APIRoute
+from starlette.datastructures import QueryParams
 
 from service import errors
 from service.i18n import Message, join, msg
@@ -78,11 +78,12 @@ class RouteShape:
             method=sorted(route.methods or {"GET"})[0],
         )
 
-    def check_query(self, query_string: bytes) -> None:
+    def check_query(self, query: QueryParams) -> None:
         """400 for a query parameter the operation does not take, or a single one repeated."""
-        if not query_string:
+        if not query:
             return
-        names = [name for name, _ in parse_qsl(query_string.decode("latin-1"), True)]
+        # The request's own parse, which the operation's parameters are read from too.
+        names = [name for name, _ in query.multi_items()]
         unknown = [n for n in dict.fromkeys(names) if n not in self.known]
         if unknown:
             raise errors.UnknownQueryParameter(self._unknown(unknown))
@@ -157,5 +158,5 @@ async def check_request_shape(request: Request) -> None:
     if shape is None:
         # Once per route: routes live as long as the app that keeps this table.
         shape = shapes[id(route)] = RouteShape.of(route)
-    shape.check_query(request.scope["query_string"])
+    shape.check_query(request.query_params)
     shape.check_body(request)
