@@ -26,7 +26,7 @@ from service.context import ServiceContext
 from service.cors import install_cors
 from service.errors import (
     UNEXPECTED_ERROR,
-    LocalizedHTTPException,
+    http_problem,
     install_error_handlers,
     problem_response,
 )
@@ -97,15 +97,7 @@ class RequestContextMiddleware:
             elif length is not None and not self.bodies.take(int(length)):
                 refusal = budget_spent()
             if refusal is not None:
-                response = problem_response(
-                    refusal.status_code,
-                    detail=(
-                        refusal.message
-                        if isinstance(refusal, LocalizedHTTPException)
-                        else refusal.detail
-                    ),
-                    headers=refusal.headers,
-                )
+                response = http_problem(refusal)
                 response.headers["X-Request-ID"] = rid
                 await response(scope, receive, send)
                 return
