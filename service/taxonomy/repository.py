@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, TypeVar, cast
 
 from cachetools import TTLCache
@@ -46,7 +46,7 @@ def _cached(session: Session, name: str, wanted: Iterable[str], load: Callable[[
 
 def terms_of_kind(
     session: Session, kind: str, wanted: Iterable[str] = ()
-) -> dict[str, TaxonomyTerm]:
+) -> Mapping[str, TaxonomyTerm]:
     """Every taxonomy term of one kind, active or retired, by code; `wanted` are the codes
     the caller will look up (an unknown one makes the cache read the table again)."""
 
@@ -58,14 +58,8 @@ def terms_of_kind(
             session.expunge(term)
         return terms
 
-    return dict(_cached(session, f"taxonomy:{kind}", wanted, load))
-
-
-def active_codes(
-    session: Session, kind: str, wanted: Iterable[str] = ()
-) -> dict[str, TaxonomyTerm]:
-    """The active (not retired) taxonomy terms of one kind, by code."""
-    return {code: t for code, t in terms_of_kind(session, kind, wanted).items() if t.active}
+    # The cached mapping itself, shared: the callers only read it.
+    return _cached(session, f"taxonomy:{kind}", wanted, load)
 
 
 def agency_codes(session: Session, wanted: Iterable[str] = ()) -> set[str]:

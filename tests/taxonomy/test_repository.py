@@ -55,7 +55,8 @@ def new_code(ctx: ServiceContext) -> Iterator[str]:
 
 def case_types(ctx: ServiceContext, *wanted: str) -> set[str]:
     with ctx.db.reader() as session:
-        return set(repository.active_codes(session, "case_type", wanted))
+        terms = repository.terms_of_kind(session, "case_type", wanted)
+        return {code for code, term in terms.items() if term.active}
 
 
 def test_a_code_added_after_the_list_was_read_is_seen_at_once(
