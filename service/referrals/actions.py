@@ -173,7 +173,7 @@ def assess_referral(
         transition = _decide(principal, row, "assess")
         _check_precondition(row, expected)
         problems: Problems = []
-        check_codes(session, "service_type", "needs", body.needs, problems)
+        check_codes(session, "service_type", ["body", "needs"], body.needs, problems)
         check_unit(session, body.service_unit, row.to_agency, problems)
         if problems:
             raise invalid(problems)

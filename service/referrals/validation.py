@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from sqlmodel import Session
@@ -37,7 +37,7 @@ def invalid(problems: Problems) -> errors.ValidationFailed:
 
 
 def check_code(
-    kind: str, loc: Location, value: str, terms: dict[str, TaxonomyTerm], problems: Problems
+    kind: str, loc: Location, value: str, terms: Mapping[str, TaxonomyTerm], problems: Problems
 ) -> None:
     """Add a problem when `value` is not an active code of `kind` among `terms`."""
     problem = code_problem(kind, value, terms)
@@ -46,23 +46,21 @@ def check_code(
 
 
 def check_codes(
-    session: Session, kind: str, field: str, values: list[str], problems: Problems
-) -> dict[str, TaxonomyTerm]:
-    """Check codes of one kind given as a list field; every term of the kind, by code."""
+    session: Session, kind: str, loc: Location, values: list[str], problems: Problems
+) -> None:
+    """Check codes of one kind given as a list at `loc`."""
     terms = taxonomy.terms_of_kind(session, kind, values)
     for index, value in enumerate(values):
-        check_code(kind, ["body", field, index], value, terms, problems)
-    return terms
+        check_code(kind, [*loc, index], value, terms, problems)
 
 
 def check_unit(
     session: Session, code: str, receiver: str, problems: Problems, field: str = "service_unit"
 ) -> None:
     units = taxonomy.terms_of_kind(session, "service_unit", [code])
-    before = len(problems)
     check_code("service_unit", ["body", field], code, units, problems)
     unit = units.get(code)
-    if len(problems) == before and unit is not None and unit.agency != receiver:
+    if unit is not None and unit.active and unit.agency != receiver:
         problems.append(
             (["body", field], msg("service unit does not belong to {agency}", agency=receiver))
         )
@@ -74,13 +72,14 @@ def validate_create(session: Session, principal: Principal, body: ReferralCreate
         problems.append((["body", "to_agency"], msg("an agency cannot refer to itself")))
     elif body.to_agency not in taxonomy.agency_codes(session, [body.to_agency]):
         problems.append((["body", "to_agency"], msg(UNKNOWN_AGENCY)))
-    check_codes(session, "group", "groups", body.groups, problems)
-    check_codes(session, "kemenham_group", "kemenham_groups", body.kemenham_groups, problems)
-    check_codes(session, "case_type", "case_types", body.case_types, problems)
-    purposes = taxonomy.terms_of_kind(session, "consent_purpose", body.consent.purposes)
-    for index, code in enumerate(body.consent.purposes):
-        check_code(
-            "consent_purpose", ["body", "consent", "purposes", index], code, purposes, problems
-        )
+    check_codes(session, "group", ["body", "groups"], body.groups, problems)
+    check_codes(
+        session, "kemenham_group", ["body", "kemenham_groups"], body.kemenham_groups, problems
+    )
+    check_codes(session, "case_type", ["body", "case_types"], body.case_types, problems)
+    check_codes(
+        session, "consent_purpose", ["body", "consent", "purposes"], body.consent.purposes,
+        problems,
+    )
     if problems:
         raise invalid(problems)
