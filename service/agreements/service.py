@@ -39,10 +39,10 @@ def summary(
     whether it covers a referral that agency sends now (its own day: SENDER_DAY)."""
     now = now or utcnow()
     zones = zones or {}
-    by_sender = {
-        code: in_force(row, now, zones.get(code, DEFAULT_TIME_ZONE))
-        for code in (row.agency_a, row.agency_b)
-    }
+    by_sender = {}
+    for code in (row.agency_a, row.agency_b):
+        zone = zones.get(code, DEFAULT_TIME_ZONE)
+        by_sender[code] = in_force(row, local_day(now, zone), zone)
     return {
         "number": row.number,
         "kind": row.kind,
@@ -64,9 +64,8 @@ def summary(
 SENDER_DAY = "the sending agency's day"
 
 
-def in_force(row: Agreement, at: dt.datetime, zone_name: str) -> bool:
-    """Whether the agreement applies at the instant `at`, by the calendar of `zone_name`."""
-    on = local_day(at, zone_name)
+def in_force(row: Agreement, on: dt.date, zone_name: str) -> bool:
+    """Whether the agreement applies on the day `on` of the calendar of `zone_name`."""
     if row.ended_at is not None and local_day(row.ended_at, zone_name) <= on:
         return False
     return row.valid_from <= on and (row.valid_until is None or on <= row.valid_until)
@@ -100,7 +99,7 @@ def check_referral_allowed(
     zone_name = taxonomy.time_zone_of(session, from_agency)
     on = local_day(at, zone_name)
     current = [
-        a for a in repo.between(session, from_agency, to_agency) if in_force(a, at, zone_name)
+        a for a in repo.between(session, from_agency, to_agency) if in_force(a, on, zone_name)
     ]
     if any(_covers(a, wanted_groups, wanted_types) for a in current):
         return
