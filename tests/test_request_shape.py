@@ -40,6 +40,13 @@ JSON_BODIES = [
 ]
 
 
+def test_the_operations_taking_json_are_found_in_the_document() -> None:
+    # The 415 test below is parametrized over this list: an empty one would skip, not fail.
+    assert ("POST", "/v1/referrals") in JSON_BODIES
+    assert any(m == "POST" and p.endswith("/assess") for m, p in JSON_BODIES)
+    assert len(JSON_BODIES) >= 5
+
+
 def test_a_misspelt_filter_gets_400_naming_it_instead_of_the_whole_inbox(lpsk: Api) -> None:
     lpsk.create_ok()
     problem = assert_problem(lpsk.list(stauts="referred"), 400)
