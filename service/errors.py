@@ -373,11 +373,13 @@ def http_problem(
     language: str | None = None,
 ) -> JSONResponse:
     """The problem document of an HTTP exception (the framework's, or the service's own)."""
-    detail: str | Message | None = exc.detail if isinstance(exc.detail, str) else None
-    if detail == HTTPStatus(exc.status_code).phrase:
-        detail = None
+    detail: str | Message | None
     if isinstance(exc, LocalizedHTTPException):
         detail = exc.message
+    else:
+        detail = exc.detail if isinstance(exc.detail, str) else None
+        if detail == HTTPStatus(exc.status_code).phrase:
+            detail = None
     return problem_response(
         exc.status_code,
         detail=detail,

@@ -146,6 +146,8 @@ def compile_po(path: Path) -> bytes:
     return out.getvalue()
 
 
+# Clients send few distinct headers; the answer depends on nothing else.
+@lru_cache(maxsize=256)
 def negotiate(accept_language: str | None, default: str) -> str:
     """The language to answer in, from an `Accept-Language` value (q-values honoured).
 
